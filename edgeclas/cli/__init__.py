@@ -1,0 +1,39 @@
+"""The ``edgeclas`` command line: a thin layer that parses options, calls a stage, prints the result.
+
+Each area has a module here that adds its verbs to :data:`cli`. Stage modules import heavy
+libraries (paddle, onnxruntime, adbutils) inside their functions so ``edgeclas --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._app import cli, main
+
+__all__ = ["cli", "main"]
+
+# Each module registers its commands on ``cli`` when imported. Order is the order of --help.
+_COMMAND_MODULES = (
+    "data",
+    "train",
+    "export",
+    "convert",
+    "predict",
+    "verify",
+    "build",
+    "sdk",
+    "devices",
+    "emulator",
+    "deploy",
+    "bench",
+    "report",
+    "run",
+    "doctor",
+)
+
+for _name in _COMMAND_MODULES:
+    try:
+        importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _e:  # an area not written yet; only our own missing module is tolerated
+        if _e.name != f"{__name__}.{_name}":
+            raise

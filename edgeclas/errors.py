@@ -1,0 +1,82 @@
+"""One error hierarchy for every stage.
+
+Each error carries a one-line message that names the file, line, key or device at fault, and a
+``hint`` saying what to do next. The CLI prints ``error: <message>`` and ``hint: <hint>`` and exits
+with the class's ``exit_code``; tracebacks are shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EdgeclasError",
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "ToolchainError",
+    "BuildError",
+    "ConversionError",
+    "ValidationError",
+    "DeviceError",
+]
+
+
+class EdgeclasError(Exception):
+    """Root of every error edgeclas raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class ConfigError(EdgeclasError):
+    """A recipe, option, override or config file is wrong (names the key or the line)."""
+
+    exit_code = 2
+
+
+class DataError(EdgeclasError):
+    """A dataset, list file, label file or image is missing or malformed (names file and line)."""
+
+    exit_code = 3
+
+
+class ModelError(EdgeclasError):
+    """A checkpoint, exported model or model directory is missing, corrupt or inconsistent."""
+
+    exit_code = 4
+
+
+class ToolchainError(EdgeclasError):
+    """An external tool or SDK piece (NDK, compiler, qemu, opt, ORT, adb) is missing or unusable."""
+
+    exit_code = 5
+
+
+class BuildError(EdgeclasError):
+    """Configuring or compiling native code failed."""
+
+    exit_code = 6
+
+
+class ConversionError(EdgeclasError):
+    """Converting a model (ONNX, .nb) failed."""
+
+    exit_code = 7
+
+
+class ValidationError(EdgeclasError):
+    """Engines or devices disagree beyond tolerance, or a result is unusable."""
+
+    exit_code = 8
+
+
+class DeviceError(EdgeclasError):
+    """Talking to a device failed: not found, offline, push failed, remote crash, timeout, bad output."""
+
+    exit_code = 9
