@@ -1,0 +1,116 @@
+"""The skeleton every stage uses: atomic writes, manifests, the error → exit-code path, preprocessing maths."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeclas.cli._app import cli, handle_errors, parse_csv
+from edgeclas.errors import DataError, EdgeclasError, ModelError
+from edgeclas.fsutil import append_jsonl, atomic_write_json, sha256_file, staging_dir
+from edgeclas.manifest import check_files, read_manifest, write_manifest
+from edgeclas.preprocess import PreprocessConfig, center_crop, preprocess, resize_short_size
+
+
+def test_staging_dir_publishes_only_on_success(tmp_path):
+    target = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with staging_dir(target) as tmp:
+            (tmp / "half.txt").write_text("x")
+            raise RuntimeError("boom")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []  # no staging leftovers
+
+    with staging_dir(target) as tmp:
+        (tmp / "a.txt").write_text("1")
+    with staging_dir(target) as tmp:  # replaces the previous version whole
+        (tmp / "b.txt").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    atomic_write_json(tmp_path / "m.json", {"a": 1})
+    atomic_write_json(tmp_path / "m.json", {"a": 2})
+    assert json.loads((tmp_path / "m.json").read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_append_jsonl_one_line_per_object(tmp_path):
+    path = tmp_path / "r.jsonl"
+    for i in range(3):
+        append_jsonl(path, {"i": i, "s": "ü\n"})
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["i"] for x in lines] == [0, 1, 2]
+
+
+def test_manifest_round_trip_and_tamper_detection(tmp_path):
+    (tmp_path / "w.bin").write_bytes(b"\x00" * 10)
+    m = write_manifest(tmp_path, "model", {"model": {"arch": "X"}}, files=["w.bin"])
+    assert m["files"]["w.bin"] == sha256_file(tmp_path / "w.bin")
+    assert read_manifest(tmp_path, "model")["model"] == {"arch": "X"}
+    assert check_files(tmp_path, m) == []
+    (tmp_path / "w.bin").write_bytes(b"\x01")
+    assert any("changed" in p for p in check_files(tmp_path, m))
+    os.unlink(tmp_path / "w.bin")
+    assert any("missing" in p for p in check_files(tmp_path, m))
+
+
+def test_read_manifest_errors_name_the_directory_and_the_maker(tmp_path):
+    with pytest.raises(ModelError, match="no manifest.json") as e:
+        read_manifest(tmp_path, "model")
+    assert "edgeclas export" in (e.value.hint or "")
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError, match="unreadable manifest"):
+        read_manifest(tmp_path)
+    write_manifest(tmp_path, "build", {})
+    with pytest.raises(ModelError, match="'build' directory, expected a 'model'"):
+        read_manifest(tmp_path, "model")
+
+
+def test_cli_turns_errors_into_one_line_and_exit_code():
+    @cli.command("_raise_for_test", hidden=True)
+    @handle_errors
+    def _raise() -> None:
+        raise DataError("list.txt:3: label 7 out of range [0, 2)", hint="fix the label")
+
+    try:
+        result = CliRunner().invoke(cli, ["_raise_for_test"])
+        assert result.exit_code == DataError.exit_code
+        assert "error: list.txt:3: label 7 out of range" in result.output
+        assert "hint: fix the label" in result.output
+        assert "Traceback" not in result.output
+        debug = CliRunner().invoke(cli, ["--debug", "_raise_for_test"])
+        assert isinstance(debug.exception, EdgeclasError)  # --debug re-raises for the traceback
+    finally:
+        cli.commands.pop("_raise_for_test")
+
+
+def test_parse_csv_names_the_bad_item():
+    assert parse_csv("1, 2,4", int) == [1, 2, 4]
+    with pytest.raises(click.BadParameter, match="'x'"):
+        parse_csv("1,x", int)
+
+
+@pytest.mark.parametrize(
+    ("w", "h", "short", "expected"),
+    [(640, 480, 256, (341, 256)), (480, 640, 256, (256, 341)), (100, 100, 73, (73, 73)), (3, 2, 3, (4, 3))],
+)
+def test_resize_short_size_follows_paddleclas_rounding(w, h, short, expected):
+    # 3x2 → 4.5 rounds half to even: 4 (PaddleClas uses Python's round()).
+    assert resize_short_size(w, h, short) == expected
+
+
+def test_preprocess_shape_and_normalisation():
+    cfg = PreprocessConfig(resize_short=8, crop_size=6)
+    img = np.full((10, 12, 3), 255, np.uint8)
+    x = preprocess(img, cfg)
+    assert x.shape == (3, 6, 6) and x.dtype == np.float32
+    expected = (1.0 - np.array(cfg.mean)) / np.array(cfg.std)
+    np.testing.assert_allclose(x[:, 0, 0], expected, rtol=1e-6)
+    with pytest.raises(DataError, match="smaller than crop size"):
+        center_crop(np.zeros((4, 4, 3), np.float32), 6)
