@@ -1,0 +1,94 @@
+"""Backbones with PaddleClas parameter names, built from one table.
+
+>>> model = build_model("PPLCNet_x0_25", class_num=2)          # doctest: +SKIP
+>>> report = load_pretrained(model, "PPLCNet_x0_25_pretrained.pdparams")  # doctest: +SKIP
+
+Every arch is a row of :data:`ARCHS` (family + fixed constructor arguments); recipe keys under
+``Arch`` other than ``name`` and ``class_num`` are passed through as ``**kw`` and checked against
+the family's constructor, so a typo is a :class:`ConfigError` naming the closest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from ._pretrained import PretrainedReport, load_pretrained
+
+__all__ = ["ARCHS", "ArchSpec", "build_model", "arch_names", "load_pretrained", "PretrainedReport", "reparameterize"]
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    family: str  # "pp_lcnet" | "pp_lcnet_v2" | "mobilenet_v3"
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+def _scales(prefix: str, family: str, scales: dict[str, float], **extra: Any) -> dict[str, ArchSpec]:
+    return {f"{prefix}_x{tag}": ArchSpec(family, {"scale": s, **extra}) for tag, s in scales.items()}
+
+
+_LCNET_SCALES = {"0_25": 0.25, "0_35": 0.35, "0_5": 0.5, "0_75": 0.75, "1_0": 1.0, "1_5": 1.5, "2_0": 2.0, "2_5": 2.5}
+_MNV3_SCALES = {"0_35": 0.35, "0_5": 0.5, "0_75": 0.75, "1_0": 1.0, "1_25": 1.25}
+
+ARCHS: dict[str, ArchSpec] = {
+    **_scales("PPLCNet", "pp_lcnet", _LCNET_SCALES),
+    "PPLCNetV2_small": ArchSpec("pp_lcnet_v2", {"scale": 0.75, "depths": (2, 2, 4, 2)}),
+    "PPLCNetV2_base": ArchSpec("pp_lcnet_v2", {"scale": 1.0, "depths": (2, 2, 6, 2)}),
+    "PPLCNetV2_large": ArchSpec("pp_lcnet_v2", {"scale": 1.25, "depths": (2, 2, 8, 2)}),
+    **_scales("MobileNetV3_small", "mobilenet_v3", _MNV3_SCALES, size="small"),
+    **_scales("MobileNetV3_large", "mobilenet_v3", _MNV3_SCALES, size="large"),
+}
+
+
+def _family_class(family: str):
+    # Imported on demand: paddle is heavy and only needed once a model is actually built.
+    if family == "pp_lcnet":
+        from .pp_lcnet import PPLCNet
+
+        return PPLCNet
+    if family == "pp_lcnet_v2":
+        from .pp_lcnet_v2 import PPLCNetV2
+
+        return PPLCNetV2
+    from .mobilenet_v3 import MobileNetV3
+
+    return MobileNetV3
+
+
+def arch_names() -> list[str]:
+    return list(ARCHS)
+
+
+def _closest(name: str, choices: list[str]) -> str:
+    near = difflib.get_close_matches(name, choices, n=1)
+    return f"did you mean '{near[0]}'?" if near else f"valid: {', '.join(choices)}"
+
+
+def build_model(arch: str, class_num: int, **kw: Any):
+    """A freshly initialised ``paddle.nn.Layer`` for ``arch`` with a ``class_num``-way classifier.
+
+    ``kw`` are the family's optional constructor arguments (e.g. ``dropout_prob``,
+    ``class_expand``, ``use_last_conv``, ``lr_mult_list`` for PP-LCNet).
+    """
+    spec = ARCHS.get(arch)
+    if spec is None:
+        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=_closest(arch, list(ARCHS)))
+    if not isinstance(class_num, int) or isinstance(class_num, bool) or class_num < 1:
+        raise ConfigError(f"Arch.class_num must be a positive integer, got {class_num!r}")
+    cls = _family_class(spec.family)
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "class_num", *spec.fixed)]
+    for key in kw:
+        if key not in allowed:
+            raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=_closest(key, allowed))
+    return cls(class_num=class_num, **spec.fixed, **kw)
+
+
+def reparameterize(model) -> None:
+    """Fuse re-parameterised branches (PP-LCNetV2) before export; a no-op for other families."""
+    from .pp_lcnet_v2 import reparameterize as _rep
+
+    _rep(model)

@@ -1,0 +1,119 @@
+"""Backbones: the arch table, PaddleClas parameter names, and loading pretrained weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+paddle = pytest.importorskip("paddle", reason="paddlepaddle not installed (pip install -e .[paddle])")
+
+from edgeclas.errors import ConfigError, ModelError  # noqa: E402
+from edgeclas.models import ARCHS, build_model, load_pretrained, reparameterize  # noqa: E402
+
+# A few parameter names as they appear in PaddleClas's own state dicts (legendary_models/*.py).
+PADDLECLAS_KEYS = {
+    "PPLCNet_x0_25": ["conv1.conv.weight", "blocks2.0.dw_conv.bn._mean", "blocks5.5.pw_conv.conv.weight",
+                      "blocks6.1.se.conv2.bias", "last_conv.weight", "fc.weight", "fc.bias"],
+    "PPLCNetV2_base": ["stem.0.conv.weight", "stem.1.dw_conv.bn._variance", "stages.2.5.dw_conv_list.2.bn.weight",
+                       "stages.2.0.dw_conv.bias", "stages.2.0.pw_conv_2.conv.weight", "stages.3.1.pw_conv.bn.bias", "last_conv.weight", "fc.bias"],
+    "MobileNetV3_small_x0_35": ["conv.bn.weight", "blocks.0.mid_se.conv2.bias", "blocks.10.linear_conv.bn._mean",
+                                "last_second_conv.conv.weight", "last_conv.weight", "fc.weight"],
+    "MobileNetV3_large_x1_0": ["blocks.14.expand_conv.conv.weight", "blocks.3.mid_se.conv1.weight", "fc.bias"],
+}
+
+
+def _x(n: int = 2, size: int = 64):
+    paddle.seed(0)
+    return paddle.randn([n, 3, size, size])
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_every_arch_builds_and_classifies(arch):
+    model = build_model(arch, class_num=3)
+    model.eval()
+    out = model(_x())
+    assert list(out.shape) == [2, 3]
+    assert np.isfinite(out.numpy()).all()
+
+
+@pytest.mark.parametrize("arch", list(PADDLECLAS_KEYS))
+def test_parameter_names_are_paddleclas_names(arch):
+    keys = set(build_model(arch, class_num=10).state_dict())
+    missing = [k for k in PADDLECLAS_KEYS[arch] if k not in keys]
+    assert not missing, f"{arch} lacks PaddleClas keys {missing}"
+
+
+def test_pplcnet_size_matches_published_parameter_count():
+    # PaddleClas model zoo: PPLCNet_x0_25 1.5 M, PPLCNet_x1_0 2.96 M parameters (1000 classes).
+    for arch, published in (("PPLCNet_x0_25", 1.5e6), ("PPLCNet_x1_0", 2.96e6)):
+        n = sum(int(p.numel()) for p in build_model(arch, 1000).parameters())
+        assert abs(n - published) / published < 0.02, (arch, n)
+
+
+def test_unknown_arch_and_option_name_the_closest_valid_one():
+    with pytest.raises(ConfigError) as e:
+        build_model("PPLCNet_x0_26", 2)
+    assert "PPLCNet_x0_25" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        build_model("PPLCNet_x0_25", 2, dropout_prop=0.1)
+    assert "dropout_prob" in str(e.value)
+    with pytest.raises(ConfigError):
+        build_model("PPLCNet_x0_25", 0)
+
+
+def test_saved_state_dict_loads_with_nothing_missing(tmp_path):
+    src = build_model("PPLCNet_x0_25", 4)
+    path = tmp_path / "w.pdparams"
+    paddle.save(src.state_dict(), str(path))
+    dst = build_model("PPLCNet_x0_25", 4)
+    report = load_pretrained(dst, tmp_path / "w")  # PaddleClas style: path without the suffix
+    assert report.missing == [] and report.unexpected == [] and report.mismatched == []
+    assert report.reinitialized == [] and report.complete
+    assert len(report.loaded) == len(src.state_dict())
+    src.eval(), dst.eval()
+    np.testing.assert_array_equal(src(_x()).numpy(), dst(_x()).numpy())
+
+
+def test_other_class_count_is_reported_and_classifier_reinitialised(tmp_path):
+    src = build_model("PPLCNet_x0_25", 1000)
+    state = {k: v.numpy() for k, v in src.state_dict().items()}
+    state["fc.weight"] = np.full(state["fc.weight"].shape, 7.0, np.float32)  # hand-made: 1000-way head
+    state["fc.bias"] = np.full(state["fc.bias"].shape, 7.0, np.float32)
+    state["extra.weight"] = np.zeros(3, np.float32)
+    del state["blocks6.1.se.conv2.bias"]
+    path = tmp_path / "imagenet.pdparams"
+    paddle.save(state, str(path))
+
+    dst = build_model("PPLCNet_x0_25", 2)
+    report = load_pretrained(dst, path)
+    assert ("fc.weight", [1280, 2], [1280, 1000]) in report.mismatched
+    assert ("fc.bias", [2], [1000]) in report.mismatched
+    assert report.reinitialized == ["fc.weight", "fc.bias"]
+    assert report.unexpected == ["extra.weight"]
+    assert report.missing == ["blocks6.1.se.conv2.bias"]
+    assert not report.complete
+    np.testing.assert_array_equal(dst.conv1.conv.weight.numpy(), state["conv1.conv.weight"])
+    assert not np.any(dst.fc.weight.numpy() == 7.0)  # freshly initialised, not a slice of the file
+    assert np.abs(dst.fc.weight.numpy()).max() > 0
+
+
+def test_missing_or_corrupt_weights_are_model_errors(tmp_path):
+    model = build_model("PPLCNet_x0_25", 2)
+    with pytest.raises(ModelError, match="not found"):
+        load_pretrained(model, tmp_path / "nope.pdparams")
+    bad = tmp_path / "bad.pdparams"
+    bad.write_bytes(b"not a pickle")
+    with pytest.raises(ModelError, match="bad.pdparams"):
+        load_pretrained(model, bad)
+
+
+def test_pplcnetv2_fused_branches_give_the_same_outputs():
+    model = build_model("PPLCNetV2_base", 5)
+    model.train()
+    for _ in range(2):  # move BN statistics away from their initial values so the fusion matters
+        model(_x(4))
+    model.eval()
+    branches = model(_x()).numpy()
+    reparameterize(model)
+    fused = model(_x()).numpy()
+    np.testing.assert_allclose(fused, branches, rtol=1e-4, atol=1e-4)
