@@ -9,6 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["fixtures_model"]
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:

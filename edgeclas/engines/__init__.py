@@ -1,0 +1,53 @@
+"""Host inference engines behind one small interface.
+
+``available(model)`` says which engines can run here (and on that model); ``load(name, model)``
+returns a :class:`Predictor`. Each engine is one module in this package exposing ``check(model)``
+and ``load(model, **opts)``; adding an engine means adding its module and its name to ``ENGINES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+from ..errors import ConfigError
+from ..model_dir import ModelDir
+from ._base import Predictor
+
+__all__ = ["ENGINES", "Predictor", "available", "load"]
+
+# Order matters: the first is the reference others are compared with in ``verify``.
+ENGINES = ("paddle", "onnxruntime", "lite")
+
+
+def _module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:  # an engine module not written yet; its own dependencies are checked in check()
+        if e.name != f"{__name__}.{name}":
+            raise
+        return None
+
+
+def _as_model(model: ModelDir | str | os.PathLike[str] | None) -> ModelDir | None:
+    return model if model is None or isinstance(model, ModelDir) else ModelDir.load(model)
+
+
+def available(model: ModelDir | str | os.PathLike[str] | None = None) -> dict[str, tuple[bool, str]]:
+    """``{engine: (ok, reason)}``; with a model, also whether it has the format that engine needs."""
+    model = _as_model(model)
+    out = {}
+    for name in ENGINES:
+        mod = _module(name)
+        out[name] = (False, f"edgeclas.engines.{name} is not part of this edgeclas") if mod is None else mod.check(model)
+    return out
+
+
+def load(name: str, model: ModelDir | str | os.PathLike[str], **opts) -> Predictor:
+    """A ready predictor of engine ``name`` for ``model``; raises why it cannot be made."""
+    model = _as_model(model)
+    mod = _module(name) if name in ENGINES else None
+    if mod is None:
+        raise ConfigError(f"unknown engine '{name}'", hint=f"use one of: {', '.join(n for n in ENGINES if _module(n))}")
+    return mod.load(model, **opts)

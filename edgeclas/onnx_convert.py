@@ -1,0 +1,121 @@
+"""``edgeclas convert MODEL_DIR --to onnx``: Paddle inference program → ``MODEL_DIR/model.onnx``.
+
+paddle2onnx 2.1.0 forces ``POLYGRAPHY_AUTOINSTALL_DEPS=1`` inside ``export`` and then pip-installs
+what constant folding misses (FINDINGS). The conversion therefore runs in a child process that imports
+polygraphy's config first with auto-install off (the flag is read once, at import), and the parent
+refuses to start unless every helper is installed. Offline, a conversion that could not fold still
+"succeeds" with a batch dim no longer tied to the input, so the result is checked: opset as asked,
+input and output dim 0 symbolic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import ConversionError, ToolchainError
+from .fsutil import atomic_write_json, sha256_file
+from .manifest import MANIFEST_NAME
+from .model_dir import ModelDir
+
+__all__ = ["DEFAULT_OPSET", "convert_onnx"]
+
+DEFAULT_OPSET = 13
+ONNX_FILE = "model.onnx"
+# (module, distribution) paddle2onnx needs without installing anything at run time
+_NEEDED = (("paddle2onnx", "paddle2onnx"), ("onnx", "onnx"), ("onnx_graphsurgeon", "onnx_graphsurgeon"),
+           ("sympy", "sympy"), ("polygraphy", "polygraphy"), ("paddle", "paddlepaddle"))
+_CHILD_TIMEOUT_S = 600
+_log = logging.getLogger(__name__)
+
+
+def convert_onnx(model_dir: str | os.PathLike[str], opset: int = DEFAULT_OPSET, source: str | None = None) -> Path:
+    """Write ``model_dir/model.onnx`` from the PIR (else legacy) program; update the manifest. Returns the file."""
+    import importlib.metadata
+    import importlib.util
+
+    model = ModelDir.load(model_dir)
+    missing = [dist for mod, dist in _NEEDED if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise ToolchainError(
+            f"ONNX conversion needs {', '.join(missing)} (paddle2onnx would pip-install them mid-conversion)",
+            hint="pip install 'edgeclas[paddle]'",
+        )
+    if not 7 <= opset <= 19:
+        raise ConversionError(f"opset {opset} is outside what paddle2onnx 2.1 writes (7..19)", hint="use --opset 13")
+    source = source or ("pir" if model.has("pir") else "legacy")
+    prog, params = model.paddle_files(source)
+    final = model.path / ONNX_FILE
+    tmp = final.with_name(f".{ONNX_FILE}.{os.getpid()}.tmp")
+    try:
+        _run_child(prog, params, tmp, opset)
+        _check(tmp, opset)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+    manifest = dict(model.manifest)
+    manifest.setdefault("formats", {})["onnx"] = {
+        "file": ONNX_FILE,
+        "opset": opset,
+        "paddle2onnx_version": importlib.metadata.version("paddle2onnx"),
+        "source": source,
+        "dynamic_batch": True,
+    }
+    manifest.setdefault("files", {})[ONNX_FILE] = sha256_file(final)
+    atomic_write_json(model.path / MANIFEST_NAME, manifest)
+    return final
+
+
+def _run_child(prog: Path, params: Path, out: Path, opset: int) -> None:
+    env = dict(os.environ, POLYGRAPHY_AUTOINSTALL_DEPS="0", CUDA_VISIBLE_DEVICES="")
+    env.pop("FLAGS_enable_pir_api", None)
+    spec = json.dumps({"prog": str(prog), "params": str(params), "out": str(out), "opset": opset})
+    code = "import sys; from edgeclas.onnx_convert import _child; _child(sys.argv[1])"
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, spec], env=env, capture_output=True, text=True,
+                              timeout=_CHILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ConversionError(f"paddle2onnx on {prog} took longer than {_CHILD_TIMEOUT_S} s") from None
+    _log.debug("paddle2onnx child output:\n%s%s", proc.stdout, proc.stderr)
+    if proc.returncode != 0 or not out.is_file():
+        lines = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()] or proc.stderr.splitlines()[-1:]
+        reason = lines[-1].strip().removeprefix("error: ") if lines else "no output"
+        raise ConversionError(f"paddle2onnx failed on {prog}: {reason}", hint="run with --debug to see its full log")
+
+
+def _check(path: Path, opset: int) -> None:
+    import onnx
+
+    m = onnx.load(str(path))
+    got = max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=None)
+    if got != opset:
+        raise ConversionError(f"{path.name}: paddle2onnx wrote opset {got}, asked for {opset}")
+    for kind, values in (("input", m.graph.input), ("output", m.graph.output)):
+        dims = values[0].type.tensor_type.shape.dim if values else []
+        if not dims or dims[0].HasField("dim_value") and dims[0].dim_value > 0:
+            raise ConversionError(
+                f"{path.name}: {kind} batch dimension is fixed, not dynamic",
+                hint="paddle2onnx could not fold the graph; check onnx_graphsurgeon and sympy are installed",
+            )
+
+
+def _child(spec_json: str) -> None:
+    """Child process: paddle2onnx with polygraphy's auto-install switched off before paddle2onnx can flip it."""
+    spec = json.loads(spec_json)
+    import polygraphy.config
+
+    polygraphy.config.AUTOINSTALL_DEPS = False
+    import paddle2onnx
+
+    paddle2onnx.export(
+        spec["prog"], spec["params"], save_file=spec["out"], opset_version=spec["opset"],
+        auto_upgrade_opset=False, enable_onnx_checker=True, optimize_tool="polygraphy",
+    )
+    if not Path(spec["out"]).is_file():
+        print("error: paddle2onnx wrote no file (see the messages above)", file=sys.stderr)
+        sys.exit(1)

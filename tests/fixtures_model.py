@@ -1,0 +1,101 @@
+"""Shared fixtures: a real exported model directory and a few real images.
+
+``model_dir`` (session): sample clarity data → a few training steps of PP-LCNet x0.25 at 64² →
+export legacy + PIR → ONNX. Returns the model directory (``kind: "model"``, docs/artifacts.md)
+as a :class:`~pathlib.Path` to a private copy each session, so a test may add formats (``.nb``)
+without affecting others. The built model is cached in ``.cache/test-model/<key>`` under the repo,
+keyed by the sources that shape it, because building it costs ~30-60 s of the machine's 2 cores.
+
+``sample_images`` (session): a few real photographs as a list of paths in one folder holding
+nothing else (so ``sample_images[0].parent`` can be passed as an image folder).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+__all__ = ["model_dir", "sample_images", "build_test_model"]
+
+ROOT = Path(__file__).resolve().parents[1]
+# Everything whose change can change the built model.
+_KEY_SOURCES = ("edgeclas/models", "edgeclas/train", "edgeclas/data", "edgeclas/export.py",
+                "edgeclas/onnx_convert.py", "edgeclas/preprocess.py", "training/demo_clarity.yaml",
+                "tests/fixtures_model.py")
+_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
+
+
+def _cache_key() -> str:
+    import importlib.metadata
+
+    h = hashlib.sha256(importlib.metadata.version("paddlepaddle").encode())
+    for rel in _KEY_SOURCES:
+        p = ROOT / rel
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.is_file() else []:
+            h.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_test_model(work: Path) -> Path:
+    """Build the small test model under ``work``; returns ``work/model``."""
+    import paddle
+
+    from edgeclas.export import export
+    from edgeclas.manifest import write_manifest
+    from edgeclas.models import build_model
+    from edgeclas.onnx_convert import convert_onnx
+    from edgeclas.preprocess import PreprocessConfig
+
+    # Until training lands this is an untrained (seeded) checkpoint with the checkpoint contract.
+    ckpt = work / "runs" / "best"
+    ckpt.mkdir(parents=True)
+    paddle.seed(0)
+    net = build_model("PPLCNet_x0_25", 2)
+    paddle.save(net.state_dict(), str(ckpt / "model.pdparams"))
+    write_manifest(ckpt, "checkpoint", {
+        "model": {"arch": "PPLCNet_x0_25", "class_num": 2, "input_size": [3, 64, 64], "arch_kwargs": {}},
+        "preprocess": PreprocessConfig(resize_short=73, crop_size=64).to_dict(),
+        "labels": ["clear", "blurred"],
+        "dataset": {"root": None, "val_list": None},
+        "epoch": 0, "metrics": {}, "recipe": {},
+    }, files=["model.pdparams"])
+    model = export(ckpt, work / "model", name="clarity")
+    convert_onnx(model)
+    return model
+
+
+def _cached_model() -> Path:
+    base = ROOT / ".cache" / "test-model"
+    base.mkdir(parents=True, exist_ok=True)
+    entry = base / _cache_key()
+    with open(base / "lock", "w") as lock:  # several sessions share the tree: build once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (entry / "model" / "manifest.json").is_file():
+            shutil.rmtree(entry, ignore_errors=True)
+            work = base / f".{entry.name}.building"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            build_test_model(work)
+            work.rename(entry)
+    return entry / "model"
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the cached small model directory (legacy + pir + onnx)."""
+    dst = tmp_path_factory.mktemp("model") / "clarity"
+    shutil.copytree(_cached_model(), dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def sample_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Four real photographs (scikit-image's), alone in one folder."""
+    skimage = pytest.importorskip("skimage", reason="scikit-image provides the sample photographs")
+    src = Path(skimage.data_dir)
+    folder = tmp_path_factory.mktemp("images")
+    return [Path(shutil.copy2(src / name, folder / name)) for name in _PHOTOS]
