@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["fixtures_model"]
+pytest_plugins = ["fixtures_bench", "fixtures_model"]
 
 
 @pytest.fixture(scope="session")
