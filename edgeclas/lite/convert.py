@@ -1,0 +1,269 @@
+"""``edgeclas convert MODEL_DIR --to nb``: a legacy Paddle program → Paddle Lite ``.nb``, checked and recorded.
+
+Before opt runs, the legacy program is read (a corrupt file is a clear error, not an opt crash) and
+checked against the known crashers of the target. opt runs in a subprocess with a timeout through
+the first available route (:mod:`edgeclas.lite.runtime`). The result's header must be a sane
+``.nb`` written by the pinned Paddle Lite version; only then is it moved into
+``MODEL_DIR/nb/<name>_<variant>.nb`` and recorded under ``formats.nb.<variant>`` in the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ConversionError, ModelError
+from ..fsutil import sha256_file
+from ..manifest import read_manifest, write_manifest
+from ..model_dir import ModelDir
+from .formats import FormatError, normalize_lite_version, parse_nb_header, parse_supported_ops, program_op_types
+from .runtime import LITE_VERSION, Route, resolve_route, run_opt_bin, run_worker
+
+__all__ = ["TARGETS", "KNOWN_CRASHERS", "NbResult", "OpsReport", "convert_nb", "model_ops", "check_lite_version"]
+
+
+@dataclass(frozen=True)
+class _Target:
+    valid_places: str  # opt's --valid_targets
+    fp16: bool  # opt's enable_fp16 has kernels for it
+
+
+TARGETS: dict[str, _Target] = {
+    "arm": _Target("arm", True),
+    "x86": _Target("x86", False),
+    "opencl": _Target("opencl,arm", False),  # GPU kernels with an ARM fallback for ops OpenCL lacks
+}
+
+# (target, op) → why it is refused before opt runs, and what to do instead.
+KNOWN_CRASHERS: dict[tuple[str, str], str] = {
+    ("x86", "flatten_contiguous_range"): (
+        "Paddle Lite 2.13's opt segfaults on flatten_contiguous_range (paddle.flatten / nn.Flatten) for x86; "
+        "use paddle.reshape(x, [-1, C]) before the classifier and re-export, or convert for --target arm"
+    ),
+}
+
+_IGNORED_OPS = {"feed", "fetch"}
+
+
+@dataclass(frozen=True)
+class NbResult:
+    path: Path
+    target: str
+    variant: str  # key under formats.nb: target plus precision/quant suffixes
+    route: str
+    opt_version: str
+    precision: str
+    quant: str | None
+    sha256: str
+    size: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class OpsReport:
+    target: str
+    ops: dict[str, int]  # op type → count, in program order
+    unsupported: list[str]
+    crashers: dict[str, str]  # op → why it is refused on this target
+    route: str
+
+
+def check_lite_version(nb_entry: dict[str, Any], build_lite_version: str) -> None:
+    """Refuse a ``.nb`` whose opt version differs from a device build's Paddle Lite library version."""
+    made_by = str(nb_entry.get("opt_version") or "")
+    if normalize_lite_version(made_by) != normalize_lite_version(build_lite_version):
+        file = nb_entry.get("file", "the .nb")
+        raise ConversionError(
+            f"{file} was made by Paddle Lite opt {made_by or '(unknown version)'} but the device build uses "
+            f"Paddle Lite {build_lite_version}; they must be the same version",
+            hint=f"re-convert with opt {build_lite_version} (edgeclas convert MODEL --to nb --opt-bin OPT) "
+            f"or rebuild against Paddle Lite {made_by or LITE_VERSION}",
+        )
+
+
+def _build_lite_version(build: str | os.PathLike[str]) -> str:
+    m = read_manifest(build, "build")
+    engine = m.get("engine") or {}
+    if engine.get("name") != "lite":
+        raise ConfigError(
+            f"{build}: built with engine '{engine.get('name')}', which does not run .nb models",
+            hint="build one with: edgeclas build --arch ARCH --engine lite",
+        )
+    return str(engine.get("version") or "")
+
+
+def _legacy_program(md: ModelDir) -> tuple[Path, Path, list[str]]:
+    """(pdmodel, pdiparams, op types) of the legacy export, exporting it on demand from the checkpoint."""
+    if not md.has("legacy"):
+        _export_legacy_on_demand(md)
+        md = ModelDir.load(md.path)
+    prog, params = md.paddle_files("legacy")
+    try:
+        ops = program_op_types(prog.read_bytes())
+    except FormatError as e:
+        raise ModelError(
+            f"{prog}: not a readable Paddle legacy program ({e})",
+            hint=f"the file is corrupt or truncated; re-export with: edgeclas export CHECKPOINT --out {md.path}",
+        ) from None
+    if params.stat().st_size == 0:
+        raise ModelError(f"{params}: empty parameter file", hint="re-export the model")
+    return prog, params, ops
+
+
+def _export_legacy_on_demand(md: ModelDir) -> None:
+    ckpt = (md.manifest.get("inputs") or {}).get("checkpoint")
+    why = "opt reads only legacy .pdmodel programs and a PIR .json program cannot be turned back into one"
+    if not md.has("pir") and not ckpt:
+        raise ConversionError(f"{md.path}: has neither a legacy nor a PIR export", hint="run edgeclas export first")
+    if not ckpt or not (Path(ckpt) / "manifest.json").is_file():
+        raise ConversionError(
+            f"{md.path}: has only a PIR program and its checkpoint "
+            f"{'is not recorded' if not ckpt else ckpt + ' no longer exists'}; {why}",
+            hint=f"re-export from the checkpoint: edgeclas export CHECKPOINT --out {md.path} (writes legacy and PIR)",
+        )
+    from ..export import export
+
+    with tempfile.TemporaryDirectory(dir=md.path, prefix=".legacy-") as tmp:
+        out = Path(tmp) / "model"
+        export(ckpt, out, formats=("legacy",), name=md.name)
+        fresh = read_manifest(out, "model")
+        dest = md.path / "legacy"
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(out / "legacy", dest)
+
+    def add(m: dict[str, Any]) -> list[str]:
+        m.setdefault("formats", {})["legacy"] = fresh["formats"]["legacy"]
+        return list(fresh["formats"]["legacy"].values())
+
+    _update_manifest(md.path, add)
+
+
+def _update_manifest(model_dir: Path, mutate) -> None:
+    """Re-write the model manifest with ``mutate(manifest) -> new files`` applied (atomic; hashes refreshed)."""
+    m = read_manifest(model_dir, "model")
+    files = set(m.get("files", {})) | set(mutate(m))
+    body = {k: v for k, v in m.items() if k not in ("kind", "schema", "edgeclas_version", "created", "files")}
+    write_manifest(model_dir, "model", body, files=[f for f in files if (model_dir / f).is_file()])
+
+
+def _check_target(target: str, fp16: bool, quant: str | None) -> _Target:
+    if target not in TARGETS:
+        raise ConfigError(f"unknown .nb target '{target}'", hint=f"use one of: {', '.join(TARGETS)}")
+    spec = TARGETS[target]
+    if fp16 and not spec.fp16:
+        raise ConfigError(f"--fp16 has no kernels on target '{target}'", hint="use --fp16 with --target arm only")
+    if quant not in (None, "int8", "int16"):
+        raise ConfigError(f"unknown --quant '{quant}'", hint="use int8 or int16 (weight-only dynamic quantization)")
+    return spec
+
+
+def _supported_ops(route: Route, spec: _Target, timeout: float) -> set[str]:
+    if route.can_run_models:
+        text = run_worker(route, ["ops", "--targets", spec.valid_places], timeout=timeout, what="opt (supported ops)")["text"]
+    else:
+        text = run_opt_bin(route, ["--print_supported_ops=true", f"--valid_targets={spec.valid_places}"],
+                           timeout=timeout, what="opt --print_supported_ops")
+    try:
+        return set(parse_supported_ops(text))
+    except FormatError as e:
+        raise ConversionError(f"could not read opt's supported-ops table ({route.kind} route): {e}") from None
+
+
+def model_ops(
+    model_dir: str | os.PathLike[str], target: str = "arm", *, opt_bin: str | None = None, timeout: float = 120
+) -> OpsReport:
+    """The model's ops and which of them the target lacks (opt's own table) or is known to crash on."""
+    spec = _check_target(target, False, None)
+    md = ModelDir.load(model_dir)
+    _, _, ops = _legacy_program(md)
+    route = resolve_route(opt_bin)
+    supported = _supported_ops(route, spec, timeout)
+    counts = Counter(o for o in ops if o not in _IGNORED_OPS)
+    crashers = {op: KNOWN_CRASHERS[(target, op)] for op in counts if (target, op) in KNOWN_CRASHERS}
+    return OpsReport(target, dict(counts), sorted(o for o in counts if o not in supported), crashers, route.kind)
+
+
+def convert_nb(
+    model_dir: str | os.PathLike[str],
+    *,
+    target: str = "arm",
+    fp16: bool = False,
+    quant: str | None = None,
+    out: str | os.PathLike[str] | None = None,
+    opt_bin: str | os.PathLike[str] | None = None,
+    build: str | os.PathLike[str] | None = None,
+    timeout: float = 600,
+) -> NbResult:
+    """Convert ``model_dir``'s legacy export to ``.nb`` for ``target`` and record it in the manifest.
+
+    ``build``: a device build directory; its Paddle Lite version must equal the opt version used
+    (default: the pinned :data:`LITE_VERSION`).
+    """
+    spec = _check_target(target, fp16, quant)
+    md = ModelDir.load(model_dir)
+    expected = _build_lite_version(build) if build else LITE_VERSION
+    prog, params, ops = _legacy_program(md)
+    for op in dict.fromkeys(ops):
+        if (target, op) in KNOWN_CRASHERS:
+            raise ConversionError(f"{prog}: contains {op}, refused for --target {target}",
+                                  hint=KNOWN_CRASHERS[(target, op)])
+
+    route = resolve_route(opt_bin)
+    if route.version and normalize_lite_version(route.version) != normalize_lite_version(expected):
+        raise ConversionError(
+            f"opt at {route.where} is Paddle Lite {route.version}, but {expected} is required "
+            f"({'by the device build ' + str(build) if build else 'edgeclas pins ' + LITE_VERSION})",
+            hint=f"use opt {expected} (--opt-bin), or unset EDGECLAS_LITE_OPT to use the compat runtime",
+        )
+
+    variant = target + ("_fp16" if fp16 else "") + (f"_{quant}" if quant else "")
+    dest = Path(out) if out else md.path / "nb" / f"{md.name}_{variant}.nb"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".opt-") as tmp:
+        prefix = str(Path(tmp) / "model")
+        if route.can_run_models:
+            args = ["opt", "--model-file", str(prog), "--param-file", str(params), "--out", prefix,
+                    "--targets", spec.valid_places] + (["--fp16"] if fp16 else []) + (["--quant", quant] if quant else [])
+            run_worker(route, args, timeout=timeout, what="opt")
+        else:
+            args = [f"--model_file={prog}", f"--param_file={params}", "--optimize_out_type=naive_buffer",
+                    f"--optimize_out={prefix}", f"--valid_targets={spec.valid_places}"]
+            args += ["--enable_fp16=true"] if fp16 else []
+            args += ["--quant_model=true", f"--quant_type=QUANT_{quant.upper()}"] if quant else []
+            run_opt_bin(route, args, timeout=timeout)
+        produced = Path(prefix + ".nb")
+        if not produced.is_file():
+            raise ConversionError(f"opt ({route.kind} route) reported success but wrote no {produced.name}")
+        with open(produced, "rb") as f:
+            head = f.read(64)
+        try:
+            header = parse_nb_header(head, produced.stat().st_size)
+        except FormatError as e:
+            raise ConversionError(f"opt ({route.kind} route) wrote a broken .nb: {e}") from None
+        check_lite_version({"file": dest.name, "opt_version": header.opt_version}, expected)
+        os.replace(produced, dest)
+    seconds = time.monotonic() - started
+
+    result = NbResult(dest, target, variant, route.kind, header.opt_version, "fp16" if fp16 else "fp32",
+                      quant, sha256_file(dest), dest.stat().st_size, seconds)
+    inside = dest.resolve().is_relative_to(md.path.resolve())
+    rel = dest.resolve().relative_to(md.path.resolve()).as_posix() if inside else str(dest.resolve())
+
+    def record(m: dict[str, Any]) -> list[str]:
+        m.setdefault("formats", {}).setdefault("nb", {})[variant] = {
+            "file": rel, "target": target, "valid_targets": spec.valid_places, "opt_version": header.opt_version,
+            "route": route.kind, "precision": result.precision, "quant": quant, "sha256": result.sha256,
+            "size": result.size, "from": os.path.relpath(prog, md.path),
+        }
+        return [rel] if inside else []
+
+    _update_manifest(md.path, record)
+    return result

@@ -1,0 +1,403 @@
+"""How edgeclas reaches Paddle Lite: three routes, tried in order, and the compat runtime it sets up.
+
+(a) ``opt-bin``: an opt executable the user names (``--opt-bin``, ``$EDGECLAS_LITE_OPT``) or one on
+    PATH (``paddle_lite_opt``, ``opt_linux``; a bare ``opt`` on PATH is usually LLVM's, so it must be
+    named explicitly). Converts only; it cannot run models.
+(b) ``module``: an importable ``paddlelite`` on a Python the wheel supports (≤ 3.10).
+(c) ``compat``: PyPI's cp310 ``paddlelite==2.13rc0`` wheel unpacked into the edgeclas cache with
+    numpy < 2 for this interpreter and a version shim compiled from ``shim/pyversion_shim.c``,
+    preloaded into a separate worker process (never this one).
+
+Everything that touches Paddle Lite runs in a subprocess with a timeout (:func:`run_worker`,
+:func:`run_opt_bin`); a failure keeps stderr and reports its last meaningful lines, a crash names
+the signal.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConversionError, ToolchainError
+from ..fsutil import sha256_file, staging_dir
+from ..paths import cache_dir
+from .worker import read_message
+
+__all__ = [
+    "LITE_VERSION",
+    "COMPAT_NAME",
+    "Route",
+    "RouteStatus",
+    "compat_dir",
+    "compat_route",
+    "install_compat",
+    "route_statuses",
+    "resolve_route",
+    "run_worker",
+    "run_opt_bin",
+    "worker_command",
+    "summarize_stderr",
+    "describe_returncode",
+]
+
+LITE_VERSION = "v2.13-rc"
+COMPAT_NAME = "paddlelite-2.13rc0-compat"
+
+# The only Paddle Lite wheel that exists for a Python we can still run (cp310, x86_64 Linux).
+_WHEEL_REQ = "paddlelite==2.13rc0"
+_WHEEL_FILE = "paddlelite-2.13rc0-cp310-cp310-manylinux1_x86_64.whl"
+_WHEEL_SHA256 = "b1e6081c4154e50479426df9c7390c0d1d99dd9d832a270d1fe925894768fb62"
+_WHEEL_MAX_BYTES = 512 << 20  # unpacked size limit (the real wheel unpacks to ~175 MB)
+_SHIM_NAME = "libpyversion_shim.so"
+_OPT_ENV = "EDGECLAS_LITE_OPT"
+_OPT_PATH_NAMES = ("paddle_lite_opt", "opt_linux")
+_WORKER = Path(__file__).with_name("worker.py")
+_SHIM_SRC = Path(__file__).with_name("shim") / "pyversion_shim.c"
+_INSTALL_HINT = "edgeclas sdk install lite-opt"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A usable way to Paddle Lite. ``opt-bin`` routes convert only; the others also run ``.nb`` models."""
+
+    kind: str  # "opt-bin" | "module" | "compat"
+    where: str  # the opt executable, or the directory the paddlelite package is imported from
+    why: str
+    version: str = ""
+    python_paths: tuple[str, ...] = ()
+    preload: str = ""
+
+    @property
+    def can_run_models(self) -> bool:
+        return self.kind != "opt-bin"
+
+
+@dataclass(frozen=True)
+class RouteStatus:
+    kind: str
+    found: bool
+    where: str = ""
+    version: str = ""
+    how: str = ""
+    note: str = ""
+
+
+@dataclass
+class _Probe:
+    """What was found for each route, with the reason a route is missing."""
+
+    routes: list[Route] = field(default_factory=list)
+    missing: dict[str, tuple[str, str]] = field(default_factory=dict)  # kind -> (note, how)
+
+
+def compat_dir() -> Path:
+    return cache_dir("sdk", COMPAT_NAME)
+
+
+def _py_tag() -> str:
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def compat_route() -> Route | None:
+    """The installed compat runtime if it is complete and made for this interpreter, else None."""
+    root = compat_dir()
+    try:
+        info = json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    paths = (root / "numpy", root / "site")
+    if info.get("python") != _py_tag() or not all(p.is_dir() for p in paths) or not (root / _SHIM_NAME).is_file():
+        return None
+    return Route(
+        "compat",
+        str(root / "site"),
+        f"compat runtime: Python {_py_tag()} has no paddlelite wheel; set up in {root}",
+        info.get("lite_version", LITE_VERSION),
+        tuple(str(p) for p in paths),
+        str(root / _SHIM_NAME),
+    )
+
+
+def _opt_bin_candidate(opt_bin: str | os.PathLike[str] | None) -> tuple[str, str] | None:
+    """(path, how it was found) for route (a); a named but unusable binary is an error, not a fallthrough."""
+    for value, source in ((opt_bin, "--opt-bin"), (os.environ.get(_OPT_ENV), f"${_OPT_ENV}")):
+        if value:
+            path = shutil.which(str(value)) or (str(value) if os.path.isfile(value) else None)
+            if not path or not os.access(path, os.X_OK):
+                raise ToolchainError(
+                    f"{source} {value}: not an executable file",
+                    hint=f"point {source} at Paddle Lite's opt (or unset it to use the compat runtime)",
+                )
+            return str(Path(path).resolve()), f"given by {source}"
+    for name in _OPT_PATH_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path, f"'{name}' found on PATH"
+    return None
+
+
+_VERSION_RE = re.compile(r"v?\d+\.\d+(?:\.\d+)?(?:-?rc\d*)?")
+
+
+def _opt_bin_version(path: str) -> str:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    m = _VERSION_RE.search(out.stdout + "\n" + out.stderr)
+    return m.group(0) if m else ""
+
+
+def _probe(opt_bin: str | os.PathLike[str] | None = None) -> _Probe:
+    probe = _Probe()
+    cand = _opt_bin_candidate(opt_bin)
+    if cand:
+        probe.routes.append(Route("opt-bin", cand[0], f"opt binary {cand[1]}", _opt_bin_version(cand[0])))
+    else:
+        probe.missing["opt-bin"] = (
+            f"no --opt-bin, no ${_OPT_ENV}, no {' / '.join(_OPT_PATH_NAMES)} on PATH",
+            f"set {_OPT_ENV}=/path/to/opt (Paddle Lite {LITE_VERSION} release asset)",
+        )
+    spec = importlib.util.find_spec("paddlelite")
+    if spec and spec.submodule_search_locations and sys.version_info[:2] <= (3, 10):
+        where = str(Path(list(spec.submodule_search_locations)[0]).parent)
+        probe.routes.append(Route("module", where, f"paddlelite importable on Python {_py_tag()}", "", (where,)))
+    else:
+        why = (
+            f"Python {_py_tag()} has no paddlelite wheel (PyPI stops at cp310)"
+            if sys.version_info[:2] > (3, 10)
+            else "paddlelite is not installed"
+        )
+        probe.missing["module"] = (why, "pip install paddlelite==2.13rc0  (Python <= 3.10 only)")
+    route = compat_route()
+    if route:
+        probe.routes.append(route)
+    else:
+        probe.missing["compat"] = (f"not set up in {compat_dir()}", _INSTALL_HINT)
+    return probe
+
+
+def route_statuses(opt_bin: str | os.PathLike[str] | None = None) -> list[RouteStatus]:
+    """Every route, found or missing, for doctor; never installs anything."""
+    try:
+        probe = _probe(opt_bin)
+    except ToolchainError as e:  # a broken $EDGECLAS_LITE_OPT is a row, not a crash
+        return [RouteStatus("opt-bin", False, how=e.hint or "", note=e.message)]
+    rows = [RouteStatus(r.kind, True, r.where, r.version, note=r.why) for r in probe.routes]
+    rows += [RouteStatus(k, False, how=how, note=note) for k, (note, how) in probe.missing.items()]
+    order = ("opt-bin", "module", "compat")
+    return sorted(rows, key=lambda r: order.index(r.kind))
+
+
+def resolve_route(
+    opt_bin: str | os.PathLike[str] | None = None, *, run_models: bool = False, install: bool = True
+) -> Route:
+    """The first usable route in the order opt-bin → module → compat; sets up compat when allowed."""
+    probe = _probe(None if run_models else opt_bin)
+    for route in probe.routes:
+        if run_models and not route.can_run_models:
+            continue
+        return route
+    if install:
+        return install_compat()
+    raise ToolchainError(
+        "no way to reach Paddle Lite: " + "; ".join(note for note, _ in probe.missing.values()),
+        hint=f"run: {_INSTALL_HINT}   (or set {_OPT_ENV})",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The compat runtime
+
+
+def install_compat(*, force: bool = False, log=None) -> Route:
+    """Set up route (c) once in the cache (pip download + sha256 + safe unzip + numpy<2 + shim); reused after."""
+    if not force:
+        existing = compat_route()
+        if existing:
+            return existing
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+        raise ToolchainError(
+            f"the paddlelite wheel exists for x86_64 Linux only; this is {sys.platform} {platform.machine()}",
+            hint=f"use an opt binary built for this machine: --opt-bin PATH or ${_OPT_ENV}",
+        )
+    if sys.version_info[:2] > (3, 12):
+        raise ToolchainError(
+            f"Python {_py_tag()}: numpy < 2 (which the 2.13rc0 runtime needs) has no wheel for it",
+            hint=f"run edgeclas from Python 3.10-3.12, or set ${_OPT_ENV}",
+        )
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    root = compat_dir()
+    with staging_dir(root) as tmp:
+        say(f"setting up the Paddle Lite compat runtime in {root} (once) ...")
+        wheel = _download_wheel(tmp / "download")
+        _safe_unzip(wheel, tmp / "site")
+        shutil.rmtree(tmp / "download")
+        _pip(["install", "--target", str(tmp / "numpy"), "--python-version", _py_tag(), "--only-binary=:all:",
+              "--no-deps", "numpy<2"], "numpy<2 for the worker")
+        shim = _compile_shim(tmp / _SHIM_NAME)
+        paths = (str(tmp / "numpy"), str(tmp / "site"))
+        info = run_worker(Route("compat", str(tmp / "site"), "smoke test", "", paths, str(shim)), ["info"], timeout=120)
+        (tmp / "manifest.json").write_text(json.dumps({
+            "kind": "sdk", "name": "lite-opt", "route": "compat", "python": _py_tag(),
+            "lite_version": info["lite"], "numpy": info["numpy"], "wheel": _WHEEL_FILE,
+            "wheel_sha256": _WHEEL_SHA256, "shim_sha256": sha256_file(shim),
+        }, indent=2) + "\n")
+    route = compat_route()
+    assert route is not None  # just written
+    say(f"compat runtime ready: Paddle Lite {route.version}, numpy {info['numpy']}")
+    return route
+
+
+def _pip(args: list[str], what: str) -> None:
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q", *args]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"pip timed out fetching {what}", hint="check access to PyPI, then retry") from None
+    if out.returncode != 0:
+        raise ToolchainError(
+            f"pip could not fetch {what}: {summarize_stderr(out.stderr)}",
+            hint=f"check access to PyPI (or a mirror via PIP_INDEX_URL), then: {_INSTALL_HINT}",
+        )
+
+
+def _download_wheel(dest: Path) -> Path:
+    _pip(["download", _WHEEL_REQ, "--python-version", "3.10", "--only-binary=:all:", "--no-deps", "-d", str(dest)],
+         f"the {_WHEEL_REQ} wheel")
+    wheel = dest / _WHEEL_FILE
+    if not wheel.is_file():
+        raise ToolchainError(f"pip did not produce {_WHEEL_FILE} in {dest}", hint=_INSTALL_HINT)
+    digest = sha256_file(wheel)
+    if digest != _WHEEL_SHA256:
+        raise ToolchainError(
+            f"{_WHEEL_FILE}: sha256 {digest} does not match the pinned {_WHEEL_SHA256}; refusing to use it",
+            hint="the index served a different file; check PIP_INDEX_URL",
+        )
+    return wheel
+
+
+def _safe_unzip(archive: Path, dest: Path) -> None:
+    """Extract regular files only; no absolute paths, no '..', no links, bounded size."""
+    dest.mkdir(parents=True)
+    with zipfile.ZipFile(archive) as zf:
+        members = zf.infolist()
+        if sum(m.file_size for m in members) > _WHEEL_MAX_BYTES:
+            raise ToolchainError(f"{archive.name}: unpacks to more than {_WHEEL_MAX_BYTES >> 20} MiB; refusing")
+        for m in members:
+            name = m.filename
+            parts = Path(name).parts
+            kind = stat.S_IFMT(m.external_attr >> 16)
+            if name.startswith(("/", "\\")) or ".." in parts or (kind and kind not in (stat.S_IFREG, stat.S_IFDIR)):
+                raise ToolchainError(f"{archive.name}: unsafe member {name!r}; refusing to extract")
+        zf.extractall(dest)
+
+
+def _compile_shim(out: Path) -> Path:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise ToolchainError("no C compiler to build the Paddle Lite version shim", hint="apt-get install gcc")
+    cmd = [cc, "-shared", "-fPIC", "-O2", "-o", str(out), str(_SHIM_SRC)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if res.returncode != 0:
+        raise ToolchainError(f"building {_SHIM_SRC.name} failed: {summarize_stderr(res.stderr)}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Running things
+
+
+def worker_command(route: Route, mode_args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of a worker process for ``route`` (module/compat only)."""
+    if not route.can_run_models:
+        raise ToolchainError(f"{route.where} is an opt binary; it cannot run a worker", hint=_INSTALL_HINT)
+    argv = [sys.executable, "-I", str(_WORKER)]
+    for p in route.python_paths:
+        argv += ["--path", p]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if route.preload:
+        env["LD_PRELOAD"] = " ".join(x for x in (route.preload, env.get("LD_PRELOAD", "")) if x)
+    return argv + list(mode_args), env
+
+
+def run_worker(route: Route, mode_args: list[str], *, timeout: float = 600, what: str = "Paddle Lite") -> dict:
+    """Run a one-shot worker mode (info/opt/ops); its JSON result, or a ConversionError with the reason."""
+    argv, env = worker_command(route, mode_args)
+    try:
+        res = subprocess.run(argv, env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise ConversionError(
+            f"{what} did not finish within {timeout:.0f} s ({route.kind} route); stopped it",
+            hint=f"last output: {summarize_stderr((e.stderr or b'').decode(errors='replace'))}",
+        ) from None
+    stderr = res.stderr.decode(errors="replace")
+    if res.returncode != 0:
+        raise ConversionError(
+            f"{what} {describe_returncode(res.returncode)} ({route.kind} route): {summarize_stderr(stderr)}",
+            hint=_failure_hint(stderr),
+        )
+    import io
+
+    msg = read_message(io.BytesIO(res.stdout))
+    if msg is None or not msg[0].get("ok"):
+        raise ConversionError(f"{what} gave no result ({route.kind} route): {summarize_stderr(stderr)}")
+    return msg[0]
+
+
+def run_opt_bin(route: Route, args: list[str], *, timeout: float = 600, what: str = "opt") -> str:
+    """Run an opt executable with gflags-style ``--key=value`` args; its stdout, or a ConversionError."""
+    try:
+        res = subprocess.run([route.where, *args], capture_output=True, text=True, timeout=timeout,
+                             stdin=subprocess.DEVNULL, errors="replace")
+    except subprocess.TimeoutExpired as e:
+        out = e.stderr if isinstance(e.stderr, str) else (e.stderr or b"").decode(errors="replace")
+        raise ConversionError(f"{what} ({route.where}) did not finish within {timeout:.0f} s; stopped it",
+                              hint=f"last output: {summarize_stderr(out)}") from None
+    if res.returncode != 0:
+        raise ConversionError(
+            f"{what} ({route.where}) {describe_returncode(res.returncode)}: "
+            f"{summarize_stderr(res.stderr + chr(10) + res.stdout)}",
+            hint=_failure_hint(res.stderr),
+        )
+    return res.stdout
+
+
+def describe_returncode(rc: int) -> str:
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        return f"crashed with {name}"
+    return f"failed (exit code {rc})"
+
+
+_NOISE = re.compile(r"^\s*$|^[IW]\d{4} |^\s*File \"|^Traceback|^\s+\^+\s*$")
+
+
+def summarize_stderr(text: str, lines: int = 4, width: int = 240) -> str:
+    """The last meaningful lines of a tool's stderr, joined on one line (no walls of text)."""
+    keep = [ln.strip() for ln in text.splitlines() if not _NOISE.match(ln)]
+    tail = [ln if len(ln) <= width else ln[: width - 3] + "..." for ln in keep[-lines:]]
+    return " | ".join(tail) if tail else "(no output)"
+
+
+def _failure_hint(stderr: str) -> str | None:
+    if "Python version mismatch" in stderr:
+        return "the version shim was not applied (a statically linked python?); use --opt-bin, or a Python built with --enable-shared"
+    if "No module named 'numpy'" in stderr or "numpy" in stderr and "ImportError" in stderr:
+        return f"the compat runtime looks incomplete; run: {_INSTALL_HINT} --force"
+    return None
