@@ -1,0 +1,333 @@
+"""Fetching SDK artifacts: pinned sha256, registry clients, and archive extraction that cannot escape.
+
+Every artifact edgeclas installs is named in a table with its sha256; a file whose digest differs is
+deleted and rejected. Archives are extracted member by member after checking each one: no absolute
+paths, no ``..``, no links pointing outside the target, no device files, bounded size and count.
+Extraction goes to a staging directory that replaces the target only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ToolchainError
+from ..fsutil import sha256_file, staging_dir
+
+__all__ = [
+    "Artifact",
+    "UnsafeArchiveError",
+    "verify_sha256",
+    "fetch",
+    "safe_extract",
+    "MAX_TOTAL_BYTES",
+    "MAX_MEMBERS",
+]
+
+# Bounds for extraction: large enough for an NDK (~2 GB unpacked, ~10k files per toolchain dir would
+# be more; the NDK itself is installed by the user), small enough to stop a zip bomb early.
+MAX_TOTAL_BYTES = 4 << 30
+MAX_MEMBERS = 200_000
+
+
+class UnsafeArchiveError(ToolchainError):
+    """An archive member would land outside the target directory, or the archive is too big."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One downloadable file, pinned by sha256.
+
+    ``via`` says which client fetches it: ``pip`` (``spec`` is the requirement, ``args`` extra pip
+    options such as ``--platform``), ``npm`` (``spec`` is ``name@version``, fetched with
+    ``npm pack``), ``maven`` (``spec`` is ``group:artifact:version:packaging``) or ``url``.
+    """
+
+    name: str  # file name as the client writes it
+    via: str
+    spec: str
+    sha256: str
+    args: tuple[str, ...] = ()
+    size: int = 0  # bytes, for messages only
+
+
+def verify_sha256(path: str | os.PathLike[str], expected: str, *, delete: bool = True) -> None:
+    """Raise :class:`ToolchainError` (and delete the file) when ``path``'s sha256 is not ``expected``."""
+    got = sha256_file(path)
+    if got != expected.lower():
+        if delete:
+            Path(path).unlink(missing_ok=True)
+        raise ToolchainError(
+            f"{path}: sha256 mismatch (expected {expected}, got {got}); the file was "
+            + ("deleted" if delete else "left in place"),
+            hint="the download is corrupt or not the pinned release; retry, or check where it came from",
+        )
+
+
+def fetch(artifact: Artifact, dest_dir: str | os.PathLike[str], *, timeout: int = 900) -> Path:
+    """Bring ``artifact`` into ``dest_dir`` (reusing a verified copy) and return its path."""
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    path = dest_dir / artifact.name
+    if path.is_file():
+        try:
+            verify_sha256(path, artifact.sha256)
+            return path
+        except ToolchainError:
+            pass  # stale or partial copy: fetch again
+    tmp = Path(dest_dir / f".{artifact.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        got = _FETCHERS[artifact.via](artifact, tmp, timeout)
+        verify_sha256(got, artifact.sha256)
+        os.replace(got, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def _run_client(cmd: list[str], what: str, timeout: int) -> None:
+    exe = shutil.which(cmd[0]) if not os.path.isabs(cmd[0]) else cmd[0]
+    if not exe:
+        raise ToolchainError(f"'{cmd[0]}' is not on PATH; it is needed to fetch {what}",
+                             hint=f"apt-get install {'maven' if cmd[0] == 'mvn' else cmd[0]}")
+    try:
+        out = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"fetching {what} timed out after {timeout} s",
+                             hint="check the network connection to the package registry and retry") from None
+    if out.returncode != 0:
+        tail = " | ".join((out.stderr or out.stdout).strip().splitlines()[-3:])
+        raise ToolchainError(f"fetching {what} failed ({' '.join(cmd[:3])} …): {tail}",
+                             hint="this needs access to the package registry; offline, copy the file into the "
+                                  "edgeclas cache by hand (see docs/sdk.md)")
+
+
+def _single_file(directory: Path, artifact: Artifact) -> Path:
+    path = directory / artifact.name
+    if not path.is_file():
+        found = ", ".join(p.name for p in directory.iterdir()) or "nothing"
+        raise ToolchainError(f"fetching {artifact.spec} produced {found}, not {artifact.name}",
+                             hint="the registry serves a different file than the pinned one; update the pin table")
+    return path
+
+
+def _fetch_pip(a: Artifact, tmp: Path, timeout: int) -> Path:
+    _run_client([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                 "--disable-pip-version-check", "-q", *a.args, "-d", str(tmp), a.spec], a.spec, timeout)
+    return _single_file(tmp, a)
+
+
+def _fetch_npm(a: Artifact, tmp: Path, timeout: int) -> Path:
+    _run_client(["npm", "pack", "--silent", "--pack-destination", str(tmp), a.spec], a.spec, timeout)
+    return _single_file(tmp, a)
+
+
+def _fetch_maven(a: Artifact, tmp: Path, timeout: int) -> Path:
+    _run_client(["mvn", "-q", "dependency:copy", f"-Dartifact={a.spec}", f"-DoutputDirectory={tmp}"], a.spec, timeout)
+    return _single_file(tmp, a)
+
+
+def _fetch_url(a: Artifact, tmp: Path, timeout: int) -> Path:
+    if not a.spec.startswith("https://"):
+        raise ToolchainError(f"refusing to download {a.spec}: only https URLs are fetched")
+    path = tmp / a.name
+    try:
+        with urllib.request.urlopen(a.spec, timeout=60) as r, open(path, "wb") as f:  # noqa: S310 (https only)
+            shutil.copyfileobj(r, f, 1 << 20)
+    except OSError as e:
+        raise ToolchainError(f"downloading {a.spec} failed: {e}",
+                             hint="no internet here? download it elsewhere and pass it with --archive FILE") from None
+    return path
+
+
+_FETCHERS: dict[str, Callable[[Artifact, Path, int], Path]] = {
+    "pip": _fetch_pip,
+    "npm": _fetch_npm,
+    "maven": _fetch_maven,
+    "url": _fetch_url,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Safe extraction
+
+@dataclass(frozen=True)
+class _Member:
+    name: str  # normalised relative posix path inside the target
+    kind: str  # "file" | "dir" | "symlink" | "hardlink"
+    size: int
+    link: str = ""
+    mode: int = 0o644
+
+
+def _normalise(name: str, archive: Path) -> str:
+    raw = name.replace("\\", "/")
+    if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
+        raise UnsafeArchiveError(f"{archive}: member '{name}' has an absolute path; refusing to extract",
+                                 hint="the archive is malformed or hostile; get it from the official source")
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchiveError(f"{archive}: member '{name}' contains '..'; refusing to extract",
+                                 hint="the archive is malformed or hostile; get it from the official source")
+    return "/".join(parts)
+
+
+def _inside(rel_target: str) -> bool:
+    norm = posixpath.normpath(rel_target)
+    return not (norm == ".." or norm.startswith("../") or norm.startswith("/"))
+
+
+def _check_link(m: _Member, archive: Path) -> None:
+    if m.kind == "symlink":
+        if m.link.startswith("/") or not _inside(posixpath.join(posixpath.dirname(m.name), m.link)):
+            raise UnsafeArchiveError(f"{archive}: symlink '{m.name}' -> '{m.link}' points outside the target; "
+                                     "refusing to extract",
+                                     hint="the archive is malformed or hostile; get it from the official source")
+    elif m.kind == "hardlink":
+        if m.link.startswith("/") or not _inside(m.link):
+            raise UnsafeArchiveError(f"{archive}: hard link '{m.name}' -> '{m.link}' points outside the target; "
+                                     "refusing to extract",
+                                     hint="the archive is malformed or hostile; get it from the official source")
+
+
+def _tar_members(tf: tarfile.TarFile, archive: Path) -> list[tuple[_Member, tarfile.TarInfo]]:
+    out = []
+    for ti in tf.getmembers():
+        name = _normalise(ti.name, archive)
+        if ti.isdir():
+            kind = "dir"
+        elif ti.isreg():
+            kind = "file"
+        elif ti.issym():
+            kind = "symlink"
+        elif ti.islnk():
+            kind = "hardlink"
+        else:
+            raise UnsafeArchiveError(f"{archive}: member '{ti.name}' is a device, fifo or other special file; "
+                                     "refusing to extract")
+        link = _normalise(ti.linkname, archive) if kind == "hardlink" else ti.linkname
+        out.append((_Member(name, kind, ti.size if kind == "file" else 0, link, ti.mode & 0o755), ti))
+    return out
+
+
+def _zip_members(zf: zipfile.ZipFile, archive: Path) -> list[tuple[_Member, zipfile.ZipInfo]]:
+    out = []
+    for zi in zf.infolist():
+        name = _normalise(zi.filename, archive)
+        unix_mode = zi.external_attr >> 16
+        if zi.is_dir():
+            kind, link = "dir", ""
+        elif stat.S_ISLNK(unix_mode):
+            kind, link = "symlink", zf.read(zi).decode("utf-8", "replace")
+        else:
+            kind, link = "file", ""
+        out.append((_Member(name, kind, zi.file_size, link, (unix_mode & 0o755) or 0o644), zi))
+    return out
+
+
+def safe_extract(
+    archive: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    select: Callable[[str], str | None] | None = None,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_members: int = MAX_MEMBERS,
+) -> list[str]:
+    """Extract a tar (any compression) or zip ``archive`` into ``dest`` atomically; return written paths.
+
+    ``select(name)`` maps a member's relative path to its path under ``dest`` (or None to skip it),
+    e.g. ``headers/x.h`` → ``include/x.h``. Every member is checked before anything is written, so a
+    rejected archive leaves ``dest`` untouched.
+    """
+    archive = Path(archive)
+    if zipfile.is_zipfile(archive):
+        opener, lister = zipfile.ZipFile, _zip_members
+    elif tarfile.is_tarfile(archive):
+        opener, lister = tarfile.open, _tar_members
+    else:
+        raise ToolchainError(f"{archive}: not a zip or tar archive")
+    with opener(archive) as af:  # type: ignore[operator]
+        members = lister(af, archive)
+        if len(members) > max_members:
+            raise UnsafeArchiveError(f"{archive}: {len(members)} members, more than the limit of {max_members}")
+        chosen = []
+        total = 0
+        links: set[str] = set()
+        files: set[str] = set()
+        for m, info in members:
+            target = select(m.name) if select else m.name
+            if target is None or target == "":
+                continue
+            target = _normalise(target, archive)
+            m = _Member(target, m.kind, m.size, m.link, m.mode)
+            _check_link(m, archive)
+            # Never write through a link the archive made: that is how lexical checks get fooled.
+            parts = m.name.split("/")
+            if any("/".join(parts[:i]) in links for i in range(1, len(parts) + 1)):
+                raise UnsafeArchiveError(f"{archive}: member '{m.name}' would be written through a link; refusing")
+            if m.kind == "hardlink" and m.link not in files:
+                raise UnsafeArchiveError(f"{archive}: hard link '{m.name}' refers to '{m.link}', "
+                                         "which is not an earlier regular file; refusing")
+            if m.kind == "symlink":
+                links.add(m.name)
+            elif m.kind in ("file", "hardlink"):
+                files.add(m.name)
+            total += m.size
+            if total > max_total_bytes:
+                raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_total_bytes >> 20} MiB; refusing")
+            chosen.append((m, info))
+        written = []
+        with staging_dir(dest) as tmp:
+            os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the result is an ordinary shared directory
+            for m, info in chosen:
+                out = tmp / m.name
+                if m.kind == "dir":
+                    out.mkdir(mode=0o755, parents=True, exist_ok=True)
+                    continue
+                out.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+                if m.kind == "symlink":
+                    os.symlink(m.link, out)
+                elif m.kind == "hardlink":
+                    shutil.copyfile(tmp / m.link, out)
+                else:
+                    src_f = af.open(info) if isinstance(af, zipfile.ZipFile) else af.extractfile(info)
+                    with src_f as r, open(out, "wb") as w:
+                        copied = _bounded_copy(r, w, m.size, archive, m.name)
+                    if copied != m.size:
+                        raise UnsafeArchiveError(f"{archive}: member '{m.name}' is truncated or lies about its size")
+                    os.chmod(out, m.mode | 0o600)
+                written.append(m.name)
+            # Symlinks may chain through each other; only the resolved path tells where one ends.
+            root = os.path.realpath(tmp)
+            for m, _ in chosen:
+                if m.kind == "symlink":
+                    real = os.path.realpath(tmp / m.name)
+                    if real != root and not real.startswith(root + os.sep):
+                        raise UnsafeArchiveError(f"{archive}: symlink '{m.name}' -> '{m.link}' resolves outside "
+                                                 "the target; refusing to extract")
+    return written
+
+
+def _bounded_copy(r, w, declared: int, archive: Path, name: str) -> int:
+    # A zip header can understate the size; stop copying past what was declared.
+    copied = 0
+    while True:
+        block = r.read(1 << 20)
+        if not block:
+            return copied
+        copied += len(block)
+        if copied > declared:
+            raise UnsafeArchiveError(f"{archive}: member '{name}' is larger than its header says; refusing")
+        w.write(block)
