@@ -11,6 +11,7 @@ APT_PACKAGES=(
   python3-venv cmake ninja-build g++ pkg-config
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user-static
   adb libstb-dev googletest maven unzip
+  chromium  # report tests open the HTML report in headless Chromium
 )
 
 missing=()
