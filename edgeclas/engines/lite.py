@@ -120,9 +120,10 @@ class _Worker:
 class LitePredictor(Predictor):
     name = "lite"
 
-    def __init__(self, model: ModelDir, *, threads: int | None = None) -> None:
+    def __init__(self, model: ModelDir, *, threads: int | None = None, route: Route | None = None) -> None:
+        """``route``: a specific module/compat route (default: the first usable one, set up if needed)."""
         nb = model.nb_file(_TARGET)
-        route = resolve_route(run_models=True)
+        route = route or resolve_route(run_models=True)
         self._worker = _Worker(route, int(threads or 1))
         try:
             hello = self._worker.reply()[0]["hello"]

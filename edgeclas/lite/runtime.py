@@ -37,6 +37,7 @@ from .worker import read_message
 __all__ = [
     "LITE_VERSION",
     "COMPAT_NAME",
+    "OPT_ENV",
     "Route",
     "RouteStatus",
     "compat_dir",
@@ -60,7 +61,7 @@ _WHEEL_FILE = "paddlelite-2.13rc0-cp310-cp310-manylinux1_x86_64.whl"
 _WHEEL_SHA256 = "b1e6081c4154e50479426df9c7390c0d1d99dd9d832a270d1fe925894768fb62"
 _WHEEL_MAX_BYTES = 512 << 20  # unpacked size limit (the real wheel unpacks to ~175 MB)
 _SHIM_NAME = "libpyversion_shim.so"
-_OPT_ENV = "EDGECLAS_LITE_OPT"
+OPT_ENV = "EDGECLAS_LITE_OPT"
 _OPT_PATH_NAMES = ("paddle_lite_opt", "opt_linux")
 _WORKER = Path(__file__).with_name("worker.py")
 _SHIM_SRC = Path(__file__).with_name("shim") / "pyversion_shim.c"
@@ -131,7 +132,7 @@ def compat_route() -> Route | None:
 
 def _opt_bin_candidate(opt_bin: str | os.PathLike[str] | None) -> tuple[str, str] | None:
     """(path, how it was found) for route (a); a named but unusable binary is an error, not a fallthrough."""
-    for value, source in ((opt_bin, "--opt-bin"), (os.environ.get(_OPT_ENV), f"${_OPT_ENV}")):
+    for value, source in ((opt_bin, "--opt-bin"), (os.environ.get(OPT_ENV), f"${OPT_ENV}")):
         if value:
             path = shutil.which(str(value)) or (str(value) if os.path.isfile(value) else None)
             if not path or not os.access(path, os.X_OK):
@@ -166,8 +167,8 @@ def _probe(opt_bin: str | os.PathLike[str] | None = None) -> _Probe:
         probe.routes.append(Route("opt-bin", cand[0], f"opt binary {cand[1]}", _opt_bin_version(cand[0])))
     else:
         probe.missing["opt-bin"] = (
-            f"no --opt-bin, no ${_OPT_ENV}, no {' / '.join(_OPT_PATH_NAMES)} on PATH",
-            f"set {_OPT_ENV}=/path/to/opt (Paddle Lite {LITE_VERSION} release asset)",
+            f"no --opt-bin, no ${OPT_ENV}, no {' / '.join(_OPT_PATH_NAMES)} on PATH",
+            f"set {OPT_ENV}=/path/to/opt (Paddle Lite {LITE_VERSION} release asset)",
         )
     spec = importlib.util.find_spec("paddlelite")
     if spec and spec.submodule_search_locations and sys.version_info[:2] <= (3, 10):
@@ -213,7 +214,7 @@ def resolve_route(
         return install_compat()
     raise ToolchainError(
         "no way to reach Paddle Lite: " + "; ".join(note for note, _ in probe.missing.values()),
-        hint=f"run: {_INSTALL_HINT}   (or set {_OPT_ENV})",
+        hint=f"run: {_INSTALL_HINT}   (or set {OPT_ENV})",
     )
 
 
@@ -230,12 +231,12 @@ def install_compat(*, force: bool = False, log=None) -> Route:
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
         raise ToolchainError(
             f"the paddlelite wheel exists for x86_64 Linux only; this is {sys.platform} {platform.machine()}",
-            hint=f"use an opt binary built for this machine: --opt-bin PATH or ${_OPT_ENV}",
+            hint=f"use an opt binary built for this machine: --opt-bin PATH or ${OPT_ENV}",
         )
     if sys.version_info[:2] > (3, 12):
         raise ToolchainError(
             f"Python {_py_tag()}: numpy < 2 (which the 2.13rc0 runtime needs) has no wheel for it",
-            hint=f"run edgeclas from Python 3.10-3.12, or set ${_OPT_ENV}",
+            hint=f"run edgeclas from Python 3.10-3.12, or set ${OPT_ENV}",
         )
     say = log or (lambda msg: print(msg, file=sys.stderr))
     root = compat_dir()

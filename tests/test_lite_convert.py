@@ -1,0 +1,183 @@
+"""``.nb`` conversion for real: Paddle Lite 2.13-rc opt through each route, checks before opt, refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeclas.errors import ConfigError, ConversionError, ModelError
+from edgeclas.lite import LITE_VERSION, convert_nb, model_ops
+from edgeclas.lite.formats import parse_nb_header
+from edgeclas.manifest import check_files, read_manifest, write_manifest
+from edgeclas.model_dir import ModelDir
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def no_opt_bin(monkeypatch):
+    monkeypatch.delenv("EDGECLAS_LITE_OPT", raising=False)
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(src, tmp_path / src.name))
+
+
+@pytest.mark.parametrize("target", ["arm", "x86"])
+def test_convert_model_dir(model_dir, lite_runtime, no_opt_bin, target):
+    res = convert_nb(model_dir, target=target)
+    assert res.path == model_dir / "nb" / f"clarity_{target}.nb" and res.route == "compat"
+    head = parse_nb_header(res.path.read_bytes()[:64], res.path.stat().st_size)
+    assert head.opt_version == LITE_VERSION == res.opt_version
+    # The .nb carries the weights: at least as big as the parameter file, not wildly bigger.
+    params = (model_dir / "legacy" / "inference.pdiparams").stat().st_size
+    assert params <= res.size < params * 2 + (1 << 20)
+    m = read_manifest(model_dir, "model")
+    entry = m["formats"]["nb"][target]
+    assert entry["file"] == f"nb/clarity_{target}.nb" and entry["opt_version"] == LITE_VERSION
+    assert (entry["route"], entry["precision"], entry["quant"], entry["sha256"]) == ("compat", "fp32", None, res.sha256)
+    assert m["files"][entry["file"]] == res.sha256 and check_files(model_dir, m) == []
+    assert ModelDir.load(model_dir).nb_file(target) == res.path
+    assert "onnx" in m["formats"] and "pir" in m["formats"]  # other formats kept
+
+
+def test_fp16_and_int8_variants_are_recorded_separately(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
+    md = _copy(tiny_lite_models["reshape"], tmp_path)
+    fp32 = convert_nb(md, target="arm")
+    fp16 = convert_nb(md, target="arm", fp16=True)
+    int8 = convert_nb(md, target="arm", quant="int8")
+    nb = read_manifest(md)["formats"]["nb"]
+    assert set(nb) == {"arm", "arm_fp16", "arm_int8"}
+    assert (nb["arm_fp16"]["precision"], nb["arm_int8"]["quant"]) == ("fp16", "int8")
+    assert len({fp32.sha256, fp16.sha256, int8.sha256}) == 3
+    with pytest.raises(ConfigError, match="--fp16"):
+        convert_nb(md, target="x86", fp16=True)
+    with pytest.raises(ConfigError, match="unknown .nb target"):
+        convert_nb(md, target="riscv")
+
+
+def test_print_ops_lists_model_ops_and_crashers(tiny_lite_models, lite_runtime, no_opt_bin):
+    rep = model_ops(tiny_lite_models["reshape"], "x86")
+    assert {"conv2d", "batch_norm", "reshape2", "softmax"} <= set(rep.ops) and "feed" not in rep.ops
+    assert rep.unsupported == [] and rep.crashers == {}
+    flat = model_ops(tiny_lite_models["flatten"], "x86")
+    assert "flatten_contiguous_range" in flat.crashers
+
+
+def test_flatten_is_refused_for_x86_before_opt_and_fine_for_arm(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
+    md = _copy(tiny_lite_models["flatten"], tmp_path)
+    with pytest.raises(ConversionError, match="flatten_contiguous_range") as e:
+        convert_nb(md, target="x86")
+    assert "reshape" in e.value.hint
+    assert not (md / "nb" / "tiny_flatten_x86.nb").exists()
+    assert convert_nb(md, target="arm").path.is_file()
+
+
+def test_corrupt_and_missing_program(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
+    md = _copy(tiny_lite_models["reshape"], tmp_path)
+    prog = md / "legacy" / "inference.pdmodel"
+    prog.write_bytes(prog.read_bytes()[:1000])
+    with pytest.raises(ModelError, match="not a readable Paddle legacy program") as e:
+        convert_nb(md, target="arm")
+    assert str(prog) in e.value.message
+    prog.unlink()
+    with pytest.raises(ModelError, match="missing"):
+        convert_nb(md, target="arm")
+    assert "nb" not in read_manifest(md)["formats"]
+
+
+def test_pir_only_without_checkpoint_is_a_clear_error(model_dir, tmp_path, no_opt_bin):
+    md = _copy(model_dir, tmp_path)
+    m = read_manifest(md)
+    shutil.rmtree(md / "legacy")
+    del m["formats"]["legacy"]
+    m["inputs"] = {}
+    body = {k: v for k, v in m.items() if k not in ("kind", "schema", "edgeclas_version", "created", "files")}
+    write_manifest(md, "model", body, [f for f in m["files"] if (md / f).is_file()])
+    with pytest.raises(ConversionError, match="only a PIR program") as e:
+        convert_nb(md, target="arm")
+    assert "edgeclas export" in e.value.hint
+
+
+def _wrapper_opt(path: Path, route, body: str = "") -> Path:
+    """A real opt on PATH-style: Paddle Lite's own paddle_lite_opt script run in the compat runtime."""
+    numpy_dir, site = route.python_paths
+    script = Path(site) / "paddlelite-2.13rc0.data" / "scripts" / "paddle_lite_opt"
+    path.write_text(
+        f"#!/bin/sh\n{body}\n"
+        f'PYTHONPATH="{numpy_dir}:{site}" LD_PRELOAD="{route.preload}" exec "{sys.executable}" "{script}" "$@"\n'
+    )
+    path.chmod(0o755)
+    return path
+
+
+def test_opt_binary_route_wins_and_converts(tiny_lite_models, lite_runtime, tmp_path, monkeypatch):
+    md = _copy(tiny_lite_models["reshape"], tmp_path)
+    monkeypatch.setenv("EDGECLAS_LITE_OPT", str(_wrapper_opt(tmp_path / "opt", lite_runtime)))
+    res = convert_nb(md, target="x86")
+    assert res.route == "opt-bin" and res.opt_version == LITE_VERSION
+    assert read_manifest(md)["formats"]["nb"]["x86"]["route"] == "opt-bin"
+    assert model_ops(md, "x86").route == "opt-bin"
+
+
+def test_opt_crash_becomes_a_conversion_error_naming_the_signal(tiny_lite_models, lite_runtime, tmp_path, monkeypatch):
+    md = _copy(tiny_lite_models["reshape"], tmp_path)
+    crash = 'case "$*" in *--version*) ;; *) echo "F1123 fatal: something" >&2; kill -SEGV $$;; esac'
+    monkeypatch.setenv("EDGECLAS_LITE_OPT", str(_wrapper_opt(tmp_path / "opt", lite_runtime, crash)))
+    with pytest.raises(ConversionError, match="SIGSEGV") as e:
+        convert_nb(md, target="arm")
+    assert "fatal: something" in e.value.message
+    assert not list((md / "nb").glob("*"))
+
+
+def test_other_opt_version_is_refused_naming_both(tiny_lite_models, lite_runtime, tmp_path, monkeypatch):
+    md = _copy(tiny_lite_models["reshape"], tmp_path)
+    old = tmp_path / "opt_v212"
+    old.write_text("#!/bin/sh\necho v2.12\n")
+    old.chmod(0o755)
+    with pytest.raises(ConversionError) as e:
+        convert_nb(md, target="arm", opt_bin=old)
+    assert "v2.12" in e.value.message and LITE_VERSION in e.value.message
+
+
+def test_nb_from_an_unversioned_opt_is_checked_by_its_header(tiny_lite_models, lite_runtime, tmp_path, monkeypatch):
+    md = _copy(tiny_lite_models["reshape"], tmp_path)
+    # An opt that does not report its version and writes a 2.12 .nb (header only matters here).
+    fake = tmp_path / "opt"
+    fake.write_text(f"""#!{sys.executable}
+import struct, sys
+args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
+if "optimize_out" in args:
+    open(args["optimize_out"] + ".nb", "wb").write(struct.pack("<H16sQ", 2, b"v2.12", 8) + bytes(8))
+""")
+    fake.chmod(0o755)
+    with pytest.raises(ConversionError, match="v2.12"):
+        convert_nb(md, target="arm", opt_bin=fake)
+    assert not (md / "nb" / "tiny_reshape_arm.nb").exists()
+
+
+def test_device_build_with_another_lite_version_is_refused(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
+    md = _copy(tiny_lite_models["reshape"], tmp_path)
+    build = tmp_path / "build"
+    build.mkdir()
+    write_manifest(build, "build", {"engine": {"name": "lite", "version": "2.12"}})
+    with pytest.raises(ConversionError) as e:
+        convert_nb(md, target="arm", build=build)
+    assert "2.12" in e.value.message and LITE_VERSION in e.value.message
+    write_manifest(build, "build", {"engine": {"name": "lite", "version": "2.13rc0"}})
+    assert convert_nb(md, target="arm", build=build).opt_version == LITE_VERSION
+    write_manifest(build, "build", {"engine": {"name": "onnxruntime", "version": "1.32.0"}})
+    with pytest.raises(ConfigError, match="onnxruntime"):
+        convert_nb(md, target="arm", build=build)
+
+
+def test_manifest_entry_is_json_serialisable_and_relative(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
+    md = _copy(tiny_lite_models["reshape"], tmp_path)
+    out = md / "custom" / "m.nb"
+    convert_nb(md, target="arm", out=out)
+    entry = json.loads((md / "manifest.json").read_text())["formats"]["nb"]["arm"]
+    assert entry["file"] == "custom/m.nb" and entry["from"] == "legacy/inference.pdmodel"
