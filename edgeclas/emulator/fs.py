@@ -1,0 +1,196 @@
+"""The emulated device's filesystem: a sandbox folder on the host that looks like a phone's root.
+
+Layout of the device root (``ROOT``)::
+
+    ROOT/data/local/tmp, ROOT/sdcard         writable, counted against the storage quota
+    ROOT/proc/{cpuinfo,meminfo,version}      generated from the profile (read-only)
+    ROOT/sys/devices/system/cpu/...          per-core cpufreq and topology, from the profile (read-only)
+    ROOT/system/build.prop, ROOT/system/bin  generated (read-only)
+    ROOT/lib/ld-linux-*.so.*, ROOT/lib/<triplet>   links to the glibc cross sysroots, so ARM programs run
+                                             under ``qemu-user -L ROOT`` find their loader and libc
+
+Every device path goes through :meth:`DeviceFS.resolve`: it is made absolute against the shell's cwd
+and normalised lexically (``/..`` stays ``/``, as on Linux), mapped under ``ROOT``, and then the host
+path's real location must stay inside ``ROOT`` (or, read-only, inside a linked sysroot). So ``..``,
+absolute paths and symlinks planted by a program cannot reach the host.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .profile import DeviceProfile
+
+__all__ = ["FsError", "DeviceFS", "SYSROOTS", "populate_root"]
+
+# Debian cross sysroots: (loader name, multiarch triplet, folder). Kept apart (never merged into one
+# lib folder): both have a libc.so.6, and mixing libcs under one prefix makes qemu spin.
+SYSROOTS = {
+    "armv8": ("ld-linux-aarch64.so.1", "aarch64-linux-gnu", Path("/usr/aarch64-linux-gnu/lib")),
+    "armv7": ("ld-linux-armhf.so.3", "arm-linux-gnueabihf", Path("/usr/arm-linux-gnueabihf/lib")),
+}
+WRITABLE_TOPS = ("/data", "/sdcard")
+
+
+class FsError(OSError):
+    """A device-side file error, worded like the device's libc (``strerror``)."""
+
+    def __init__(self, err: int, path: str) -> None:
+        super().__init__(err, os.strerror(err), path)
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.strerror}"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    device: str  # normalised absolute device path
+    host: Path
+    writable: bool
+
+
+def _cpuinfo(profile: DeviceProfile) -> str:
+    blocks = []
+    for i in range(profile.ncpu):
+        c = profile.cpu_cluster(i)
+        lines = [f"processor\t: {i}"]
+        if profile.arch == "armv7":
+            lines.append(f"model name\t: ARMv7 Processor rev {c.revision} (v7l)")
+        lines += [
+            "BogoMIPS\t: 38.40",
+            f"Features\t: {profile.features}",
+            f"CPU implementer\t: {c.implementer}",
+            f"CPU architecture: {8 if profile.arch == 'armv8' else 7}",
+            f"CPU variant\t: {c.variant}",
+            f"CPU part\t: {c.part}",
+            f"CPU revision\t: {c.revision}",
+        ]
+        blocks.append("\n".join(lines) + "\n")
+    head = f"Processor\t: AArch64 Processor rev {profile.clusters[0].revision} (aarch64)\n" if profile.arch == "armv8" else ""
+    tail = f"Hardware\t: {profile.hardware}\n"
+    if profile.arch == "armv7":
+        tail += "Revision\t: 0000\nSerial\t\t: 0000000000000000\n"
+    return head + "\n".join(blocks) + "\n" + tail
+
+
+def _meminfo(profile: DeviceProfile) -> str:
+    total = profile.memory_kb
+    rows = [("MemTotal", total), ("MemFree", total // 4), ("MemAvailable", total // 2), ("Buffers", total // 100),
+            ("Cached", total // 5), ("SwapCached", 0), ("SwapTotal", 2 * 1024 * 1024), ("SwapFree", 2 * 1024 * 1024)]
+    return "".join(f"{k + ':':<16}{v:>8} kB\n" for k, v in rows)
+
+
+def _cpu_list(first: int, count: int) -> str:
+    return str(first) if count == 1 else f"{first}-{first + count - 1}"
+
+
+def populate_root(root: Path, profile: DeviceProfile) -> None:
+    """Create (or refresh) the device root: writable folders kept, generated read-only files rewritten."""
+    root.mkdir(parents=True, exist_ok=True)
+    for d in ("data/local/tmp", "sdcard"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {
+        "proc/cpuinfo": _cpuinfo(profile),
+        "proc/meminfo": _meminfo(profile),
+        "proc/version": profile.kernel + "\n",
+        "system/build.prop": "".join(f"{k}={v}\n" for k, v in profile.props.items()),
+        # Android's shell lives here; ours is built into the emulator, this file only marks the place.
+        "system/bin/sh": "#!/system/bin/sh\n# the emulated device's shell is built into edgeclas.emulator.shell\n",
+    }
+    n = profile.ncpu
+    cpu = "sys/devices/system/cpu"
+    files[f"{cpu}/possible"] = files[f"{cpu}/present"] = files[f"{cpu}/online"] = _cpu_list(0, n) + "\n"
+    files[f"{cpu}/kernel_max"] = f"{max(n - 1, 7)}\n"
+    first = 0
+    for ci, c in enumerate(profile.clusters):
+        related = _cpu_list(first, c.cores)
+        for k in range(first, first + c.cores):
+            base = f"{cpu}/cpu{k}"
+            files[f"{base}/online"] = "1\n"
+            files[f"{base}/cpufreq/cpuinfo_max_freq"] = f"{c.max_khz}\n"
+            files[f"{base}/cpufreq/cpuinfo_min_freq"] = f"{c.min_khz}\n"
+            files[f"{base}/cpufreq/scaling_cur_freq"] = f"{c.max_khz}\n"
+            files[f"{base}/cpufreq/related_cpus"] = " ".join(map(str, range(first, first + c.cores))) + "\n"
+            files[f"{base}/topology/physical_package_id"] = "0\n"
+            files[f"{base}/topology/cluster_id"] = f"{ci}\n"
+            files[f"{base}/topology/core_id"] = f"{k - first}\n"
+            files[f"{base}/topology/core_siblings_list"] = related + "\n"
+            files[f"{base}/topology/thread_siblings_list"] = f"{k}\n"
+        first += c.cores
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.is_symlink() or p.is_dir():
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        p.write_text(text)
+        p.chmod(0o755 if rel == "system/bin/sh" else 0o444)
+    # The glibc loaders and libraries for ARM programs; an armv8 device also runs armv7 programs.
+    lib = root / "lib"
+    lib.mkdir(exist_ok=True)
+    arches = ("armv8", "armv7") if profile.arch == "armv8" else ("armv7",)
+    for arch in arches:
+        loader, triplet, folder = SYSROOTS[arch]
+        for name, target in ((loader, folder / loader), (triplet, folder)):
+            link = lib / name
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            if target.exists():
+                link.symlink_to(target)
+
+
+class DeviceFS:
+    """Device path → host path mapping with sandbox and quota checks."""
+
+    def __init__(self, root: Path, quota_bytes: int) -> None:
+        self.root = Path(root).resolve()
+        self.quota_bytes = quota_bytes
+        self._allowed_outside = tuple(str(f.resolve()) for _, _, f in SYSROOTS.values() if f.exists())
+
+    def normalize(self, path: str, cwd: str = "/") -> str:
+        if not path.startswith("/"):
+            path = posixpath.join(cwd, path)
+        norm = posixpath.normpath(path)
+        # normpath keeps a leading '//' and resolves '/..' to '/' as the kernel does
+        return "/" + norm.lstrip("/")
+
+    def resolve(self, path: str, cwd: str = "/", *, write: bool = False) -> Resolved:
+        """Map a device path; raises :class:`FsError` (ENOENT for escapes, EROFS/EACCES for writes outside /data)."""
+        if "\0" in path:
+            raise FsError(errno.EINVAL, path)
+        dev = self.normalize(path, cwd)
+        host = self.root / dev.lstrip("/") if dev != "/" else self.root
+        real = os.path.realpath(host)
+        root = str(self.root)
+        inside = real == root or real.startswith(root + os.sep)
+        if not inside and not any(real == a or real.startswith(a + os.sep) for a in self._allowed_outside):
+            # A link that leads out of the sandbox behaves like a dangling one.
+            raise FsError(errno.ENOENT, path)
+        writable = inside and any(dev == t or dev.startswith(t + "/") for t in WRITABLE_TOPS)
+        if write and not writable:
+            raise FsError(errno.EROFS if dev.startswith(("/system", "/proc", "/sys", "/lib")) else errno.EACCES, path)
+        return Resolved(dev, host, writable)
+
+    def used_bytes(self) -> int:
+        total = 0
+        for top in WRITABLE_TOPS:
+            for dirpath, _dirs, names in os.walk(self.root / top.lstrip("/")):
+                for n in names:
+                    try:
+                        total += os.lstat(os.path.join(dirpath, n)).st_size
+                    except OSError:
+                        pass
+        return total
+
+    def free_bytes(self) -> int:
+        return max(0, self.quota_bytes - self.used_bytes())
+
+    def device_path_of(self, host: Path) -> str:
+        """Inverse of :meth:`resolve` for paths inside the root (used for ``pwd`` after ``cd``)."""
+        rel = Path(host).resolve().relative_to(self.root)
+        return "/" + rel.as_posix() if str(rel) != "." else "/"

@@ -1,0 +1,288 @@
+"""Start, stop and list emulated devices as detached processes, connected through an adb server.
+
+Each running emulator has a state file ``cache_dir("emulators")/<port>.json`` (pid, port, profile,
+device root, adb server port, log file). ``start`` launches ``python -m edgeclas.emulator``, waits
+until it listens, makes sure an adb server runs on the chosen port (``--adb-port`` →
+``$ANDROID_ADB_SERVER_PORT`` → 5037), runs ``adb connect 127.0.0.1:PORT`` and waits for state ``device``.
+A device restarted on the same port shows ``offline`` for a few seconds in the adb server: ``start``
+disconnects the old transport first and reconnects until it is ``device`` again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import DeviceError, ToolchainError
+from ..fsutil import atomic_write_json
+from ..paths import cache_dir
+from .profile import load_profile
+
+__all__ = ["EmulatorInfo", "start", "stop", "status", "adb_binary", "adb_server_port", "ensure_adb_server", "free_port"]
+
+_ARCH_PROFILES = {"armv8": "emulated-armv8", "armv7": "emulated-armv7"}
+
+
+@dataclass(frozen=True)
+class EmulatorInfo:
+    serial: str
+    port: int
+    pid: int
+    profile: str
+    arch: str
+    root: str
+    adb_port: int
+    log: str
+    state: str = "device"  # as the adb server reports it, or "not running"
+
+
+def _state_dir() -> Path:
+    return cache_dir("emulators")
+
+
+def _state_file(port: int) -> Path:
+    return _state_dir() / f"{port}.json"
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (the kernel picks it from a bound socket)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def adb_binary() -> str:
+    """``$EDGECLAS_ADB`` → ``adb`` on PATH → the adb that adbutils ships."""
+    explicit = os.environ.get("EDGECLAS_ADB")
+    if explicit:
+        return explicit
+    found = shutil.which("adb")
+    if found:
+        return found
+    try:
+        import adbutils
+
+        path = adbutils.adb_path()
+        if path and os.path.exists(path):
+            return path
+    except Exception:  # adbutils missing or without a bundled binary
+        pass
+    raise ToolchainError("adb not found", hint="apt-get install adb, or pip install adbutils, or set EDGECLAS_ADB")
+
+
+def adb_server_port(adb_port: int | None = None) -> int:
+    if adb_port is not None:
+        return adb_port
+    env = os.environ.get("ANDROID_ADB_SERVER_PORT")
+    return int(env) if env and env.isdigit() else 5037
+
+
+def _adb(adb_port: int, *args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANDROID_ADB_SERVER_PORT=str(adb_port))
+    try:
+        return subprocess.run([adb_binary(), "-P", str(adb_port), *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise DeviceError(f"'adb {' '.join(args)}' did not answer within {timeout:.0f} s (adb server port {adb_port})",
+                          hint=f"restart the adb server: adb -P {adb_port} kill-server") from None
+
+
+def ensure_adb_server(adb_port: int) -> None:
+    r = _adb(adb_port, "start-server", timeout=30)
+    if r.returncode != 0:
+        raise DeviceError(f"could not start the adb server on port {adb_port}: {(r.stderr or r.stdout).strip()}",
+                          hint="is another program using that port? try --adb-port with a free one")
+
+
+def _adb_server_running(adb_port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", adb_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _adb_state(adb_port: int, serial: str) -> str:
+    r = _adb(adb_port, "devices")
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == serial:
+            return parts[1]
+    return "absent"
+
+
+def _connect(adb_port: int, serial: str, timeout: float) -> None:
+    """``adb connect`` and wait until the adb server lists ``serial`` as ``device``."""
+    _adb(adb_port, "disconnect", serial)  # drop a stale (offline) transport from a previous run on this port
+    deadline = time.monotonic() + timeout
+    last = ""
+    next_connect = 0.0
+    while time.monotonic() < deadline:
+        if time.monotonic() >= next_connect:
+            r = _adb(adb_port, "connect", serial)
+            last = (r.stdout + r.stderr).strip()
+            next_connect = time.monotonic() + 3.0
+        state = _adb_state(adb_port, serial)
+        if state == "device":
+            return
+        if state == "offline" and time.monotonic() >= next_connect - 0.5:
+            _adb(adb_port, "disconnect", serial)
+            next_connect = 0.0
+        time.sleep(0.2)
+    raise DeviceError(f"emulated device {serial} did not come online in the adb server (port {adb_port}) within {timeout:.0f} s: {last}",
+                      hint=f"check 'adb -P {adb_port} devices'; the emulator log is in {_state_dir()}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"edgeclas.emulator" in cmdline  # the pid was not reused by another program
+
+
+def start(*, arch: str = "armv8", profile: str | None = None, port: int | None = None, adb_port: int | None = None,
+          root: str | os.PathLike[str] | None = None, quota_mb: int | None = None, connect: bool = True,
+          timeout: float = 30.0) -> EmulatorInfo:
+    """Launch a detached emulated device on 127.0.0.1 and (by default) connect the adb server to it."""
+    if profile is None:
+        if arch not in _ARCH_PROFILES:
+            raise DeviceError(f"unknown arch '{arch}'", hint=f"use one of {', '.join(_ARCH_PROFILES)}")
+        profile = _ARCH_PROFILES[arch]
+    prof = load_profile(profile)
+    port = port or free_port()
+    adb_port = adb_server_port(adb_port)
+    state_file = _state_file(port)
+    if state_file.exists():
+        old = json.loads(state_file.read_text())
+        if _pid_alive(old["pid"]):
+            raise DeviceError(f"an emulated device already runs on port {port} (pid {old['pid']})",
+                              hint=f"edgeclas emulator stop --port {port}, or pick another --port")
+    root_path = Path(root) if root is not None else cache_dir("emulators", "roots", f"{prof.name}-{port}")
+    log_path = _state_dir() / f"{port}.log"
+    ready = _state_dir() / f".{port}.ready"
+    _state_dir().mkdir(parents=True, exist_ok=True)
+    ready.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "edgeclas.emulator", "--profile", str(prof.path or prof.name), "--root", str(root_path),
+           "--port", str(port), "--ready-file", str(ready)]
+    if quota_mb is not None:
+        cmd += ["--quota-mb", str(quota_mb)]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise DeviceError(f"the emulated device exited with status {proc.returncode} while starting on port {port}:\n{tail}",
+                              hint="is the port in use? try another --port")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise DeviceError(f"the emulated device did not listen on port {port} within {timeout:.0f} s", hint=f"see {log_path}")
+        time.sleep(0.05)
+    info = json.loads(ready.read_text())
+    ready.unlink(missing_ok=True)
+    result = EmulatorInfo(serial=f"127.0.0.1:{port}", port=port, pid=proc.pid, profile=prof.name, arch=prof.arch,
+                          root=info["root"], adb_port=adb_port, log=str(log_path))
+    atomic_write_json(state_file, asdict(result))
+    if connect:
+        try:
+            ensure_adb_server(adb_port)
+            _connect(adb_port, result.serial, timeout)
+        except BaseException:
+            _terminate(proc.pid)
+            state_file.unlink(missing_ok=True)
+            raise
+    return result
+
+
+def _terminate(pid: int, grace: float = 5.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            finished = 0 if _exists(pid) else pid
+        if finished == pid or not _exists(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (ProcessLookupError, OSError):
+        return False
+
+
+def _load_states() -> list[EmulatorInfo]:
+    out = []
+    for f in sorted(_state_dir().glob("*.json")):
+        try:
+            out.append(EmulatorInfo(**json.loads(f.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return out
+
+
+def status(*, adb: bool = True) -> list[EmulatorInfo]:
+    """Emulators started from this cache; ``state`` is what their adb server says (or ``not running``)."""
+    rows = []
+    for info in _load_states():
+        if not _pid_alive(info.pid):
+            state = "not running"
+        elif adb and _adb_server_running(info.adb_port):
+            try:
+                state = _adb_state(info.adb_port, info.serial)
+            except (DeviceError, ToolchainError):
+                state = "unknown"
+        else:
+            state = "running"
+        rows.append(EmulatorInfo(**{**asdict(info), "state": state}))
+    return rows
+
+
+def stop(*, port: int | None = None, serial: str | None = None, all_: bool = False) -> list[EmulatorInfo]:
+    """Disconnect and terminate matching emulators; removes their state files. Raises when none matches."""
+    if serial is not None:
+        host, _, p = serial.rpartition(":")
+        if not p.isdigit():
+            raise DeviceError(f"'{serial}' is not an emulator serial (127.0.0.1:PORT)")
+        port = int(p)
+    chosen = [i for i in _load_states() if all_ or i.port == port]
+    if not chosen:
+        raise DeviceError("no matching emulated device is running" if not all_ else "no emulated device is running",
+                          hint="edgeclas emulator status lists them")
+    for info in chosen:
+        if _pid_alive(info.pid):
+            try:
+                if _adb_server_running(info.adb_port):  # any adb command would start a server otherwise
+                    _adb(info.adb_port, "disconnect", info.serial, timeout=10)
+            except (DeviceError, ToolchainError):
+                pass
+            _terminate(info.pid)
+        _state_file(info.port).unlink(missing_ok=True)
+    return [EmulatorInfo(**{**asdict(i), "state": "stopped"}) for i in chosen]
