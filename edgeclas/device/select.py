@@ -24,14 +24,16 @@ def _describe(listing: list[tuple[str, str]]) -> str:
 def _by_serial(serial: str, server: AdbServer) -> AdbDevice:
     listing = server.list()
     states = dict(listing)
+    answer = ""
     if serial not in states and _HOST_PORT.match(serial):
         # A network device (phone over Wi-Fi, the emulated device) not connected yet: connect once.
-        server.connect(serial)
+        answer = server.connect(serial).strip()
         listing = server.list()
         states = dict(listing)
     if serial not in states:
         raise DeviceNotFound(
             f"no device '{serial}' on the adb server at {server.address}; connected: {_describe(listing)}"
+            + (f" (adb connect said: {answer})" if answer else "")
         )
     if states[serial] != "device":
         raise _state_error(serial, states[serial], server)
