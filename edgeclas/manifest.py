@@ -101,6 +101,7 @@ def check_files(directory: str | os.PathLike[str], manifest: dict[str, Any]) -> 
 _MAKERS = {
     "dataset": "edgeclas data prepare SRC --out DIR  (or: edgeclas data sample --out DIR)",
     "run": "edgeclas train -c RECIPE.yaml",
+    "checkpoint": "edgeclas train -c RECIPE.yaml  (then use RUN_DIR/best or RUN_DIR/latest)",
     "model": "edgeclas export CHECKPOINT --out MODEL_DIR",
     "build": "edgeclas build --arch ARCH --out DIR",
     "bundle": "edgeclas deploy ...",

@@ -74,13 +74,12 @@ def _cached_model() -> Path:
     entry = base / _cache_key()
     with open(base / "lock", "w") as lock:  # several sessions share the tree: build once
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (entry / "model" / "manifest.json").is_file():
+        done = entry / ".complete"
+        if not done.is_file():  # built in place (manifests record absolute paths), marked complete last
             shutil.rmtree(entry, ignore_errors=True)
-            work = base / f".{entry.name}.building"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            build_test_model(work)
-            work.rename(entry)
+            entry.mkdir()
+            build_test_model(entry)
+            done.touch()
     return entry / "model"
 
 

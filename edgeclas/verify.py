@@ -1,0 +1,156 @@
+"""``edgeclas verify``: do all host engines give the same probabilities on the same batch?
+
+Every available engine runs the one batch preprocessed with the model's own
+:class:`~edgeclas.preprocess.PreprocessConfig`; each is compared with Paddle Inference (the
+reference) by max |Δprob| and top-1 agreement. Failures of every engine are collected first, then
+:meth:`VerifyReport.raise_for_failures` raises one :class:`ValidationError` naming them all.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import DataError, EdgeclasError, ValidationError
+from .model_dir import ModelDir
+from .preprocess import list_images, load_batch
+
+__all__ = ["DEFAULT_TOL", "EngineCheck", "VerifyReport", "verify", "default_images"]
+
+DEFAULT_TOL = 1e-4
+REFERENCE = "paddle"
+
+
+@dataclass(frozen=True)
+class EngineCheck:
+    engine: str
+    status: str  # "reference" | "ok" | "mismatch" | "error" | "skipped"
+    detail: str = ""  # version and file run, or why it was skipped / failed
+    max_abs_diff: float | None = None
+    top1_agreement: float | None = None  # fraction of images whose top-1 class equals the reference's
+    seconds: float | None = None  # one forward pass over the whole batch (after load)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    model_dir: Path
+    images: list[str]
+    tol: float
+    checks: list[EngineCheck] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[EngineCheck]:
+        return [c for c in self.checks if c.status in ("mismatch", "error")]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def raise_for_failures(self) -> None:
+        if self.failures:
+            what = "; ".join(
+                f"{c.engine}: max |Δprob| {c.max_abs_diff:.2e}" if c.status == "mismatch" else f"{c.engine}: {c.detail}"
+                for c in self.failures
+            )
+            raise ValidationError(
+                f"{self.model_dir}: engines disagree with {REFERENCE} beyond tol {self.tol:g} on "
+                f"{len(self.images)} images ({what})",
+                hint="re-export/re-convert the model; --tol raises the tolerance if the difference is expected",
+            )
+
+    def table(self):
+        """A rich Table of the checks (rich imported here so the dataclass stays cheap)."""
+        from rich.table import Table
+
+        t = Table(title=f"verify {self.model_dir.name}: {len(self.images)} images, tol {self.tol:g}")
+        for col in ("engine", "status", "max |Δprob|", "top-1 agree", "batch ms", "detail"):
+            t.add_column(col)
+        colour = {"reference": "cyan", "ok": "green", "mismatch": "red", "error": "red", "skipped": "yellow"}
+        for c in self.checks:
+            t.add_row(
+                c.engine,
+                f"[{colour[c.status]}]{c.status}[/]",
+                "" if c.max_abs_diff is None else f"{c.max_abs_diff:.2e}",
+                "" if c.top1_agreement is None else f"{c.top1_agreement:.0%}",
+                "" if c.seconds is None else f"{c.seconds * 1e3:.1f}",
+                c.detail,
+            )
+        return t
+
+
+def default_images(model: ModelDir, limit: int) -> list[Path]:
+    """The first ``limit`` images of the model's validation list (recorded at export)."""
+    if model.val_list is None or not model.val_list.is_file():
+        raise DataError(
+            f"{model.path}: no validation list recorded or it is gone ({model.val_list})",
+            hint="pass --images PATH",
+        )
+    out = []
+    for line in model.val_list.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            out.append(model.dataset_root / line.split()[0])
+        if len(out) == limit:
+            break
+    return out
+
+
+def verify(
+    model_dir: str | os.PathLike[str],
+    images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    engines: Sequence[str] | None = None,
+    tol: float = DEFAULT_TOL,
+    limit: int = 16,
+    threads: int | None = None,
+) -> VerifyReport:
+    """Run the engines (default: every one available) on the same batch; never raises for a mismatch."""
+    from . import engines as registry
+
+    model = ModelDir.load(model_dir)
+    if images is None:
+        paths = default_images(model, limit)
+    elif isinstance(images, (str, os.PathLike)):
+        paths = list_images(images, limit=limit)
+    else:
+        paths = [Path(p) for p in images]
+    batch = load_batch(paths, model.preprocess)
+    avail = registry.available(model)
+    wanted = list(engines) if engines else list(avail)
+    wanted = [REFERENCE] + [n for n in wanted if n != REFERENCE]
+    ref_ok, ref_why = avail.get(REFERENCE, (False, "not registered"))
+    if not ref_ok:
+        raise ValidationError(f"the reference engine '{REFERENCE}' cannot run: {ref_why}")
+
+    checks: list[EngineCheck] = []
+    ref: np.ndarray | None = None
+    for name in wanted:
+        ok, why = avail.get(name, (False, f"unknown engine (known: {', '.join(avail)})"))
+        if not ok:
+            # an engine asked for by name but unusable is a failure; one merely not installed is a skip
+            checks.append(EngineCheck(name, "error" if engines and name in engines else "skipped", why))
+            continue
+        try:
+            predictor = registry.load(name, model, threads=threads)
+            t0 = time.perf_counter()
+            probs = predictor(batch)
+            seconds = time.perf_counter() - t0
+        except EdgeclasError as e:
+            if name == REFERENCE:
+                raise ValidationError(f"the reference engine '{REFERENCE}' failed: {e.message}", hint=e.hint) from None
+            checks.append(EngineCheck(name, "error", e.message))
+            continue
+        detail = f"{predictor.version} {predictor.source}"
+        if name == REFERENCE:
+            ref = probs
+            checks.append(EngineCheck(name, "reference", detail, 0.0, 1.0, seconds))
+            continue
+        assert ref is not None  # REFERENCE is first in ``wanted``
+        diff = float(np.abs(probs - ref).max()) if len(probs) else 0.0
+        agree = float((probs.argmax(1) == ref.argmax(1)).mean()) if len(probs) else 1.0
+        # The tolerance is on probabilities; top-1 agreement is reported (near-ties may flip legitimately).
+        checks.append(EngineCheck(name, "ok" if diff <= tol else "mismatch", detail, diff, agree, seconds))
+    return VerifyReport(model.path, [str(p) for p in paths], tol, checks)

@@ -1,0 +1,121 @@
+"""Export and ONNX conversion: the model directory contract, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgeclas.cli import cli
+from edgeclas.errors import ConfigError, ModelError
+from edgeclas.manifest import check_files, read_manifest, write_manifest
+from edgeclas.model_dir import ModelDir
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_export_missing_checkpoint_is_one_line_error(tmp_path):
+    r = _run("export", str(tmp_path / "nope"), "--out", str(tmp_path / "m"))
+    assert r.exit_code == ModelError.exit_code
+    assert f"error: {tmp_path / 'nope'}: no such directory" in r.output
+    assert "hint: make one with: edgeclas train" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "m").exists()
+
+
+def test_export_of_a_non_checkpoint_dir_names_its_kind(tmp_path):
+    write_manifest(tmp_path / "ds", "dataset", {})
+    r = _run("export", str(tmp_path / "ds"), "--out", str(tmp_path / "m"))
+    assert r.exit_code == ModelError.exit_code
+    assert "this is a 'dataset' directory, expected a 'checkpoint' directory" in r.output
+
+
+def test_export_unknown_format_lists_the_valid_ones(tmp_path):
+    r = _run("export", str(tmp_path), "--out", str(tmp_path / "m"), "--format", "legacy,tflite")
+    assert r.exit_code == ConfigError.exit_code
+    assert "unknown export format(s): tflite" in r.output and "legacy, pir" in r.output
+
+
+def test_model_dir_rejects_a_malformed_manifest(tmp_path):
+    write_manifest(tmp_path, "model", {"model": {"arch": "PPLCNet_x0_25"}})
+    with pytest.raises(ModelError, match="malformed model manifest"):
+        ModelDir.load(tmp_path)
+
+
+def test_convert_of_a_missing_model_dir_is_a_model_error(tmp_path):
+    r = _run("convert", str(tmp_path / "none"), "--to", "onnx")
+    assert r.exit_code == ModelError.exit_code and "no such directory" in r.output
+
+
+@pytest.mark.integration
+def test_model_dir_fixture_honours_the_artifact_contract(model_dir):
+    m = read_manifest(model_dir, "model")
+    assert check_files(model_dir, m) == []
+    md = ModelDir.load(model_dir)
+    assert md.input_size == (3, 64, 64) and md.class_num == 2
+    assert md.preprocess.crop_size == 64 and md.preprocess.resize_short == 73
+    for fmt in ("legacy", "pir"):
+        prog, params = md.paddle_files(fmt)
+        assert prog.stat().st_size > 0 and params.stat().st_size > 0
+    assert md.paddle_files("legacy")[0].suffix == ".pdmodel" and md.paddle_files("pir")[0].suffix == ".json"
+    assert set(m["files"]) >= {"legacy/inference.pdmodel", "pir/inference.json", "model.onnx", "labels.txt"}
+    lines = md.labels_file.read_text().splitlines()
+    assert lines == [f"{i} {name}" for i, name in enumerate(md.labels)]
+    assert m["paddle_version"] and m["formats"]["onnx"]["opset"] == 13
+
+
+@pytest.mark.integration
+def test_onnx_has_a_symbolic_batch_and_the_asked_opset(model_dir):
+    import onnx
+
+    m = onnx.load(str(ModelDir.load(model_dir).onnx_file))
+    assert [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")] == [13]
+    for values in (m.graph.input, m.graph.output):
+        dim0 = values[0].type.tensor_type.shape.dim[0]
+        assert dim0.dim_param and not dim0.dim_value
+
+
+@pytest.mark.integration
+def test_reconvert_with_another_opset_updates_the_manifest(model_dir, tmp_path):
+    copy = Path(shutil.copytree(model_dir, tmp_path / "m"))
+    r = _run("convert", str(copy), "--to", "onnx", "--opset", "11")
+    assert r.exit_code == 0, r.output
+    m = read_manifest(copy, "model")
+    assert m["formats"]["onnx"]["opset"] == 11 and check_files(copy, m) == []
+    assert not list(copy.glob(".model.onnx*"))  # no temporary left behind
+
+
+@pytest.mark.integration
+def test_export_failure_leaves_no_output(model_dir, tmp_path):
+    # A checkpoint whose manifest says 3 classes while the weights have 2: the child must fail
+    # on the mismatch, and nothing may appear at --out.
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    src = read_manifest(model_dir, "model")
+    shutil.copy(model_dir / "pir" / "inference.pdiparams", ckpt / "model.pdparams")  # not a state dict either
+    write_manifest(ckpt, "checkpoint", {
+        "model": {"arch": src["model"]["arch"], "class_num": 3, "input_size": [3, 64, 64], "arch_kwargs": {}},
+        "preprocess": src["preprocess"], "labels": ["a", "b", "c"],
+    }, files=["model.pdparams"])
+    r = _run("export", str(ckpt), "--out", str(tmp_path / "out"))
+    assert r.exit_code == ModelError.exit_code, r.output
+    assert r.output.startswith(f"error: exporting {ckpt} to legacy failed: ")
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+@pytest.mark.integration
+def test_export_cli_writes_only_the_requested_format(model_dir, tmp_path):
+    ckpt = Path(json.loads((model_dir / "manifest.json").read_text())["inputs"]["checkpoint"])
+    if not ckpt.is_dir():
+        pytest.skip(f"the fixture's checkpoint {ckpt} is gone")
+    r = _run("export", str(ckpt), "--out", str(tmp_path / "pir_only"), "--format", "pir")
+    assert r.exit_code == 0, r.output
+    md = ModelDir.load(tmp_path / "pir_only")
+    assert md.has("pir") and not md.has("legacy") and md.name == "pir_only"
+    with pytest.raises(ModelError, match="has no 'legacy' format"):
+        md.paddle_files("legacy")

@@ -1,0 +1,88 @@
+"""``edgeclas predict``: PaddleClas's line format, JSON lines, engines, and user errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeclas.cli import cli
+from edgeclas.errors import ConfigError, DataError, ModelError
+from edgeclas.predict import Prediction, format_json, format_paddleclas, topk
+
+LINE = re.compile(r"^(?P<name>.+):\tclass id\(s\): \[(?P<ids>[\d, ]+)\], score\(s\): \[(?P<scores>[\d., ]+)\], "
+                  r"label_name\(s\): \[(?P<labels>.+)\]$")
+
+
+def test_paddleclas_line_format_is_exact():
+    p = Prediction("demo/cat.jpg", [1, 0], [0.98765, 0.01235], ["blurred", "clear"])
+    assert format_paddleclas(p) == (
+        "demo/cat.jpg:\tclass id(s): [1, 0], score(s): [0.99, 0.01], label_name(s): ['blurred', 'clear']"
+    )
+    assert json.loads(format_json(p)) == {"image": "demo/cat.jpg", "class_ids": [1, 0],
+                                          "scores": [0.98765, 0.01235], "label_names": ["blurred", "clear"]}
+
+
+def test_topk_is_best_first_and_stable_on_ties():
+    probs = np.array([[0.1, 0.6, 0.3], [0.25, 0.5, 0.25]], np.float32)
+    assert topk(probs, 2).tolist() == [[1, 2], [1, 0]]
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, ["predict", *args])
+
+
+def test_missing_images_path_is_a_data_error(tmp_path):
+    from edgeclas.manifest import write_manifest
+
+    write_manifest(tmp_path, "model", {})
+    r = _run(str(tmp_path), "--images", str(tmp_path / "none.jpg"))
+    assert r.exit_code in (DataError.exit_code, ModelError.exit_code)
+    assert r.output.startswith("error: ") and "Traceback" not in r.output
+
+
+def test_not_a_model_dir_says_how_to_make_one(tmp_path):
+    r = _run(str(tmp_path), "--images", str(tmp_path))
+    assert r.exit_code == ModelError.exit_code
+    assert "no manifest.json" in r.output and "edgeclas export CHECKPOINT --out MODEL_DIR" in r.output
+
+
+@pytest.mark.integration
+def test_folder_prediction_in_paddleclas_format(model_dir, sample_images):
+    r = _run(str(model_dir), "--images", str(sample_images[0].parent), "--topk", "5", "--batch-size", "3")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert len(lines) == len(sample_images)
+    for line, img in zip(lines, sorted(sample_images)):
+        m = LINE.match(line)
+        assert m, line
+        assert m["name"] == str(img)
+        ids = [int(x) for x in m["ids"].split(", ")]
+        assert sorted(ids) == [0, 1]  # topk is clipped to class_num
+        scores = [float(x) for x in m["scores"].split(", ")]
+        assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.integration
+def test_json_lines_agree_across_engines_and_batch_sizes(model_dir, sample_images):
+    outs = {}
+    for engine, bs in (("paddle", "1"), ("onnxruntime", "4")):
+        r = _run(str(model_dir), "-i", str(sample_images[0].parent), "-e", engine, "-b", bs, "-k", "1", "--json")
+        assert r.exit_code == 0, r.output
+        outs[engine] = [json.loads(line) for line in r.output.splitlines()]
+    a, b = outs["paddle"], outs["onnxruntime"]
+    assert [x["image"] for x in a] == [x["image"] for x in b] and len(a) == len(sample_images)
+    for x, y in zip(a, b):
+        assert len(x["scores"]) == 1 and 0.0 <= x["scores"][0] <= 1.0
+        assert abs(x["scores"][0] - y["scores"][0]) <= 1e-4
+
+
+@pytest.mark.integration
+def test_bad_topk_and_unknown_engine_are_config_errors(model_dir, sample_images):
+    r = _run(str(model_dir), "-i", str(sample_images[0]), "--topk", "0")
+    assert r.exit_code == ConfigError.exit_code and "--topk" in r.output
+    r = _run(str(model_dir), "-i", str(sample_images[0]), "--engine", "tflite")
+    assert r.exit_code == ConfigError.exit_code and "unknown engine 'tflite'" in r.output
