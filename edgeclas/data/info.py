@@ -1,0 +1,62 @@
+"""The typed result of ``data prepare`` / ``data sample`` and the dataset manifest it mirrors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+from ..manifest import read_manifest, write_manifest
+
+__all__ = ["DatasetInfo", "write_dataset", "read_dataset"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    root: Path
+    task: str
+    labels: list[str]
+    train: int
+    val: int
+    seed: int
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def train_list(self) -> Path:
+        return self.root / "train_list.txt"
+
+    @property
+    def val_list(self) -> Path:
+        return self.root / "val_list.txt"
+
+    @property
+    def label_list(self) -> Path:
+        return self.root / "label_list.txt"
+
+
+def write_dataset(staging: Path, final: Path, task: str, labels: list[str], train: list[tuple[str, int]],
+                  val: list[tuple[str, int]], seed: int) -> DatasetInfo:
+    """Write lists, labels and the manifest into ``staging`` (published as ``final`` by the caller)."""
+    from .lists import write_label_list, write_list
+
+    write_list(staging / "train_list.txt", train)
+    write_list(staging / "val_list.txt", val)
+    write_label_list(staging / "label_list.txt", labels)
+    files = ["train_list.txt", "val_list.txt", "label_list.txt"] + [rel for rel, _ in train + val]
+    body = {"dataset": {"task": task, "num_classes": len(labels), "labels": labels, "train": len(train),
+                        "val": len(val), "seed": seed}}
+    write_manifest(staging, "dataset", body, files=files)
+    return DatasetInfo(final.resolve(), task, labels, len(train), len(val), seed)
+
+
+def read_dataset(root: str | os.PathLike[str]) -> DatasetInfo:
+    root = Path(root)
+    try:
+        d = read_manifest(root, "dataset")["dataset"]
+    except KeyError:
+        raise DataError(f"{root}/manifest.json: no 'dataset' section") from None
+    return DatasetInfo(root.resolve(), d["task"], list(d["labels"]), d["train"], d["val"], d["seed"])

@@ -1,0 +1,96 @@
+"""``data sample``: the embedded default dataset, built offline from the photographs scikit-image ships.
+
+``clarity`` (PULC clarity assessment): label 0 ``clear`` = a random crop of a real photograph,
+label 1 ``blurred`` = the same kind of crop with PULC's blur (see :mod:`.blur`). Images are small
+PNGs (short side 96–128 px) so tests and the demo stay fast; the same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, ToolchainError
+from ..fsutil import atomic_write_bytes, staging_dir
+from .blur import random_blur
+from .info import DatasetInfo, write_dataset
+
+__all__ = ["sample", "TASKS", "PHOTOS"]
+
+TASKS = {"clarity": ["clear", "blurred"]}
+
+# Real photographs only: synthetic images (chessboard, phantom, logo) and the already motion-blurred
+# clock_motion would teach the wrong thing; page.png makes libpng warn on every read.
+PHOTOS = ("astronaut", "brick", "camera", "cell", "chelsea", "coffee", "coins", "grass", "gravel", "ihc",
+          "moon", "motorcycle_left", "motorcycle_right", "text")
+
+
+def _photos() -> list[np.ndarray]:
+    try:
+        import skimage
+    except ImportError:
+        raise ToolchainError("scikit-image is not installed; it ships the photographs `data sample` uses",
+                             hint="pip install -e '.[data]'") from None
+    from ..preprocess import decode_image
+
+    root = Path(skimage.__file__).parent / "data"
+    found = [root / f"{name}.png" for name in PHOTOS if (root / f"{name}.png").is_file()]
+    if not found:
+        raise ToolchainError(f"{root}: none of the sample photographs ({', '.join(PHOTOS)}) are there",
+                             hint="reinstall scikit-image: pip install --force-reinstall scikit-image")
+    return [decode_image(p) for p in found]
+
+
+def _crop(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random crop (35–100 % of the short side, aspect 3:4–4:3), scaled so its short side is 96–128 px."""
+    import cv2
+
+    h, w = photo.shape[:2]
+    side = rng.uniform(0.35, 1.0) * min(h, w)
+    aspect = rng.uniform(3 / 4, 4 / 3)
+    cw, ch = min(w, int(side * aspect)), min(h, int(side / aspect))
+    x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    crop = photo[y : y + ch, x : x + cw]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    short = int(rng.integers(96, 129))
+    scale = short / min(cw, ch)
+    size = (max(short, round(cw * scale)), max(short, round(ch * scale)))
+    return cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_AREA)
+
+
+def sample(task: str, out: str | os.PathLike[str], num: int = 200, seed: int = 0,
+           val_ratio: float = 0.2) -> DatasetInfo:
+    """Synthesize ``num`` labelled images (half of each class) into ``out``; same seed, same bytes."""
+    import cv2
+
+    if task not in TASKS:
+        raise ConfigError(f"--task: unknown task '{task}'", hint=f"available: {', '.join(TASKS)}")
+    if num < 4:
+        raise ConfigError(f"--num must be at least 4 (two per class for train and val), got {num}")
+    if not 0.0 < val_ratio < 1.0:
+        raise ConfigError(f"val_ratio must be in (0, 1), got {val_ratio}")
+    labels = TASKS[task]
+    photos = _photos()
+    rng = np.random.default_rng(seed)
+    out = Path(out)
+    rows: list[tuple[str, int]] = []
+    with staging_dir(out) as tmp:
+        for i in range(num):
+            label = i % 2
+            img = _crop(photos[int(rng.integers(len(photos)))], rng)
+            if label == 1:
+                img = random_blur(img, rng)
+            ok, png = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            rel = f"images/{labels[label]}/{i:05d}.png"
+            atomic_write_bytes(tmp / rel, png.tobytes())
+            rows.append((rel, label))
+        # Every (2/val_ratio)-th pair goes to val, so both splits stay balanced.
+        n_val_pairs = max(1, round(num * val_ratio / 2))
+        val_pairs = set(np.linspace(0, num // 2 - 1, n_val_pairs).round().astype(int).tolist())
+        val = [r for i, r in enumerate(rows) if i // 2 in val_pairs]
+        train = [r for i, r in enumerate(rows) if i // 2 not in val_pairs]
+        info = write_dataset(tmp, out, task, labels, train, val, seed)
+    return info

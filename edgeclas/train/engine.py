@@ -1,0 +1,272 @@
+"""The training loop and checkpoint evaluation (CPU, dygraph)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, ModelError
+from ..fsutil import append_jsonl
+from ..manifest import write_manifest
+
+__all__ = ["TrainResult", "train", "evaluate"]
+
+log = logging.getLogger(__name__)
+_ARCH_RESERVED = ("name", "class_num", "pretrained")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    latest: Path
+    best: Path
+    epochs: int  # epochs completed, including any before --resume
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    images_per_sec: float = 0.0  # training throughput of this invocation
+
+
+@dataclass
+class _Data:
+    train: list
+    val: list
+    labels: list[str]
+    root: Path  # evaluation image root
+    val_list: Path
+
+
+def _resolve_data(cfg: dict[str, Any]) -> _Data:
+    from ..data import check_labels_agree, read_label_list, read_list
+
+    dl, class_num = cfg["DataLoader"], cfg["Arch"]["class_num"]
+    ds_dir = cfg["Global"]["dataset_dir"]
+    if ds_dir:  # an edgeclas dataset directory fills in the PaddleClas paths
+        for split, name in (("Train", "train_list.txt"), ("Eval", "val_list.txt")):
+            dl[split]["dataset"]["image_root"] = str(ds_dir)
+            dl[split]["dataset"]["cls_label_path"] = str(Path(ds_dir) / name)
+            dl[split]["dataset"]["label_list"] = str(Path(ds_dir) / "label_list.txt")
+    tr, ev = dl["Train"]["dataset"], dl["Eval"]["dataset"]
+    label_file = ev["label_list"] or tr["label_list"]
+    if label_file is None and (Path(ev["image_root"]) / "label_list.txt").is_file():
+        label_file = str(Path(ev["image_root"]) / "label_list.txt")
+    if label_file:
+        labels = read_label_list(label_file)
+        check_labels_agree(labels, label_file, class_num, "Arch.class_num")
+    else:
+        labels = [str(i) for i in range(class_num)]
+    train = read_list(tr["cls_label_path"], tr["image_root"], class_num)
+    val = read_list(ev["cls_label_path"], ev["image_root"], class_num)
+    return _Data(train, val, labels, Path(ev["image_root"]).resolve(), Path(ev["cls_label_path"]).resolve())
+
+
+def _seed_everything(seed: int) -> None:
+    import paddle
+
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+
+def _predict(model, batches) -> tuple[np.ndarray, np.ndarray]:
+    import paddle
+    import paddle.nn.functional as F
+
+    probs, labels = [], []
+    with paddle.no_grad():
+        for x, y in batches:
+            probs.append(F.softmax(model(paddle.to_tensor(x)), axis=-1).numpy())
+            labels.append(y)
+    return np.concatenate(probs), np.concatenate(labels)
+
+
+def _rel_or_abs(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _checkpoint_body(cfg, data: _Data, epoch: int, metrics: dict[str, float], pre) -> dict[str, Any]:
+    arch = cfg["Arch"]
+    return {
+        "model": {"arch": arch["name"], "class_num": arch["class_num"], "input_size": list(cfg["Global"]["image_shape"]),
+                  "arch_kwargs": {k: v for k, v in arch.items() if k not in _ARCH_RESERVED}},
+        "preprocess": pre.to_dict(),
+        "labels": data.labels,
+        "dataset": {"root": str(data.root), "val_list": _rel_or_abs(data.val_list, data.root)},
+        "epoch": epoch,
+        "metrics": metrics,
+        "recipe": cfg,
+    }
+
+
+def _progress():
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.5f}  {task.fields[ips]:.1f} img/s"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+
+
+def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume: bool = False) -> TrainResult:
+    """Train per the recipe; writes ``RUN_DIR/{latest,best}/``, ``metrics.jsonl`` and ``manifest.json``.
+
+    ``resume`` continues from ``RUN_DIR/latest`` (weights, optimizer and LR schedule state). Without
+    it an existing ``RUN_DIR/latest`` is an error, so a finished run is never overwritten by accident.
+    """
+    import paddle
+
+    from ..data.transforms import build_train_transform, eval_preprocess_config
+    from ..models import build_model, load_pretrained
+    from .checkpoint import OPTIMIZER, WEIGHTS, copy_checkpoint, read_checkpoint, save_checkpoint
+    from .config import load_config
+    from .loss import build_loss
+    from .metrics import compute_metrics
+
+    cfg = load_config(config_path, list(overrides))
+    g, arch, dl = cfg["Global"], cfg["Arch"], cfg["DataLoader"]
+    data = _resolve_data(cfg)
+    transform = build_train_transform(dl["Train"]["dataset"]["transform_ops"], "DataLoader.Train.dataset.transform_ops")
+    pre = eval_preprocess_config(dl["Eval"]["dataset"]["transform_ops"], "DataLoader.Eval.dataset.transform_ops")
+    run_dir = Path(g["output_dir"]).resolve()
+    latest_dir, best_dir = run_dir / "latest", run_dir / "best"
+    if latest_dir.exists() and not resume:
+        raise ConfigError(f"{run_dir}: already holds a run (latest/)",
+                          hint="pass --resume to continue it, or choose another -o Global.output_dir=…")
+
+    _seed_everything(g["seed"])
+    paddle.set_device("cpu")
+    model = build_model(arch["name"], arch["class_num"], **{k: v for k, v in arch.items() if k not in _ARCH_RESERVED})
+    bs = dl["Train"]["sampler"]["batch_size"]
+    drop_last = dl["Train"]["sampler"]["drop_last"] and len(data.train) >= bs
+    steps = len(data.train) // bs if drop_last else math.ceil(len(data.train) / bs)
+    if g["steps_per_epoch"]:
+        steps = min(steps, int(g["steps_per_epoch"]))
+    if steps < 1:
+        raise DataError(f"{dl['Train']['dataset']['cls_label_path']}: {len(data.train)} images make no batch of {bs}")
+    from .optim import build_optimizer
+
+    opt, sched = build_optimizer(cfg["Optimizer"], model.parameters(), steps, g["epochs"])
+    loss_fn = build_loss(cfg["Loss"]["Train"], arch["class_num"])
+
+    start, best_metrics, best_key = 1, {}, None
+    if resume:
+        if not latest_dir.is_dir():
+            raise ModelError(f"{latest_dir}: nothing to resume", hint="run without --resume first")
+        manifest = read_checkpoint(latest_dir)
+        if manifest["model"]["arch"] != arch["name"] or manifest["model"]["class_num"] != arch["class_num"]:
+            raise ConfigError(f"{latest_dir}: was trained as {manifest['model']['arch']}/{manifest['model']['class_num']} "
+                              f"classes, the recipe asks for {arch['name']}/{arch['class_num']}")
+        model.set_state_dict(paddle.load(str(latest_dir / WEIGHTS)))
+        opt.set_state_dict(paddle.load(str(latest_dir / OPTIMIZER)))
+        start = int(manifest["epoch"]) + 1
+        if best_dir.is_dir():
+            best_metrics = read_checkpoint(best_dir).get("metrics", {})
+    else:
+        pretrained = arch["pretrained"] or g["pretrained_model"]
+        if pretrained:
+            report = load_pretrained(model, pretrained)
+            log.warning("pretrained %s", report.summary())
+            if not report.complete:
+                log.warning("pretrained weights cover the backbone only partly: missing %s, mismatched %s",
+                            report.missing[:5], [k for k, _, _ in report.mismatched][:5])
+
+    eval_spec = cfg["Metric"]["Eval"]
+    last_metrics: dict[str, float] = {}
+    images, seconds = 0, 0.0
+    with _progress() as bar:
+        for epoch in range(start, g["epochs"] + 1):
+            model.train()
+            task = bar.add_task(f"epoch {epoch}/{g['epochs']}", total=steps, loss=0.0, lr=sched.get_lr(), ips=0.0)
+            losses, correct, seen, t0 = [], 0, 0, time.perf_counter()
+            for step, (x, y) in enumerate(_train_batches(data, transform, bs, g["seed"], epoch, steps, dl), 1):
+                logits = model(paddle.to_tensor(x))
+                loss = loss_fn(logits, paddle.to_tensor(y))
+                loss.backward()
+                opt.step()
+                opt.clear_grad()
+                sched.step()
+                losses.append(float(loss))
+                correct += int((logits.numpy().argmax(1) == y).sum())
+                seen += len(y)
+                if step % g["print_batch_step"] == 0 or step == steps:
+                    bar.update(task, completed=step, loss=float(np.mean(losses[-g["print_batch_step"]:])),
+                               lr=sched.get_lr(), ips=seen / (time.perf_counter() - t0))
+            dt = time.perf_counter() - t0
+            images, seconds = images + seen, seconds + dt
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_top1": correct / seen,
+                                      "lr": float(sched.get_lr()), "images_per_sec": seen / dt}
+            evaluated = g["eval_during_train"] and (epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
+            if evaluated:
+                model.eval()
+                probs, labels = _predict(model, _eval_batches(data, pre, dl))
+                last_metrics = compute_metrics(probs, labels, eval_spec)
+                record.update({f"eval_{k}": v for k, v in last_metrics.items()})
+            body = _checkpoint_body(cfg, data, epoch, last_metrics if evaluated else {}, pre)
+            save_checkpoint(latest_dir, model, opt, body)
+            best_key = best_key or next(iter(last_metrics), None)
+            better = evaluated and (not best_metrics or best_key is None
+                                    or last_metrics.get(best_key, -1) > best_metrics.get(best_key, -1))
+            if better or (not g["eval_during_train"] and epoch == g["epochs"]) or not best_dir.exists():
+                copy_checkpoint(latest_dir, best_dir)
+                if evaluated:
+                    best_metrics = dict(last_metrics)
+            append_jsonl(run_dir / "metrics.jsonl", record)
+
+    write_manifest(run_dir, "run", {
+        "run": {"recipe_file": str(Path(config_path).resolve()), "overrides": list(overrides), "epochs": g["epochs"],
+                "best_metrics": best_metrics, "last_metrics": last_metrics,
+                "latest": "latest", "best": "best"},
+        "recipe": cfg,
+    }, files=["metrics.jsonl"] if (run_dir / "metrics.jsonl").is_file() else [])
+    return TrainResult(run_dir, latest_dir, best_dir, g["epochs"], best_metrics, last_metrics,
+                       images / seconds if seconds else 0.0)
+
+
+def _train_batches(data: _Data, transform, bs: int, seed: int, epoch: int, steps: int, dl: dict[str, Any]):
+    from ..data.dataset import train_batches
+
+    sampler = dl["Train"]["sampler"]
+    return train_batches(data.train, transform, bs, seed, epoch, steps, drop_last=sampler["drop_last"]
+                         and len(data.train) >= bs, shuffle=sampler["shuffle"])
+
+
+def _eval_batches(data: _Data, pre, dl: dict[str, Any]):
+    from ..data.dataset import eval_batches
+
+    return eval_batches(data.val, pre, dl["Eval"]["sampler"]["batch_size"])
+
+
+def evaluate(checkpoint_dir: str | os.PathLike[str], list_file: str | os.PathLike[str] | None = None,
+             root: str | os.PathLike[str] | None = None, batch_size: int = 32) -> dict[str, float]:
+    """Metrics of a checkpoint on its validation list (or ``list_file``, paths relative to ``root``).
+
+    Preprocessing is the checkpoint's (``edgeclas.preprocess``), metrics are its recipe's ``Metric.Eval``.
+    Returns e.g. ``{"top1": 0.9, "top2": 1.0, "images": 40}``.
+    """
+    from ..data import read_list
+    from ..data.dataset import eval_batches
+    from ..preprocess import PreprocessConfig
+    from .checkpoint import load_model
+    from .metrics import compute_metrics
+
+    model, manifest = load_model(checkpoint_dir)
+    ds = manifest.get("dataset", {})
+    root = Path(root) if root is not None else Path(ds.get("root", "."))
+    lst = Path(list_file) if list_file is not None else root / ds.get("val_list", "val_list.txt")
+    items = read_list(lst, root, int(manifest["model"]["class_num"]))
+    pre = PreprocessConfig.from_dict(manifest["preprocess"])
+    probs, labels = _predict(model, eval_batches(items, pre, batch_size))
+    spec = manifest.get("recipe", {}).get("Metric", {}).get("Eval") or [{"TopkAcc": {"topk": [1]}}]
+    out = compute_metrics(probs, labels, spec)
+    out["images"] = len(items)
+    return out
