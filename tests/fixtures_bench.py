@@ -58,7 +58,8 @@ def make_record(
                      "images": 2, "cooldown_s": 0.0},
         "latency_ms": lat if ok else None,
         "peak_rss_kb": 20480 if ok else None,
-        "affinity": {"cores": [4, 5, 6, 7][:threads], "clusters": ["big"]} if ok else None,
+        "affinity": ({"cores": [4, 5, 6, 7][:threads], "clusters": ["big"], "applied": True,
+                      "note": "big cores by cpuinfo_max_freq"} if ok else None),
         "accuracy": ({"reference": "paddle", "images": 2, "top1_agreement": 1.0, "max_abs_dprob": 3e-7,
                       "mismatched": []} if ok else None),
     }

@@ -166,6 +166,8 @@ CELL_SCHEMA = Obj(
             {
                 "cores": Arr(Field("int", "core index"), "cores the inference threads were bound to (empty: unbound)"),
                 "clusters": Arr(Field("str", "cluster name"), "clusters those cores belong to"),
+                "applied": Field("bool", "whether the binding took effect (sched_setaffinity succeeded)"),
+                "note": Field("str", "how the cores were chosen, or why binding failed", nullable=True),
             },
             "where the threads ran, from clas_system's summary",
             nullable=True,

@@ -1,0 +1,225 @@
+"""The real per-device session of ``edgeclas bench``: builds, bundles and runs through :mod:`edgeclas.deploy`.
+
+Per device: the device info is read once; for each (model, engine) a bundle is made once (binary,
+libs, model, the benchmark images) and synced once (unchanged files are not pushed again); each
+cell then runs that bundle with its own settings (threads, power mode, warm-up, repeats). Builds
+are shared by every device with the same (OS, arch, engine): found in ``--build`` dirs or under
+the builds root, else built once with :func:`edgeclas.build.build`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError, DeviceError, EdgeclasError, ModelError
+from ..manifest import check_files, read_manifest
+from .accuracy import compare_probs, reference_probs
+from .matrix import Cell
+from .stats import compute
+
+__all__ = ["BuildCache", "ReferenceCache", "DeploySession"]
+
+REMOTE_ROOT = "/data/local/tmp/edgeclas-bench"
+
+
+def _safe(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", s)
+
+
+@dataclass
+class BuildCache:
+    """Device builds by (os, arch, engine): given dirs first, then ``root/<os>-<arch>-<engine>``, else built."""
+
+    root: Path
+    given: Sequence[Path] = ()
+    allow_build: bool = True
+    _found: dict[tuple[str, str, str], Path] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, os_name: str, arch: str, abi: str, engine: str) -> Path:
+        key = (os_name, arch, engine)
+        with self._lock:  # two devices of one ABI wait for one build instead of building twice
+            if key not in self._found:
+                self._found[key] = self._find(os_name, arch, abi, engine)
+            return self._found[key]
+
+    def _fits(self, d: Path, os_name: str, abi: str, engine: str) -> bool:
+        try:
+            m = read_manifest(d, "build")
+        except ModelError:
+            return False
+        t, e = m.get("target") or {}, m.get("engine") or {}
+        return t.get("abi") == abi and t.get("os") == os_name and e.get("name") == engine and not check_files(d, m)
+
+    def _find(self, os_name: str, arch: str, abi: str, engine: str) -> Path:
+        for d in self.given:
+            if self._fits(Path(d), os_name, abi, engine):
+                return Path(d)
+        default = self.root / f"{os_name}-{arch}-{engine}"
+        if self._fits(default, os_name, abi, engine):
+            return default
+        if not self.allow_build:
+            raise ConfigError(
+                f"no {engine} build for {os_name}/{abi} among --build dirs or in {self.root}",
+                hint=f"edgeclas build --arch {arch} --os {os_name} --engine {engine} --out {default}",
+            )
+        from ..build import build
+
+        build(arch=arch, os=os_name, engine=engine, out=default)
+        return default
+
+
+class ReferenceCache:
+    """Host reference probabilities per (model dir, image), computed once per model for all devices."""
+
+    def __init__(self, engine: str = "paddle") -> None:
+        self.engine = engine
+        self._probs: dict[str, dict[str, list[float]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model_dir: str, images: Sequence[Path]) -> dict[str, list[float]]:
+        with self._lock:
+            if model_dir not in self._probs:
+                probs = reference_probs(model_dir, images, self.engine)
+                self._probs[model_dir] = {str(Path(p).resolve()): list(map(float, row)) for p, row in zip(images, probs)}
+            return self._probs[model_dir]
+
+
+class DeploySession:
+    """One device for one bench run (see module doc). Created by the runner's worker thread."""
+
+    def __init__(
+        self,
+        serial: str,
+        *,
+        images: Sequence[Path],
+        work_dir: Path,
+        builds: BuildCache,
+        references: ReferenceCache | None,
+        adb_server: str | None = None,
+        os_name: str | None = None,
+        timeout_s: float = 600.0,
+        keep: bool = False,
+    ) -> None:
+        from ..device import AdbDevice, AdbServer
+
+        self.serial = serial
+        self.images = list(images)
+        self.work_dir = work_dir
+        self.builds = builds
+        self.references = references
+        self.timeout_s = timeout_s
+        self.keep = keep
+        self.device = AdbDevice(serial, AdbServer.resolve(adb_server))
+        self.info = self.device.info()
+        self.os = os_name or self.info.os
+        self.remote_root = posixpath.join(REMOTE_ROOT, _safe(serial))
+        self._bundles: dict[tuple[str, str], Any] = {}
+
+    def environment(self) -> dict[str, Any]:
+        info = self.info
+        kernel = None
+        try:
+            r = self.device.shell(["uname", "-r"], timeout=30)
+            kernel = r.stdout.strip() or None if r.exit_code == 0 else None
+        except EdgeclasError:
+            pass  # the kernel version is nice to have; the cells will say if the device is gone
+        clusters = sorted(info.clusters, key=lambda c: -c.max_freq_khz)
+        return {
+            "serial": info.serial,
+            "model": info.model or None,
+            "manufacturer": info.manufacturer or None,
+            "soc": info.soc or info.board or None,
+            "abi": info.abi or None,
+            "android_version": info.android_version or None,
+            "sdk": info.sdk or None,
+            "kernel": kernel,
+            "cpu_clusters": [
+                {"name": c.role, "cores": list(c.cpus), "max_freq_khz": c.max_freq_khz or None} for c in clusters
+            ],
+        }
+
+    def _bundle(self, cell: Cell) -> tuple[Any, str]:
+        from ..deploy import make_bundle, sync_bundle
+
+        key = (cell.model.dir, cell.engine)
+        if key not in self._bundles:
+            if not self.info.build_arch:
+                raise DeviceError(
+                    f"device {self.serial} has ABIs {', '.join(self.info.abilist) or '(none)'}: no edgeclas build fits",
+                    hint="edgeclas builds for arm64-v8a (armv8) and armeabi-v7a (armv7)",
+                )
+            build_dir = self.builds.get(self.os, self.info.build_arch, self.info.abi, cell.engine)
+            out = self.work_dir / "bundles" / _safe(self.serial) / f"{_safe(cell.model.name)}-{cell.engine}"
+            bundle = make_bundle(build_dir, cell.model.dir, self.images, out_dir=out)
+            remote = posixpath.join(self.remote_root, f"{_safe(cell.model.name)}-{cell.engine}")
+            sync_bundle(self.device, bundle, remote)
+            self._bundles[key] = (bundle, remote)
+        return self._bundles[key]
+
+    def run_cell(self, cell: Cell) -> dict[str, Any]:
+        from ..deploy import RunSettings, run_bundle
+
+        bundle, remote = self._bundle(cell)
+        settings = RunSettings(threads=cell.threads, power_mode=cell.power_mode, warmup=cell.warmup,
+                               repeats=cell.repeats, topk=1, timeout_s=self.timeout_s)
+        res = run_bundle(self.device, remote, bundle, settings)
+        lat = res.latency
+        if lat is None or not lat.samples:
+            raise DeviceError(f"{self.serial}: clas_system printed no latency samples",
+                              hint="the binary is older than this edgeclas: rebuild it (edgeclas build)")
+        stats = compute(lat.samples)
+        build_m = read_manifest(bundle.path, "bundle")["inputs"]["build"]
+        bm = read_manifest(build_m["path"], "build")
+        measured: dict[str, Any] = {
+            "build": {
+                "dir": build_m["path"],
+                "os": bundle.target.get("os"),
+                "abi": bundle.target.get("abi"),
+                "engine": bundle.engine,
+                "engine_version": res.engine_version or bundle.engine_version or None,
+                "compiler": bm.get("compiler"),
+                "binary_sha256": bundle.files.get(bundle.binary),
+            },
+            "latency_ms": {"init": lat.init, "first": lat.first, **stats.to_dict(), "samples": list(lat.samples)},
+            "peak_rss_kb": res.peak_rss_kb,
+            "affinity": self._affinity(res.affinity),
+        }
+        if self.references is not None:
+            measured["accuracy"] = self._accuracy(cell, bundle, res)
+        return measured
+
+    def _affinity(self, aff: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not aff:
+            return None
+        cores = [int(c) for c in aff.get("cpus") or []]
+        applied = bool(aff.get("applied"))
+        names = [c.role for c in self.info.clusters if applied and set(c.cpus) & set(cores)]
+        return {"cores": cores if applied else [], "clusters": names, "applied": applied,
+                "note": str(aff["note"]) if aff.get("note") else None}
+
+    def _accuracy(self, cell: Cell, bundle: Any, res: Any) -> dict[str, Any]:
+        assert self.references is not None
+        ref_by_host = self.references.get(cell.model.dir, self.images)
+        reference, device = {}, {}
+        for rel in bundle.images:
+            host = str(Path(bundle.image_sources[rel]).resolve())
+            reference[rel] = ref_by_host[host]
+            pred = res.prediction(rel)
+            if pred is not None and pred.probs is not None:
+                device[rel] = pred.probs
+        return compare_probs(device, reference, self.references.engine)
+
+    def close(self) -> None:
+        if self.keep:
+            return
+        try:
+            self.device.shell(["rm", "-rf", self.remote_root], timeout=60)
+        except EdgeclasError:
+            pass  # the device went away; nothing left to clean
+
