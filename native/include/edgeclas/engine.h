@@ -1,0 +1,32 @@
+// The device inference engine: one .cc per backend (onnxruntime, paddle_lite, none), chosen at build time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgeclas/config.h"
+#include "edgeclas/status.h"
+
+namespace edgeclas {
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Loads cfg.clas_model_file with cfg.num_threads (and cfg.power_mode where the backend binds threads).
+  virtual Status Load(const Config& cfg) = 0;
+  // in: NCHW float32 of `shape`; out: the first output, flattened.
+  virtual Status Run(const float* in, const std::vector<int64_t>& shape, std::vector<float>* out) = 0;
+  // Input shape declared by the model (-1 for dynamic dims); empty before Load.
+  virtual std::vector<int64_t> input_shape() const = 0;
+  virtual std::string name() const = 0;
+  virtual std::string version() const = 0;
+};
+
+// The engine compiled into this binary, or nullptr for an engine-free build (EDGECLAS_ENGINE=none).
+std::unique_ptr<Engine> CreateEngine();
+// Name of the compiled-in engine ("onnxruntime", "lite" or "none").
+const char* BuiltEngineName();
+
+}  // namespace edgeclas

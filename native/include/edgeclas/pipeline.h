@@ -1,0 +1,54 @@
+// The clas_system pipeline, shared by the executable and the Python module: decode -> preprocess ->
+// warm-up + timed runs -> top-k, with latency bookkeeping.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgeclas/affinity.h"
+#include "edgeclas/config.h"
+#include "edgeclas/engine.h"
+#include "edgeclas/postprocess.h"
+#include "edgeclas/stats.h"
+#include "edgeclas/status.h"
+
+namespace edgeclas {
+
+struct ImageResult {
+  std::string image;
+  std::vector<ClassScore> topk;
+  std::vector<float> probs;
+  double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;  // inference: mean of the timed runs
+};
+
+struct Summary {
+  std::string engine, engine_version;
+  int threads = 0, power_mode = 0, warmup = 0, repeats = 0;
+  int images = 0, failed = 0;
+  double init_ms = 0, first_ms = 0;
+  LatencyStats latency;
+  std::vector<double> samples_ms;
+  long peak_rss_kb = 0;
+  Affinity affinity;
+};
+
+class Pipeline {
+ public:
+  // Binds threads for cfg.power_mode, creates and loads the engine, reads labels.
+  Status Init(const Config& cfg);
+  Status RunImage(const std::string& path, ImageResult* result);
+  Summary MakeSummary() const;
+  const Config& config() const { return cfg_; }
+
+ private:
+  Config cfg_;
+  std::unique_ptr<Engine> engine_;
+  std::vector<std::string> labels_;
+  Affinity affinity_;
+  double init_ms_ = 0, first_ms_ = -1;
+  std::vector<double> samples_ms_;
+  int images_ = 0, failed_ = 0;
+};
+
+}  // namespace edgeclas

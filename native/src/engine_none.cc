@@ -1,0 +1,9 @@
+// Engine-free build (EDGECLAS_ENGINE=none): the core library and its tests, no inference.
+#include "edgeclas/engine.h"
+
+namespace edgeclas {
+
+std::unique_ptr<Engine> CreateEngine() { return nullptr; }
+const char* BuiltEngineName() { return "none"; }
+
+}  // namespace edgeclas

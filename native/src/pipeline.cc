@@ -1,0 +1,114 @@
+#include "edgeclas/pipeline.h"
+
+#include <chrono>
+
+#include "edgeclas/image.h"
+#include "edgeclas/preprocess.h"
+
+namespace edgeclas {
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Status Pipeline::Init(const Config& cfg) {
+  cfg_ = cfg;
+  if (!cfg_.engine.empty() && cfg_.engine != BuiltEngineName())
+    return Status::Error(cfg_.source + ": engine '" + cfg_.engine + "' requested but this clas_system was built with '" +
+                         BuiltEngineName() + "' (rebuild with edgeclas build --engine " + cfg_.engine + ")");
+  engine_ = CreateEngine();
+  if (!engine_)
+    return Status::Error("this clas_system was built without an inference engine (EDGECLAS_ENGINE=none); "
+                         "rebuild with edgeclas build --engine onnxruntime or --engine lite");
+  if (!cfg_.label_path.empty()) EDGECLAS_RETURN_IF_ERROR(LoadLabels(ResolveConfigPath(cfg_, cfg_.label_path), &labels_));
+  affinity_ = ApplyPowerMode(cfg_.power_mode);
+  Config load_cfg = cfg_;
+  load_cfg.clas_model_file = ResolveConfigPath(cfg_, cfg_.clas_model_file);
+  const auto t0 = std::chrono::steady_clock::now();
+  EDGECLAS_RETURN_IF_ERROR(engine_->Load(load_cfg));
+  init_ms_ = MsSince(t0);
+  // A fixed spatial size in the model must agree with crop_size, else every run would fail later.
+  const std::vector<int64_t> shape = engine_->input_shape();
+  if (shape.size() == 4) {
+    if ((shape[1] > 0 && shape[1] != 3) || (shape[2] > 0 && shape[2] != cfg_.crop_size) ||
+        (shape[3] > 0 && shape[3] != cfg_.crop_size))
+      return Status::Error(cfg_.clas_model_file + ": model input is " + std::to_string(shape[1]) + "x" +
+                           std::to_string(shape[2]) + "x" + std::to_string(shape[3]) + " but crop_size is " +
+                           std::to_string(cfg_.crop_size) + " (set crop_size in " + cfg_.source + ")");
+  }
+  return Status::OK();
+}
+
+Status Pipeline::RunImage(const std::string& path, ImageResult* r) {
+  *r = ImageResult();
+  r->image = path;
+  ++images_;
+  Image img;
+  Status st = DecodeImageFile(path, &img);
+  std::vector<float> input, output;
+  auto t0 = std::chrono::steady_clock::now();
+  if (st.ok()) {
+    PreprocessParams p;
+    p.resize_short = cfg_.resize_short_size;
+    p.crop_size = cfg_.crop_size;
+    p.mean = cfg_.mean;
+    p.std = cfg_.std;
+    p.scale = cfg_.scale;
+    p.bgr = cfg_.channel_order == "BGR";
+    st = Preprocess(img.rgb.data(), img.width, img.height, p, &input);
+    if (!st.ok()) st = Status::Error(path + ": " + st.message());
+  }
+  if (!st.ok()) {
+    ++failed_;
+    return st;
+  }
+  r->preprocess_ms = MsSince(t0);
+  const std::vector<int64_t> shape = {1, 3, cfg_.crop_size, cfg_.crop_size};
+  double timed_sum = 0;
+  for (int i = 0; i < cfg_.warmup + cfg_.repeats; ++i) {
+    t0 = std::chrono::steady_clock::now();
+    st = engine_->Run(input.data(), shape, &output);
+    const double ms = MsSince(t0);
+    if (!st.ok()) {
+      ++failed_;
+      return Status::Error(path + ": " + st.message());
+    }
+    if (first_ms_ < 0) first_ms_ = ms;
+    if (i >= cfg_.warmup) {
+      samples_ms_.push_back(ms);
+      timed_sum += ms;
+    }
+  }
+  r->inference_ms = timed_sum / cfg_.repeats;
+  t0 = std::chrono::steady_clock::now();
+  r->topk = TopK(output, cfg_.topk, labels_);
+  r->postprocess_ms = MsSince(t0);
+  r->probs = std::move(output);
+  return Status::OK();
+}
+
+Summary Pipeline::MakeSummary() const {
+  Summary s;
+  if (engine_) {
+    s.engine = engine_->name();
+    s.engine_version = engine_->version();
+  }
+  s.threads = cfg_.num_threads;
+  s.power_mode = cfg_.power_mode;
+  s.warmup = cfg_.warmup;
+  s.repeats = cfg_.repeats;
+  s.images = images_;
+  s.failed = failed_;
+  s.init_ms = init_ms_;
+  s.first_ms = first_ms_ < 0 ? 0 : first_ms_;
+  s.samples_ms = samples_ms_;
+  s.latency = ComputeStats(samples_ms_);
+  s.peak_rss_kb = PeakRssKb();
+  s.affinity = affinity_;
+  return s;
+}
+
+}  // namespace edgeclas
