@@ -70,7 +70,7 @@ class BuildCache:
             )
         from ..build import build
 
-        build(arch=arch, os=os_name, engine=engine, out=default)
+        build(arch, os_name, engine, default)  # positional: (arch, os, engine, out)
         return default
 
 
