@@ -3,10 +3,10 @@
 ``lite_runtime`` (session): runs ``edgeclas sdk install lite-opt`` (idempotent: the runtime is cached
 in the edgeclas cache; the first run fetches ~50 MB from PyPI) and returns the compat Route.
 
-``tiny_lite_models`` (session): ``{"reshape": dir, "flatten": dir}``: two model directories
+``tiny_lite_models`` (session): ``{"reshape": dir, "flatten": dir, "zeros": dir}``: model directories
 (``kind: "model"``, legacy format only) of a seeded conv → BN → ReLU → pool → head → softmax net at
 32², one ending in ``paddle.reshape`` (what edgeclas' models use) and one in ``nn.Flatten`` (the
-op that crashes opt for x86). Saved by a child process with ``FLAGS_enable_pir_api=0`` (FINDINGS).
+op that crashes opt for x86), and one whose output is all zeros (what a broken runtime returns). Saved by a child process with ``FLAGS_enable_pir_api=0`` (FINDINGS).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import paddle
 class Net(paddle.nn.Layer):
     def __init__(self, head):
         super().__init__()
+        self.head = head
         self.conv = paddle.nn.Conv2D(3, 8, 3, stride=2, padding=1)
         self.bn = paddle.nn.BatchNorm2D(8)
         self.pool = paddle.nn.AdaptiveAvgPool2D(1)
@@ -36,7 +37,8 @@ class Net(paddle.nn.Layer):
     def forward(self, x):
         x = self.pool(paddle.nn.functional.relu(self.bn(self.conv(x))))
         x = self.flatten(x) if self.flatten is not None else paddle.reshape(x, [-1, 8])
-        return paddle.nn.functional.softmax(self.fc(x) * 4.0, axis=-1)
+        probs = paddle.nn.functional.softmax(self.fc(x) * 4.0, axis=-1)
+        return probs * 0.0 if self.head == "zeros" else probs
 
 for head, prefix in zip(sys.argv[1::2], sys.argv[2::2]):
     paddle.seed(7)
@@ -50,7 +52,7 @@ def make_tiny_models(root: Path) -> dict[str, Path]:
     from edgeclas.manifest import write_manifest
     from edgeclas.preprocess import PreprocessConfig
 
-    dirs = {head: root / f"tiny_{head}" for head in ("reshape", "flatten")}
+    dirs = {head: root / f"tiny_{head}" for head in ("reshape", "flatten", "zeros")}
     args = []
     for head, d in dirs.items():
         args += [head, str(d / "legacy" / "inference")]

@@ -26,9 +26,12 @@ __all__ = ["check", "load", "LitePredictor"]
 
 _TARGET = "x86"  # the only .nb target that runs on this host
 _TIMEOUT_S = 300.0
+_NUMPY_HINT = "Paddle Lite 2.13 needs numpy < 2 in its worker; re-create the runtime: edgeclas sdk install lite-opt"
 
 
 def check(model: ModelDir | None) -> tuple[bool, str]:
+    if model is not None and not (model.formats.get("nb") or {}).get(_TARGET):
+        return False, f"{model.path}: no {_TARGET} .nb (make it with: edgeclas convert {model.path} --to nb --target {_TARGET})"
     try:
         route = resolve_route(run_models=True, install=False)
         if model is not None:
@@ -66,6 +69,8 @@ class _Worker:
         (n,) = _LEN.unpack(head)
         header = json.loads(self._read(n, deadline))
         payload = self._read(int(header.get("nbytes") or 0), deadline)
+        if header.get("kind") == "input_corrupted":
+            raise ValidationError(f"lite: {header['error']}; refusing its outputs", hint=_NUMPY_HINT)
         if not header.get("ok"):
             raise ValidationError(f"lite worker: {header.get('error')}", hint=self._hint())
         return header, payload
@@ -143,7 +148,7 @@ class LitePredictor(Predictor):
             raise ValidationError(
                 f"lite: Paddle Lite returned {what} outputs for {self.source} (worker numpy {self.numpy_version}); "
                 "refusing to use them",
-                hint="Paddle Lite 2.13 needs numpy < 2 in its worker; re-create the runtime: edgeclas sdk install lite-opt"
+                hint=_NUMPY_HINT
                 if not self.numpy_version.startswith("1.")
                 else "the .nb may be broken; re-convert: edgeclas convert MODEL --to nb --target x86",
             )

@@ -400,5 +400,5 @@ def _failure_hint(stderr: str) -> str | None:
     if "Python version mismatch" in stderr:
         return "the version shim was not applied (a statically linked python?); use --opt-bin, or a Python built with --enable-shared"
     if "No module named 'numpy'" in stderr or "numpy" in stderr and "ImportError" in stderr:
-        return f"the compat runtime looks incomplete; run: {_INSTALL_HINT} --force"
+        return f"the compat runtime looks incomplete; delete {compat_dir()} and run: {_INSTALL_HINT}"
     return None

@@ -40,4 +40,5 @@ def resolve(name: str, t, flag: Path | None):
 
 
 def install(name: str, t, *, force: bool = False, **_: object):
-    return _item(name, runtime.install_compat(force=force), t, "download")
+    cached = not force and runtime.compat_route() is not None
+    return _item(name, runtime.install_compat(force=force), t, "cache" if cached else "download")

@@ -138,6 +138,7 @@ def _serve(proto_in, proto_out) -> None:
     from paddlelite import lite
 
     predictor = None
+    input_checked = False
     write_message(proto_out, {"ok": True, "hello": _versions()})
     while True:
         msg = read_message(proto_in)
@@ -154,7 +155,16 @@ def _serve(proto_in, proto_out) -> None:
                 if predictor is None:
                     raise RuntimeError("run before load")
                 x = np.frombuffer(payload, dtype=np.float32).reshape(req["shape"])
-                predictor.get_input(0).from_numpy(np.ascontiguousarray(x))
+                tensor = predictor.get_input(0)
+                tensor.from_numpy(np.ascontiguousarray(x))
+                if not input_checked:
+                    # numpy 2 breaks lite.so's numpy ABI: from_numpy then reads garbage and the outputs are
+                    # zeros, NaN or plausible nonsense. Read the tensor back once through plain lists.
+                    if not np.array_equal(np.asarray(tensor.float_data(), dtype=np.float32), x.ravel()):
+                        write_message(proto_out, {"ok": False, "kind": "input_corrupted", "error":
+                                                  f"Paddle Lite read the input batch wrongly with numpy {np.__version__}"})
+                        continue
+                    input_checked = True
                 predictor.run()
                 y = np.ascontiguousarray(predictor.get_output(0).numpy(), dtype=np.float32)
                 write_message(proto_out, {"ok": True, "shape": list(y.shape)}, y.tobytes())

@@ -1,0 +1,85 @@
+"""The host ``lite`` engine: x86 ``.nb`` through MobileConfig in a worker; parity with Paddle, zero detection."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeclas import engines
+from edgeclas.errors import ValidationError
+from edgeclas.lite import convert_nb
+from edgeclas.model_dir import ModelDir
+from edgeclas.preprocess import load_batch
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tiny_x86(tiny_lite_models, lite_runtime, tmp_path_factory) -> ModelDir:
+    md = Path(shutil.copytree(tiny_lite_models["reshape"], tmp_path_factory.mktemp("tiny") / "tiny_reshape"))
+    convert_nb(md, target="x86")
+    return ModelDir.load(md)
+
+
+def test_lite_matches_paddle_on_real_images(tiny_x86, sample_images):
+    batch = load_batch(sample_images, tiny_x86.preprocess)
+    ref = engines.load("paddle", tiny_x86)(batch)
+    lite = engines.load("lite", tiny_x86)
+    try:
+        probs = lite(batch)
+        one = lite(batch[1:2])  # the batch size changes between calls
+    finally:
+        lite.close()
+    assert lite.version == "v2.13-rc" and lite.source == "nb/tiny_reshape_x86.nb"
+    assert np.abs(ref - ref.mean(axis=0)).max() > 1e-3, "the images must give different outputs for this to mean much"
+    assert np.abs(probs - ref).max() <= 1e-4
+    assert np.abs(one - ref[1:2]).max() <= 1e-4
+
+
+def test_lite_matches_paddle_on_the_shared_model(model_dir, sample_images, lite_runtime, monkeypatch):
+    monkeypatch.delenv("EDGECLAS_LITE_OPT", raising=False)
+    convert_nb(model_dir, target="x86")
+    md = ModelDir.load(model_dir)
+    batch = load_batch(sample_images, md.preprocess)
+    ref = engines.load("paddle", md)(batch)
+    lite = engines.load("lite", md, threads=2)
+    try:
+        assert np.abs(lite(batch) - ref).max() <= 1e-4
+    finally:
+        lite.close()
+    ok, why = engines.available(md)["lite"]
+    assert ok and "compat route" in why
+
+
+def test_numpy2_in_the_worker_is_refused_not_returned(tiny_x86, sample_images, lite_runtime):
+    # Deliberately the broken setup users hit: the 3.10 wheel with this interpreter's numpy 2.
+    numpy2_route = replace(lite_runtime, python_paths=lite_runtime.python_paths[1:])
+    lite = engines.load("lite", tiny_x86, route=numpy2_route)
+    try:
+        assert lite.numpy_version.startswith("2.")
+        with pytest.raises(ValidationError, match="all-zero|NaN|read the input batch wrongly") as e:
+            lite(load_batch(sample_images, tiny_x86.preprocess))
+        assert "numpy < 2" in e.value.hint
+    finally:
+        lite.close()
+
+
+def test_lite_is_unavailable_without_an_x86_nb(tiny_lite_models, lite_runtime):
+    ok, why = engines.available(tiny_lite_models["reshape"])["lite"]
+    assert not ok and "--target x86" in why
+
+
+def test_all_zero_outputs_are_refused(tiny_lite_models, sample_images, lite_runtime, tmp_path):
+    md = Path(shutil.copytree(tiny_lite_models["zeros"], tmp_path / "tiny_zeros"))
+    convert_nb(md, target="x86")
+    model = ModelDir.load(md)
+    lite = engines.load("lite", model)
+    try:
+        with pytest.raises(ValidationError, match="all-zero"):
+            lite(load_batch(sample_images[:2], model.preprocess))
+    finally:
+        lite.close()
