@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -32,19 +32,22 @@ def topk(probs: np.ndarray, k: int) -> np.ndarray:
 
 def predict(
     model_dir: str | os.PathLike[str],
-    images: str | os.PathLike[str],
+    images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     engine: str = "paddle",
     topk_k: int = 5,
     batch_size: int = 8,
     threads: int | None = None,
 ) -> Iterator[Prediction]:
-    """Yield one :class:`Prediction` per image, batch by batch (a big folder streams)."""
+    """Yield one :class:`Prediction` per image, batch by batch (a big folder streams).
+
+    ``images``: a file, a folder (searched recursively), or a list of files.
+    """
     from . import engines
 
     if topk_k < 1 or batch_size < 1:
         raise ConfigError(f"--topk and --batch-size must be >= 1 (got {topk_k}, {batch_size})")
     model = ModelDir.load(model_dir)
-    paths = list_images(images)
+    paths = list_images(images) if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]
     predictor = engines.load(engine, model, threads=threads)
     k = min(topk_k, model.class_num)
     for start in range(0, len(paths), batch_size):

@@ -68,8 +68,9 @@ class VerifyReport:
         from rich.table import Table
 
         t = Table(title=f"verify {self.model_dir.name}: {len(self.images)} images, tol {self.tol:g}")
-        for col in ("engine", "status", "max |Δprob|", "top-1 agree", "batch ms", "detail"):
-            t.add_column(col)
+        for col in ("engine", "status", "max |Δprob|", "top-1 agree", "batch ms"):
+            t.add_column(col, no_wrap=True)
+        t.add_column("detail", overflow="fold")
         colour = {"reference": "cyan", "ok": "green", "mismatch": "red", "error": "red", "skipped": "yellow"}
         for c in self.checks:
             t.add_row(
@@ -131,6 +132,7 @@ def verify(
         ok, why = avail.get(name, (False, f"unknown engine (known: {', '.join(avail)})"))
         if not ok:
             # an engine asked for by name but unusable is a failure; one merely not installed is a skip
+            why = why.removeprefix(f"{model.path}: ")
             checks.append(EngineCheck(name, "error" if engines and name in engines else "skipped", why))
             continue
         try:

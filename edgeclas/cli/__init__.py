@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "bench",
     "report",
     "run",
+    "demo",
     "doctor",
 )
 
