@@ -507,7 +507,8 @@ def run_bundle(
         _fill(result, r.stdout, lenient=True)
         errors = [ln.strip() for ln in err_lines if ln.strip().startswith("error")] or err_lines[-3:]
         raise _fail(result, RemoteCommandError(
-            f"{device.serial}: clas_system failed (exit {r.exit_code}): {'; '.join(errors)[:300]}"))
+            f"{device.serial}: clas_system failed (exit {r.exit_code}): {'; '.join(errors)[:300]}",
+            hint="its full stdout/stderr are kept in the result file; rerun with --keep to reproduce with 'adb shell'"))
     try:
         _fill(result, r.stdout, lenient=False)
     except OutputParseError as e:

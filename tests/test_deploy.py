@@ -1,0 +1,306 @@
+"""Deploy against the emulated ARM device through the real adb server: end to end, re-deploy, hostile
+names, and every fault (crash, hang, garbage, truncation, failure, no space, device gone)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeclas.deploy import RunSettings, deploy, make_bundle, run_bundle, sync_bundle
+from edgeclas.device import (
+    AdbDevice,
+    AdbServer,
+    AdbServerError,
+    DeviceNotFound,
+    DeviceOffline,
+    OutputParseError,
+    PushError,
+    RemoteCommandError,
+    RemoteCrash,
+    RemoteTimeout,
+    select_device,
+)
+from edgeclas.errors import ConfigError, DeviceError
+from edgeclas.manifest import read_manifest, write_manifest
+
+pytestmark = pytest.mark.integration
+
+HOSTILE = "a b'; touch pwned; '.png"
+
+
+@pytest.fixture
+def images(tmp_path, sample_images) -> Path:
+    d = tmp_path / "images"
+    d.mkdir()
+    shutil.copy(sample_images[0], d / HOSTILE)
+    for p in sample_images[1:3]:
+        shutil.copy(p, d / p.name)
+    return d
+
+
+def _remote(tmp_path: Path) -> str:
+    # one remote dir per test, so tests never see each other's files on the shared device
+    return f"/data/local/tmp/edgeclas-test/{tmp_path.name}"
+
+
+def _procs_under(root: Path, name: str = "clas_system") -> list[int]:
+    """Host pids whose command line names a file under the emulator's root (qemu running the binary)."""
+    found = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            argv = (p / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]).startswith("qemu-") and any(str(root) in a and name in a for a in argv[1:]):
+            found.append(int(p.name))
+    return found
+
+
+def test_deploy_end_to_end_matches_host_onnxruntime(request, emulator, model_dir, images, tmp_path):
+    """The real armv8 Linux ORT build on the emulated phone: top-1 equals host ORT on every image."""
+    from _pytest.fixtures import FixtureLookupError
+
+    try:
+        build = request.getfixturevalue("armv8_linux_build")
+    except FixtureLookupError:
+        pytest.skip("fixture armv8_linux_build (tests/fixtures_build.py, edgeclas build) is not available yet")
+    build_dir = Path(getattr(build, "out", build))
+    from edgeclas.engines import load
+    from edgeclas.model_dir import ModelDir
+    from edgeclas.preprocess import load_batch
+
+    out = tmp_path / "result.json"
+    res = deploy(emulator.serial, model_dir, images, build_dir, RunSettings(threads=2, repeats=3, timeout_s=240),
+                 _remote(tmp_path), out=out, bundle_dir=tmp_path / "bundle")
+    md = ModelDir.load(model_dir)
+    probs = load("onnxruntime", model_dir)(load_batch([res.bundle.image_sources[i] for i in res.bundle.images], md.preprocess))
+    for i, rel in enumerate(res.bundle.images):
+        p = res.run.prediction(rel)
+        assert p is not None, rel
+        assert p.top1 == int(probs[i].argmax()), rel
+        if p.probs is not None and rel.endswith(".png"):
+            assert max(abs(a - b) for a, b in zip(p.probs, probs[i])) < 1e-3
+    assert res.run.engine == "onnxruntime" and res.run.latency.mean > 0 and len(res.run.latency.samples) >= 3
+    record = json.loads(out.read_text())
+    assert record["status"] == "ok" and record["device"]["abi"] == "arm64-v8a"
+    assert record["sync"]["bytes_pushed"] > 0 and record["cleaned"] is True
+    assert not (emulator.root / _remote(tmp_path).lstrip("/")).exists()
+
+
+def test_redeploy_of_unchanged_bundle_pushes_nothing(emulator, fake_build, model_dir, images, tmp_path):
+    remote = _remote(tmp_path)
+    kw = dict(remote_dir=remote, keep=True, bundle_dir=tmp_path / "bundle", out=tmp_path / "r.json")
+    first = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    assert first.sync.files_pushed == len(first.bundle.files) and first.sync.bytes_pushed == first.bundle.size_bytes
+    second = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    assert (second.sync.files_pushed, second.sync.bytes_pushed) == (0, 0)
+    assert second.sync.files_skipped == len(second.bundle.files)
+    third = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(threads=2), **kw)
+    assert third.sync.files_pushed == 1  # only config.txt changed
+    assert (emulator.root / remote.lstrip("/") / "ran.marker").is_file()  # it ran inside the bundle dir
+    deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), **{**kw, "keep": False})
+    assert not (emulator.root / remote.lstrip("/")).exists()
+
+
+def test_hostile_file_name_deploys_and_runs_nothing_else(emulator, fake_build, model_dir, images, tmp_path):
+    res = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path),
+                 out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle")
+    assert res.run.prediction("images/" + HOSTILE) is not None
+    assert len(res.run.predictions) == 3
+    assert not list(emulator.root.rglob("pwned")), "a file name was executed by the device shell"
+
+
+def test_run_with_other_settings_pushes_a_separate_config(emulator, fake_build, model_dir, images, tmp_path):
+    dev = select_device(emulator.serial)
+    bundle = make_bundle(fake_build("OK"), model_dir, images, RunSettings(), tmp_path / "bundle")
+    remote = _remote(tmp_path)
+    sync_bundle(dev, bundle, remote)
+    run_bundle(dev, remote, bundle, RunSettings(threads=3))
+    cfg = (emulator.root / remote.lstrip("/") / "config.run.txt").read_text()
+    assert "\nnum_threads 3\n" in cfg
+    assert "\nnum_threads 1\n" in (emulator.root / remote.lstrip("/") / "config.txt").read_text()
+
+
+def _fault(emulator, fake_build, model_dir, images, tmp_path, mode, exc, settings=RunSettings()):
+    out = tmp_path / "r.json"
+    with pytest.raises(exc) as e:
+        deploy(emulator.serial, model_dir, images, fake_build(mode), settings, _remote(tmp_path),
+               out=out, bundle_dir=tmp_path / "bundle")
+    record = json.loads(out.read_text())
+    assert record["status"] == "error" and record["error"]["type"] == exc.__name__
+    assert record["error"]["hint"]
+    assert record["cleaned"] is True and not (emulator.root / _remote(tmp_path).lstrip("/")).exists()
+    return e.value, record
+
+
+def test_crash_is_a_remote_crash_with_partial_results(emulator, fake_build, model_dir, images, tmp_path):
+    err, record = _fault(emulator, fake_build, model_dir, images, tmp_path, "CRASH", RemoteCrash)
+    assert "SIGSEGV" in err.message and "exit 139" in err.message
+    assert record["run"]["exit_code"] == 139
+    assert len(record["run"]["predictions"]) == 1  # the line printed before the crash is kept
+    assert "about to crash" in record["run"]["stderr"]
+
+
+def test_hang_is_killed_on_the_device(emulator, fake_build, model_dir, images, tmp_path):
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # proves the process check below can see the binary while it runs
+        while not stop.is_set():
+            seen.extend(_procs_under(emulator.root))
+            time.sleep(0.2)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        err, record = _fault(emulator, fake_build, model_dir, images, tmp_path, "HANG", RemoteTimeout,
+                             RunSettings(timeout_s=3))
+    finally:
+        stop.set()
+        t.join()
+    assert seen, "never saw the hanging binary run"
+    assert record["run"]["exit_code"] == 124 and len(record["run"]["predictions"]) == 1
+    deadline = time.monotonic() + 10
+    while _procs_under(emulator.root) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _procs_under(emulator.root), "the timed-out process is still running"
+
+
+def test_host_side_deadline_closes_the_stream_and_the_device_kills_the_process(emulator, fake_build, tmp_path):
+    dev = select_device(emulator.serial)
+    remote = _remote(tmp_path)
+    dev.shell(["mkdir", "-p", remote])
+    dev.push(fake_build("HANG") / "bin" / "clas_system", remote + "/hang", mode=0o755)
+    dev.shell(["mkdir", "-p", remote + "/images/x"])
+    with pytest.raises(RemoteTimeout) as e:
+        dev.shell(f"cd {remote} && ./hang c images", timeout=2.5)  # no device-side timeout here
+    assert '"type": "image"' in e.value.partial.stdout  # what it printed before the deadline is kept
+    deadline = time.monotonic() + 10
+    while _procs_under(emulator.root, "hang") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _procs_under(emulator.root, "hang")
+    dev.shell(["rm", "-rf", remote])
+
+
+def test_garbage_output_keeps_the_raw_text(emulator, fake_build, model_dir, images, tmp_path):
+    err, record = _fault(emulator, fake_build, model_dir, images, tmp_path, "GARBAGE", OutputParseError)
+    assert "not json at all" in record["run"]["stdout"]
+    assert "neither JSON" in err.message
+
+
+def test_truncated_output_names_the_line(emulator, fake_build, model_dir, images, tmp_path):
+    err, record = _fault(emulator, fake_build, model_dir, images, tmp_path, "TRUNC", OutputParseError)
+    assert "truncated" in err.message
+    assert len(record["run"]["predictions"]) == 1
+
+
+def test_failing_binary_reports_its_error_line(emulator, fake_build, model_dir, images, tmp_path):
+    err, record = _fault(emulator, fake_build, model_dir, images, tmp_path, "FAIL", RemoteCommandError)
+    assert "bad value for key 'num_threads'" in err.message and "exit 3" in err.message
+
+
+def test_build_for_another_abi_or_os_is_refused(emulator, fake_build, model_dir, images, tmp_path):
+    for abi, os_name, match in (("x86_64", "linux", "built for x86_64"), ("arm64-v8a", "android", "needs linux")):
+        build = tmp_path / f"build-{abi}-{os_name}"
+        shutil.copytree(fake_build("OK"), build)
+        m = read_manifest(build, "build")
+        body = {k: v for k, v in m.items() if k not in ("kind", "schema", "edgeclas_version", "created", "files")}
+        body["target"] = {**body["target"], "abi": abi, "os": os_name}
+        write_manifest(build, "build", body, m["files"])
+        with pytest.raises(ConfigError, match=match) as e:
+            deploy(emulator.serial, model_dir, images, build, RunSettings(), _remote(tmp_path), out=tmp_path / "r.json")
+        assert "edgeclas build --arch armv8 --os linux" in e.value.hint
+
+
+def test_push_beyond_the_quota_is_a_push_error(emulator_factory, tmp_path):
+    emu = emulator_factory(quota_mb=1)
+    dev = select_device(emu.serial)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * 1024 * 1024))
+    with pytest.raises(PushError) as e:
+        dev.push(big, "/data/local/tmp/big.bin")
+    assert "space" in e.value.message.lower() and "df" in e.value.hint
+    assert dev.shell(["echo", "still", "alive"]).stdout == "still alive\n"  # the device survived the failure
+
+
+def test_emulator_killed_mid_push(emulator_factory, tmp_path):
+    emu = emulator_factory()
+    dev = select_device(emu.serial)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(48 * 1024 * 1024))
+    timer = threading.Timer(0.3, emu.kill)
+    timer.start()
+    try:
+        with pytest.raises((PushError, DeviceOffline, DeviceNotFound)) as e:
+            dev.push(big, "/data/local/tmp/big.bin")
+    finally:
+        timer.cancel()
+    assert emu.serial in e.value.message
+    # the adb server reports the device as gone or offline: selecting it again says so clearly
+    with pytest.raises((DeviceOffline, DeviceNotFound)):
+        select_device(emu.serial)
+
+
+def test_unknown_device_and_missing_server(adb_server, emulator):
+    with pytest.raises(DeviceNotFound, match="connected: .*" + emulator.serial.replace(".", r"\.")):
+        select_device("no-such-serial")
+    with pytest.raises(DeviceNotFound, match="adb connect said"):
+        select_device("127.0.0.1:1")
+    from edgeclas.emulator.manager import free_port
+
+    port = free_port()
+    with pytest.raises(AdbServerError, match=f"127.0.0.1:{port}"):
+        select_device(emulator.serial, AdbServer.resolve(f"127.0.0.1:{port}"))
+    # the CLI turns it into one line and the device exit code, without a traceback
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    res = CliRunner().invoke(cli, ["devices", "--adb-server", f"127.0.0.1:{port}"])
+    assert res.exit_code == DeviceError.exit_code
+    assert f"error: no adb server answers at 127.0.0.1:{port}" in res.output and "Traceback" not in res.output
+
+
+def test_offline_device_is_reported_as_offline(emulator_factory):
+    emu = emulator_factory()
+    emu.kill()
+    # the adb server keeps a dropped network device listed as offline while it retries
+    deadline = time.monotonic() + 15
+    state = None
+    while time.monotonic() < deadline:
+        state = dict(AdbServer.resolve().list()).get(emu.serial)
+        if state != "device":
+            break
+        time.sleep(0.2)
+    if state is None:
+        with pytest.raises(DeviceNotFound):
+            select_device(emu.serial)
+    else:
+        assert state == "offline"
+        with pytest.raises(DeviceOffline, match="offline"):
+            select_device(emu.serial)
+
+
+def test_devices_cli_shows_the_emulated_device(emulator):
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    res = CliRunner().invoke(cli, ["devices", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
+    (row,) = [r for r in rows if r["serial"] == emulator.serial]
+    assert row["state"] == "device" and row["abi"] == "arm64-v8a"
+    assert row["build_target"] == "linux-armv8"  # the emulated device runs glibc binaries
+    assert [c["role"] for c in row["clusters"]] == ["little", "big", "prime"]
+    assert row["model"] == "edgeclas emulated armv8" and row["soc"] == "QTI SM8150"
+    table = CliRunner().invoke(cli, ["devices"], env={"COLUMNS": "220"})
+    assert emulator.serial in table.output and "4×1.79 + 3×2.42 + 1×2.84 GHz" in table.output
