@@ -44,3 +44,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q -e '.[all]'
   echo "$want" > "$stamp"
 fi
+
+# 3. SDK pieces the native builds and tests use, into the edgeclas cache (pinned sha256; cached after
+#    the first run). The ORT headers come from an npm package: `npm` must be on PATH (apt-get install npm).
+for target in "--arch host" "--arch armv8 --os linux"; do
+  # shellcheck disable=SC2086  # $target is two words on purpose
+  .venv/bin/edgeclas sdk path onnxruntime $target >/dev/null 2>&1 || .venv/bin/edgeclas sdk install onnxruntime $target
+done

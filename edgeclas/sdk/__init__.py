@@ -134,6 +134,7 @@ def names() -> list[str]:
 
 
 def _module(name: str) -> Any:
+    name = name.replace("_", "-")  # paddle_lite and paddle-lite are the same item
     if name not in _REGISTRY:
         import difflib
 
@@ -145,7 +146,7 @@ def _module(name: str) -> Any:
 
 def describe(name: str) -> str:
     _module(name)
-    return _REGISTRY[name][1]
+    return _REGISTRY[name.replace("_", "-")][1]
 
 
 def resolve(name: str, *, arch: str = "host", os: str | None = None, flag: str | Path | None = None) -> SdkItem:

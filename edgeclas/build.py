@@ -1,0 +1,417 @@
+"""``edgeclas build``: configure and build ``native/`` for a target, then publish binary + runtime libs + manifest.
+
+The CMake build lives in a cached directory (``cache_dir("build", "<os>-<arch>-<engine>-<hash>")``)
+keyed by everything that changes the configuration, so a second build is incremental. The output
+directory is written atomically::
+
+    OUT/bin/clas_system (+ native test binaries)   OUT/lib/<runtime libs>   OUT/python/<host module>
+    OUT/logs/build.log, ctest.log                 OUT/manifest.json  (kind "build", docs/artifacts.md)
+
+Everything the build needs is resolved first through the SDK layer; whatever is missing is reported
+in one error that lists each missing piece and the command that provides it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import sdk
+from .errors import BuildError, ConfigError, ToolchainError
+from .fsutil import atomic_write_text, staging_dir
+from .manifest import write_manifest
+from .paths import cache_dir, repo_root
+
+__all__ = ["ENGINES", "BuildResult", "TestRun", "default_engine", "build", "parse_ctest_summary"]
+
+ENGINES = ("onnxruntime", "lite", "none")
+BINARY = "clas_system"
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """The native tests (ctest) of a build: run here, under qemu for ARM Linux, or not at all (Android)."""
+
+    ran: bool
+    passed: int = 0
+    failed: int = 0
+    total: int = 0
+    runner: str = ""  # "host" | "qemu-aarch64-static -L …"
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.ran and self.failed == 0 and self.total > 0
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    out: Path
+    target: sdk.Target
+    engine: str
+    engine_version: str
+    compiler: str
+    binary: Path
+    libs: list[Path]
+    build_dir: Path
+    python_module: Path | None = None
+    tests: TestRun | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def check_tests(self) -> None:
+        """Raise :class:`BuildError` when native tests ran and did not all pass (the outputs stay in place)."""
+        r = self.tests
+        if r is None or not r.ran or r.ok:
+            return
+        where = f" under {r.runner}" if r.runner and r.runner != "host" else ""
+        raise BuildError(
+            f"native tests of {self.target.key}: {r.failed} of {r.total} failed{where}" if r.total
+            else f"native tests of {self.target.key}: ctest found no tests ({r.note or 'no summary line'})",
+            hint=f"the build is in {self.out}; see {self.out / 'logs' / 'ctest.log'}",
+        )
+
+    def command(self, *args: str | os.PathLike[str]) -> list[str]:
+        """Command line that runs ``clas_system`` here: directly on the host, under qemu for ARM Linux."""
+        return self.runner() + [str(self.binary), *map(str, args)]
+
+    def runner(self) -> list[str]:
+        if self.target.is_host:
+            return []
+        if self.target.os == "linux":
+            from .sdk.cross import qemu_command
+
+            return qemu_command(self.target.arch)
+        raise ToolchainError(f"{self.target.key} binaries run on an Android device, not here",
+                             hint="edgeclas deploy --device SERIAL ...")
+
+    def env(self) -> dict[str, str]:
+        """Environment for :meth:`command`: the runtime libs directory on the loader path."""
+        env = dict(os.environ)
+        lib = str(self.out / "lib")
+        env["LD_LIBRARY_PATH"] = lib + (os.pathsep + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        return env
+
+
+def default_engine(t: sdk.Target) -> str:
+    """Phones run Paddle Lite; ARM/x86 Linux runs ONNX Runtime, except armhf, for which no ORT exists."""
+    if t.os == "android":
+        return "lite"
+    if t.machine == "armv7":
+        return "none"
+    return "onnxruntime"
+
+
+_CTEST_SUMMARY = re.compile(r"(\d+)% tests passed, (\d+) tests? failed out of (\d+)")
+
+
+def parse_ctest_summary(text: str) -> tuple[int, int, int] | None:
+    """``(passed, failed, total)`` from ctest's closing line, or None when it has none."""
+    m = None
+    for m in _CTEST_SUMMARY.finditer(text):
+        pass
+    if m is None:
+        return (0, 0, 0) if "No tests were found" in text else None
+    failed, total = int(m.group(2)), int(m.group(3))
+    return total - failed, failed, total
+
+
+def build(
+    arch: str = "host",
+    os_: str | None = None,
+    engine: str | None = None,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    python: bool = False,
+    tests: bool = False,
+    jobs: int = 2,
+    build_type: str = "Release",
+    ort_root: str | os.PathLike[str] | None = None,
+    lite_root: str | os.PathLike[str] | None = None,
+    ndk: str | os.PathLike[str] | None = None,
+    android_platform: str = "android-24",
+    log: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build ``clas_system`` for ``arch``/``os_`` with ``engine`` and publish it in ``out``.
+
+    ``os_`` defaults to android for armv7/armv8 and linux for host; ``engine`` to :func:`default_engine`;
+    ``out`` to ``build/<os>-<arch>-<engine>``. ``tests`` builds and runs the native tests (under qemu
+    for ARM Linux) and records the result in ``BuildResult.tests`` and the manifest;
+    :meth:`BuildResult.check_tests` turns a failure into :class:`BuildError`.
+    """
+    say = log or (lambda _msg: None)
+    t = sdk.target(arch, os_)
+    engine = engine or default_engine(t)
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown --engine '{engine}'", hint=f"use one of: {', '.join(ENGINES)}")
+    if python and not t.is_host:
+        raise ConfigError(f"--python builds the host Python module; it cannot be built for {t.key}",
+                          hint="drop --python, or build it with --arch host")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be ≥ 1, got {jobs}")
+    out = (Path(out) if out else Path("build") / f"{t.key}-{engine}").absolute()
+
+    deps = _resolve_deps(t, engine, python=python, tests=tests, ort_root=ort_root, lite_root=lite_root, ndk=ndk)
+    cmake_args, env = _cmake_args(t, engine, deps, python=python, tests=tests, build_type=build_type,
+                                  android_platform=android_platform)
+    key = hashlib.sha256(json.dumps(cmake_args, sort_keys=True).encode()).hexdigest()[:12]
+    bdir = cache_dir("build", f"{t.key}-{engine}-{key}")
+    bdir.mkdir(parents=True, exist_ok=True)
+
+    with _locked(bdir / ".edgeclas.lock"):
+        log_path = bdir / "edgeclas-build.log"
+        say(f"configure {t.key} ({engine}) in {bdir}")
+        _run([deps["cmake"], "-S", str(repo_root() / "native"), "-B", str(bdir), *cmake_args],
+             "configure (cmake)", t, log_path, env, mode="w")
+        say(f"build with ninja -j{jobs}")
+        _run([deps["cmake"], "--build", str(bdir), "--parallel", str(jobs)], "build (ninja)", t, log_path, env)
+        compiler = _compiler(bdir)
+        test_run, ctest_log = _ctest(bdir, t, deps, env) if tests else (None, "")
+        if tests and test_run is not None:
+            say(f"native tests: {test_run.passed}/{test_run.total} passed ({test_run.runner or test_run.note})")
+        return _publish(out, bdir, t, engine, deps, compiler, python, test_run, ctest_log, log_path, cmake_args)
+
+
+# ----------------------------------------------------------------------------------------------
+
+def _resolve_deps(t: sdk.Target, engine: str, *, python: bool, tests: bool, ort_root, lite_root, ndk) -> dict:
+    """Resolve every tool and library; collect all that are missing into one ToolchainError."""
+    missing: list[ToolchainError] = []
+    deps: dict[str, Any] = {}
+
+    def need(key: str, fn: Callable[[], Any]) -> None:
+        try:
+            deps[key] = fn()
+        except ToolchainError as e:
+            missing.append(e)
+
+    need("cmake", lambda: _host_tool("cmake", "cmake"))
+    need("ninja", lambda: _host_tool("ninja", "ninja-build"))
+    if t.os == "android":
+        need("ndk", lambda: sdk.resolve("ndk", arch=t.arch, os=t.os, flag=ndk))
+    elif not t.is_host:
+        need("cross-gcc", lambda: sdk.resolve("cross-gcc", arch=t.arch, os=t.os))
+    if engine == "onnxruntime":
+        need("onnxruntime", lambda: sdk.resolve("onnxruntime", arch=t.arch, os=t.os, flag=ort_root))
+    elif engine == "lite":
+        need("paddle-lite", lambda: sdk.resolve("paddle-lite", arch=t.arch, os=t.os, flag=lite_root))
+    if t.os == "linux" and not t.is_host:
+        need("qemu", lambda: sdk.resolve("qemu", arch=t.arch, os=t.os))
+
+        def prefix() -> Path:
+            from .sdk.cross import qemu_prefix
+
+            return qemu_prefix(t.arch)
+
+        need("qemu-prefix", prefix)
+    if python:
+        need("pybind11", _pybind11_dir)
+    toolchain = repo_root() / "toolchains" / f"{t.os}-{t.arch}.cmake"
+    if not t.is_host and not toolchain.is_file():
+        missing.append(ToolchainError(f"toolchain file {toolchain} is missing from the source tree",
+                                      hint="restore toolchains/ from the edgeclas repository"))
+    deps["toolchain"] = None if t.is_host else toolchain
+    if missing:
+        what = "".join(f"\n  - {e.message}" for e in missing)
+        how = "".join(f"\n  - {h}" for h in dict.fromkeys(e.hint for e in missing if e.hint))
+        raise ToolchainError(f"cannot build {t.key} with engine {engine}; missing:{what}", hint=how or None)
+    return deps
+
+
+def _host_tool(exe: str, apt: str) -> str:
+    path = shutil.which(exe)
+    if not path:
+        raise ToolchainError(f"{exe} not found on PATH", hint=f"apt-get install {apt}")
+    return path
+
+
+def _pybind11_dir() -> str:
+    try:
+        import pybind11
+    except ImportError:
+        raise ToolchainError("pybind11 is not installed in this Python (needed for --python)",
+                             hint="pip install 'edgeclas[native]'") from None
+    return pybind11.get_cmake_dir()
+
+
+def _cmake_args(t: sdk.Target, engine: str, deps: dict, *, python: bool, tests: bool, build_type: str,
+                android_platform: str) -> tuple[list[str], dict[str, str]]:
+    args = ["-G", "Ninja", f"-DCMAKE_BUILD_TYPE={build_type}", f"-DCMAKE_MAKE_PROGRAM={deps['ninja']}",
+            f"-DEDGECLAS_ENGINE={engine}",
+            f"-DEDGECLAS_BUILD_TESTS={'ON' if tests else 'OFF'}",
+            f"-DEDGECLAS_BUILD_PYTHON={'ON' if python else 'OFF'}"]
+    env = dict(os.environ)
+    if deps["toolchain"]:
+        args.append(f"-DCMAKE_TOOLCHAIN_FILE={deps['toolchain']}")
+    if t.os == "android":
+        ndk: sdk.SdkItem = deps["ndk"]
+        env["ANDROID_NDK_HOME"] = str(ndk.path)
+        args += [f"-DANDROID_PLATFORM={android_platform}", f"-DEDGECLAS_NDK_VERSION={ndk.version}"]
+    elif not t.is_host:
+        args.append(f"-DEDGECLAS_QEMU_LD_PREFIX={deps['qemu-prefix']}")
+    if engine == "onnxruntime":
+        args.append(f"-DEDGECLAS_ORT_ROOT={deps['onnxruntime'].path}")
+    elif engine == "lite":
+        args.append(f"-DEDGECLAS_LITE_ROOT={deps['paddle-lite'].path}")
+    if python:
+        args += [f"-Dpybind11_DIR={deps['pybind11']}", f"-DPython_EXECUTABLE={sys.executable}",
+                 f"-DPython3_EXECUTABLE={sys.executable}"]
+    return args, env
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Several test sessions may build the same cached configuration at once; ninja must not race itself.
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _run(cmd: list[str], step: str, t: sdk.Target, log_path: Path, env: dict[str, str], mode: str = "a") -> str:
+    with open(log_path, mode) as logf:
+        logf.write(f"$ {' '.join(cmd)}\n")
+        logf.flush()
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        logf.write(proc.stdout)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stdout.splitlines() if ln.strip() and not ln.startswith("-- ")]
+        # Each error line with the few lines after it (CMake puts the reason below "CMake Error at").
+        picked: list[str] = []
+        for i, ln in enumerate(lines):
+            if "error" in ln.lower() or "undefined reference" in ln:
+                picked += [x for x in lines[i:i + 4] if x not in picked[-4:]]
+        tail = "\n    ".join((picked or lines)[:16])
+        raise BuildError(f"{step} failed for {t.key} (exit {proc.returncode}):\n    {tail}",
+                         hint=f"full log: {log_path}")
+    return proc.stdout
+
+
+def _compiler(bdir: Path) -> str:
+    """``aarch64-linux-gnu-g++ 12.2.0`` from the configured cache (what actually compiled the code)."""
+    cache = _read_cmake_cache(bdir)
+    cxx = cache.get("CMAKE_CXX_COMPILER", "")
+    version = ""
+    for f in sorted(bdir.glob("CMakeFiles/*/CMakeCXXCompiler.cmake")):
+        m = re.search(r'set\(CMAKE_CXX_COMPILER_VERSION "([^"]+)"\)', f.read_text())
+        if m:
+            version = m.group(1)
+    return f"{Path(cxx).name} {version}".strip() or "unknown"
+
+
+def _read_cmake_cache(bdir: Path) -> dict[str, str]:
+    out = {}
+    try:
+        for line in (bdir / "CMakeCache.txt").read_text().splitlines():
+            m = re.match(r"^([A-Za-z0-9_]+):[A-Z]+=(.*)$", line)
+            if m:
+                out[m.group(1)] = m.group(2)
+    except OSError:
+        pass
+    return out
+
+
+def _ctest(bdir: Path, t: sdk.Target, deps: dict, env: dict[str, str]) -> tuple[TestRun, str]:
+    if t.os == "android":
+        return TestRun(False, note="Android binaries need a device; run them with edgeclas deploy"), ""
+    runner = "" if t.is_host else f"{Path(str(deps['qemu'].path)).name} -L {deps['qemu-prefix']}"
+    ctest = shutil.which("ctest") or str(Path(deps["cmake"]).with_name("ctest"))
+    proc = subprocess.run([ctest, "--test-dir", str(bdir), "--output-on-failure", "--timeout", "300"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    summary = parse_ctest_summary(proc.stdout)
+    if summary is None:
+        return TestRun(True, 0, 0, 0, runner or "host", note=f"ctest exited {proc.returncode} without a summary"), \
+            proc.stdout
+    passed, failed, total = summary
+    if proc.returncode != 0 and failed == 0:
+        failed = max(1, total - passed)
+    return TestRun(True, passed, failed, total, runner or "host"), proc.stdout
+
+
+def _publish(out: Path, bdir: Path, t: sdk.Target, engine: str, deps: dict, compiler: str, python: bool,
+             test_run: TestRun | None, ctest_log: str, log_path: Path, cmake_args: list[str]) -> BuildResult:
+    binary = bdir / "bin" / BINARY
+    if not binary.is_file():
+        raise BuildError(f"the build finished but {binary} does not exist",
+                         hint="native/CMakeLists.txt must put clas_system in the build dir's bin/")
+    libs: list[tuple[Path, str]] = []  # (source, name in OUT/lib)
+    engine_version = ""
+    if engine == "onnxruntime":
+        item: sdk.SdkItem = deps["onnxruntime"]
+        engine_version = item.version
+        soname = "libonnxruntime.so" if t.os == "android" else "libonnxruntime.so.1"
+        libs.append(((Path(item.path) / "lib" / soname).resolve(), soname))
+    elif engine == "lite":
+        item = deps["paddle-lite"]
+        engine_version = item.version
+        libs.append((Path(item.path) / "cxx" / "lib" / "libpaddle_light_api_shared.so",
+                     "libpaddle_light_api_shared.so"))
+    if t.os == "android":
+        from .sdk.ndk import libcxx_shared
+
+        libs.append((libcxx_shared(Path(deps["ndk"].path), t), "libc++_shared.so"))
+    module = None
+    if python:
+        found = sorted(p for p in bdir.rglob("_native*.so") if p.is_file())
+        if not found:
+            raise BuildError(f"--python was given but no _native*.so was built in {bdir}",
+                             hint="native/CMakeLists.txt must build the pybind11 module with EDGECLAS_BUILD_PYTHON=ON")
+        module = found[0]
+
+    with staging_dir(out) as tmp:
+        os.chmod(tmp, 0o755)
+        files = []
+        (tmp / "bin").mkdir()
+        for exe in sorted((bdir / "bin").iterdir()):
+            if exe.is_file() and os.access(exe, os.X_OK):
+                shutil.copy2(exe, tmp / "bin" / exe.name)
+                files.append(f"bin/{exe.name}")
+        (tmp / "lib").mkdir()
+        for src, name in libs:
+            if not src.is_file():
+                raise ToolchainError(f"runtime library {src} is missing", hint="reinstall it with edgeclas sdk install")
+            shutil.copy2(src, tmp / "lib" / name)
+            files.append(f"lib/{name}")
+        if module:
+            (tmp / "python").mkdir()
+            shutil.copy2(module, tmp / "python" / module.name)
+            files.append(f"python/{module.name}")
+        (tmp / "logs").mkdir()
+        shutil.copy2(log_path, tmp / "logs" / "build.log")
+        if ctest_log:
+            atomic_write_text(tmp / "logs" / "ctest.log", ctest_log)
+        body = {
+            "target": {"os": t.os, "arch": t.arch, "abi": t.abi, "triple": t.triple},
+            "engine": {"name": engine, "version": engine_version},
+            "compiler": compiler,
+            "build_type": _read_cmake_cache(bdir).get("CMAKE_BUILD_TYPE", ""),
+            "binary": f"bin/{BINARY}",
+            "libs": [f"lib/{name}" for _, name in libs],
+            "python_module": f"python/{module.name}" if module else None,
+            "tests": None if test_run is None else {
+                "ran": test_run.ran, "passed": test_run.passed, "failed": test_run.failed,
+                "total": test_run.total, "runner": test_run.runner, "note": test_run.note,
+                "log": "logs/ctest.log" if ctest_log else None,
+            },
+            "sdk": {k: {"version": v.version, "path": str(v.path), "source": v.source}
+                    for k, v in deps.items() if isinstance(v, sdk.SdkItem)},
+            "build_dir": str(bdir),
+            "cmake_args": cmake_args,
+        }
+        manifest = write_manifest(tmp, "build", body, files)
+    return BuildResult(
+        out=out, target=t, engine=engine, engine_version=engine_version, compiler=compiler,
+        binary=out / "bin" / BINARY, libs=[out / "lib" / name for _, name in libs], build_dir=bdir,
+        python_module=out / "python" / module.name if module else None, tests=test_run, manifest=manifest,
+    )

@@ -1,0 +1,73 @@
+"""Session fixtures: real builds of ``native/`` made through :func:`edgeclas.build.build`.
+
+* ``host_build``: this machine, ONNX Runtime engine, the pybind11 module (``python/``) and the native tests;
+* ``armv8_linux_build``: aarch64 Linux (Debian cross gcc), ONNX Runtime engine — runs here under qemu;
+* ``armv7_linux_build``: armhf Linux, no engine (no ORT exists for armhf), native tests run under qemu-arm.
+
+Each returns an :class:`edgeclas.build.BuildResult` (``.binary``, ``.command(*args)`` — qemu prefixed for
+ARM —, ``.env()``, ``.python_module``, ``.tests``, ``.manifest``). Every fixture builds once per session
+into its own output directory; the CMake build directory is cached across sessions (keyed by the
+options), so a rerun only recompiles what changed. A missing SDK piece skips with the command that
+provides it (``make setup`` installs all of them); a compile failure fails the tests that use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+__all__ = ["host_build", "armv8_linux_build", "armv7_linux_build", "clas_config"]
+
+
+def _build(tmp_path_factory: pytest.TempPathFactory, name: str, **kwargs):
+    from edgeclas.build import build
+    from edgeclas.errors import ToolchainError
+
+    out = tmp_path_factory.mktemp(f"build-{name}") / "out"
+    try:
+        return build(out=out, jobs=2, **kwargs)
+    except ToolchainError as e:
+        pytest.skip(f"{e.message} -- provide it with: {e.hint}")
+
+
+@pytest.fixture(scope="session")
+def host_build(tmp_path_factory: pytest.TempPathFactory):
+    """Host clas_system with ONNX Runtime, the ``_native`` Python module, native tests run."""
+    return _build(tmp_path_factory, "host", arch="host", os_="linux", engine="onnxruntime", python=True, tests=True)
+
+
+@pytest.fixture(scope="session")
+def armv8_linux_build(tmp_path_factory: pytest.TempPathFactory):
+    """aarch64 Linux clas_system with ONNX Runtime (run it with ``.command(...)``: qemu-aarch64 + ARM prefix)."""
+    return _build(tmp_path_factory, "armv8-linux", arch="armv8", os_="linux", engine="onnxruntime")
+
+
+@pytest.fixture(scope="session")
+def armv7_linux_build(tmp_path_factory: pytest.TempPathFactory):
+    """armhf Linux build without an engine; its native tests were run under qemu-arm (``.tests``)."""
+    return _build(tmp_path_factory, "armv7-linux", arch="armv7", os_="linux", engine="none", tests=True)
+
+
+def clas_config(directory: Path, model: Path, labels: Path | None, preprocess: dict, **keys: object) -> Path:
+    """Write a clas_system ``config.txt`` (PaddleClas keys + edgeclas keys) for ``model`` into ``directory``.
+
+    ``preprocess`` is a model manifest's ``preprocess`` section; ``keys`` add or override lines.
+    """
+    lines = {
+        "clas_model_file": str(model),
+        "resize_short_size": preprocess["resize_short"],
+        "crop_size": preprocess["crop_size"],
+        "mean": " ".join(repr(float(x)) for x in preprocess["mean"]),
+        "std": " ".join(repr(float(x)) for x in preprocess["std"]),
+        "scale": repr(float(preprocess["scale"])),
+        "channel_order": preprocess.get("channel_order", "RGB"),
+        "num_threads": 1,
+        "output": "json",
+    }
+    if labels is not None:
+        lines["label_path"] = str(labels)
+    lines.update(keys)
+    path = Path(directory) / "config.txt"
+    path.write_text("".join(f"{k} {v}\n" for k, v in lines.items()))
+    return path
