@@ -588,7 +588,7 @@ def _find_or_build(info: DeviceInfo, os_name: str, engine: str) -> Path:
         pass
     from .build import build
 
-    build(arch=info.build_arch, os=os_name, engine=engine, out=out)
+    build(arch=info.build_arch, os_=os_name, engine=engine, out=out)
     return out
 
 

@@ -145,3 +145,28 @@ def test_adb_server_resolution(monkeypatch):
     assert AdbServer.resolve("[::1]:5038") == AdbServer("::1", 5038, explicit=True)
     with pytest.raises(AdbServerError, match="--adb-server"):
         AdbServer.resolve("host:notaport")
+
+
+def test_devices_table_rows_for_recorded_phone_and_board():
+    from edgeclas.cli.devices import device_row
+
+    text, freq = recorded_info_output("sd855_phone")
+    row = device_row(build_device_info("7c2a9b31", "device", text, freq))
+    assert row == ["7c2a9b31", "device", "MI 9", "arm64-v8a,armeabi-v7a,armeabi", "11 (API 30)",
+                   "Qualcomm Technologies, Inc SM8150 / msmnile", "4×1.79 + 3×2.42 + 1×2.84 GHz", "android-armv8"]
+    text, freq = recorded_info_output("rk3399_board")
+    row = device_row(build_device_info("192.168.1.20:5555", "device", text, freq))
+    assert row[3:] == ["arm64-v8a,armeabi-v7a", "", "", "4×1.42 + 2×1.80 GHz", "linux-armv8"]
+
+
+@pytest.mark.parametrize("state, exc", [
+    ("unauthorized", "DeviceUnauthorized"), ("authorizing", "DeviceUnauthorized"), ("offline", "DeviceOffline"),
+    ("absent", "DeviceNotFound"), ("recovery", "DeviceOffline"),
+])
+def test_adb_states_map_to_distinct_errors_with_hints(state, exc):
+    from edgeclas.device.adb import _state_error
+
+    err = _state_error("R58M21ABCDE", state, AdbServer())
+    assert type(err).__name__ == exc and "R58M21ABCDE" in err.message and err.hint
+    if state == "unauthorized":
+        assert "Allow USB debugging" in err.hint
