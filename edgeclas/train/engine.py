@@ -123,15 +123,10 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     ``resume`` continues from ``RUN_DIR/latest`` (weights, optimizer and LR schedule state). Without
     it an existing ``RUN_DIR/latest`` is an error, so a finished run is never overwritten by accident.
     """
-    import paddle
-
     from ..data.transforms import build_train_transform, eval_preprocess_config
-    from ..models import build_model, load_pretrained
-    from .checkpoint import OPTIMIZER, WEIGHTS, copy_checkpoint, read_checkpoint, save_checkpoint
     from .config import load_config
-    from .loss import build_loss
-    from .metrics import compute_metrics
 
+    # Recipe and data are checked before paddle is imported: mistakes are reported in a second.
     cfg = load_config(config_path, list(overrides))
     g, arch, dl = cfg["Global"], cfg["Arch"], cfg["DataLoader"]
     data = _resolve_data(cfg)
@@ -143,6 +138,14 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         raise ConfigError(f"{run_dir}: already holds a run (latest/)",
                           hint="pass --resume to continue it, or choose another -o Global.output_dir=…")
 
+    import paddle
+
+    from ..models import build_model, load_pretrained
+    from .checkpoint import OPTIMIZER, WEIGHTS, copy_checkpoint, read_checkpoint, save_checkpoint
+    from .loss import build_loss
+    from .metrics import compute_metrics
+    from .optim import build_optimizer
+
     _seed_everything(g["seed"])
     paddle.set_device("cpu")
     model = build_model(arch["name"], arch["class_num"], **{k: v for k, v in arch.items() if k not in _ARCH_RESERVED})
@@ -153,7 +156,6 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         steps = min(steps, int(g["steps_per_epoch"]))
     if steps < 1:
         raise DataError(f"{dl['Train']['dataset']['cls_label_path']}: {len(data.train)} images make no batch of {bs}")
-    from .optim import build_optimizer
 
     opt, sched = build_optimizer(cfg["Optimizer"], model.parameters(), steps, g["epochs"])
     loss_fn = build_loss(cfg["Loss"]["Train"], arch["class_num"])

@@ -1,0 +1,44 @@
+"""``edgeclas data prepare`` and ``edgeclas data sample``."""
+
+from __future__ import annotations
+
+import click
+
+from ._app import cli, console, handle_errors
+
+
+@cli.group()
+def data() -> None:
+    """Make dataset directories (lists, labels, manifest) for training."""
+
+
+def _print(info) -> None:
+    console().print(f"dataset [bold]{info.task}[/]: {info.train} train + {info.val} val images, "
+                    f"{info.num_classes} classes ({', '.join(info.labels)})\n  written to {info.root}")
+
+
+@data.command()
+@click.argument("src", type=click.Path(file_okay=False, path_type=str))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset directory to create.")
+@click.option("--val-ratio", default=0.2, show_default=True, type=float, help="Fraction of each class for val.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Shuffle seed (same seed, same split).")
+@handle_errors
+def prepare(src: str, out: str, val_ratio: float, seed: int) -> None:
+    """Turn SRC/<class>/<images> into OUT/images, train_list.txt, val_list.txt, label_list.txt."""
+    from ..data import prepare as run
+
+    _print(run(src, out, val_ratio=val_ratio, seed=seed))
+
+
+@data.command()
+@click.option("--task", default="clarity", show_default=True, type=click.Choice(["clarity"]),
+              help="clarity: clear (0) vs blurred (1), PULC-style blur on scikit-image photographs.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset directory to create.")
+@click.option("--num", default=200, show_default=True, type=int, help="Number of images (half per class).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same bytes.")
+@handle_errors
+def sample(task: str, out: str, num: int, seed: int) -> None:
+    """Build the embedded sample dataset offline (small PNGs, deterministic)."""
+    from ..data import sample as run
+
+    _print(run(task, out, num=num, seed=seed))

@@ -1,0 +1,49 @@
+"""``edgeclas train`` and ``edgeclas eval``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._app import cli, console, handle_errors
+
+
+def _fmt(metrics: dict) -> str:
+    return "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()) or "-"
+
+
+@cli.command()
+@click.option("-c", "--config", "config", required=True, type=click.Path(dir_okay=False),
+              help="Training recipe (PaddleClas-style YAML), e.g. training/demo_clarity.yaml.")
+@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY.SUB=VALUE",
+              help="Override a recipe value, e.g. -o Global.epochs=5 -o Arch.name=PPLCNet_x0_5 (repeatable).")
+@click.option("--resume", is_flag=True, help="Continue the run in Global.output_dir from its latest checkpoint.")
+@handle_errors
+def train(config: str, overrides: tuple[str, ...], resume: bool) -> None:
+    """Train a classifier; writes RUN_DIR/latest, RUN_DIR/best, metrics.jsonl and manifest.json."""
+    from ..train import train as run
+
+    r = run(config, list(overrides), resume=resume)
+    con = console()
+    con.print(f"trained {r.epochs} epochs at {r.images_per_sec:.1f} img/s")
+    con.print(f"best:   {r.best}  ({_fmt(r.best_metrics)})")
+    con.print(f"latest: {r.latest}  ({_fmt(r.last_metrics)})")
+
+
+@cli.command("eval")
+@click.argument("checkpoint", type=click.Path(file_okay=False))
+@click.option("--list", "list_file", type=click.Path(dir_okay=False),
+              help="List file to evaluate instead of the checkpoint's val list.")
+@click.option("--root", type=click.Path(file_okay=False), help="Image root for --list (default: the dataset root).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@handle_errors
+def eval_(checkpoint: str, list_file: str | None, root: str | None, as_json: bool) -> None:
+    """Evaluate a checkpoint directory (RUN_DIR/best or RUN_DIR/latest) with the deployed preprocessing."""
+    from ..train import evaluate
+
+    metrics = evaluate(checkpoint, list_file, root=root)
+    if as_json:
+        click.echo(json.dumps(metrics))
+    else:
+        console().print(_fmt(metrics))
