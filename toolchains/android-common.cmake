@@ -1,0 +1,38 @@
+# Shared part of android-armv7.cmake / android-armv8.cmake: find the NDK and hand over to its own
+# toolchain file. Expects EDGECLAS_ANDROID_ABI set by the caller.
+set(_edgeclas_ndk "")
+set(_edgeclas_tried "")
+foreach(_src EDGECLAS_NDK_CACHE ANDROID_NDK_HOME ANDROID_NDK_ROOT EDGECLAS_NDK)
+  if(_src STREQUAL "EDGECLAS_NDK_CACHE")
+    set(_dir "${EDGECLAS_NDK}")  # -DEDGECLAS_NDK=DIR on the command line
+    set(_name "-DEDGECLAS_NDK")
+  else()
+    set(_dir "$ENV{${_src}}")
+    set(_name "$${_src}")
+  endif()
+  if(_dir STREQUAL "")
+    continue()
+  endif()
+  if(EXISTS "${_dir}/build/cmake/android.toolchain.cmake")
+    set(_edgeclas_ndk "${_dir}")
+    break()
+  endif()
+  string(APPEND _edgeclas_tried " ${_name}=${_dir} (no build/cmake/android.toolchain.cmake);")
+endforeach()
+if(_edgeclas_ndk STREQUAL "")
+  message(FATAL_ERROR "Android NDK not found for ${EDGECLAS_ANDROID_ABI}:${_edgeclas_tried} set ANDROID_NDK_HOME "
+                      "(or ANDROID_NDK_ROOT / EDGECLAS_NDK) to an NDK directory, or run: edgeclas sdk install ndk")
+endif()
+set(EDGECLAS_NDK "${_edgeclas_ndk}" CACHE PATH "Android NDK used by this build")
+list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES EDGECLAS_NDK)
+
+if(NOT DEFINED ANDROID_ABI)
+  set(ANDROID_ABI ${EDGECLAS_ANDROID_ABI})
+endif()
+if(NOT DEFINED ANDROID_PLATFORM)
+  set(ANDROID_PLATFORM android-24)  # Android 7.0: oldest API level PaddleClas phones still run
+endif()
+if(NOT DEFINED ANDROID_STL)
+  set(ANDROID_STL c++_shared)  # ships as lib/libc++_shared.so next to clas_system (Paddle Lite's prebuilt uses it too)
+endif()
+include("${_edgeclas_ndk}/build/cmake/android.toolchain.cmake")
