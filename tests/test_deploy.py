@@ -304,3 +304,35 @@ def test_devices_cli_shows_the_emulated_device(emulator):
     assert row["model"] == "edgeclas emulated armv8" and row["soc"] == "QTI SM8150"
     table = CliRunner().invoke(cli, ["devices"], env={"COLUMNS": "220"})
     assert emulator.serial in table.output and "4×1.79 + 3×2.42 + 1×2.84 GHz" in table.output
+
+
+def test_cli_deploy_picks_the_build_for_the_device_and_prints_results(emulator, fake_build, model_dir, images,
+                                                                      tmp_path, monkeypatch):
+    """No --build: the build for the device's ABI/userland (build/linux-armv8-onnxruntime) is found and used."""
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(fake_build("OK"), tmp_path / "build" / "linux-armv8-onnxruntime")
+    res = CliRunner().invoke(cli, ["deploy", "--device", emulator.serial, "--model", str(model_dir), "--images",
+                                   str(images), "--remote-dir", _remote(tmp_path), "--engine", "onnxruntime"],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "pushed" in res.output and "latency ms:" in res.output and "clear" in res.output
+    record = json.loads(next((tmp_path / "bundles").glob("*.result.json")).read_text())
+    assert record["status"] == "ok" and record["build"].endswith("build/linux-armv8-onnxruntime")
+    assert len(record["run"]["predictions"]) == 3
+
+
+def test_cli_deploy_user_errors_are_one_line(emulator, model_dir, images, tmp_path):
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    res = CliRunner().invoke(cli, ["deploy", "--device", emulator.serial, "--model", str(tmp_path / "nope"),
+                                   "--images", str(images)])
+    assert res.exit_code == 4 and res.output.startswith("error: ") and "Traceback" not in res.output
+    res = CliRunner().invoke(cli, ["deploy", "--device", emulator.serial, "--model", str(model_dir),
+                                   "--images", str(images), "--remote-dir", "/data/local/tmp"])
+    assert res.exit_code == 2 and "remote dir '/data/local/tmp' is not usable" in res.output
