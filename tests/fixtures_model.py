@@ -1,9 +1,9 @@
 """Shared fixtures: a real exported model directory and a few real images.
 
-``model_dir`` (session): sample clarity data → a few training steps of PP-LCNet x0.25 at 64² →
-export legacy + PIR → ONNX. Returns the model directory (``kind: "model"``, docs/artifacts.md)
-as a :class:`~pathlib.Path` to a private copy each session, so a test may add formats (``.nb``)
-without affecting others. The built model is cached in ``.cache/test-model/<key>`` under the repo,
+``model_dir`` (session): 48 sample clarity images → 6 training steps of PP-LCNet x0.25 at 64²
+(training/demo_clarity.yaml) → export legacy + PIR → ONNX. Returns the model directory
+(``kind: "model"``, docs/artifacts.md) as a :class:`~pathlib.Path` to a private copy each session,
+so a test may add formats (``.nb``) without affecting others. The built model is cached in ``.cache/test-model/<key>`` under the repo,
 keyed by the sources that shape it, because building it costs ~30-60 s of the machine's 2 cores.
 
 ``sample_images`` (session): a few real photographs as a list of paths in one folder holding
@@ -41,54 +41,42 @@ def _cache_key() -> str:
 
 
 def build_test_model(work: Path) -> Path:
-    """Build the small test model under ``work``; returns ``work/model``."""
-    import paddle
-
+    """Sample data, train the demo recipe a few steps, export both formats, ONNX; returns ``work/model``."""
+    from edgeclas.data import sample
     from edgeclas.export import export
-    from edgeclas.manifest import write_manifest
-    from edgeclas.models import build_model
     from edgeclas.onnx_convert import convert_onnx
-    from edgeclas.preprocess import PreprocessConfig
+    from edgeclas.train import train
 
-    # Until training lands this is an untrained (seeded) checkpoint with the checkpoint contract.
-    ckpt = work / "runs" / "best"
-    ckpt.mkdir(parents=True)
-    paddle.seed(0)
-    net = build_model("PPLCNet_x0_25", 2)
-    paddle.save(net.state_dict(), str(ckpt / "model.pdparams"))
-    write_manifest(ckpt, "checkpoint", {
-        "model": {"arch": "PPLCNet_x0_25", "class_num": 2, "input_size": [3, 64, 64], "arch_kwargs": {}},
-        "preprocess": PreprocessConfig(resize_short=73, crop_size=64).to_dict(),
-        "labels": ["clear", "blurred"],
-        "dataset": {"root": None, "val_list": None},
-        "epoch": 0, "metrics": {}, "recipe": {},
-    }, files=["model.pdparams"])
-    model = export(ckpt, work / "model", name="clarity")
+    data = sample("clarity", work / "data", num=48, seed=0)
+    run = train(ROOT / "training" / "demo_clarity.yaml", [
+        f"Global.dataset_dir={data.root}", f"Global.output_dir={work / 'runs'}",
+        "Global.epochs=2", "Global.steps_per_epoch=3",
+    ])
+    model = export(run.best, work / "model", name="clarity")
     convert_onnx(model)
     return model
 
 
-def _cached_model() -> Path:
+def _copy_of_cached_model(dst: Path) -> Path:
     base = ROOT / ".cache" / "test-model"
     base.mkdir(parents=True, exist_ok=True)
     entry = base / _cache_key()
-    with open(base / "lock", "w") as lock:  # several sessions share the tree: build once
+    with open(base / "lock", "w") as lock:  # several sessions share the tree: build once, copy under the lock
         fcntl.flock(lock, fcntl.LOCK_EX)
-        done = entry / ".complete"
-        if not done.is_file():  # built in place (manifests record absolute paths), marked complete last
-            shutil.rmtree(entry, ignore_errors=True)
+        if not (entry / ".complete").is_file():  # built in place (manifests hold absolute paths), marked last
+            for old in base.iterdir():  # models of older sources
+                if old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
             entry.mkdir()
             build_test_model(entry)
-            done.touch()
-    return entry / "model"
+            (entry / ".complete").touch()
+        return Path(shutil.copytree(entry / "model", dst))
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the cached small model directory (legacy + pir + onnx)."""
-    dst = tmp_path_factory.mktemp("model") / "clarity"
-    shutil.copytree(_cached_model(), dst)
-    return dst
+    return _copy_of_cached_model(tmp_path_factory.mktemp("model") / "clarity")
 
 
 @pytest.fixture(scope="session")
