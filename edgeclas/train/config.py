@@ -108,11 +108,14 @@ def _check_ops(value: Any, table: dict[str, dict[str, Any]], where: str) -> None
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{where}: expected a list like '- {next(iter(table))}: {{...}}'")
     for i, entry in enumerate(value):
-        if not isinstance(entry, dict) or len(entry) != 1:
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}.{i}: each entry is a one-key mapping, e.g. '- {next(iter(table))}: {{}}'")
+        for name in entry:  # an unknown name first: a mistyped -o adds a second key beside the right one
+            if name not in table:
+                raise ConfigError(f"{where}.{i}: unknown '{name}'", hint=_near(str(name), list(table)))
+        if len(entry) != 1:
             raise ConfigError(f"{where}.{i}: each entry is a one-key mapping, e.g. '- {next(iter(table))}: {{}}'")
         (name, args), = entry.items()
-        if name not in table:
-            raise ConfigError(f"{where}.{i}: unknown '{name}'", hint=_near(name, list(table)))
         for k in args or {}:
             if k not in table[name]:
                 raise ConfigError(f"{where}.{i}.{name}.{k}: unknown argument", hint=_near(k, list(table[name])))

@@ -1,0 +1,141 @@
+"""Datasets: list parsing errors with file:line, class-folder prepare, the sample clarity set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeclas.data import prepare, read_label_list, read_list, sample
+from edgeclas.errors import ConfigError, DataError
+
+
+def _png(path: Path, value: int = 128, size: tuple[int, int] = (40, 30)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(value)
+    cv2.imwrite(str(path), rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    for i in range(3):
+        _png(tmp_path / "img" / f"a{i}.png", i)
+    (tmp_path / "img" / "broken.png").write_bytes(b"\x89PNG but not really")
+    return tmp_path
+
+
+def test_read_list_single_label_with_spaces_and_comments(tree: Path):
+    _png(tree / "img" / "with space.png", 9)
+    lst = tree / "list.txt"
+    lst.write_text("# comment\nimg/a0.png 0\n\nimg/with space.png 1\n")
+    items = read_list(lst, tree, num_classes=2)
+    assert [(i.path.name, i.label) for i in items] == [("a0.png", 0), ("with space.png", 1)]
+    assert items[1].where == f"{lst}:4"
+
+
+def test_read_list_multilabel(tree: Path):
+    lst = tree / "ml.txt"
+    lst.write_text("img/a0.png 1,0,1\nimg/a1.png 0,0,0\n")
+    assert [i.label for i in read_list(lst, tree, 3, multilabel=True)] == [(1, 0, 1), (0, 0, 0)]
+    lst.write_text("img/a0.png 1,0\n")
+    with pytest.raises(DataError, match=r"ml.txt:1: multi-label '1,0' must be 3"):
+        read_list(lst, tree, 3, multilabel=True)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("img/a0.png 2", r"list.txt:2: label 2 out of range 0..1"),
+    ("img/a0.png x", r"list.txt:2: label 'x' is not an integer"),
+    ("img/nope.png 0", r"list.txt:2: image 'img/nope.png' not found"),
+    ("img/a0.png", r"list.txt:2: expected 'relative/path label'"),
+])
+def test_read_list_errors_name_file_and_line(tree: Path, line: str, message: str):
+    lst = tree / "list.txt"
+    lst.write_text(f"img/a1.png 1\n{line}\n")
+    with pytest.raises(DataError, match=message):
+        read_list(lst, tree, num_classes=2)
+
+
+def test_unreadable_image_is_reported_with_its_line(tree: Path):
+    lst = tree / "list.txt"
+    lst.write_text("img/a0.png 0\nimg/broken.png 1\n")
+    assert len(read_list(lst, tree, 2)) == 2  # existence only by default
+    with pytest.raises(DataError, match=r"list.txt:2: .*broken.png: not a decodable image"):
+        read_list(lst, tree, 2, check_images=True)
+
+
+def test_missing_list_and_label_list_problems(tmp_path: Path):
+    with pytest.raises(DataError, match="list file not found"):
+        read_list(tmp_path / "nope.txt", tmp_path, 2)
+    labels = tmp_path / "label_list.txt"
+    labels.write_text("0 cat\n1 dog\n")
+    assert read_label_list(labels) == ["cat", "dog"]
+    labels.write_text("0 cat\n2 dog\n")
+    with pytest.raises(DataError, match="id 1 is missing"):
+        read_label_list(labels)
+    labels.write_text("0 cat\n0 dog\n")
+    with pytest.raises(DataError, match=r"label_list.txt:2: class id 0 listed twice"):
+        read_label_list(labels)
+
+
+def test_prepare_class_folders_is_stratified_and_deterministic(tmp_path: Path):
+    src = tmp_path / "src"
+    for cls, n in (("peach_a", 5), ("peach_b", 4), ("peach_c", 1)):
+        for i in range(n):
+            _png(src / cls / f"{i}.png", i + len(cls) * n)
+    a = prepare(src, tmp_path / "a", val_ratio=0.4, seed=1)
+    b = prepare(src, tmp_path / "b", val_ratio=0.4, seed=1)
+    assert a.labels == ["peach_a", "peach_b", "peach_c"] and (a.train, a.val) == (6, 4)
+    assert (a.root / "train_list.txt").read_text() == (b.root / "train_list.txt").read_text()
+    assert (a.root / "label_list.txt").read_text() == "0 peach_a\n1 peach_b\n2 peach_c\n"
+    val = read_list(a.root / "val_list.txt", a.root, 3)
+    assert sorted({i.label for i in val}) == [0, 1]  # the single-image class stays in train
+    assert len(read_list(a.root / "train_list.txt", a.root, 3, check_images=True)) == 6
+
+
+def test_prepare_rejects_bad_input_and_leaves_nothing(tmp_path: Path):
+    src = tmp_path / "src"
+    _png(src / "ok" / "0.png")
+    (src / "bad").mkdir()
+    (src / "bad" / "x.png").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"x.png: not a decodable image"):
+        prepare(src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
+    (src / "empty").mkdir()
+    with pytest.raises(DataError, match="empty: class folder has no images"):
+        prepare(src, tmp_path / "out2")
+    with pytest.raises(ConfigError, match="val-ratio"):
+        prepare(src, tmp_path / "out3", val_ratio=1.5)
+
+
+def test_sample_clarity_is_real_balanced_and_byte_identical(tmp_path: Path):
+    pytest.importorskip("skimage", reason="scikit-image not installed (pip install -e .[data])")
+    a = sample("clarity", tmp_path / "a", num=20, seed=5)
+    b = sample("clarity", tmp_path / "b", num=20, seed=5)
+    c = sample("clarity", tmp_path / "c", num=20, seed=6)
+    assert a.labels == ["clear", "blurred"] and (a.train, a.val) == (16, 4)
+    files_a = sorted(p.relative_to(a.root) for p in a.root.rglob("*.png"))
+    assert len(files_a) == 20
+    assert all((a.root / f).read_bytes() == (b.root / f).read_bytes() for f in files_a)
+    assert any((a.root / f).read_bytes() != (c.root / f).read_bytes() for f in files_a)
+    items = read_list(a.root / "train_list.txt", a.root, 2, check_images=True)
+    assert sorted(i.label for i in items) == [0] * 8 + [1] * 8
+    for it in items:
+        h, w = cv2.imread(str(it.path)).shape[:2]
+        assert 96 <= min(h, w) <= 128
+
+    def sharpness(label: int) -> float:  # variance of the Laplacian: lower when blurred
+        return float(np.median([cv2.Laplacian(cv2.imread(str(i.path), cv2.IMREAD_GRAYSCALE), cv2.CV_64F).var()
+                                for i in items if i.label == label]))
+
+    assert sharpness(1) < sharpness(0) / 2
+
+
+def test_sample_rejects_unknown_task_and_tiny_num(tmp_path: Path):
+    with pytest.raises(ConfigError, match="unknown task 'faces'"):
+        sample("faces", tmp_path / "x")
+    with pytest.raises(ConfigError, match="--num must be at least 4"):
+        sample("clarity", tmp_path / "x", num=2)
