@@ -181,3 +181,29 @@ def test_manifest_entry_is_json_serialisable_and_relative(tiny_lite_models, lite
     convert_nb(md, target="arm", out=out)
     entry = json.loads((md / "manifest.json").read_text())["formats"]["nb"]["arm"]
     assert entry["file"] == "custom/m.nb" and entry["from"] == "legacy/inference.pdmodel"
+
+
+def test_pir_only_export_gets_its_legacy_program_made_from_the_checkpoint(tmp_path, lite_runtime, no_opt_bin):
+    import paddle
+
+    from edgeclas.export import export
+    from edgeclas.models import build_model
+    from edgeclas.preprocess import PreprocessConfig
+
+    ckpt = tmp_path / "runs" / "best"
+    ckpt.mkdir(parents=True)
+    paddle.seed(1)
+    paddle.save(build_model("PPLCNet_x0_25", 2).state_dict(), str(ckpt / "model.pdparams"))
+    write_manifest(ckpt, "checkpoint", {
+        "model": {"arch": "PPLCNet_x0_25", "class_num": 2, "input_size": [3, 32, 32], "arch_kwargs": {}},
+        "preprocess": PreprocessConfig(resize_short=36, crop_size=32).to_dict(),
+        "labels": ["a", "b"], "dataset": {"root": None, "val_list": None},
+    }, files=["model.pdparams"])
+    md = export(ckpt, tmp_path / "model", formats=("pir",))
+    assert not (md / "legacy").exists()
+    res = convert_nb(md, target="arm")
+    m = read_manifest(md, "model")
+    assert m["formats"]["legacy"] == {"model": "legacy/inference.pdmodel", "params": "legacy/inference.pdiparams"}
+    assert "pir" in m["formats"] and m["formats"]["nb"]["arm"]["from"] == "legacy/inference.pdmodel"
+    assert check_files(md, m) == [] and res.path.is_file()
+    assert not list(md.glob(".legacy-*"))  # the on-demand export's scratch dir is gone
