@@ -15,10 +15,20 @@ from ..errors import ModelError
 from ..fsutil import staging_dir
 from ..manifest import read_manifest, write_manifest
 
-__all__ = ["save_checkpoint", "copy_checkpoint", "read_checkpoint", "load_model", "WEIGHTS", "OPTIMIZER"]
+__all__ = ["save_checkpoint", "load_optimizer_state", "copy_checkpoint", "read_checkpoint", "load_model", "WEIGHTS", "OPTIMIZER"]
 
 WEIGHTS = "model.pdparams"
 OPTIMIZER = "model.pdopt"
+
+
+def _rename_optimizer_state(state: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """Paddle keys optimizer state by the parameters' process-unique names (``conv2d_32.w_0_velocity_0``);
+    rewrite the prefixes through ``names`` so a state saved by one model instance loads into another."""
+    out = {}
+    for key, value in state.items():
+        prefix = max((p for p in names if key.startswith(p + "_")), key=len, default=None)
+        out[names[prefix] + key[len(prefix):] if prefix else key] = value
+    return out
 
 
 def save_checkpoint(directory: str | os.PathLike[str], model, optimizer, body: dict[str, Any]) -> Path:
@@ -26,11 +36,19 @@ def save_checkpoint(directory: str | os.PathLike[str], model, optimizer, body: d
     import paddle
 
     directory = Path(directory)
+    to_structured = {p.name: n for n, p in model.named_parameters()}
     with staging_dir(directory) as tmp:
         paddle.save(model.state_dict(), str(tmp / WEIGHTS))
-        paddle.save(optimizer.state_dict(), str(tmp / OPTIMIZER))
+        paddle.save(_rename_optimizer_state(optimizer.state_dict(), to_structured), str(tmp / OPTIMIZER))
         write_manifest(tmp, "checkpoint", body, files=[WEIGHTS, OPTIMIZER])
     return directory
+
+
+def load_optimizer_state(directory: str | os.PathLike[str], model, optimizer) -> None:
+    import paddle
+
+    state = paddle.load(str(Path(directory) / OPTIMIZER))
+    optimizer.set_state_dict(_rename_optimizer_state(state, {n: p.name for n, p in model.named_parameters()}))
 
 
 def copy_checkpoint(src: Path, dst: Path) -> Path:

@@ -141,7 +141,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     import paddle
 
     from ..models import build_model, load_pretrained
-    from .checkpoint import OPTIMIZER, WEIGHTS, copy_checkpoint, read_checkpoint, save_checkpoint
+    from .checkpoint import WEIGHTS, copy_checkpoint, load_optimizer_state, read_checkpoint, save_checkpoint
     from .loss import build_loss
     from .metrics import compute_metrics
     from .optim import build_optimizer
@@ -169,7 +169,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             raise ConfigError(f"{latest_dir}: was trained as {manifest['model']['arch']}/{manifest['model']['class_num']} "
                               f"classes, the recipe asks for {arch['name']}/{arch['class_num']}")
         model.set_state_dict(paddle.load(str(latest_dir / WEIGHTS)))
-        opt.set_state_dict(paddle.load(str(latest_dir / OPTIMIZER)))
+        load_optimizer_state(latest_dir, model, opt)
         start = int(manifest["epoch"]) + 1
         if best_dir.is_dir():
             best_metrics = read_checkpoint(best_dir).get("metrics", {})
@@ -187,6 +187,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     images, seconds = 0, 0.0
     with _progress() as bar:
         for epoch in range(start, g["epochs"] + 1):
+            paddle.seed(g["seed"] * 1000 + epoch)  # dropout per epoch, so a resumed epoch replays exactly
             model.train()
             task = bar.add_task(f"epoch {epoch}/{g['epochs']}", total=steps, loss=0.0, lr=sched.get_lr(), ips=0.0)
             losses, correct, seen, t0 = [], 0, 0, time.perf_counter()

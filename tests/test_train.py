@@ -1,0 +1,100 @@
+"""Training: a few real steps at 64², checkpoint contract, resume, eval, and errors before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("paddle", reason="paddlepaddle not installed (pip install -e .[paddle])")
+pytest.importorskip("skimage", reason="scikit-image not installed (pip install -e .[data])")
+
+from edgeclas.errors import ConfigError, DataError  # noqa: E402
+from edgeclas.manifest import check_files, read_manifest  # noqa: E402
+from edgeclas.preprocess import PreprocessConfig  # noqa: E402
+from edgeclas.train import evaluate, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "training" / "demo_clarity.yaml"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    from edgeclas.data import sample
+
+    return sample("clarity", tmp_path_factory.mktemp("data") / "clarity", num=40, seed=1).root
+
+
+def _quick(dataset: Path, run: Path, *extra: str) -> list[str]:
+    return [f"Global.dataset_dir={dataset}", f"Global.output_dir={run}", "Global.steps_per_epoch=2",
+            "DataLoader.Train.sampler.batch_size=8", *extra]
+
+
+def test_train_writes_the_checkpoint_contract_and_eval_reproduces_it(dataset: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    r = train(RECIPE, _quick(dataset, run, "Global.epochs=2"))
+    assert (r.latest, r.best) == (run / "latest", run / "best")
+    m = read_manifest(r.best, "checkpoint")
+    assert check_files(r.best, m) == []
+    assert m["model"] == {"arch": "PPLCNet_x0_25", "class_num": 2, "input_size": [3, 64, 64], "arch_kwargs": {}}
+    assert PreprocessConfig.from_dict(m["preprocess"]) == PreprocessConfig(resize_short=73, crop_size=64)
+    assert m["labels"] == ["clear", "blurred"]
+    assert m["dataset"] == {"root": str(dataset.resolve()), "val_list": "val_list.txt"}
+    assert set(m["files"]) == {"model.pdparams", "model.pdopt"}
+    assert m["recipe"]["Arch"]["name"] == "PPLCNet_x0_25"
+    assert 1 <= m["epoch"] <= 2 and read_manifest(r.latest, "checkpoint")["epoch"] == 2
+
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2]
+    assert all(np.isfinite(x["train_loss"]) and 0 <= x["eval_top1"] <= 1 and x["images_per_sec"] > 0 for x in lines)
+    assert "eval_tpr@fpr=0.1" in lines[0]
+    assert read_manifest(run, "run")["run"]["best_metrics"] == m["metrics"]
+
+    # eval re-computes the stored metrics with the deployed preprocessing
+    again = evaluate(r.best)
+    assert again["images"] == 8
+    assert again["top1"] == pytest.approx(m["metrics"]["top1"])
+    assert again["tpr@fpr=0.1"] == pytest.approx(m["metrics"]["tpr@fpr=0.1"])
+
+
+def test_resume_continues_from_latest_and_refuses_to_overwrite(dataset: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    train(RECIPE, _quick(dataset, run, "Global.epochs=1"))
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(RECIPE, _quick(dataset, run, "Global.epochs=2"))
+    r = train(RECIPE, _quick(dataset, run, "Global.epochs=2"), resume=True)
+    assert r.epochs == 2
+    assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert read_manifest(r.latest, "checkpoint")["epoch"] == 2
+
+    # the same two epochs in one go give the same weights: resume restores weights, momentum and LR state
+    straight = train(RECIPE, _quick(dataset, tmp_path / "straight", "Global.epochs=2"))
+    import paddle
+
+    a, b = paddle.load(str(r.latest / "model.pdparams")), paddle.load(str(straight.latest / "model.pdparams"))
+    worst = max(float(np.abs(a[k].numpy() - b[k].numpy()).max()) for k in a)
+    assert worst < 1e-4
+
+
+def test_label_list_disagreeing_with_class_num_fails_before_training(dataset: Path, tmp_path: Path):
+    with pytest.raises(DataError, match=r"label_list.txt: 2 labels but Arch.class_num = 3"):
+        train(RECIPE, _quick(dataset, tmp_path / "run", "Arch.class_num=3"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_pretrained_weights_with_other_class_count_start_training(dataset: Path, tmp_path: Path):
+    import paddle
+
+    from edgeclas.models import build_model
+
+    src = build_model("PPLCNet_x0_25", 1000)
+    paddle.save(src.state_dict(), str(tmp_path / "imagenet.pdparams"))
+    r = train(RECIPE, _quick(dataset, tmp_path / "run", "Global.epochs=1",
+                             f"Arch.pretrained={tmp_path / 'imagenet.pdparams'}", "Optimizer.lr.learning_rate=0.0",
+                             "Optimizer.lr.warmup_epoch=0"))
+    got = paddle.load(str(r.latest / "model.pdparams"))
+    # lr 0: the backbone is exactly the pretrained one; the classifier was re-initialised to 2 classes
+    np.testing.assert_array_equal(got["conv1.conv.weight"].numpy(), src.state_dict()["conv1.conv.weight"].numpy())
+    assert list(got["fc.weight"].shape) == [1280, 2]
