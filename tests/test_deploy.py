@@ -336,3 +336,11 @@ def test_cli_deploy_user_errors_are_one_line(emulator, model_dir, images, tmp_pa
     res = CliRunner().invoke(cli, ["deploy", "--device", emulator.serial, "--model", str(model_dir),
                                    "--images", str(images), "--remote-dir", "/data/local/tmp"])
     assert res.exit_code == 2 and "remote dir '/data/local/tmp' is not usable" in res.output
+
+
+def test_armv8_build_is_refused_on_a_32bit_only_device(emulator_factory, fake_build, model_dir, images, tmp_path):
+    emu = emulator_factory(arch="armv7")
+    with pytest.raises(ConfigError, match="built for arm64-v8a but device .* runs armeabi-v7a, armeabi") as e:
+        deploy(emu.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path), out=tmp_path / "r.json")
+    assert "--arch armv7" in e.value.hint
+    assert not (tmp_path / "r.json").exists()  # refused before anything was pushed or run

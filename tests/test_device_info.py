@@ -170,3 +170,19 @@ def test_adb_states_map_to_distinct_errors_with_hints(state, exc):
     assert type(err).__name__ == exc and "R58M21ABCDE" in err.message and err.hint
     if state == "unauthorized":
         assert "Allow USB debugging" in err.hint
+
+
+def test_doctor_rows_name_the_server_and_how_to_start_it(monkeypatch):
+    import socket
+
+    from edgeclas.device import doctor_rows
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("EDGECLAS_ADB_SERVER", raising=False)
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
+    rows = {r.name: r for r in doctor_rows()}
+    assert rows["adb server"].found is False and rows["adb server"].where == f"127.0.0.1:{port}"
+    assert f"-P {port} start-server" in rows["adb server"].how
+    assert rows["adb"].found == bool(rows["adb"].where)
