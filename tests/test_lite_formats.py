@@ -209,3 +209,28 @@ def test_models_need_a_runtime_not_an_opt_binary(clean_routes):
     _fake_opt(clean_routes / "paddle_lite_opt")
     with pytest.raises(ToolchainError):
         resolve_route(run_models=True, install=False)
+
+
+def test_rename_import_retargets_one_undefined_symbol(tmp_path):
+    import ctypes
+    import shutil
+    import subprocess
+
+    from edgeclas.lite.runtime import _rename_import
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler (apt-get install gcc)")
+    (tmp_path / "user.c").write_text(
+        "extern const char *Py_GetVersion(void);\nconst char *ask(void) { return Py_GetVersion(); }\n")
+    (tmp_path / "shim.c").write_text('const char *EdgeclasPyVer(void) { return "3.10.99 shim"; }\n')
+    for name in ("user", "shim"):
+        subprocess.run([cc, "-shared", "-fPIC", "-o", str(tmp_path / f"lib{name}.so"), str(tmp_path / f"{name}.c")],
+                       check=True)
+    _rename_import(tmp_path / "libuser.so", b"Py_GetVersion", b"EdgeclasPyVer")
+    ctypes.CDLL(str(tmp_path / "libshim.so"), mode=ctypes.RTLD_GLOBAL)
+    ask = ctypes.CDLL(str(tmp_path / "libuser.so")).ask
+    ask.restype = ctypes.c_char_p
+    assert ask() == b"3.10.99 shim"  # not this interpreter's own Py_GetVersion
+    with pytest.raises(ToolchainError, match="cannot retarget"):
+        _rename_import(tmp_path / "libuser.so", b"Py_GetVersion", b"EdgeclasPyVer")  # already renamed

@@ -6,7 +6,8 @@
 (b) ``module``: an importable ``paddlelite`` on a Python the wheel supports (≤ 3.10).
 (c) ``compat``: PyPI's cp310 ``paddlelite==2.13rc0`` wheel unpacked into the edgeclas cache with
     numpy < 2 for this interpreter and a version shim compiled from ``shim/pyversion_shim.c``,
-    preloaded into a separate worker process (never this one).
+    preloaded into a separate worker process (never this one); the unpacked ``lite.so`` has its
+    ``Py_GetVersion`` import renamed to the shim's symbol (see the shim's comment for why).
 
 Everything that touches Paddle Lite runs in a subprocess with a timeout (:func:`run_worker`,
 :func:`run_opt_bin`); a failure keeps stderr and reports its last meaningful lines, a crash names
@@ -23,6 +24,7 @@ import re
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import zipfile
@@ -60,7 +62,9 @@ _WHEEL_REQ = "paddlelite==2.13rc0"
 _WHEEL_FILE = "paddlelite-2.13rc0-cp310-cp310-manylinux1_x86_64.whl"
 _WHEEL_SHA256 = "b1e6081c4154e50479426df9c7390c0d1d99dd9d832a270d1fe925894768fb62"
 _WHEEL_MAX_BYTES = 512 << 20  # unpacked size limit (the real wheel unpacks to ~175 MB)
+_LAYOUT = 2  # bump when the compat runtime's contents change: older ones are set up again
 _SHIM_NAME = "libpyversion_shim.so"
+_SHIM_SYMBOL = b"EdgeclasPyVer"  # defined by shim/pyversion_shim.c; as long as b"Py_GetVersion"
 OPT_ENV = "EDGECLAS_LITE_OPT"
 _OPT_PATH_NAMES = ("paddle_lite_opt", "opt_linux")
 _WORKER = Path(__file__).with_name("worker.py")
@@ -118,7 +122,7 @@ def compat_route() -> Route | None:
     except (OSError, ValueError):
         return None
     paths = (root / "numpy", root / "site")
-    if info.get("python") != _py_tag() or not all(p.is_dir() for p in paths) or not (root / _SHIM_NAME).is_file():
+    if info.get("layout") != _LAYOUT or info.get("python") != _py_tag() or not all(p.is_dir() for p in paths) or not (root / _SHIM_NAME).is_file():
         return None
     return Route(
         "compat",
@@ -245,6 +249,7 @@ def install_compat(*, force: bool = False, log=None) -> Route:
         wheel = _download_wheel(tmp / "download")
         _safe_unzip(wheel, tmp / "site")
         shutil.rmtree(tmp / "download")
+        _rename_import(tmp / "site" / "paddlelite" / "lite.so", b"Py_GetVersion", _SHIM_SYMBOL)
         _pip(["install", "--target", str(tmp / "numpy"), "--python-version", _py_tag(), "--only-binary=:all:",
               "--no-deps", "numpy<2"], "numpy<2 for the worker")
         shim = _compile_shim(tmp / _SHIM_NAME)
@@ -253,7 +258,8 @@ def install_compat(*, force: bool = False, log=None) -> Route:
         (tmp / "manifest.json").write_text(json.dumps({
             "kind": "sdk", "name": "lite-opt", "route": "compat", "python": _py_tag(),
             "lite_version": info["lite"], "numpy": info["numpy"], "wheel": _WHEEL_FILE,
-            "wheel_sha256": _WHEEL_SHA256, "shim_sha256": sha256_file(shim),
+            "wheel_sha256": _WHEEL_SHA256, "shim_sha256": sha256_file(shim), "layout": _LAYOUT,
+            "lite_so_sha256": sha256_file(tmp / "site" / "paddlelite" / "lite.so"),
         }, indent=2) + "\n")
     route = compat_route()
     assert route is not None  # just written
@@ -303,6 +309,35 @@ def _safe_unzip(archive: Path, dest: Path) -> None:
             if name.startswith(("/", "\\")) or ".." in parts or (kind and kind not in (stat.S_IFREG, stat.S_IFDIR)):
                 raise ToolchainError(f"{archive.name}: unsafe member {name!r}; refusing to extract")
         zf.extractall(dest)
+
+
+def _rename_import(lib: Path, old: bytes, new: bytes) -> None:
+    """Rename one undefined dynamic symbol of a 64-bit little-endian ELF in place (names of equal length).
+
+    Only the string of that one .dynsym entry changes; it is checked to be shared with no other symbol.
+    """
+    assert len(old) == len(new)
+    data = bytearray(lib.read_bytes())
+    if data[:6] != b"\x7fELF\x02\x01":
+        raise ToolchainError(f"{lib}: not a 64-bit little-endian ELF file")
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    dynsym = next(s for s in sections if s[1] == 11)  # SHT_DYNSYM; its sh_link is .dynstr
+    strtab = sections[dynsym[6]][4]
+    spans, hits = [], []
+    for i in range(dynsym[5] // 24):
+        name, _, _, shndx = struct.unpack_from("<IBBH", data, dynsym[4] + i * 24)
+        start = strtab + name
+        end = data.index(0, start)
+        spans.append((start, end))
+        if data[start:end] == old and shndx == 0:
+            hits.append(start)
+    if len(hits) != 1 or any(a < hits[0] + len(old) and hits[0] < b and a != hits[0] for a, b in spans):
+        raise ToolchainError(f"{lib}: cannot retarget its {old.decode()} import ({len(hits)} candidates)",
+                             hint="this is not the pinned paddlelite 2.13rc0 wheel; use --opt-bin instead")
+    data[hits[0] : hits[0] + len(new)] = new
+    lib.write_bytes(bytes(data))
 
 
 def _compile_shim(out: Path) -> Path:
@@ -398,7 +433,7 @@ def summarize_stderr(text: str, lines: int = 4, width: int = 240) -> str:
 
 def _failure_hint(stderr: str) -> str | None:
     if "Python version mismatch" in stderr:
-        return "the version shim was not applied (a statically linked python?); use --opt-bin, or a Python built with --enable-shared"
+        return f"lite.so still checks the Python version (not the compat runtime's copy?); delete {compat_dir()} and run: {_INSTALL_HINT}"
     if "No module named 'numpy'" in stderr or "numpy" in stderr and "ImportError" in stderr:
         return f"the compat runtime looks incomplete; delete {compat_dir()} and run: {_INSTALL_HINT}"
     return None

@@ -71,17 +71,12 @@ def _read_exact(stream, n: int) -> bytes | None:
 
 
 def _versions() -> dict:
-    import ctypes
-
     import numpy
 
     from paddlelite import lite
 
-    get = ctypes.CDLL(None).Py_GetVersion
-    get.restype = ctypes.c_char_p
     return {
         "python": ".".join(map(str, sys.version_info[:3])),
-        "py_getversion": get().decode(errors="replace").split()[0],
         "numpy": numpy.__version__,
         "numpy_path": os.path.dirname(numpy.__file__),
         "lite": lite.Opt().version(),

@@ -1,13 +1,16 @@
 /*
- * Preloaded (LD_PRELOAD) into the Paddle Lite worker process only, never the driver.
+ * Answers the interpreter-version check of the paddlelite 2.13rc0 wheel, in its worker process only.
  *
- * The paddlelite 2.13rc0 wheel exists for CPython 3.10 alone. Its pybind11 module `lite.so`
- * refuses other interpreters purely by comparing Py_GetVersion() with "3.10" at import; it uses
- * only the stable parts of the C API, so on a newer CPython it works once that check passes.
- * Defining Py_GetVersion here makes the dynamic linker bind the module's reference to this copy.
- * The interpreter keeps its real version_info; only the version string reads as 3.10.
+ * That wheel exists for CPython 3.10 alone. Its pybind11 module `lite.so` refuses other interpreters
+ * purely by comparing Py_GetVersion() with "3.10" when imported; it uses only stable parts of the
+ * C API, so on a newer CPython it works once that check passes.
+ *
+ * edgeclas renames the module's one import of `Py_GetVersion` to `EdgeclasPyVer` (same length, in
+ * the compat runtime's copy of lite.so) and preloads this library, which defines it. Renaming rather
+ * than interposing Py_GetVersion itself works with statically linked interpreters too (Debian's
+ * python3), whose own definition would win, and leaves the interpreter's sys.version untouched.
  */
-const char *Py_GetVersion(void)
+const char *EdgeclasPyVer(void)
 {
     return "3.10.99 (edgeclas paddlelite compat shim)";
 }
