@@ -51,10 +51,10 @@ class OnnxRuntimeEngine : public Engine {
     char* name = nullptr;
     EDGECLAS_RETURN_IF_ERROR(Check(api_->SessionGetInputName(session_, 0, alloc, &name), path));
     input_name_ = name;
-    api_->AllocatorFree(alloc, name);
+    EDGECLAS_RETURN_IF_ERROR(Check(api_->AllocatorFree(alloc, name), "allocator free"));
     EDGECLAS_RETURN_IF_ERROR(Check(api_->SessionGetOutputName(session_, 0, alloc, &name), path));
     output_name_ = name;  // outputs are addressed by index: names differ between export formats
-    api_->AllocatorFree(alloc, name);
+    EDGECLAS_RETURN_IF_ERROR(Check(api_->AllocatorFree(alloc, name), "allocator free"));
 
     OrtTypeInfo* type_info = nullptr;
     EDGECLAS_RETURN_IF_ERROR(Check(api_->SessionGetInputTypeInfo(session_, 0, &type_info), path));

@@ -1,0 +1,278 @@
+"""The C++ in native/ against the Python reference: preprocessing parity, decode, config, errors, ORT results.
+
+Builds come from tests/fixtures_build.py (``host_build``: ONNX Runtime engine + the ``_native`` module +
+ctest). Parity is checked from the SAME decoded pixels (numpy uint8 into the C++), so JPEG decoder
+differences (stb_image vs libjpeg-turbo) are measured separately, not hidden in a tolerance.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeclas.preprocess import PreprocessConfig, decode_image, preprocess
+
+from fixtures_build import clas_config
+
+pytestmark = pytest.mark.integration
+
+PADDLECLAS_CONFIG = """\
+clas_model_file ./MobileNetV3_large_x1_0.nb
+label_path ./imagenet1k_label_list.txt
+resize_short_size 256
+crop_size 224
+visualize 0
+num_threads 1
+batch_size 1
+precision FP32
+runtime_device arm_cpu
+enable_benchmark 0
+tipc_benchmark 0
+"""
+
+
+@pytest.fixture(scope="module")
+def native(host_build):
+    """The ``edgeclas._native`` module of the host build, loaded from its build output."""
+    path = host_build.python_module
+    if path is None:
+        pytest.fail("host_build has no Python module (EDGECLAS_BUILD_PYTHON)")
+    spec = importlib.util.spec_from_file_location("edgeclas._native", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _photo(name: str) -> np.ndarray:
+    skimage = pytest.importorskip("skimage", reason="scikit-image ships the real photographs used here")
+    return decode_image(Path(skimage.data_dir) / name)
+
+
+def _crops() -> list[tuple[str, np.ndarray]]:
+    """Real photos at several sizes, odd and portrait ones included."""
+    astro, coffee, chelsea, rocket = (_photo(n) for n in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"))
+    return [
+        ("astronaut 512x512", astro),
+        ("coffee 600x400", coffee),
+        ("chelsea 451x300", chelsea),
+        ("rocket 427x640 portrait", rocket),
+        ("astronaut 211x301 odd portrait", astro[17:318, 40:251]),
+        ("coffee 567x377 odd", coffee[13:390, 7:574]),
+        ("chelsea 77x91 small", chelsea[100:191, 200:277]),
+    ]
+
+
+def _run(cmd: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_native_unit_tests_pass_on_host(host_build):
+    r = host_build.tests
+    assert r is not None and r.ran, "host_build was made with tests=True"
+    assert r.ok and r.total >= 17, f"ctest: {r.failed} of {r.total} failed"
+
+
+@pytest.mark.parametrize("cfg", [
+    PreprocessConfig(resize_short=73, crop_size=64),
+    PreprocessConfig(resize_short=256, crop_size=224),
+    PreprocessConfig(resize_short=80, crop_size=80, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), channel_order="BGR"),
+], ids=["73-64", "256-224", "80-80-bgr"])
+def test_preprocess_matches_python_reference(native, cfg):
+    worst = {}
+    for name, img in _crops():
+        ref = preprocess(img, cfg)
+        got = native.preprocess(img, cfg.resize_short, cfg.crop_size, list(cfg.mean), list(cfg.std), cfg.scale,
+                                cfg.channel_order)
+        assert got.shape == ref.shape == (3, cfg.crop_size, cfg.crop_size), name
+        worst[name] = float(np.abs(got - ref).max())
+    print("max |C++ - Python| per image:", worst)
+    # Goal is <= 1e-3; the implementation mirrors cv2's float weights, so it lands near float rounding.
+    assert max(worst.values()) <= 1e-4, worst
+
+
+def test_preprocess_scalar_path_equals_auto_on_host(native):
+    img = _crops()[4][1]
+    a = native.preprocess(img, 73, 64, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], impl="scalar")
+    b = native.preprocess(img, 73, 64, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    assert np.array_equal(a, b) or native.has_neon
+    if not native.has_neon:
+        with pytest.raises(ValueError, match="NEON"):
+            native.preprocess(img, 73, 64, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], impl="neon")
+
+
+def test_png_decode_is_exact_and_jpeg_difference_is_small(native, tmp_path):
+    skimage = pytest.importorskip("skimage", reason="scikit-image ships the real photographs used here")
+    import cv2
+
+    for name in ("chelsea.png", "coffee.png"):
+        p = Path(skimage.data_dir) / name
+        assert np.array_equal(native.decode(str(p)), decode_image(p)), name
+    # JPEG: stb_image and libjpeg-turbo (OpenCV) use different IDCT/upsampling; measure the gap.
+    rgb = decode_image(Path(skimage.data_dir) / "astronaut.png")
+    jpg = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(jpg), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    a = native.decode(str(jpg)).astype(np.int16)
+    b = decode_image(jpg).astype(np.int16)
+    diff = np.abs(a - b)
+    cfg = PreprocessConfig(resize_short=256, crop_size=224)
+    t = np.abs(native.preprocess(native.decode(str(jpg)), 256, 224, list(cfg.mean), list(cfg.std))
+               - preprocess(decode_image(jpg), cfg))
+    print(f"JPEG stb vs libjpeg-turbo: pixel max {diff.max()}, mean {diff.mean():.3f}; "
+          f"tensor max {t.max():.4f}, mean {t.mean():.5f}")
+    assert a.shape == b.shape
+    assert diff.mean() < 2.0 and diff.max() <= 64, (diff.mean(), diff.max())
+
+
+def test_paddleclas_config_parses_unchanged(native):
+    settings, warnings = native.parse_config(PADDLECLAS_CONFIG, "config.txt")
+    assert warnings == []
+    assert settings["clas_model_file"] == "./MobileNetV3_large_x1_0.nb"
+    assert (settings["resize_short_size"], settings["crop_size"], settings["num_threads"]) == (256, 224, 1)
+    assert (settings["topk"], settings["power_mode"], settings["output"]) == (5, 0, "text")
+
+
+@pytest.mark.parametrize("line,key", [
+    ("num_threads two", "num_threads"), ("power_mode 9", "power_mode"), ("crop_size", "crop_size"),
+    ("mean 0.5 0.5", "mean"), ("channel_order GBR", "channel_order"), ("repeats 0", "repeats"),
+])
+def test_bad_config_value_names_key_and_line(native, line, key):
+    with pytest.raises(ValueError) as e:
+        native.parse_config(PADDLECLAS_CONFIG + line + "\n", "config.txt")
+    assert f"config.txt:12: {key}" in str(e.value)
+
+
+def test_native_topk_and_stats_agree_with_numpy(native):
+    rng = np.random.default_rng(0)
+    probs = rng.random(37).astype(np.float32)
+    got = native.topk(probs.tolist(), 5)
+    assert [d["class_id"] for d in got] == list(np.argsort(-probs, kind="stable")[:5])
+    samples = rng.random(101) * 10
+    s = native.stats(samples.tolist())
+    for q in (50, 90, 99):
+        assert s[f"p{q}"] == pytest.approx(np.percentile(samples, q), rel=1e-12)
+    assert s["std"] == pytest.approx(samples.std(), rel=1e-12)
+
+
+def _manifest(model_dir: Path) -> dict:
+    return json.loads((model_dir / "manifest.json").read_text())
+
+
+def _python_ort_probs(model: Path, images: list[Path], pre: PreprocessConfig) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: preprocess(decode_image(p), pre)[None]})[0] for p in images])
+
+
+@pytest.fixture(scope="module")
+def png_images(tmp_path_factory, sample_images) -> list[Path]:
+    """PNG photos only (decoders agree exactly on PNG), in a folder of their own."""
+    folder = tmp_path_factory.mktemp("png")
+    out = []
+    for p in sample_images:
+        if p.suffix == ".png":
+            out.append(folder / p.name)
+            out[-1].write_bytes(p.read_bytes())
+    return out
+
+
+def test_host_clas_system_matches_python_onnxruntime(host_build, model_dir, png_images, tmp_path):
+    m = _manifest(model_dir)
+    pre = PreprocessConfig.from_dict(m["preprocess"])
+    model = model_dir / m["formats"]["onnx"]["file"]
+    cfg = clas_config(tmp_path, model, model_dir / m["labels_file"], m["preprocess"], topk=2, warmup=1, repeats=3,
+                      num_threads=2)
+    r = _run(host_build.command(cfg, png_images[0].parent), env=host_build.env())
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    images, summary = lines[:-1], lines[-1]
+    assert [Path(d["image"]).name for d in images] == sorted(p.name for p in png_images)
+    ref = _python_ort_probs(model, [Path(d["image"]) for d in images], pre)
+    got = np.array([d["probs"] for d in images], dtype=np.float32)
+    assert got.shape == ref.shape
+    assert np.abs(got - ref).max() <= 1e-4, np.abs(got - ref).max()
+    for d, row in zip(images, ref):
+        assert d["topk"][0]["class_id"] == int(row.argmax())
+        assert d["topk"][0]["label"] == m["labels"][int(row.argmax())]
+    assert summary["type"] == "summary" and summary["engine"] == "onnxruntime"
+    assert summary["threads"] == 2 and summary["images"] == len(images) and summary["failed"] == 0
+    lat = summary["latency_ms"]
+    assert len(lat["samples"]) == 3 * len(images)
+    assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    assert summary["peak_rss_kb"] > 0
+    assert set(summary["affinity"]) == {"power_mode", "cpus", "applied", "note"}
+    assert r.stderr.startswith("===settings===")  # settings go to stderr in JSON mode
+
+
+def test_native_module_pipeline_matches_clas_system(native, host_build, model_dir, png_images, tmp_path):
+    m = _manifest(model_dir)
+    cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"])
+    got = native.classify(str(cfg), [str(p) for p in png_images])
+    ref = _python_ort_probs(model_dir / m["formats"]["onnx"]["file"], png_images, PreprocessConfig.from_dict(m["preprocess"]))
+    assert np.abs(np.array([d["probs"] for d in got]) - ref).max() <= 1e-4
+
+
+def test_text_output_keeps_paddleclas_result_lines(host_build, model_dir, png_images, tmp_path):
+    m = _manifest(model_dir)
+    cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], model_dir / m["labels_file"],
+                      m["preprocess"], output="text", topk=1)
+    r = _run(host_build.command(cfg, png_images[0]), env=host_build.env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("===settings===")
+    assert f"===clas result for image: {png_images[0]}===" in r.stdout
+    assert "\tTop-1, class_id: " in r.stdout and ", class_name: " in r.stdout and ", score: " in r.stdout
+    assert "Time(unit: ms): init = " in r.stdout
+
+
+def _assert_clean_failure(r: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert r.returncode > 0  # never a signal (segfault/abort shows as negative)
+    assert "error: " in r.stderr
+    for n in needles:
+        assert n in r.stderr, r.stderr
+    for crash in ("terminate called", "Segmentation", "Aborted", "std::"):
+        assert crash not in r.stderr
+
+
+def test_bad_config_and_missing_key_exit_2(host_build, tmp_path, png_images):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("clas_model_file m.onnx\n\n# comment\nnum_threads lots\n")
+    _assert_clean_failure(_run(host_build.command(bad, png_images[0]), env=host_build.env()), 2, "bad.txt:4",
+                          "num_threads")
+    missing = tmp_path / "missing.txt"
+    missing.write_text(PADDLECLAS_CONFIG.replace("clas_model_file ./MobileNetV3_large_x1_0.nb\n", ""))
+    _assert_clean_failure(_run(host_build.command(missing, png_images[0]), env=host_build.env()), 2,
+                          "clas_model_file")
+    _assert_clean_failure(_run(host_build.command(tmp_path / "nope.txt", png_images[0]), env=host_build.env()), 2,
+                          "nope.txt")
+
+
+def test_corrupt_image_fails_cleanly_and_keeps_other_results(host_build, model_dir, png_images, tmp_path):
+    m = _manifest(model_dir)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a_good.png").write_bytes(png_images[0].read_bytes())
+    (folder / "b_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    (folder / "c_empty.png").write_bytes(b"")
+    cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"])
+    r = _run(host_build.command(cfg, folder), env=host_build.env())
+    _assert_clean_failure(r, 1, "b_corrupt.jpg", "c_empty.png")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [Path(d["image"]).name for d in lines if d["type"] == "image"] == ["a_good.png"]
+    assert lines[-1]["failed"] == 2 and lines[-1]["images"] == 3
+
+
+def test_wrong_model_kind_and_unknown_key(host_build, model_dir, png_images, tmp_path):
+    m = _manifest(model_dir)
+    nb = tmp_path / "model.nb"
+    nb.write_bytes(b"not really")
+    cfg = clas_config(tmp_path, nb, None, m["preprocess"], num_thread=4)
+    r = _run(host_build.command(cfg, png_images[0]), env=host_build.env())
+    _assert_clean_failure(r, 1, "model.nb", "Paddle Lite")
+    assert "unknown key 'num_thread'" in r.stderr
