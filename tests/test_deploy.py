@@ -235,14 +235,28 @@ def test_emulator_killed_mid_push(emulator_factory, tmp_path):
     emu = emulator_factory()
     dev = select_device(emu.serial)
     big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(48 * 1024 * 1024))
-    timer = threading.Timer(0.3, emu.kill)
-    timer.start()
+    big.write_bytes(os.urandom(64 * 1024 * 1024))
+    landing = emu.root / "data" / "local" / "tmp"
+    done = threading.Event()
+    killed = threading.Event()
+
+    def kill_once_data_arrives() -> None:  # kill the device while the file is only partly written
+        while not done.is_set():
+            if any(p.is_file() and p.stat().st_size > 0 for p in landing.iterdir()):
+                emu.kill()
+                killed.set()
+                return
+            time.sleep(0.002)
+
+    t = threading.Thread(target=kill_once_data_arrives)
+    t.start()
     try:
-        with pytest.raises((PushError, DeviceOffline, DeviceNotFound)) as e:
+        with pytest.raises(PushError, match="connection lost") as e:
             dev.push(big, "/data/local/tmp/big.bin")
     finally:
-        timer.cancel()
+        done.set()
+        t.join()
+    assert killed.is_set()
     assert emu.serial in e.value.message
     # the adb server reports the device as gone or offline: selecting it again says so clearly
     with pytest.raises((DeviceOffline, DeviceNotFound)):
@@ -344,3 +358,18 @@ def test_armv8_build_is_refused_on_a_32bit_only_device(emulator_factory, fake_bu
         deploy(emu.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path), out=tmp_path / "r.json")
     assert "--arch armv7" in e.value.hint
     assert not (tmp_path / "r.json").exists()  # refused before anything was pushed or run
+
+
+def test_explicit_adb_server_address_is_used(emulator, monkeypatch):
+    """--adb-server HOST:PORT (how a pool of phones on another machine is reached) overrides the environment."""
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # would be wrong if it were used
+    res = CliRunner().invoke(cli, ["devices", "--json", "--adb-server", f"127.0.0.1:{emulator.adb_port}"])
+    assert res.exit_code == 0, res.output
+    assert emulator.serial in [json.loads(line)["serial"] for line in res.output.splitlines() if line.startswith("{")]
+    monkeypatch.setenv("EDGECLAS_ADB_SERVER", f"127.0.0.1:{emulator.adb_port}")
+    dev = select_device(emulator.serial)
+    assert dev.server.explicit and dev.shell("echo ok").stdout == "ok\n"

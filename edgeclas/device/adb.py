@@ -343,8 +343,8 @@ class AdbDevice:
                 except OSError:
                     pass
                 if status != b"FAIL":
-                    raise PushError(f"{self._serial}: push of {local} to {remote} failed after {sent} bytes: "
-                                    f"connection lost ({e})", partial=sent) from None
+                    raise PushError(f"{self._serial}: push of {local} to {remote} failed (sent {sent} of "
+                                    f"{local.stat().st_size} bytes): connection lost ({e})", partial=sent) from None
             if status == b"FAIL":
                 msg = _read_message(c)
                 raise PushError(f"{self._serial}: push of {local} to {remote} failed: {msg}", partial=sent)
