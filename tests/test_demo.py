@@ -1,0 +1,37 @@
+"""``edgeclas demo`` (what ``make demo`` runs), end to end on the embedded default.
+
+The pipeline's own behaviour (skips, resume, foreign folders) is tested in test_pipeline.py; this
+checks the user-visible contract of the demo: the folders and their manifests, the verify table, and
+where everything is.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from edgeclas.cli import cli
+from edgeclas.manifest import check_files, read_manifest
+from edgeclas.model_dir import ModelDir
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_writes_data_runs_model_and_prints_the_verify_table(tmp_path):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--num-images", "40", "-o", "Global.epochs=1"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    for sub, kind in (("data", "dataset"), ("runs", "run"), ("model", "model")):
+        m = read_manifest(out / sub, kind)
+        assert check_files(out / sub, m) == [], sub
+    model = ModelDir.load(out / "model")
+    assert model.has("legacy") and model.has("pir") and model.has("onnx")
+    assert model.dataset_root == out / "data" and model.val_list.is_file()
+    assert "onnxruntime" in r.output and "reference" in r.output and "max |Δprob|" in r.output
+    for sub in ("data", "runs", "model"):
+        assert str(out / sub) in r.output
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    assert all(s["status"] == "done" for s in stages.values()), stages
