@@ -453,7 +453,9 @@ class _Runner:
             msg = e.message if isinstance(e, EdgeclasError) else "interrupted"
             self.state["stages"][name].update(status="failed", error=msg, finished=utc_now())
             self._save()
-            self.result.stages.append(StageOutcome(name, "failed", time.monotonic() - t0, msg))
+            failed = StageOutcome(name, "failed", time.monotonic() - t0, msg)
+            self.result.stages.append(failed)
+            self.on_stage(name, failed)
             raise
         status = "partial" if name == "bench" and self.values.get("bench_errors") else "done"
         self.state["stages"][name].update(status=status, finished=utc_now(), summary=summary,

@@ -13,7 +13,7 @@ import io
 from typing import Any, Sequence
 
 from .compare import Change
-from .markdown import fmt_ms
+from .markdown import bound_text, fmt_ms
 from .table import POWER_MODE_NAMES, Run, accuracy_flag, speedups
 
 __all__ = ["render_html"]
@@ -155,11 +155,12 @@ def render_html(run: Run, changes: list[Change] | None = None, compare_name: str
             fmt_ms(r.p50), fmt_ms(lat["p90"]), fmt_ms(lat["p99"]), fmt_ms(lat["mean"]), fmt_ms(lat["std"]),
             fmt_ms(lat["min"]), fmt_ms(lat["max"]), fmt_ms(lat["trimmed_mean"]), fmt_ms(lat["init"]),
             fmt_ms(lat["first"]), lat["n"], f"{rss / 1024:.1f}" if rss else "–",
+            bound_text(r.rec["affinity"]),
             f"{acc['top1_agreement']:.0%}" if acc else "–", f"{acc['max_abs_dprob']:.1e}" if acc else "–",
         ])
         classes.append("reg" if accuracy_flag(r) else "")
-    parts.append(_table(["device", "model", "engine", "threads", "cores", "p50", "p90", "p99", "mean", "std", "min",
-                         "max", "trimmed", "init", "first", "runs", "peak RSS MiB", "top-1 agree", "max Δprob"],
+    parts.append(_table(["device", "model", "engine", "threads", "power mode", "p50", "p90", "p99", "mean", "std", "min",
+                         "max", "trimmed", "init", "first", "runs", "peak RSS MiB", "bound to", "top-1 agree", "max Δprob"],
                         rows, left=3, row_class=classes))
     if any(classes):
         parts.append('<p class="warn">Highlighted cells disagree with the host reference (fast but possibly wrong).</p>')
@@ -178,7 +179,7 @@ def render_html(run: Run, changes: list[Change] | None = None, compare_name: str
         parts.append(f"<h2>Change vs {_e(compare_name)}</h2>")
         cls = {"regression": "reg", "improvement": "imp"}
         parts.append(_table(
-            ["device", "model", "engine", "threads", "cores", "old p50", "new p50", "change", "p", "verdict"],
+            ["device", "model", "engine", "threads", "power mode", "old p50", "new p50", "change", "p", "verdict"],
             [[c.device, c.model, c.engine, c.threads, POWER_MODE_NAMES.get(c.power_mode, c.power_mode),
               fmt_ms(c.old_p50), fmt_ms(c.new_p50), f"{c.change:+.1%}" if c.change is not None else "–",
               f"{c.p_value:.1g}" if c.p_value is not None else "–", c.verdict] for c in changes],

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from .compare import Change
 from .table import POWER_MODE_NAMES, Run, accuracy_flag, speedups
 
-__all__ = ["render_markdown", "fmt_ms"]
+__all__ = ["render_markdown", "fmt_ms", "bound_text"]
 
 
 def fmt_ms(v: float | None) -> str:
@@ -33,6 +33,15 @@ def _clusters(dev: dict[str, Any]) -> str:
         freq = f" @ {c['max_freq_khz'] / 1e6:.2f} GHz" if c.get("max_freq_khz") else ""
         parts.append(f"{c['name']} {len(c['cores'])}×{freq}")
     return ", ".join(parts) or "–"
+
+
+def bound_text(aff: dict[str, Any] | None) -> str:
+    """Where the threads ran: the cores, or why they were not bound (e.g. qemu-user cannot pin)."""
+    if not aff:
+        return "–"
+    if not aff["applied"]:
+        return "not bound" + (f" ({aff['note']})" if aff.get("note") else "")
+    return ",".join(map(str, aff["cores"])) + (f" ({'/'.join(aff['clusters'])})" if aff["clusters"] else "")
 
 
 def _env_line(run: Run) -> str:
@@ -79,10 +88,10 @@ def render_markdown(run: Run, changes: list[Change] | None = None, compare_name:
             fmt_ms(r.p50), fmt_ms(lat["p90"]), fmt_ms(lat["p99"]), fmt_ms(lat["mean"]) + std, fmt_ms(lat["min"]),
             fmt_ms(lat["trimmed_mean"]), fmt_ms(lat["init"]), fmt_ms(lat["first"]),
             f"{rss / 1024:.1f} MiB" if rss else "–",
-            ",".join(map(str, aff["cores"])) if aff and aff["cores"] else "–",
+            bound_text(aff),
             ("⚠ " if accuracy_flag(r) else "") + acc_s,
         ])
-    out += _table(["device", "model", "engine", "threads", "cores", "p50", "p90", "p99", "mean ± std", "min",
+    out += _table(["device", "model", "engine", "threads", "power mode", "p50", "p90", "p99", "mean ± std", "min",
                    "trimmed", "init", "first", "peak RSS", "bound to", "top-1 agree / max Δprob"], rows)
     flagged = [r for r in run.ok_rows if accuracy_flag(r)]
     if flagged:
@@ -94,7 +103,7 @@ def render_markdown(run: Run, changes: list[Change] | None = None, compare_name:
         rows = [[dev, model, engine, POWER_MODE_NAMES.get(pm, pm),
                  ", ".join(f"{t}: {s:.2f}×" for t, _, s in pts)]
                 for (dev, model, engine, pm), pts in sp.items() if len(pts) > 1]
-        out += _table(["device", "model", "engine", "cores", "threads: speed-up"], rows)
+        out += _table(["device", "model", "engine", "power mode", "threads: speed-up"], rows)
 
     if run.error_rows:
         out += ["", "### Failed cells", ""]
@@ -106,7 +115,7 @@ def render_markdown(run: Run, changes: list[Change] | None = None, compare_name:
         out += ["", f"### Change vs `{compare_name}` (p50)", ""]
         marks = {"regression": "🔴 regression", "improvement": "🟢 improvement"}
         out += _table(
-            ["device", "model", "engine", "threads", "cores", "old", "new", "change", "p", "verdict"],
+            ["device", "model", "engine", "threads", "power mode", "old", "new", "change", "p", "verdict"],
             [[c.device, c.model, c.engine, c.threads, POWER_MODE_NAMES.get(c.power_mode, c.power_mode),
               fmt_ms(c.old_p50), fmt_ms(c.new_p50), f"{c.change:+.1%}" if c.change is not None else "–",
               f"{c.p_value:.1g}" if c.p_value is not None else "–", marks.get(c.verdict, c.verdict)]

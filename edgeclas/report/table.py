@@ -12,7 +12,7 @@ from ..errors import ConfigError, ValidationError
 
 __all__ = ["Row", "Run", "load_run", "speedups", "accuracy_flag", "POWER_MODE_NAMES"]
 
-POWER_MODE_NAMES = {0: "big", 1: "little", 2: "all", 3: "unbound"}
+POWER_MODE_NAMES = {0: "0 big", 1: "1 little", 2: "2 all", 3: "3 unbound"}
 
 
 @dataclass(frozen=True)

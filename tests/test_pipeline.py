@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeclas.errors import ConfigError
+from edgeclas.pipeline import DEMO_PIPELINE, STAGES, load_pipeline, run_pipeline
+
+HOST = """
+name: host
+stages:
+  data:    {task: clarity, num: 16, seed: 0}
+  train:   {recipe: training/demo_clarity.yaml, overrides: [Global.epochs=1]}
+  export:  {name: clarity}
+  convert: {to: [onnx]}
+  verify:  {tol: 1.0e-4, images: 4}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_demo_pipeline_is_complete():
+    p = load_pipeline(DEMO_PIPELINE)
+    assert list(p.stages) == list(STAGES)
+    assert p.device == {"emulator": {"arch": "armv8"}}
+    assert p.stages["convert"]["to"] == ["onnx", "nb"] and p.stages["bench"]["threads"] == [1, 2]
+    assert p.stages["build"]["os"] == "linux" and p.stages["build"]["arch"] == "armv8"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("stages: {data: {}, trian: {}}", "unknown stage 'trian'; did you mean 'train'?"),
+    ("stages: {data: {nmu: 3}}", "unknown key stages.data.nmu; did you mean 'num'?"),
+    ("stages: {data: {num: three}}", "stages.data.num = 'three' has the wrong type (expected int)"),
+    ("stages: {export: {}}", "stage 'export' needs stage(s) train"),
+    ("stages: {build: {}, deploy: {}}", "stage 'deploy' needs stage(s) convert"),
+    ("stages: {build: {}}\nname: x\ndevcie: {}", "unknown key 'devcie'; did you mean 'device'?"),
+    ("- a\n- b", "a pipeline is a mapping"),
+    ("stages: [", "not valid YAML"),
+])
+def test_bad_pipelines_name_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as e:
+        load_pipeline(_write(tmp_path, text))
+    assert message in e.value.message and "p.yaml" in e.value.message
+
+
+def test_device_stages_need_a_device(tmp_path):
+    text = HOST + "  build: {}\n  deploy: {}\n"
+    with pytest.raises(ConfigError, match="deploy/bench need a device"):
+        load_pipeline(_write(tmp_path, text))
+
+
+def test_refuses_a_foreign_folder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    with pytest.raises(ConfigError, match="is not an edgeclas pipeline folder"):
+        run_pipeline(_write(tmp_path, HOST), out)
+    assert (out / "precious.txt").read_text() == "x" and len(list(out.iterdir())) == 1
+
+
+@pytest.mark.integration
+def test_skip_rerun_and_resume_after_failure(tmp_path):
+    out = tmp_path / "out"
+    # convert to a format that does not exist: data..export run, convert fails, verify never starts.
+    bad = _write(tmp_path, HOST.replace("to: [onnx]", "to: [onnx, tflite]"))
+    seen = []
+    with pytest.raises(ConfigError, match="unknown format 'tflite'"):
+        run_pipeline(bad, out, on_stage=lambda n, o: o and seen.append((n, o.status)))
+    assert seen == [("data", "ran"), ("train", "ran"), ("export", "ran"), ("convert", "failed")]
+    state = json.loads((out / "manifest.json").read_text())
+    assert state["kind"] == "pipeline" and state["stages"]["convert"]["status"] == "failed"
+    trained = (out / "runs" / "best" / "manifest.json").read_bytes()
+
+    good = _write(tmp_path, HOST)
+    res = run_pipeline(good, out)  # resumes: the finished stages are not run again
+    assert [(s.name, s.status) for s in res.stages] == [
+        ("data", "skipped"), ("train", "skipped"), ("export", "skipped"), ("convert", "ran"), ("verify", "ran")]
+    assert (out / "runs" / "best" / "manifest.json").read_bytes() == trained
+    assert (out / "model" / "model.onnx").is_file()
+
+    res = run_pipeline(good, out)
+    assert {s.status for s in res.stages} == {"skipped"}
+
+    # A changed option re-runs that stage and what depends on it, nothing upstream.
+    res = run_pipeline(_write(tmp_path, HOST.replace("Global.epochs=1", "Global.epochs=2")), out)
+    assert [(s.name, s.status) for s in res.stages] == [
+        ("data", "skipped"), ("train", "ran"), ("export", "ran"), ("convert", "ran"), ("verify", "ran")]
+
+    # An output damaged behind the pipeline's back fails its manifest check: the model is made again.
+    (out / "model" / "model.onnx").write_bytes(b"broken")
+    res = run_pipeline(_write(tmp_path, HOST.replace("Global.epochs=1", "Global.epochs=2")), out)
+    assert [(s.name, s.status) for s in res.stages] == [
+        ("data", "skipped"), ("train", "skipped"), ("export", "ran"), ("convert", "ran"), ("verify", "ran")]
+    assert (out / "model" / "model.onnx").read_bytes() != b"broken"
