@@ -55,6 +55,8 @@ DEFAULT_REMOTE_DIR = "/data/local/tmp/edgeclas"
 _ENGINES = ("onnxruntime", "lite")
 # Remote dirs that must never be the target of the final ``rm -rf``.
 _PROTECTED = {"/", "/data", "/data/local", "/data/local/tmp", "/sdcard", "/storage", "/system", "/vendor", "/tmp"}
+# Lists the bundle files synced into a remote dir, so the next sync can remove ones no longer wanted.
+_REMOTE_INDEX = ".edgeclas-files"
 # Extra seconds the host waits beyond the device-side ``timeout`` before it cuts the stream itself.
 _HOST_GRACE_S = 15.0
 
@@ -376,16 +378,33 @@ def _check_remote_dir(remote_dir: str) -> str:
     return norm
 
 
+def _inside(rel: str) -> bool:
+    """A bundle-relative path from the device's index that stays inside the remote dir."""
+    norm = posixpath.normpath(rel)
+    return bool(rel) and not rel.startswith("/") and norm != "." and not norm.startswith("..")
+
+
 def _check(r: Any, what: str, serial: str) -> None:
     if r.exit_code != 0:
         raise RemoteCommandError(f"{serial}: {what} failed (exit {r.exit_code}): {(r.stderr or r.stdout).strip()[:200]}")
 
 
 def sync_bundle(device: Device, bundle: Bundle, remote_dir: str = DEFAULT_REMOTE_DIR) -> SyncStats:
-    """Push the bundle's files whose sha256 differs on the device; ``chmod +x`` the binary."""
+    """Push the bundle's files whose sha256 differs on the device; ``chmod +x`` the binary.
+
+    Files a previous bundle left in ``remote_dir`` (listed in its index file) and this bundle does
+    not have are removed, so clas_system never sees stale images in ``images/``.
+    """
     start = time.monotonic()
     remote_dir = _check_remote_dir(remote_dir)
     remote = {rel: posixpath.join(remote_dir, rel) for rel in bundle.files}
+    index = posixpath.join(remote_dir, _REMOTE_INDEX)
+    listed = device.shell(["cat", index], timeout=60)
+    previous = set(listed.stdout.splitlines()) if listed.exit_code == 0 else set()
+    stale = sorted(rel for rel in previous - set(bundle.files) if _inside(rel))
+    for i in range(0, len(stale), 64):
+        chunk = [posixpath.join(remote_dir, rel) for rel in stale[i:i + 64]]
+        _check(device.shell(["rm", "-f", *chunk], timeout=60), "removing the previous bundle's files", device.serial)
     have = device.sha256(list(remote.values()))
     todo = [rel for rel, digest in bundle.files.items() if have.get(remote[rel]) != digest]
     if todo:
@@ -402,6 +421,11 @@ def sync_bundle(device: Device, bundle: Bundle, remote_dir: str = DEFAULT_REMOTE
             raise PushError(f"{device.serial}: {len(bad)} file(s) differ on the device after the push "
                             f"(first: {remote[bad[0]]})", partial=pushed_bytes)
     _check(device.shell(["chmod", "755", remote[bundle.binary]], timeout=60), "chmod of the binary", device.serial)
+    if previous != set(bundle.files):
+        with tempfile.TemporaryDirectory() as td:
+            local = Path(td) / _REMOTE_INDEX
+            local.write_text("".join(f"{rel}\n" for rel in sorted(bundle.files)), encoding="utf-8")
+            device.push(local, index)
     return SyncStats(len(todo), pushed_bytes, len(bundle.files) - len(todo), time.monotonic() - start)
 
 

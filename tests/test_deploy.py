@@ -373,3 +373,17 @@ def test_explicit_adb_server_address_is_used(emulator, monkeypatch):
     monkeypatch.setenv("EDGECLAS_ADB_SERVER", f"127.0.0.1:{emulator.adb_port}")
     dev = select_device(emulator.serial)
     assert dev.server.explicit and dev.shell("echo ok").stdout == "ok\n"
+
+
+def test_images_dropped_from_the_bundle_are_removed_from_the_device(emulator, fake_build, model_dir, images, tmp_path):
+    remote = _remote(tmp_path)
+    kw = dict(remote_dir=remote, keep=True, bundle_dir=tmp_path / "bundle", out=tmp_path / "r.json")
+    first = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    assert len(first.run.predictions) == 3
+    one = sorted(images.iterdir())[0]
+    second = deploy(emulator.serial, model_dir, [one], fake_build("OK"), RunSettings(), **kw)
+    assert [p.image for p in second.run.predictions] == ["images/" + one.name]  # no stale image was classified
+    on_device = sorted(p.name for p in (emulator.root / remote.lstrip("/") / "images").iterdir())
+    assert on_device == [one.name]
+    third = deploy(emulator.serial, model_dir, [one], fake_build("OK"), RunSettings(), **{**kw, "keep": False})
+    assert (third.sync.files_pushed, third.sync.bytes_pushed) == (0, 0)
