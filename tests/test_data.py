@@ -139,3 +139,33 @@ def test_sample_rejects_unknown_task_and_tiny_num(tmp_path: Path):
         sample("faces", tmp_path / "x")
     with pytest.raises(ConfigError, match="--num must be at least 4"):
         sample("clarity", tmp_path / "x", num=2)
+
+
+def test_online_blur_relabels_only_clear_images_and_is_seeded():
+    from edgeclas.data.transforms import build_train_transform
+
+    ops = [{"BlurImage": {"ratio": 1.0}}, {"RandCropImage": {"size": 32}}, {"NormalizeImage": {}}]
+    tf = build_train_transform(ops, "ops")
+    img = np.random.default_rng(0).integers(0, 256, (48, 60, 3), dtype=np.uint8)
+    x0, y0 = tf(img, 0, np.random.default_rng(7))
+    x1, y1 = tf(img, 1, np.random.default_rng(7))
+    assert (y0, y1) == (1, 1) and x0.shape == (3, 32, 32)
+    again, _ = tf(img, 0, np.random.default_rng(7))
+    np.testing.assert_array_equal(x0, again)
+    keep = build_train_transform([{"BlurImage": {"ratio": 0.0}}, {"NormalizeImage": {}}], "ops")
+    assert keep(img, 0, np.random.default_rng(7))[1] == 0
+
+
+def test_transform_ops_are_checked_by_name_and_argument():
+    from edgeclas.data.transforms import build_train_transform, eval_preprocess_config
+
+    with pytest.raises(ConfigError, match="unknown op 'RandFlip'") as e:
+        build_train_transform([{"RandFlip": {}}, {"NormalizeImage": {}}], "ops")
+    assert "RandFlipImage" in e.value.hint
+    with pytest.raises(ConfigError, match="must end with NormalizeImage"):
+        build_train_transform([{"RandFlipImage": {}}], "ops")
+    with pytest.raises(ConfigError, match="not allowed in evaluation"):
+        eval_preprocess_config([{"RandFlipImage": {}}], "eval")
+    cfg = eval_preprocess_config([{"ResizeImage": {"resize_short": 73}}, {"CropImage": {"size": 64}},
+                                  {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5] * 3, "std": [0.5] * 3}}], "e")
+    assert (cfg.resize_short, cfg.crop_size, cfg.mean, cfg.scale) == (73, 64, (0.5, 0.5, 0.5), 1 / 255)
