@@ -95,6 +95,9 @@ def populate_root(root: Path, profile: DeviceProfile) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for d in ("data/local/tmp", "sdcard"):
         (root / d).mkdir(parents=True, exist_ok=True)
+    for top in ("data", "sdcard"):
+        for stale in (root / top).rglob(".*.edgeclas-push"):  # pushes cut off when the device was killed
+            stale.unlink(missing_ok=True)
     files: dict[str, str] = {
         "proc/cpuinfo": _cpuinfo(profile),
         "proc/meminfo": _meminfo(profile),

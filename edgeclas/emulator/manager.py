@@ -285,4 +285,5 @@ def stop(*, port: int | None = None, serial: str | None = None, all_: bool = Fal
                 pass
             _terminate(info.pid)
         _state_file(info.port).unlink(missing_ok=True)
+        Path(info.log).unlink(missing_ok=True)  # a clean stop leaves nothing; a crashed device keeps its log
     return [EmulatorInfo(**{**asdict(i), "state": "stopped"}) for i in chosen]

@@ -911,17 +911,20 @@ class Shell:
                 return 0
             name = argv[0]
             if "/" not in name and name in BUILTINS:
+                # A prefix assignment is in the command's environment only for that command.
                 saved = {k: self.vars.get(k) for k in assigns}
+                newly_exported = set(assigns) - self.exported
                 self.vars.update(assigns)
+                self.exported |= newly_exported
                 try:
                     return BUILTINS[name](self, argv, cio)
                 finally:
-                    if name not in ("export", "unset", "cd"):
-                        for k, v in saved.items():
-                            if v is None:
-                                self.vars.pop(k, None)
-                            else:
-                                self.vars[k] = v
+                    self.exported -= newly_exported
+                    for k, v in saved.items():
+                        if v is None:
+                            self.vars.pop(k, None)
+                        else:
+                            self.vars[k] = v
             env = self.env()
             env.update(assigns)
             return run_path(self, argv, cio, env)

@@ -1,0 +1,292 @@
+"""The emulated device through the real adb server: the adb CLI (Debian adb 29) and adbutils."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+PROBE_SRC = Path(__file__).parent / "data" / "emulator" / "probe.c"
+CROSS = {"armv8": "aarch64-linux-gnu-gcc", "armv7": "arm-linux-gnueabihf-gcc"}
+TMP = "/data/local/tmp"
+
+
+@pytest.fixture(scope="session")
+def probes(tmp_path_factory) -> dict[str, Path]:
+    """The probe program compiled for aarch64 and armhf (dynamically linked: the sysroot must work)."""
+    out = tmp_path_factory.mktemp("probes")
+    made = {}
+    for arch, cc in CROSS.items():
+        if not shutil.which(cc):
+            pytest.skip(f"{cc} not installed (apt-get install g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)")
+        exe = out / f"probe-{arch}"
+        subprocess.run([cc, "-O1", "-o", str(exe), str(PROBE_SRC)], check=True, capture_output=True)
+        made[arch] = exe
+    return made
+
+
+def sh(emu, cmd: str, **kw) -> subprocess.CompletedProcess:
+    """``adb shell CMD`` through the adb CLI (shell v2: separate stderr and the exit code)."""
+    return emu.adb("shell", cmd, **kw)
+
+
+def push_probe(emu, probes, arch: str, name: str, mode: int = 0o755) -> str:
+    src = probes[arch]
+    os.chmod(src, mode)
+    r = emu.adb("push", str(src), f"{TMP}/{name}")
+    assert r.returncode == 0, r.stderr
+    return f"{TMP}/{name}"
+
+
+def test_adb_lists_the_device_with_its_profile(emulator):
+    r = emulator.adb_server.run("devices", "-l")
+    line = next(l for l in r.stdout.decode().splitlines() if l.startswith(emulator.serial))
+    assert " device " in line
+    assert "model:edgeclas_emulated_armv8" in line and "device:emu64" in line
+
+
+def test_adbutils_sees_an_ordinary_device(emulator):
+    d = emulator.device()
+    assert d.get_state() == "device"
+    assert d.getprop("ro.product.cpu.abi") == "arm64-v8a"
+    assert d.getprop("ro.product.cpu.abilist") == "arm64-v8a,armeabi-v7a,armeabi"
+    assert d.getprop("ro.build.version.sdk") == "30"
+    assert d.prop.model == "edgeclas emulated armv8"
+    assert "shell_v2" in d.get_features()
+
+
+def test_shell_v2_exit_codes_and_stderr(emulator):
+    r = sh(emulator, "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, b"out\n", b"err\n")
+    res = emulator.device().shell2("ls /nonexistent; echo done", v2=True)
+    assert res.returncode == 0 and res.stdout == "done\n"
+    assert "ls: /nonexistent: No such file or directory" in res.stderr
+    res = emulator.device().shell2("nosuchcommand", v2=True)
+    assert res.returncode == 127 and "inaccessible or not found" in res.stderr
+    # shell v1 (what adbutils.shell uses): output only, stdout and stderr merged.
+    assert emulator.device().shell("echo a; echo b >&2") == "a\nb"
+
+
+def test_shell_arguments_with_quotes_reach_the_device_intact(emulator):
+    import shlex
+
+    name = "we ird;name'$(x)"
+    r = sh(emulator, f"cd {TMP} && touch {shlex.quote(name)} && ls {shlex.quote(name)} && rm {shlex.quote(name)}")
+    assert r.returncode == 0 and r.stdout.decode() == name + "\n"
+
+
+def test_push_pull_roundtrip_5mb_binary(emulator, tmp_path):
+    data = os.urandom(5 * 1024 * 1024 + 17)
+    src = tmp_path / "blob.bin"
+    src.write_bytes(data)
+    r = emulator.adb("push", str(src), f"{TMP}/rt/blob.bin")
+    assert r.returncode == 0, r.stderr
+    assert (emulator.root / "data/local/tmp/rt/blob.bin").read_bytes() == data
+    back = tmp_path / "back.bin"
+    r = emulator.adb("pull", f"{TMP}/rt/blob.bin", str(back))
+    assert r.returncode == 0, r.stderr
+    assert back.read_bytes() == data
+    r = sh(emulator, f"sha256sum {TMP}/rt/blob.bin")
+    assert r.stdout.decode().split()[0] == hashlib.sha256(data).hexdigest()
+    # adbutils' own sync implementation too
+    d = emulator.device()
+    d.sync.push(data[:100000], f"{TMP}/rt/small.bin")
+    assert d.sync.read_bytes(f"{TMP}/rt/small.bin") == data[:100000]
+
+
+def test_stat_and_list(emulator, tmp_path):
+    d = emulator.device()
+    d.sync.push(b"12345", f"{TMP}/st/five.txt")
+    info = d.sync.stat(f"{TMP}/st/five.txt")
+    assert info.size == 5 and info.mode & 0o170000 == 0o100000
+    assert d.sync.stat(f"{TMP}/st/missing").mtime is None
+    names = [e.path for e in d.sync.list(f"{TMP}/st")]
+    assert "five.txt" in names
+    assert d.sync.stat(TMP).mode & 0o170000 == 0o040000
+
+
+def test_push_to_directory_keeps_trailing_slash_semantics(emulator, tmp_path):
+    src = tmp_path / "a.txt"
+    src.write_text("hello")
+    sh(emulator, f"mkdir -p {TMP}/existing")
+    assert emulator.adb("push", str(src), f"{TMP}/existing/").returncode == 0
+    assert (emulator.root / "data/local/tmp/existing/a.txt").read_text() == "hello"
+    r = emulator.adb("push", str(src), f"{TMP}/missing-dir/")
+    assert r.returncode != 0
+    assert not (emulator.root / "data/local/tmp/missing-dir/a.txt").exists()
+
+
+@pytest.mark.parametrize("remote", ["/../../../../etc/passwd", f"{TMP}/../../../../etc/passwd", "/proc/../../etc/passwd"])
+def test_sync_cannot_escape_the_device_root(emulator, tmp_path, remote):
+    r = emulator.adb("pull", remote, str(tmp_path / "stolen"))
+    assert r.returncode != 0
+    assert not (tmp_path / "stolen").exists() or b"root:" not in (tmp_path / "stolen").read_bytes()
+
+
+def test_pushes_outside_data_are_refused(emulator, tmp_path):
+    src = tmp_path / "x"
+    src.write_text("x")
+    for remote in ("/system/x", "/proc/x", f"{TMP}/../../../x"):
+        r = emulator.adb("push", str(src), remote)
+        assert r.returncode != 0, remote
+    assert not (emulator.root / "system/x").exists() and not (emulator.root / "x").exists()
+    assert not Path("/x").exists()
+
+
+def test_quota_makes_push_fail_like_a_full_phone(emulator_factory, tmp_path):
+    emu = emulator_factory(quota_mb=1)
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(2 * 1024 * 1024))
+    r = emu.adb("push", str(src), f"{TMP}/big.bin")
+    assert r.returncode != 0
+    assert b"No space left on device" in r.stderr + r.stdout
+    leftovers = list((emu.root / "data/local/tmp").iterdir())
+    assert leftovers == []  # nothing half-written
+    r = sh(emu, "df /data")
+    assert r.returncode == 0 and b"/data" in r.stdout
+
+
+def test_arm_programs_run_and_read_the_profile_cpuinfo(emulator, probes):
+    for arch in ("armv8", "armv7"):  # an arm64 phone runs 32-bit ARM programs too
+        path = push_probe(emulator, probes, arch, f"probe-{arch}")
+        r = sh(emulator, f"{path} cpuinfo")
+        out = r.stdout.decode()
+        assert r.returncode == 0, r.stderr
+        assert "Hardware\t: Qualcomm Technologies, Inc SM8150" in out
+        assert "processors=8" in out
+        assert "cpu0=1785600" in out and "cpu7=2841600" in out
+
+
+def test_program_exit_status_env_cwd_and_stdin(emulator, probes):
+    path = push_probe(emulator, probes, "armv8", "probe")
+    assert sh(emulator, f"{path} exit 42").returncode == 42
+    r = sh(emulator, f"FOO='a b' {path} env FOO")
+    assert r.stdout == b"a b\n"
+    r = sh(emulator, f"{path} env HOSTTOOL_SHOULD_NOT_LEAK")
+    assert r.stdout == b"(unset)\n"
+    r = sh(emulator, f"mkdir -p {TMP}/wd && cd {TMP}/wd && {path} cwd && cat here.txt")
+    assert r.returncode == 0 and r.stdout == b"written by probe\n"
+    r = sh(emulator, f"{path} stdin", input=b"x" * 1000)
+    assert r.stdout == b"read=1000\n"
+    r = sh(emulator, f"{path} stderr")
+    assert (r.returncode, r.stdout, r.stderr) == (1, b"to stdout\n", b"to stderr\n")
+    r = sh(emulator, f"{path} stderr > {TMP}/o.txt 2>&1; cat {TMP}/o.txt")
+    assert sorted(r.stdout.decode().splitlines()) == ["to stderr", "to stdout"]
+
+
+def test_crash_gives_139_and_abort_134(emulator, probes):
+    path = push_probe(emulator, probes, "armv8", "probe")
+    assert sh(emulator, f"{path} crash").returncode == 139
+    assert sh(emulator, f"{path} abort").returncode == 134
+    assert not list((emulator.root / "data/local/tmp").glob("*.core"))  # no qemu core files left behind
+
+
+def test_timeout_kills_a_hanging_program(emulator, probes):
+    path = push_probe(emulator, probes, "armv8", "probe")
+    t0 = time.monotonic()
+    r = sh(emulator, f"timeout 1 {path} spin")
+    assert r.returncode == 124 and time.monotonic() - t0 < 10
+    assert sh(emulator, "timeout 1 sleep 5").returncode == 124
+    assert sh(emulator, "pidof probe").returncode == 1
+
+
+def test_missing_execute_bit_is_permission_denied(emulator, probes):
+    path = push_probe(emulator, probes, "armv8", "noexec", mode=0o644)
+    r = sh(emulator, path)
+    assert r.returncode == 126 and b"Permission denied" in r.stderr
+    assert sh(emulator, f"chmod +x {path} && {path} exit 0").returncode == 0
+
+
+def test_x86_program_is_not_executable(emulator, tmp_path):
+    exe = shutil.which("true")
+    r = emulator.adb("push", exe, f"{TMP}/x86true")
+    assert r.returncode == 0
+    r = sh(emulator, f"chmod 755 {TMP}/x86true; {TMP}/x86true")
+    assert r.returncode == 126 and b"not executable: 64-bit ELF file" in r.stderr
+
+
+def test_armv7_device_refuses_arm64_programs(emulator_factory, probes):
+    emu = emulator_factory(arch="armv7")
+    assert emu.device().getprop("ro.product.cpu.abi") == "armeabi-v7a"
+    p64 = push_probe(emu, probes, "armv8", "p64")
+    p32 = push_probe(emu, probes, "armv7", "p32")
+    r = sh(emu, p64)
+    assert r.returncode == 126 and b"64-bit ELF" in r.stderr
+    r = sh(emu, f"{p32} cpuinfo; uname -m")
+    assert r.returncode == 0 and b"processors=8" in r.stdout and r.stdout.endswith(b"armv7l\n")
+
+
+def test_closing_the_stream_kills_the_program(emulator, probes):
+    path = push_probe(emulator, probes, "armv8", "spinner")
+    d = emulator.device()
+    conn = d.open_transport()
+    conn.send_command(f"shell,v2:{path} spin")
+    conn.check_okay()
+    deadline = time.monotonic() + 20
+    while sh(emulator, "pidof spinner").returncode != 0:
+        assert time.monotonic() < deadline, "the program never started"
+        time.sleep(0.2)
+    conn.close()  # the adb client goes away
+    deadline = time.monotonic() + 20
+    while sh(emulator, "pidof spinner").returncode == 0:
+        assert time.monotonic() < deadline, "the program outlived its stream"
+        time.sleep(0.2)
+
+
+def test_restart_reconnects_and_keeps_files(emulator_factory, tmp_path):
+    emu = emulator_factory()
+    emu.device().sync.push(b"persist", f"{TMP}/keep.txt")
+    emu.restart()
+    assert emu.adb_server.run("-s", emu.serial, "get-state").stdout.strip() == b"device"
+    assert sh(emu, f"cat {TMP}/keep.txt").stdout == b"persist"
+
+
+def test_killing_the_device_mid_push_fails_the_push(emulator_factory, tmp_path):
+    emu = emulator_factory()
+    src = tmp_path / "huge.bin"
+    with open(src, "wb") as f:
+        f.truncate(300 * 1024 * 1024)  # sparse: big enough to be mid-transfer when killed
+    result: dict[str, subprocess.CompletedProcess] = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", emu.adb("push", str(src), f"{TMP}/huge.bin")))
+    t.start()
+    deadline = time.monotonic() + 20
+    while not any(p.name.endswith(".edgeclas-push") for p in (emu.root / "data/local/tmp").iterdir()):
+        assert time.monotonic() < deadline and t.is_alive(), "push never started"
+        time.sleep(0.02)
+    emu.kill()
+    t.join(60)
+    assert result["r"].returncode != 0
+    assert not (emu.root / "data/local/tmp/huge.bin").exists()
+
+
+def test_cli_start_status_stop(adb_server, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    runner = CliRunner()
+    r = runner.invoke(cli, ["emulator", "start", "--arch", "armv8", "--adb-port", str(adb_server.port),
+                            "--root", str(tmp_path / "root"), "--json"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)
+    try:
+        assert adb_server.run("-s", info["serial"], "shell", "getprop ro.product.device").stdout == b"emu64\n"
+        r = runner.invoke(cli, ["emulator", "status", "--json"])
+        rows = {row["serial"]: row for row in json.loads(r.output)}
+        assert rows[info["serial"]]["state"] == "device"
+    finally:
+        r = runner.invoke(cli, ["emulator", "stop", "--serial", info["serial"]])
+    assert r.exit_code == 0 and "stopped" in r.output
+    assert b"device" not in adb_server.run("-s", info["serial"], "get-state").stdout
+    r = runner.invoke(cli, ["emulator", "stop", "--port", "1"])
+    assert r.exit_code == 9 and "no matching emulated device" in r.output

@@ -1,0 +1,226 @@
+"""The emulated device's shell, sandbox and generated /proc, /sys — run in-process, no adb needed."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+
+from edgeclas.emulator.fs import DeviceFS, FsError, populate_root
+from edgeclas.emulator.profile import load_profile, profile_names
+from edgeclas.emulator.programs import ProcessTable, elf_machine
+from edgeclas.emulator.shell import Shell, ShellIO, Sink, Source, parse, tokenize, ShellSyntaxError
+from edgeclas.errors import ConfigError
+
+
+@pytest.fixture
+def dev(tmp_path):
+    profile = load_profile("emulated-armv8")
+    root = tmp_path / "root"
+    populate_root(root, profile)
+    return DeviceFS(root, 1024 * 1024), profile
+
+
+def run(dev, cmd: str, stdin: bytes = b"", shell: Shell | None = None):
+    fs, profile = dev
+    sh = shell or Shell(fs, profile, ProcessTable())
+    out, err = Sink(), Sink()
+    status = sh.run(cmd, ShellIO(Source(stdin), out, err))
+    return status, bytes(out.data).decode(), bytes(err.data).decode()
+
+
+def test_profiles_load_and_describe_clusters():
+    names = profile_names()
+    assert {"emulated-armv8", "emulated-armv7", "snapdragon855-phone"} <= set(names)
+    p = load_profile("snapdragon855-phone")
+    assert p.arch == "armv8" and p.ncpu == 8
+    assert [c.max_khz for c in p.clusters] == [1785600, 2419200, 2841600]
+    assert p.cpu_cluster(7).name == "prime" and p.cpu_cluster(0).name == "little"
+    for name in names:
+        assert load_profile(name).props["ro.product.cpu.abi"] in ("arm64-v8a", "armeabi-v7a")
+
+
+def test_unknown_profile_suggests_the_nearest(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_profile("emulated-armv9")
+    assert "did you mean" in (e.value.hint or "")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\narch: mips\ncpu: {clusters: []}\n")
+    with pytest.raises(ConfigError, match="arch 'mips'"):
+        load_profile(bad)
+
+
+def test_words_and_quoting_follow_posix_sh(dev):
+    status, out, _ = run(dev, """X='a  b'; echo 'single $X' "double $X" \\$X un\\ split $X; echo "${X}!" ${Y:-dflt}""")
+    assert status == 0
+    assert out.splitlines() == ["single $X double a  b $X un split a b", "a  b! dflt"]
+
+
+def test_lists_exit_codes_and_unknown_commands(dev):
+    status, out, err = run(dev, "false && echo no; false || echo yes; true; nosuchcmd arg")
+    assert status == 127
+    assert out == "yes\n"
+    assert err == "/system/bin/sh: nosuchcmd: inaccessible or not found\n"
+    assert run(dev, "exit 3; echo never")[:2] == (3, "")
+    assert run(dev, "false; echo $?")[1] == "1\n"
+    assert run(dev, "! false")[0] == 0
+
+
+def test_syntax_errors_are_reported_not_raised(dev):
+    status, _, err = run(dev, "echo 'unterminated")
+    assert status == 2 and "unterminated" in err
+    status, _, err = run(dev, "sleep 5 &")
+    assert status == 2 and "background" in err
+    with pytest.raises(ShellSyntaxError):
+        parse("if true; then echo x")
+
+
+def test_assignment_prefix_and_export(dev):
+    fs, profile = dev
+    sh = Shell(fs, profile, ProcessTable())
+    assert run(dev, "A=1 env | grep '^A='", shell=sh)[1] == "A=1\n"
+    assert run(dev, "echo [$A]", shell=sh)[1] == "[]\n"
+    assert run(dev, "B=2; export C=3; env | grep -E '^(B|C)='", shell=sh)[1] == "C=3\n"
+    assert run(dev, "echo $B$C", shell=sh)[1] == "23\n"
+
+
+def test_redirections(dev):
+    fs, _ = dev
+    status, out, err = run(dev, "cd /data/local/tmp && echo one > f && echo two >> f && cat f; "
+                                "cat missing 2>/dev/null; echo e 2>&1 1>&2 | cat; echo f 1>&2 | cat; ls nothere > /dev/null 2>&1; echo $?")
+    assert status == 0
+    assert out == "one\ntwo\ne\n1\n"  # 2>&1 1>&2: both to the pipe, as in sh
+    assert err == "f\n"
+    assert (fs.root / "data/local/tmp/f").read_text() == "one\ntwo\n"
+    status, out, err = run(dev, "cat < /data/local/tmp/f | wc -l")
+    assert out.strip() == "2"
+
+
+def test_control_flow_and_globbing(dev):
+    status, out, _ = run(dev, "cd /data/local/tmp; touch b.jpg a.jpg c.txt; for f in *.jpg; do echo img $f; done; "
+                              "if [ -f a.jpg ]; then echo yes; else echo no; fi; "
+                              "s=; while [ \"$s\" != xxx ]; do s=${s}x; echo s=$s; done; until true; do echo never; done; echo '*.jpg'")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines == ["img a.jpg", "img b.jpg", "yes", "s=x", "s=xx", "s=xxx", "*.jpg"]
+
+
+def test_file_builtins(dev):
+    fs, _ = dev
+    script = ("cd /data/local/tmp && mkdir -p a/b && echo hi > a/b/x && cp a/b/x y && mv y z && chmod 755 z && "
+              "stat -c '%s %a %n' z && sha256sum z && md5sum z && ls a/b && rm -rf a && ls")
+    status, out, err = run(dev, script)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "3 755 z"
+    assert lines[1] == "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4  z"
+    assert lines[2] == "764efa883dda1e11db47671c4a3bbd9e  z"
+    assert lines[3:] == ["x", "z"]
+    assert oct((fs.root / "data/local/tmp/z").stat().st_mode & 0o777) == "0o755"
+
+
+@pytest.mark.parametrize("cmd", [
+    "cat ../../../../../../etc/passwd",
+    "cat /../../etc/passwd",
+    "cd /data/local/tmp/../../../..; cat etc/passwd",
+    "cat /data/local/tmp/../../../../etc/passwd",
+])
+def test_paths_cannot_escape_the_device_root(dev, cmd):
+    status, out, err = run(dev, cmd)
+    assert status != 0 and "root:" not in out
+    assert "No such file or directory" in err
+
+
+def test_planted_symlink_leading_out_is_dangling(dev):
+    fs, _ = dev
+    os.symlink("/etc/passwd", fs.root / "data/local/tmp/link")
+    status, out, err = run(dev, "cat /data/local/tmp/link")
+    assert status == 1 and "root:" not in out
+    with pytest.raises(FsError):
+        fs.resolve("/data/local/tmp/link")
+
+
+def test_system_is_read_only(dev):
+    status, _, err = run(dev, "echo x > /system/evil; mkdir /proc/x; rm -rf /system; rm -rf /data/local/tmp")
+    assert status != 0
+    assert "Read-only file system" in err
+    fs, _ = dev
+    assert not (fs.root / "system/evil").exists() and (fs.root / "system/build.prop").exists()
+    assert (fs.root / "data/local/tmp").is_dir()
+
+
+def test_quota_refuses_writes_past_it(dev):
+    status, _, err = run(dev, "cd /data/local/tmp; echo 0123456789 > small; cat small small > two")
+    assert status == 0
+    fs, _ = dev
+    (fs.root / "data/local/tmp/big").write_bytes(b"x" * (fs.quota_bytes - 100))
+    status, _, err = run(dev, "cp /data/local/tmp/big /sdcard/copy")
+    assert status == 1 and "No space left on device" in err
+    assert not (fs.root / "sdcard/copy").exists()
+
+
+def test_getprop_and_system_info_follow_the_profile(dev):
+    status, out, _ = run(dev, "getprop ro.product.cpu.abi; getprop ro.soc.model; getprop no.such.prop fallback; "
+                              "uname -m; nproc; id -u")
+    assert out.splitlines() == ["arm64-v8a", "SM8150", "fallback", "aarch64", "8", "2000"]
+    status, out, _ = run(dev, "getprop")
+    assert re.search(r"^\[ro\.product\.model\]: \[edgeclas emulated armv8\]$", out, re.M)
+
+
+def test_proc_and_sys_are_generated_from_the_profile(dev):
+    fs, profile = dev
+    cpuinfo = (fs.root / "proc/cpuinfo").read_text()
+    assert cpuinfo.count("processor\t:") == 8
+    assert "Hardware\t: Qualcomm Technologies, Inc SM8150" in cpuinfo
+    assert cpuinfo.count("CPU part\t: 0x804") == 4
+    freqs = [int((fs.root / f"sys/devices/system/cpu/cpu{i}/cpufreq/cpuinfo_max_freq").read_text()) for i in range(8)]
+    assert freqs == [1785600] * 4 + [2419200] * 3 + [2841600]
+    assert (fs.root / "sys/devices/system/cpu/possible").read_text() == "0-7\n"
+    assert "MemTotal:        5795460 kB" in (fs.root / "proc/meminfo").read_text()
+
+
+def test_armv7_cpuinfo_reads_like_a_32bit_kernel(tmp_path):
+    profile = load_profile("emulated-armv7")
+    populate_root(tmp_path, profile)
+    text = (tmp_path / "proc/cpuinfo").read_text()
+    assert "model name\t: ARMv7 Processor rev 4 (v7l)" in text and "AArch64" not in text
+    assert "neon" in text
+
+
+def test_timeout_and_sleep_builtins(dev):
+    t0 = time.monotonic()
+    status, _, _ = run(dev, "timeout 0.3 sleep 5")
+    assert status == 124 and time.monotonic() - t0 < 3
+    assert run(dev, "timeout 5 true")[0] == 0
+    assert run(dev, "timeout 5 false")[0] == 1
+
+
+def test_non_executable_and_foreign_files(dev):
+    fs, _ = dev
+    tmp = fs.root / "data/local/tmp"
+    (tmp / "script.sh").write_text("#!/system/bin/sh\necho script $1 $#\nexit 5\n")
+    status, out, err = run(dev, "cd /data/local/tmp; ./script.sh a")
+    assert status == 126 and "Permission denied" in err
+    (tmp / "script.sh").chmod(0o755)
+    assert run(dev, "cd /data/local/tmp; ./script.sh a b")[:2] == (5, "script a 2\n")
+    # An x86-64 ELF header: a phone's shell refuses it.
+    (tmp / "x86").write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9 + (2).to_bytes(2, "little") + (62).to_bytes(2, "little") + b"\0" * 100)
+    (tmp / "x86").chmod(0o755)
+    status, _, err = run(dev, "/data/local/tmp/x86")
+    assert status == 126 and "not executable: 64-bit ELF file" in err
+    assert run(dev, "./nothere")[0] == 127
+
+
+def test_elf_machine_reads_class_and_machine():
+    head = b"\x7fELF\x01\x01\x01" + b"\0" * 11 + (40).to_bytes(2, "little")
+    assert elf_machine(head) == (32, 40)
+    assert elf_machine(b"#!/system/bin/sh\n" + b"\0" * 10) is None
+
+
+def test_tokenizer_keeps_io_numbers_apart_from_words():
+    toks = tokenize("echo 2>&1 a2>b")
+    kinds = [type(t).__name__ for t in toks]
+    assert kinds == ["Word", "RedirTok", "Word", "Word", "RedirTok", "Word"]
+    assert toks[1].fd == 2 and toks[4].fd is None
