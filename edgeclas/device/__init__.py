@@ -7,6 +7,7 @@ Phones over USB, phones in a pool behind a remote adb server, and the emulated d
 from __future__ import annotations
 
 from .adb import AdbDevice, AdbServer, adb_binary
+from ..errors import DeviceError
 from .base import CpuCluster, Device, DeviceInfo, ShellResult
 from .errors import (
     AdbServerError,
@@ -60,8 +61,14 @@ def doctor_rows() -> list:
     except AdbServerError as e:
         return rows + [ToolStatus("device", "adb server", False, how=e.hint or "", note=e.message)]
     up = server.reachable(timeout=0.5)
+    version = ""
+    if up:
+        try:
+            version = f"protocol {server.version()}"
+        except DeviceError:
+            pass  # it answers the port but not adb: the row still says where
     rows.append(ToolStatus(
-        "device", "adb server", up, where=server.address,
+        "device", "adb server", up, version, where=server.address,
         how="" if up else f"adb -P {server.port} start-server  (edgeclas starts it when needed)",
         note="" if up else "not running",
     ))
