@@ -54,3 +54,19 @@ def test_eval_cli_json(tmp_path: Path):
     metrics = json.loads(r.output.strip().splitlines()[-1])
     assert metrics["images"] == 2 and metrics["top1"] in (0.0, 0.5, 1.0)
     assert np.isfinite(metrics["tpr@fpr=0.1"])
+
+
+def test_train_cli_reports_pretrained_mismatch(tmp_path: Path):
+    paddle = pytest.importorskip("paddle", reason="paddlepaddle not installed (pip install -e .[paddle])")
+    from edgeclas.data import sample
+    from edgeclas.models import build_model
+
+    data = sample("clarity", tmp_path / "d", num=12, seed=0).root
+    paddle.save(build_model("PPLCNet_x0_25", 1000).state_dict(), str(tmp_path / "in1k.pdparams"))
+    r = CliRunner().invoke(cli, [
+        "train", "-c", str(ROOT / "training" / "demo_clarity.yaml"), "--pretrained", str(tmp_path / "in1k.pdparams"),
+        "-o", f"Global.dataset_dir={data}", "-o", f"Global.output_dir={tmp_path / 'r'}", "-o", "Global.epochs=1",
+        "-o", "Global.steps_per_epoch=1", "-o", "DataLoader.Train.sampler.batch_size=4"])
+    assert r.exit_code == 0, r.output
+    assert "shape mismatch fc.weight: model [1280, 2], file [1280, 1000]  (classifier re-initialised)" in r.output
+    assert "trained 1 epochs" in r.output and "best:" in r.output

@@ -18,14 +18,27 @@ def _fmt(metrics: dict) -> str:
               help="Training recipe (PaddleClas-style YAML), e.g. training/demo_clarity.yaml.")
 @click.option("-o", "--override", "overrides", multiple=True, metavar="KEY.SUB=VALUE",
               help="Override a recipe value, e.g. -o Global.epochs=5 -o Arch.name=PPLCNet_x0_5 (repeatable).")
+@click.option("--pretrained", type=click.Path(dir_okay=False),
+              help="Start from these weights (.pdparams, e.g. PaddleClas ImageNet); same as -o Arch.pretrained=FILE.")
 @click.option("--resume", is_flag=True, help="Continue the run in Global.output_dir from its latest checkpoint.")
 @handle_errors
-def train(config: str, overrides: tuple[str, ...], resume: bool) -> None:
+def train(config: str, overrides: tuple[str, ...], pretrained: str | None, resume: bool) -> None:
     """Train a classifier; writes RUN_DIR/latest, RUN_DIR/best, metrics.jsonl and manifest.json."""
     from ..train import train as run
 
-    r = run(config, list(overrides), resume=resume)
+    extra = [f"Arch.pretrained={pretrained}"] if pretrained else []
+    r = run(config, list(overrides) + extra, resume=resume)
     con = console()
+    if r.pretrained is not None:
+        p = r.pretrained
+        con.print(f"pretrained: {p.summary()}")
+        for key, want, got in p.mismatched:
+            con.print(f"  shape mismatch {key}: model {want}, file {got}"
+                      + ("  (classifier re-initialised)" if key in p.reinitialized else ""))
+        for name in ("missing", "unexpected"):
+            keys = getattr(p, name)
+            if keys:
+                con.print(f"  {name}: {', '.join(keys[:8])}{' …' if len(keys) > 8 else ''}")
     con.print(f"trained {r.epochs} epochs at {r.images_per_sec:.1f} img/s")
     con.print(f"best:   {r.best}  ({_fmt(r.best_metrics)})")
     con.print(f"latest: {r.latest}  ({_fmt(r.last_metrics)})")

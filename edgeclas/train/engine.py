@@ -32,6 +32,7 @@ class TrainResult:
     best_metrics: dict[str, float] = field(default_factory=dict)
     last_metrics: dict[str, float] = field(default_factory=dict)
     images_per_sec: float = 0.0  # training throughput of this invocation
+    pretrained: Any = None  # edgeclas.models.PretrainedReport when training started from weights
 
 
 @dataclass
@@ -160,7 +161,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     opt, sched = build_optimizer(cfg["Optimizer"], model.parameters(), steps, g["epochs"])
     loss_fn = build_loss(cfg["Loss"]["Train"], arch["class_num"])
 
-    start, best_metrics, best_key = 1, {}, None
+    start, best_metrics, best_key, report = 1, {}, None, None
     if resume:
         if not latest_dir.is_dir():
             raise ModelError(f"{latest_dir}: nothing to resume", hint="run without --resume first")
@@ -177,7 +178,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         pretrained = arch["pretrained"] or g["pretrained_model"]
         if pretrained:
             report = load_pretrained(model, pretrained)
-            log.warning("pretrained %s", report.summary())
+            log.info("pretrained %s", report.summary())
             if not report.complete:
                 log.warning("pretrained weights cover the backbone only partly: missing %s, mismatched %s",
                             report.missing[:5], [k for k, _, _ in report.mismatched][:5])
@@ -232,7 +233,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         "recipe": cfg,
     }, files=["metrics.jsonl"] if (run_dir / "metrics.jsonl").is_file() else [])
     return TrainResult(run_dir, latest_dir, best_dir, g["epochs"], best_metrics, last_metrics,
-                       images / seconds if seconds else 0.0)
+                       images / seconds if seconds else 0.0, report)
 
 
 def _train_batches(data: _Data, transform, bs: int, seed: int, epoch: int, steps: int, dl: dict[str, Any]):
