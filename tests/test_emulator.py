@@ -265,6 +265,9 @@ def test_killing_the_device_mid_push_fails_the_push(emulator_factory, tmp_path):
     t.join(60)
     assert result["r"].returncode != 0
     assert not (emu.root / "data/local/tmp/huge.bin").exists()
+    emu.restart()  # the cut-off temporary file is cleaned when the device comes back
+    assert not [p for p in (emu.root / "data/local/tmp").iterdir()]
+    assert sh(emu, "echo back").stdout == b"back\n"
 
 
 def test_cli_start_status_stop(adb_server, tmp_path):
@@ -290,3 +293,61 @@ def test_cli_start_status_stop(adb_server, tmp_path):
     assert b"device" not in adb_server.run("-s", info["serial"], "get-state").stdout
     r = runner.invoke(cli, ["emulator", "stop", "--port", "1"])
     assert r.exit_code == 9 and "no matching emulated device" in r.output
+
+
+def test_interactive_pty_shell(emulator):
+    import struct
+
+    c = emulator.device().open_transport()
+    c.send_command("shell,v2,TERM=xterm,pty:")
+    c.check_okay()
+    line = b"cd /data/local/tmp; pwd\rexit 4\r"
+    c.conn.send(bytes([0]) + struct.pack("<I", len(line)) + line)
+    out, code = b"", None
+    while code is None:
+        head = c.read_exact(5)
+        data = c.read_exact(struct.unpack("<I", head[1:])[0])
+        if head[0] == 3:
+            code = data[0]
+        else:
+            out += data
+    c.close()
+    assert code == 4
+    assert b"/data/local/tmp\r\n" in out and b"emu64:/data/local/tmp $ " in out
+
+
+def test_exec_out_is_raw_stdout(emulator):
+    r = emulator.adb("exec-out", "printf 'a\\nb'; echo err >&2")
+    assert r.stdout == b"a\nb"
+
+
+def test_a_second_adb_implementation_works_too(emulator, tmp_path):
+    """adbutils ships adb 36; the Debian one is 29. Both must push, pull and run with exit codes."""
+    import adbutils
+
+    adb36 = adbutils.adb_path()
+    if not adb36 or not os.path.exists(adb36):
+        pytest.skip("adbutils has no bundled adb binary")
+    from edgeclas.emulator.manager import free_port
+
+    port = str(free_port())
+    env = dict(os.environ, ANDROID_ADB_SERVER_PORT=port)
+
+    def adb(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([adb36, "-P", port, *args], capture_output=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+
+    try:
+        assert b"connected" in adb("connect", emulator.serial).stdout
+        deadline = time.monotonic() + 20
+        while adb("-s", emulator.serial, "get-state").stdout.strip() != b"device":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        src = tmp_path / "d.bin"
+        src.write_bytes(os.urandom(300_000))
+        assert adb("-s", emulator.serial, "push", str(src), f"{TMP}/adb36/d.bin").returncode == 0
+        assert adb("-s", emulator.serial, "pull", f"{TMP}/adb36/d.bin", str(tmp_path / "e.bin")).returncode == 0
+        assert (tmp_path / "e.bin").read_bytes() == src.read_bytes()
+        r = adb("-s", emulator.serial, "shell", "echo x; exit 5")
+        assert (r.returncode, r.stdout) == (5, b"x\n")
+    finally:
+        adb("kill-server")
