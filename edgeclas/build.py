@@ -300,14 +300,16 @@ def _run(cmd: list[str], step: str, t: sdk.Target, log_path: Path, env: dict[str
 
 def _compiler(bdir: Path) -> str:
     """``aarch64-linux-gnu-g++ 12.2.0`` from the configured cache (what actually compiled the code)."""
-    cache = _read_cmake_cache(bdir)
-    cxx = cache.get("CMAKE_CXX_COMPILER", "")
-    version = ""
+    cxx = version = ident = ""
     for f in sorted(bdir.glob("CMakeFiles/*/CMakeCXXCompiler.cmake")):
-        m = re.search(r'set\(CMAKE_CXX_COMPILER_VERSION "([^"]+)"\)', f.read_text())
-        if m:
-            version = m.group(1)
-    return f"{Path(cxx).name} {version}".strip() or "unknown"
+        text = f.read_text()
+        m = re.search(r'set\(CMAKE_CXX_COMPILER "([^"]+)"\)', text)
+        cxx = m.group(1) if m else cxx
+        m = re.search(r'set\(CMAKE_CXX_COMPILER_VERSION "([^"]+)"\)', text)
+        version = m.group(1) if m else version
+        m = re.search(r'set\(CMAKE_CXX_COMPILER_ID "([^"]+)"\)', text)
+        ident = m.group(1) if m else ident
+    return " ".join(x for x in (Path(cxx).name, f"({ident})" if ident else "", version) if x) or "unknown"
 
 
 def _read_cmake_cache(bdir: Path) -> dict[str, str]:
@@ -410,6 +412,9 @@ def _publish(out: Path, bdir: Path, t: sdk.Target, engine: str, deps: dict, comp
             "cmake_args": cmake_args,
         }
         manifest = write_manifest(tmp, "build", body, files)
+        for written in (tmp / "manifest.json", tmp / "logs" / "ctest.log"):
+            if written.exists():
+                os.chmod(written, 0o644)  # atomic writes create 0600 files; a build dir is shared
     return BuildResult(
         out=out, target=t, engine=engine, engine_version=engine_version, compiler=compiler,
         binary=out / "bin" / BINARY, libs=[out / "lib" / name for _, name in libs], build_dir=bdir,

@@ -1,7 +1,7 @@
 """Session fixtures: real builds of ``native/`` made through :func:`edgeclas.build.build`.
 
 * ``host_build``: this machine, ONNX Runtime engine, the pybind11 module (``python/``) and the native tests;
-* ``armv8_linux_build``: aarch64 Linux (Debian cross gcc), ONNX Runtime engine — runs here under qemu;
+* ``armv8_linux_build``: aarch64 Linux (Debian cross gcc), ONNX Runtime engine, native tests — runs here under qemu;
 * ``armv7_linux_build``: armhf Linux, no engine (no ORT exists for armhf), native tests run under qemu-arm.
 
 Each returns an :class:`edgeclas.build.BuildResult` (``.binary``, ``.command(*args)`` — qemu prefixed for
@@ -39,8 +39,9 @@ def host_build(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def armv8_linux_build(tmp_path_factory: pytest.TempPathFactory):
-    """aarch64 Linux clas_system with ONNX Runtime (run it with ``.command(...)``: qemu-aarch64 + ARM prefix)."""
-    return _build(tmp_path_factory, "armv8-linux", arch="armv8", os_="linux", engine="onnxruntime")
+    """aarch64 Linux clas_system with ONNX Runtime (run it with ``.command(...)``: qemu-aarch64 + ARM prefix);
+    its native tests (NEON path included) were run under qemu-aarch64 (``.tests``)."""
+    return _build(tmp_path_factory, "armv8-linux", arch="armv8", os_="linux", engine="onnxruntime", tests=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,177 @@
+"""edgeclas build: real host and ARM Linux builds (compilers, ORT, qemu), their manifests, and the missing-piece errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeclas.build import build, parse_ctest_summary
+from edgeclas.errors import ToolchainError
+from edgeclas.manifest import check_files, read_manifest
+from edgeclas.sdk._elf import elf_machine
+
+from fixtures_build import clas_config
+
+NDK_VARS = ("ANDROID_NDK_HOME", "ANDROID_NDK_ROOT", "EDGECLAS_NDK")
+
+
+# ----------------------------------------------------------------------------- no compiler needed
+
+CTEST_OK = """Test project /b
+    Start 1: Config.ParsesPaddleClasFile
+1/3 Test #1: Config.ParsesPaddleClasFile ......   Passed    0.21 sec
+3/3 Test #3: Stats.Percentiles ................   Passed    0.19 sec
+
+100% tests passed, 0 tests failed out of 3
+
+Total Test time (real) =   0.62 sec
+"""
+CTEST_FAIL = """2/3 Test #2: Preprocess.NeonMatchesScalar ......***Failed    0.30 sec
+
+67% tests passed, 1 tests failed out of 3
+
+The following tests FAILED:
+\t  2 - Preprocess.NeonMatchesScalar (Failed)
+"""
+
+
+def test_parse_ctest_summary() -> None:
+    assert parse_ctest_summary(CTEST_OK) == (3, 0, 3)
+    assert parse_ctest_summary(CTEST_FAIL) == (2, 1, 3)
+    assert parse_ctest_summary("Test project /b\nNo tests were found!!!\n") == (0, 0, 0)
+    assert parse_ctest_summary("Segmentation fault") is None
+
+
+def test_android_build_without_ndk_says_exactly_what_is_missing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in NDK_VARS}
+    env["EDGECLAS_CACHE"] = str(tmp_path / "cache")
+    exe = Path(sys.executable).with_name("edgeclas")
+    proc = subprocess.run([str(exe), "build", "--arch", "armv8", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 5, proc.stderr
+    assert "cannot build android-armv8" in proc.stderr
+    assert "Android NDK not found" in proc.stderr and "ANDROID_NDK_HOME" in proc.stderr
+    assert "edgeclas sdk install ndk" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing half-made
+
+
+def test_missing_pieces_are_reported_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("EDGECLAS_ORT_ROOT", raising=False)
+    for var in NDK_VARS:
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ToolchainError) as e:
+        build("armv7", "android", "onnxruntime", tmp_path / "out")
+    msg = str(e.value)
+    assert "Android NDK not found" in msg
+    assert "ONNX Runtime SDK for android-armv7 not found" in msg
+    assert "edgeclas sdk install onnxruntime --arch armv7 --os android" in msg
+
+
+def test_python_module_is_host_only(tmp_path: Path) -> None:
+    from edgeclas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--python"):
+        build("armv8", "linux", "onnxruntime", tmp_path / "out", python=True)
+
+
+# ----------------------------------------------------------------------------- real builds
+
+def _check_build_dir(result, abi: str, triple: str, machine: str) -> dict:
+    manifest = read_manifest(result.out, "build")
+    assert manifest["target"]["abi"] == abi and manifest["target"]["triple"] == triple
+    assert manifest["binary"] == "bin/clas_system"
+    assert check_files(result.out, manifest) == []  # every listed file is there with its sha256
+    assert "bin/clas_system" in manifest["files"]
+    assert elf_machine(result.binary) == machine
+    for lib in manifest["libs"]:
+        assert elf_machine(result.out / lib) == machine, lib
+    return manifest
+
+
+@pytest.mark.integration
+def test_host_build_runs_and_native_tests_pass(host_build) -> None:
+    import platform
+
+    manifest = _check_build_dir(host_build, "x86_64", "x86_64-linux-gnu", platform.machine())
+    assert manifest["engine"] == {"name": "onnxruntime", "version": "1.32.0"}
+    assert manifest["libs"] == ["lib/libonnxruntime.so.1"]
+    assert host_build.tests is not None and host_build.tests.ok, host_build.tests
+    assert manifest["tests"]["passed"] == manifest["tests"]["total"] > 0
+    assert host_build.python_module is not None and host_build.python_module.is_file()
+
+
+@pytest.mark.integration
+def test_rebuild_reuses_the_cached_build_dir(host_build, tmp_path: Path) -> None:
+    again = build("host", "linux", "onnxruntime", tmp_path / "again", python=True, tests=True)
+    assert again.build_dir == host_build.build_dir  # same options → same cached CMake directory
+    assert "ninja: no work to do" in (again.out / "logs" / "build.log").read_text()
+    assert again.out != host_build.out and again.binary.is_file()
+
+
+@pytest.mark.integration
+def test_armv7_linux_native_tests_pass_under_qemu(armv7_linux_build) -> None:
+    manifest = _check_build_dir(armv7_linux_build, "armeabi-v7a", "arm-linux-gnueabihf", "armv7")
+    assert manifest["engine"]["name"] == "none" and manifest["libs"] == []
+    r = armv7_linux_build.tests
+    assert r is not None and r.ran and r.total > 0
+    assert "qemu-arm" in r.runner
+    assert r.failed == 0, (armv7_linux_build.out / "logs" / "ctest.log").read_text()[-3000:]
+    assert "arm-linux-gnueabihf-g++" in manifest["compiler"]
+
+
+def _python_reference(model_dir: Path, images: list[Path]) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    from edgeclas.preprocess import PreprocessConfig, decode_image, preprocess
+
+    manifest = read_manifest(model_dir, "model")
+    cfg = PreprocessConfig.from_dict(manifest["preprocess"])
+    sess = ort.InferenceSession(str(model_dir / manifest["formats"]["onnx"]["file"]),
+                                providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return {p.name: sess.run(None, {name: preprocess(decode_image(p), cfg)[None]})[0][0] for p in images}
+
+
+@pytest.mark.integration
+def test_armv8_build_under_qemu_matches_host_onnxruntime(armv8_linux_build, model_dir: Path,
+                                                         sample_images: list[Path], tmp_path: Path) -> None:
+    manifest = _check_build_dir(armv8_linux_build, "arm64-v8a", "aarch64-linux-gnu", "aarch64")
+    assert manifest["engine"] == {"name": "onnxruntime", "version": "1.32.0"}
+    assert "aarch64-linux-gnu-g++" in manifest["compiler"]
+    r = armv8_linux_build.tests
+    assert r is not None and r.ok and "qemu-aarch64" in r.runner, r
+
+    # PNG only: both sides decode PNG exactly (JPEG decoders differ by design: stb vs libjpeg-turbo).
+    images = tmp_path / "images"
+    images.mkdir()
+    pngs = [p for p in sample_images if p.suffix == ".png"]
+    assert len(pngs) >= 2
+    for p in pngs:
+        (images / p.name).symlink_to(p)
+    model = read_manifest(model_dir, "model")
+    config = clas_config(tmp_path, model_dir / model["formats"]["onnx"]["file"], model_dir / model["labels_file"],
+                         model["preprocess"], engine="onnxruntime", topk=2, warmup=0, repeats=1)
+    proc = subprocess.run(armv8_linux_build.command(config, images), capture_output=True, text=True,
+                          env=armv8_linux_build.env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    per_image = {Path(o["image"]).name: o for o in lines if o.get("type") == "image"}
+    summary = next(o for o in lines if o.get("type") == "summary")
+    assert summary["engine"] == "onnxruntime" and summary["engine_version"].startswith("1.32")
+
+    reference = _python_reference(model_dir, pngs)
+    assert set(per_image) == set(reference)
+    for name, probs in reference.items():
+        got = np.asarray(per_image[name]["probs"], dtype=np.float32)
+        assert got.shape == probs.shape
+        np.testing.assert_allclose(got, probs, atol=1e-3, err_msg=name)
+        assert per_image[name]["topk"][0]["class_id"] == int(np.argmax(probs)), name
+        assert per_image[name]["topk"][0]["label"] == model["labels"][int(np.argmax(probs))]
