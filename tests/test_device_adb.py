@@ -95,3 +95,27 @@ def test_unauthorized_device_is_a_distinct_error_with_what_to_do(adb_server):
     finally:
         adb_server.run("disconnect", serial, timeout=30)
         dev.close()
+
+
+def test_a_missing_local_server_is_started_but_a_named_one_is_not(monkeypatch):
+    import subprocess
+
+    from edgeclas.device import AdbServerError, adb_binary
+
+    exe = adb_binary()
+    if not exe:
+        pytest.skip("no adb binary (apt-get install adb)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("EDGECLAS_ADB_SERVER", raising=False)
+    with pytest.raises(AdbServerError, match=f"127.0.0.1:{port}"):
+        AdbServer.resolve(f"127.0.0.1:{port}").list()  # named explicitly: never replaced by a fresh server
+    assert not AdbServer("127.0.0.1", port).reachable()
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
+    server = AdbServer.resolve()
+    try:
+        assert server.list() == []  # started on that port, like `adb devices` would
+        assert server.reachable() and server.version() >= 39
+    finally:
+        subprocess.run([exe, "-P", str(port), "kill-server"], capture_output=True, timeout=30)
