@@ -24,7 +24,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #
 table{border-collapse:collapse;margin:.6em 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}
 th{background:#f4f4f4}td.l,th.l{text-align:left}tr.err td{background:#fff3f3}.warn{color:#b00;font-weight:600}
 .reg{background:#fde2e2}.imp{background:#e2f6e2}.meta{color:#555}figure{margin:1em 0}figcaption{color:#555;font-size:12px}
-img{max-width:100%;height:auto;border:1px solid #eee}
+img{max-width:100%;height:auto;border:1px solid #eee}.scroll{overflow-x:auto}
 """
 
 
@@ -39,7 +39,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1, 
         cls = f' class="{row_class[j]}"' if j < len(row_class) and row_class[j] else ""
         tds = "".join(f'<td class="l">{_e(c)}</td>' if i < left else f"<td>{_e(c)}</td>" for i, c in enumerate(row))
         body.append(f"<tr{cls}>{tds}</tr>")
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _bound_short(aff: dict[str, Any] | None) -> str:
+    """The cores, or "not bound" (the reason is printed once below the table)."""
+    if not aff:
+        return "–"
+    return bound_text(aff) if aff["applied"] else "not bound"
 
 
 def _png(fig: Any) -> str:
@@ -155,13 +162,17 @@ def render_html(run: Run, changes: list[Change] | None = None, compare_name: str
             fmt_ms(r.p50), fmt_ms(lat["p90"]), fmt_ms(lat["p99"]), fmt_ms(lat["mean"]), fmt_ms(lat["std"]),
             fmt_ms(lat["min"]), fmt_ms(lat["max"]), fmt_ms(lat["trimmed_mean"]), fmt_ms(lat["init"]),
             fmt_ms(lat["first"]), lat["n"], f"{rss / 1024:.1f}" if rss else "–",
-            bound_text(r.rec["affinity"]),
+            _bound_short(r.rec["affinity"]),
             f"{acc['top1_agreement']:.0%}" if acc else "–", f"{acc['max_abs_dprob']:.1e}" if acc else "–",
         ])
         classes.append("reg" if accuracy_flag(r) else "")
     parts.append(_table(["device", "model", "engine", "threads", "power mode", "p50", "p90", "p99", "mean", "std", "min",
                          "max", "trimmed", "init", "first", "runs", "peak RSS MiB", "bound to", "top-1 agree", "max Δprob"],
                         rows, left=3, row_class=classes))
+    notes = sorted({r.rec["affinity"]["note"] for r in run.ok_rows
+                    if r.rec["affinity"] and not r.rec["affinity"]["applied"] and r.rec["affinity"]["note"]})
+    if notes:
+        parts.append(f'<p class="meta">Threads not bound to cores: {_e("; ".join(notes))}</p>')
     if any(classes):
         parts.append('<p class="warn">Highlighted cells disagree with the host reference (fast but possibly wrong).</p>')
 
