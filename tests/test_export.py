@@ -51,6 +51,24 @@ def test_convert_of_a_missing_model_dir_is_a_model_error(tmp_path):
     assert r.exit_code == ModelError.exit_code and "no such directory" in r.output
 
 
+def test_onnx_conversion_refuses_to_start_without_its_helpers(tmp_path, monkeypatch):
+    # paddle2onnx would pip-install onnx_graphsurgeon mid-conversion; edgeclas stops first and says how.
+    import importlib.util
+
+    from edgeclas.errors import ToolchainError
+    from edgeclas.onnx_convert import convert_onnx
+    from edgeclas.preprocess import PreprocessConfig
+
+    write_manifest(tmp_path, "model", {"model": {"arch": "PPLCNet_x0_25", "class_num": 2, "input_size": [3, 64, 64]},
+                                       "preprocess": PreprocessConfig(73, 64).to_dict(), "labels": ["a", "b"]})
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx_graphsurgeon" else real(name, *a))
+    with pytest.raises(ToolchainError, match="needs onnx_graphsurgeon") as e:
+        convert_onnx(tmp_path)
+    assert e.value.hint == "pip install 'edgeclas[paddle]'"
+    assert not (tmp_path / "model.onnx").exists()
+
+
 @pytest.mark.integration
 def test_model_dir_fixture_honours_the_artifact_contract(model_dir):
     m = read_manifest(model_dir, "model")
@@ -66,6 +84,8 @@ def test_model_dir_fixture_honours_the_artifact_contract(model_dir):
     lines = md.labels_file.read_text().splitlines()
     assert lines == [f"{i} {name}" for i, name in enumerate(md.labels)]
     assert m["paddle_version"] and m["formats"]["onnx"]["opset"] == 13
+    ckpt = read_manifest(m["inputs"]["checkpoint"], "checkpoint")  # made by real training
+    assert ckpt["epoch"] >= 1 and ckpt["model"]["arch"] == md.arch
 
 
 @pytest.mark.integration
