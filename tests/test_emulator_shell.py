@@ -224,3 +224,23 @@ def test_tokenizer_keeps_io_numbers_apart_from_words():
     kinds = [type(t).__name__ for t in toks]
     assert kinds == ["Word", "RedirTok", "Word", "Word", "RedirTok", "Word"]
     assert toks[1].fd == 2 and toks[4].fd is None
+
+
+def test_arithmetic_expansion_has_c_semantics(dev):
+    status, out, _ = run(dev, "n=5; echo $((n*2+1)) $(( (7-10)/2 )) $((-7%3)) $(($n>3 && 1)) $((!0)) $((1<<4))")
+    assert (status, out) == (0, "11 -1 -1 1 1 16\n")
+    status, out, err = run(dev, "echo $((1/0)); echo after")
+    assert status == 2 and out == "" and "divide by zero" in err
+
+
+def test_globs_in_middle_components_and_driver_helpers(dev):
+    status, out, _ = run(dev, "cat /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq; "
+                              "for c in /sys/devices/system/cpu/cpu[0-9]*; do echo $c; done | wc -l")
+    assert out.splitlines()[-1] == "8"
+    assert out.splitlines()[:8] == ["1785600"] * 4 + ["2419200"] * 3 + ["2841600"]
+    status, out, err = run(dev, "taskset f0 echo pinned; seq 3; cd /data/local/tmp && realpath ../tmp/./x")
+    assert (status, out) == (0, "pinned\n1\n2\n3\n/data/local/tmp/x\n")
+    status, _, err = run(dev, "taskset 100 true")
+    assert status == 1 and "Invalid argument" in err
+    status, _, err = run(dev, "time sleep 0.05")
+    assert status == 0 and err.startswith("real 0.")

@@ -983,3 +983,82 @@ def _kill(sh: Shell, argv: list[str], io: ShellIO) -> int:
             io.err(f"kill: {a}: No such process\n")
             status = 1
     return status
+
+
+@builtin("pkill", "killall")
+def _pkill(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    """``pkill [-SIG] NAME`` / ``killall [-SIG] NAME``: signal the device's programs with that name."""
+    args = argv[1:]
+    sig = signal.SIGTERM
+    if args and args[0].startswith("-") and len(args) > 1:
+        name = args.pop(0)[1:].upper().removeprefix("SIG")
+        sig = int(name) if name.isdigit() else _SIGNALS.get(name, signal.SIGTERM)
+    if not args:
+        return _usage(io, argv[0], "Need 1 argument")
+    hits = [p for p in sh.procs.list() if p.name in args]
+    for p in hits:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+    if not hits and argv[0] == "killall":
+        io.err(f"killall: {args[0]}: no process killed\n")
+    return 0 if hits else 1
+
+
+@builtin("time")
+def _time(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    """toybox ``time CMD…``: run it, then print wall time to stderr (user/sys are not measured here)."""
+    if len(argv) < 2:
+        return 0
+    t0 = time.monotonic()
+    status = _run_argv(sh, argv[1:], io)
+    real = time.monotonic() - t0
+    io.err(f"real {real:.3f}\nuser 0.000\nsys 0.000\n")
+    return status
+
+
+@builtin("taskset")
+def _taskset(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    """``taskset MASK CMD…`` runs CMD; the emulated device accepts a CPU mask but does not pin (the host schedules)."""
+    args = argv[1:]
+    if args and args[0] == "-a":
+        args.pop(0)
+    if len(args) < 2 or not re.fullmatch(r"(0x)?[0-9a-fA-F]+", args[0]):
+        return _usage(io, "taskset", "usage: taskset MASK COMMAND...")
+    mask = int(args[0], 16)
+    if mask == 0 or mask >> sh.profile.ncpu:
+        io.err(f"taskset: failed to set pid's affinity: {os.strerror(errno.EINVAL)}\n")
+        return 1
+    return _run_argv(sh, args[1:], io)
+
+
+@builtin("realpath", "readlink")
+def _realpath(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    _, paths = _flags(argv, "fenmq")
+    if argv[0] == "readlink" and not any(a.startswith("-") and "f" in a for a in argv[1:]):
+        return 1  # no symlinks are visible on the device: plain readlink finds none
+    status = 0
+    for p in paths:
+        try:
+            res = sh.fs.resolve(p, sh.cwd)
+        except FsError as e:
+            status = _err(io, argv[0], p, e)
+            continue
+        io.out(res.device + "\n")
+    return status
+
+
+@builtin("seq")
+def _seq(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    try:
+        nums = [int(a) for a in argv[1:]]
+    except ValueError:
+        return _usage(io, "seq", "not integer")
+    if not 1 <= len(nums) <= 3:
+        return _usage(io, "seq", "Need 1 to 3 arguments")
+    first, step, last = (1, 1, nums[0]) if len(nums) == 1 else (nums[0], 1, nums[1]) if len(nums) == 2 else nums
+    if step == 0:
+        return _usage(io, "seq", "increment must not be 0")
+    io.out("".join(f"{v}\n" for v in range(first, last + (1 if step > 0 else -1), step)))
+    return 0

@@ -16,12 +16,13 @@ service, which is everything adb itself can do; run only programs you built.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,11 +32,10 @@ from .shell import SH, FileSink, NullSink, ShellIO
 if TYPE_CHECKING:
     from .shell import Shell
 
-__all__ = ["ELF_MACHINES", "elf_machine", "ProcessTable", "run_path", "QEMU"]
+__all__ = ["ELF_MACHINES", "elf_machine", "ProcessTable", "run_path"]
 
 EM_ARM, EM_AARCH64 = 40, 183
 ELF_MACHINES = {EM_ARM: "armv7", EM_AARCH64: "armv8"}
-QEMU = {"armv8": "qemu-aarch64-static", "armv7": "qemu-arm-static"}
 # Which machines a device of each arch runs (an arm64 phone runs 32-bit ARM programs too).
 RUNS = {"armv8": {EM_AARCH64, EM_ARM}, "armv7": {EM_ARM}}
 
@@ -172,11 +172,22 @@ def _pump_out(fd_reader, sink) -> None:
         os.close(fd_reader)
 
 
+@functools.lru_cache(maxsize=None)
+def _qemu(arch: str) -> str:
+    """The qemu-user binary for ``arch``, found by the SDK layer (the one place tools are resolved); cached."""
+    from ..sdk import target
+    from ..sdk.cross import resolve
+
+    return str(resolve("qemu", target(arch, "linux"), None).path)
+
+
 def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: ShellIO, env: dict[str, str]) -> int:
-    qemu = shutil.which(QEMU[arch])
-    if qemu is None:
-        io.err(f"{SH}: {argv[0]}: cannot run {arch} programs: {QEMU[arch]} not found on the host "
-               f"(apt-get install qemu-user-static)\n")
+    from ..errors import ToolchainError
+
+    try:
+        qemu = _qemu(arch)
+    except ToolchainError as e:
+        io.err(f"{SH}: {argv[0]}: cannot run {arch} programs on this host: {e.message} ({e.hint})\n")
         return 126
     # qemu options come first; QEMU_* variables from the device side must not configure the emulator itself.
     cmd = [qemu, "-L", str(shell.fs.root), "-0", argv[0], host_prog, *argv[1:]]
@@ -240,8 +251,8 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
                 if termed_at is None:
                     # A timeout sends TERM first (like toybox timeout); a closed stream kills outright.
                     _killpg(popen.pid, signal.SIGTERM if cancel.timed_out() else signal.SIGKILL)
-                    termed_at = _now()
-                elif _now() - termed_at > 2.0:
+                    termed_at = time.monotonic()
+                elif time.monotonic() - termed_at > 2.0:
                     _killpg(popen.pid, signal.SIGKILL)
     finally:
         _killpg(popen.pid, signal.SIGKILL)  # whatever the program left behind in its group
@@ -249,12 +260,6 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
     for t in pumps:
         t.join(timeout=5)
     return 128 - rc if rc < 0 else rc
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
 
 
 def _feed_stdin(popen: subprocess.Popen, src) -> None:

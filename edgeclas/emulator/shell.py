@@ -61,7 +61,8 @@ class ShellSyntaxError(Exception):
 
 @dataclass
 class Word:
-    # parts: (kind, text, quoted); kind is "lit", "var" (text = NAME or NAME:-default) or "cmd" (text = source)
+    # parts: (kind, text, quoted); kind is "lit", "var" (text = NAME or NAME:-default), "cmd" (text = source)
+    # or "arith" (text = the expression inside $(( )))
     parts: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def literal(self) -> str | None:
@@ -125,6 +126,11 @@ def _scan_parens(src: str, i: int) -> int:
 def _read_dollar(src: str, i: int, quoted: bool) -> tuple[tuple[str, str, bool], int]:
     """``src[i] == '$'``: return the part and the index after it."""
     nxt = src[i + 1] if i + 1 < len(src) else ""
+    if src.startswith("((", i + 1):
+        end = src.find("))", i + 3)
+        if end < 0:
+            raise ShellSyntaxError("missing '))'")
+        return ("arith", src[i + 3 : end], quoted), end + 2
     if nxt == "(":
         end = _scan_parens(src, i + 2)
         return ("cmd", src[i + 2 : end - 1], quoted), end
@@ -667,6 +673,9 @@ class Shell:
             self.status = e.status
         except _LoopControl:
             pass
+        except ShellSyntaxError as e:  # found while expanding, e.g. $(( 1 / 0 )): the script stops, as in sh
+            io.err(f"{SH}: {e}\n")
+            self.status = 2
         return self.status & 0xFF
 
     def run_list(self, items: list[AndOr], io: ShellIO) -> int:
@@ -757,6 +766,65 @@ class Shell:
             value = default
         return value
 
+    def _arith(self, expr: str) -> int:
+        """``$(( ))``: integer arithmetic with C semantics (``/`` and ``%`` truncate toward zero)."""
+        import ast
+        import re as _re
+
+        def value_of(m: _re.Match[str]) -> str:
+            return self._var(m.group(1) or m.group(2))
+
+        text = _re.sub(r"\$\{?([A-Za-z_][A-Za-z_0-9]*|[?#$0-9])\}?|\$(\w)", value_of, expr)
+        text = text.replace("&&", " and ").replace("||", " or ")
+        text = _re.sub(r"!(?!=)", " not ", text)
+        try:
+            tree = ast.parse(text.strip() or "0", mode="eval")
+        except SyntaxError:
+            raise ShellSyntaxError(f"arithmetic syntax error: '{expr}'") from None
+
+        def ev(node: ast.AST) -> int:
+            if isinstance(node, ast.Expression):
+                return ev(node.body)
+            if isinstance(node, ast.Constant) and isinstance(node.value, int):
+                return int(node.value)
+            if isinstance(node, ast.Name):
+                raw = self.vars.get(node.id, "0") or "0"
+                try:
+                    return int(raw, 0)
+                except ValueError:
+                    raise ShellSyntaxError(f"{node.id}: bad number '{raw}'") from None
+            if isinstance(node, ast.UnaryOp):
+                v = ev(node.operand)
+                if isinstance(node.op, ast.USub):
+                    return -v
+                if isinstance(node.op, ast.UAdd):
+                    return v
+                if isinstance(node.op, ast.Not):
+                    return int(not v)
+                if isinstance(node.op, ast.Invert):
+                    return ~v
+            if isinstance(node, ast.BoolOp):
+                vals = [ev(v) for v in node.values]
+                return int(all(vals) if isinstance(node.op, ast.And) else any(vals))
+            if isinstance(node, ast.BinOp):
+                a, b = ev(node.left), ev(node.right)
+                if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and b == 0:
+                    raise ShellSyntaxError("divide by zero")
+                ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
+                       ast.Div: lambda: int(a / b), ast.FloorDiv: lambda: int(a / b),
+                       ast.Mod: lambda: a - b * int(a / b), ast.LShift: lambda: a << b, ast.RShift: lambda: a >> b,
+                       ast.BitAnd: lambda: a & b, ast.BitOr: lambda: a | b, ast.BitXor: lambda: a ^ b}
+                if type(node.op) in ops:
+                    return ops[type(node.op)]()
+            if isinstance(node, ast.Compare) and len(node.ops) == 1:
+                a, b = ev(node.left), ev(node.comparators[0])
+                cmp = {ast.Lt: a < b, ast.LtE: a <= b, ast.Gt: a > b, ast.GtE: a >= b, ast.Eq: a == b, ast.NotEq: a != b}
+                if type(node.ops[0]) in cmp:
+                    return int(cmp[type(node.ops[0])])
+            raise ShellSyntaxError(f"arithmetic syntax error: '{expr}'")
+
+        return ev(tree)
+
     def _command_output(self, src: str, io: ShellIO) -> str:
         out = Sink()
         sub = self.child()
@@ -774,7 +842,12 @@ class Shell:
                 fields[-1].append((text, quoted))
                 started = True
                 continue
-            value = self._var(text) if kind == "var" else self._command_output(text, io)
+            if kind == "var":
+                value = self._var(text)
+            elif kind == "arith":
+                value = str(self._arith(text))
+            else:
+                value = self._command_output(text, io)
             if quoted or not split:
                 fields[-1].append((value, True))
                 started = True
