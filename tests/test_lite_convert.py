@@ -207,3 +207,24 @@ def test_pir_only_export_gets_its_legacy_program_made_from_the_checkpoint(tmp_pa
     assert "pir" in m["formats"] and m["formats"]["nb"]["arm"]["from"] == "legacy/inference.pdmodel"
     assert check_files(md, m) == [] and res.path.is_file()
     assert not list(md.glob(".legacy-*"))  # the on-demand export's scratch dir is gone
+
+
+def test_compat_runtime_set_up_from_scratch_in_a_private_cache(tmp_path, monkeypatch):
+    """What `edgeclas sdk install lite-opt` does on a fresh machine (PyPI only), then reuses."""
+    from edgeclas import sdk
+    from edgeclas.lite.runtime import compat_dir, compat_route, run_worker
+
+    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("EDGECLAS_LITE_OPT", raising=False)
+    (item,) = sdk.install("lite-opt")
+    assert (item.source, item.version) == ("download", LITE_VERSION)
+    info = json.loads((compat_dir() / "manifest.json").read_text())
+    assert info["wheel_sha256"] == "b1e6081c4154e50479426df9c7390c0d1d99dd9d832a270d1fe925894768fb62"
+    assert info["numpy"].startswith("1.") and info["python"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
+    route = sdk.resolve("lite-opt")
+    assert route.source == "cache" and str(route.path).startswith(str(tmp_path))
+    got = run_worker(compat_route(), ["info"], timeout=120)
+    assert got["lite"] == LITE_VERSION and got["numpy"] == info["numpy"]
+    assert got["python"].startswith(info["python"])  # the interpreter's own version, not the shim's 3.10
+    assert sdk.install("lite-opt")[0].source == "cache"  # idempotent
+

@@ -16,6 +16,7 @@ the signal.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -23,17 +24,16 @@ import platform
 import re
 import shutil
 import signal
-import stat
 import struct
 import subprocess
 import sys
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConversionError, ToolchainError
 from ..fsutil import sha256_file, staging_dir
 from ..paths import cache_dir
+from ..sdk.download import safe_extract
 from .worker import read_message
 
 __all__ = [
@@ -228,10 +228,18 @@ def resolve_route(
 
 def install_compat(*, force: bool = False, log=None) -> Route:
     """Set up route (c) once in the cache (pip download + sha256 + safe unzip + numpy<2 + shim); reused after."""
-    if not force:
-        existing = compat_route()
-        if existing:
-            return existing
+    if not force and compat_route():
+        return compat_route()
+    root = compat_dir()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:  # concurrent test runs: one sets it up
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and compat_route():
+            return compat_route()
+        return _install_compat(log)
+
+
+def _install_compat(log) -> Route:
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
         raise ToolchainError(
             f"the paddlelite wheel exists for x86_64 Linux only; this is {sys.platform} {platform.machine()}",
@@ -245,9 +253,10 @@ def install_compat(*, force: bool = False, log=None) -> Route:
     say = log or (lambda msg: print(msg, file=sys.stderr))
     root = compat_dir()
     with staging_dir(root) as tmp:
+        os.chmod(tmp, 0o755)
         say(f"setting up the Paddle Lite compat runtime in {root} (once) ...")
         wheel = _download_wheel(tmp / "download")
-        _safe_unzip(wheel, tmp / "site")
+        safe_extract(wheel, tmp / "site", max_total_bytes=_WHEEL_MAX_BYTES)
         shutil.rmtree(tmp / "download")
         _rename_import(tmp / "site" / "paddlelite" / "lite.so", b"Py_GetVersion", _SHIM_SYMBOL)
         _pip(["install", "--target", str(tmp / "numpy"), "--python-version", _py_tag(), "--only-binary=:all:",
@@ -293,22 +302,6 @@ def _download_wheel(dest: Path) -> Path:
             hint="the index served a different file; check PIP_INDEX_URL",
         )
     return wheel
-
-
-def _safe_unzip(archive: Path, dest: Path) -> None:
-    """Extract regular files only; no absolute paths, no '..', no links, bounded size."""
-    dest.mkdir(parents=True)
-    with zipfile.ZipFile(archive) as zf:
-        members = zf.infolist()
-        if sum(m.file_size for m in members) > _WHEEL_MAX_BYTES:
-            raise ToolchainError(f"{archive.name}: unpacks to more than {_WHEEL_MAX_BYTES >> 20} MiB; refusing")
-        for m in members:
-            name = m.filename
-            parts = Path(name).parts
-            kind = stat.S_IFMT(m.external_attr >> 16)
-            if name.startswith(("/", "\\")) or ".." in parts or (kind and kind not in (stat.S_IFREG, stat.S_IFDIR)):
-                raise ToolchainError(f"{archive.name}: unsafe member {name!r}; refusing to extract")
-        zf.extractall(dest)
 
 
 def _rename_import(lib: Path, old: bytes, new: bytes) -> None:
