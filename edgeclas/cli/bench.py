@@ -69,3 +69,27 @@ def bench(devices, models, engines, threads, power_modes, warmup, repeats, coold
     c.print(f"report: edgeclas report {res.run_dir}")
     if not res.ok:
         raise SystemExit(1)
+
+
+@cli.command("import-results")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--tool", required=True, type=click.Choice(["benchmark_bin", "paddleclas_demo"]),
+              help="Which tool printed the files.")
+@click.option("--out", "-o", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory to add to.")
+@click.option("--device", required=True, metavar="NAME", help="The phone the numbers came from (its serial, to match later runs).")
+@click.option("--model", "model_name", required=True, metavar="NAME", help="Model name (as edgeclas bench records it).")
+@click.option("--engine", default="lite", show_default=True, type=click.Choice(["lite", "onnxruntime"]))
+@click.option("--threads", default=None, type=click.IntRange(1), help="When the output does not say.")
+@click.option("--power-mode", default=None, type=click.IntRange(0, 3), help="When the output does not say.")
+@click.option("--soc", default=None, help="SoC of the device, for the report.")
+@click.option("--abi", default=None, help="ABI of the device, for the report.")
+@handle_errors
+def import_results(files, tool, run_dir, device, model_name, engine, threads, power_mode, soc, abi) -> None:
+    """Add Paddle Lite benchmark_bin or PaddleClas demo output to a run, so reports show and compare it."""
+    from ..bench.importers import import_output
+
+    c = console()
+    for f in files:
+        r = import_output(f, tool, run_dir, device=device, model=model_name, engine=engine, threads=threads,
+                          power_mode=power_mode, soc=soc, abi=abi)
+        c.print(f"{f}: {'added' if r.added else 'already imported'} (cell {r.key}) → {r.path}")
