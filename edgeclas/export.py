@@ -53,6 +53,7 @@ def export(
             hint=f"use a comma-separated subset of: {', '.join(FORMATS)}",
         )
     manifest = read_manifest(ckpt, "checkpoint")
+    _check_replaceable(out)
     params = ckpt / "model.pdparams"
     if not params.is_file():
         raise ModelError(f"{params}: missing from the checkpoint", hint="point export at RUN_DIR/best or RUN_DIR/latest")
@@ -110,6 +111,20 @@ def export(
             files=files,
         )
     return out
+
+
+def _check_replaceable(out: Path) -> None:
+    """``out`` is replaced as a whole: only an empty folder or an earlier model directory may be."""
+    if out.is_dir() and any(out.iterdir()):
+        try:
+            read_manifest(out, "model")
+        except ModelError:
+            raise ConfigError(
+                f"{out}: exists and is not a model directory; export replaces --out as a whole",
+                hint="pass a new or empty folder as --out",
+            ) from None
+    elif out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder", hint="pass a new or empty folder as --out")
 
 
 def _paddle_version() -> str:

@@ -40,6 +40,16 @@ def test_export_unknown_format_lists_the_valid_ones(tmp_path):
     assert "unknown export format(s): tflite" in r.output and "legacy, pir" in r.output
 
 
+def test_export_never_replaces_a_folder_that_is_not_a_model(tmp_path):
+    write_manifest(tmp_path / "ckpt", "checkpoint", {})
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "notes.txt").write_text("mine")
+    r = _run("export", str(tmp_path / "ckpt"), "--out", str(tmp_path / "home"))
+    assert r.exit_code == ConfigError.exit_code
+    assert "exists and is not a model directory" in r.output
+    assert (tmp_path / "home" / "notes.txt").read_text() == "mine"
+
+
 def test_model_dir_rejects_a_malformed_manifest(tmp_path):
     write_manifest(tmp_path, "model", {"model": {"arch": "PPLCNet_x0_25"}})
     with pytest.raises(ModelError, match="malformed model manifest"):
