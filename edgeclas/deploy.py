@@ -410,10 +410,8 @@ def sync_bundle(device: Device, bundle: Bundle, remote_dir: str = DEFAULT_REMOTE
     if todo:
         dirs = sorted({posixpath.dirname(remote[rel]) for rel in todo})
         _check(device.shell(["mkdir", "-p", *dirs], timeout=60), "creating the remote dirs", device.serial)
-    pushed_bytes = 0
-    for rel in todo:
-        mode = 0o755 if rel == bundle.binary else 0o644
-        pushed_bytes += device.push(bundle.path / rel, remote[rel], mode=mode)
+    pushed_bytes = device.push_many([(bundle.path / rel, remote[rel], 0o755 if rel == bundle.binary else 0o644)
+                                     for rel in todo])
     if todo:
         got = device.sha256([remote[rel] for rel in todo])
         bad = [rel for rel in todo if got.get(remote[rel]) != bundle.files[rel]]

@@ -321,36 +321,47 @@ class AdbDevice:
         return ShellResult(command, r.returncode, r.output, "", time.monotonic() - start)
 
     def push(self, local: str | os.PathLike[str], remote: str, mode: int = 0o644, timeout: float | None = 300.0) -> int:
-        local = Path(local)
-        remote_b = f"{remote},{0o100000 | (mode & 0o7777)}".encode("utf-8")
+        return self.push_many([(local, remote, mode)], timeout=timeout)
+
+    def push_many(self, items: Sequence[tuple[str | os.PathLike[str], str, int]], timeout: float | None = 300.0) -> int:
+        """Push ``(local, remote, mode)`` files over one sync session (no per-file connection setup)."""
+        if not items:
+            return 0
         sent = 0
         c = self._open("sync:", timeout)
         try:
-            try:
-                with open(local, "rb") as f:
-                    c.conn.sendall(b"SEND" + struct.pack("<I", len(remote_b)) + remote_b)
-                    while block := f.read(_SYNC_DATA_MAX):
-                        c.conn.sendall(b"DATA" + struct.pack("<I", len(block)) + block)
-                        sent += len(block)
-                    c.conn.sendall(b"DONE" + struct.pack("<I", int(local.stat().st_mtime)))
-                status = _read_exact(c, 4)
-            except OSError as e:
-                # adbd answers FAIL and may drop the connection while we are still sending.
-                status = b""
+            for local_, remote, mode in items:
+                local = Path(local_)
+                remote_b = f"{remote},{0o100000 | (mode & 0o7777)}".encode("utf-8")
+                this = 0
                 try:
-                    c.conn.settimeout(2.0)
+                    with open(local, "rb") as f:
+                        c.conn.sendall(b"SEND" + struct.pack("<I", len(remote_b)) + remote_b)
+                        while block := f.read(_SYNC_DATA_MAX):
+                            c.conn.sendall(b"DATA" + struct.pack("<I", len(block)) + block)
+                            this += len(block)
+                        c.conn.sendall(b"DONE" + struct.pack("<I", int(local.stat().st_mtime)))
                     status = _read_exact(c, 4)
-                except OSError:
-                    pass
-                if status != b"FAIL":
-                    raise PushError(f"{self._serial}: push of {local} to {remote} failed (sent {sent} of "
-                                    f"{local.stat().st_size} bytes): connection lost ({e})", partial=sent) from None
-            if status == b"FAIL":
-                msg = _read_message(c)
-                raise PushError(f"{self._serial}: push of {local} to {remote} failed: {msg}", partial=sent)
-            if status != b"OKAY":
-                raise PushError(f"{self._serial}: push of {local} to {remote}: unexpected answer {status!r}",
-                                partial=sent)
+                except OSError as e:
+                    # adbd answers FAIL and may drop the connection while we are still sending.
+                    status = b""
+                    try:
+                        c.conn.settimeout(2.0)
+                        status = _read_exact(c, 4)
+                    except OSError:
+                        pass
+                    if status != b"FAIL":
+                        raise PushError(f"{self._serial}: push of {local} to {remote} failed (sent {this} of "
+                                        f"{local.stat().st_size} bytes): connection lost ({e})",
+                                        partial=sent) from None
+                if status == b"FAIL":
+                    raise PushError(f"{self._serial}: push of {local} to {remote} failed: {_read_message(c)}",
+                                    partial=sent)
+                if status != b"OKAY":
+                    raise PushError(f"{self._serial}: push of {local} to {remote}: unexpected answer {status!r}",
+                                    partial=sent)
+                _read_exact(c, 4)  # the OKAY's (empty) length word
+                sent += this
             _quit(c)
         finally:
             c.close()

@@ -89,6 +89,9 @@ class Device(Protocol):
     def push(self, local: str | os.PathLike[str], remote: str, mode: int = 0o644) -> int:
         """Write one local file to the remote path (parent directory must exist); returns bytes sent."""
 
+    def push_many(self, items: Sequence[tuple[str | os.PathLike[str], str, int]]) -> int:
+        """Push several ``(local, remote, mode)`` files in one session; returns bytes sent."""
+
     def pull(self, remote: str, local: str | os.PathLike[str]) -> int:
         """Copy one remote file to a local path (atomically); returns bytes received."""
 
