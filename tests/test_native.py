@@ -91,8 +91,8 @@ def test_preprocess_matches_python_reference(native, cfg):
         assert got.shape == ref.shape == (3, cfg.crop_size, cfg.crop_size), name
         worst[name] = float(np.abs(got - ref).max())
     print("max |C++ - Python| per image:", worst)
-    # Goal is <= 1e-3; the implementation mirrors cv2's float weights, so it lands near float rounding.
-    assert max(worst.values()) <= 1e-4, worst
+    # Goal is <= 1e-3; with cv2's sampling rules and exact weights it lands at float rounding (~1e-6).
+    assert max(worst.values()) <= 1e-5, worst
 
 
 def test_preprocess_scalar_path_equals_auto_on_host(native):
