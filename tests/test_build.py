@@ -127,15 +127,37 @@ def test_armv7_linux_native_tests_pass_under_qemu(armv7_linux_build) -> None:
     assert "arm-linux-gnueabihf-g++" in manifest["compiler"]
 
 
-def _python_reference(model_dir: Path, images: list[Path]) -> dict[str, np.ndarray]:
+def _dense_onnx(path: Path, size: int, classes: int = 5) -> Path:
+    """Flatten → Gemm → Softmax with random weights: every pixel moves the scores a lot.
+
+    The small exported test model is untrained, so its probabilities are ~0.5/0.5 for every image and a
+    1e-3 check on it alone would pass even with broken preprocessing; this model would not.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    n = 3 * size * size
+    w = (rng.standard_normal((n, classes)) * (3.0 / np.sqrt(n))).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["x"], ["f"], axis=1),
+         helper.make_node("Gemm", ["f", "w", "b"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["probs"], axis=1)],
+        "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, classes])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.zeros(classes, np.float32), "b")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+def _python_reference(onnx_file: Path, preprocess_cfg: dict, images: list[Path]) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
     from edgeclas.preprocess import PreprocessConfig, decode_image, preprocess
 
-    manifest = read_manifest(model_dir, "model")
-    cfg = PreprocessConfig.from_dict(manifest["preprocess"])
-    sess = ort.InferenceSession(str(model_dir / manifest["formats"]["onnx"]["file"]),
-                                providers=["CPUExecutionProvider"])
+    cfg = PreprocessConfig.from_dict(preprocess_cfg)
+    sess = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     return {p.name: sess.run(None, {name: preprocess(decode_image(p), cfg)[None]})[0][0] for p in images}
 
@@ -157,21 +179,39 @@ def test_armv8_build_under_qemu_matches_host_onnxruntime(armv8_linux_build, mode
     for p in pngs:
         (images / p.name).symlink_to(p)
     model = read_manifest(model_dir, "model")
-    config = clas_config(tmp_path, model_dir / model["formats"]["onnx"]["file"], model_dir / model["labels_file"],
-                         model["preprocess"], engine="onnxruntime", topk=2, warmup=0, repeats=1)
-    proc = subprocess.run(armv8_linux_build.command(config, images), capture_output=True, text=True,
-                          env=armv8_linux_build.env(), timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    per_image = {Path(o["image"]).name: o for o in lines if o.get("type") == "image"}
-    summary = next(o for o in lines if o.get("type") == "summary")
-    assert summary["engine"] == "onnxruntime" and summary["engine_version"].startswith("1.32")
+    pre = model["preprocess"]
+    dense_labels = tmp_path / "dense_labels.txt"
+    dense_labels.write_text("".join(f"{i} class{i}\n" for i in range(5)))
+    cases = {
+        "exported": (model_dir / model["formats"]["onnx"]["file"], model_dir / model["labels_file"],
+                     model["labels"]),
+        "dense": (_dense_onnx(tmp_path / "dense.onnx", pre["crop_size"]), dense_labels,
+                  [f"class{i}" for i in range(5)]),
+    }
+    spread = []
+    for case, (onnx_file, labels_file, labels) in cases.items():
+        work = tmp_path / case
+        work.mkdir()
+        config = clas_config(work, onnx_file, labels_file, pre, engine="onnxruntime", topk=2, warmup=0, repeats=1)
+        proc = subprocess.run(armv8_linux_build.command(config, images), capture_output=True, text=True,
+                              env=armv8_linux_build.env(), timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        per_image = {Path(o["image"]).name: o for o in lines if o.get("type") == "image"}
+        summary = next(o for o in lines if o.get("type") == "summary")
+        assert summary["engine"] == "onnxruntime" and summary["engine_version"].startswith("1.32")
 
-    reference = _python_reference(model_dir, pngs)
-    assert set(per_image) == set(reference)
-    for name, probs in reference.items():
-        got = np.asarray(per_image[name]["probs"], dtype=np.float32)
-        assert got.shape == probs.shape
-        np.testing.assert_allclose(got, probs, atol=1e-3, err_msg=name)
-        assert per_image[name]["topk"][0]["class_id"] == int(np.argmax(probs)), name
-        assert per_image[name]["topk"][0]["label"] == model["labels"][int(np.argmax(probs))]
+        reference = _python_reference(onnx_file, pre, pngs)
+        assert set(per_image) == set(reference)
+        for name, probs in reference.items():
+            got = np.asarray(per_image[name]["probs"], dtype=np.float32)
+            assert got.shape == probs.shape
+            np.testing.assert_allclose(got, probs, atol=1e-3, err_msg=f"{case}: {name}")
+            top1 = int(np.argmax(probs))
+            assert per_image[name]["topk"][0]["class_id"] == top1, f"{case}: {name}"
+            assert per_image[name]["topk"][0]["label"] == labels[top1]
+            if case == "dense":
+                spread.append(probs)
+    # The dense model's answers really depend on the image: otherwise the comparison proves nothing.
+    spread_arr = np.stack(spread)
+    assert float(np.ptp(spread_arr, axis=0).max()) > 0.1, spread_arr
