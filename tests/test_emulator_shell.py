@@ -244,3 +244,22 @@ def test_globs_in_middle_components_and_driver_helpers(dev):
     assert status == 1 and "Invalid argument" in err
     status, _, err = run(dev, "time sleep 0.05")
     assert status == 0 and err.startswith("real 0.")
+
+
+def test_adb_message_framing():
+    import socket
+    import struct
+
+    from edgeclas.emulator.transport import A_OPEN, A_WRTE, pack_message, read_message
+
+    raw = pack_message(A_OPEN, 7, 0, b"shell:ls\0")
+    cmd, a0, a1, length, crc, magic = struct.unpack("<6I", raw[:24])
+    assert (cmd, a0, a1, length, crc, magic) == (A_OPEN, 7, 0, 9, 0, A_OPEN ^ 0xFFFFFFFF)
+    assert struct.unpack("<6I", pack_message(A_WRTE, 1, 2, b"\x01\x02", checksum=True)[:24])[4] == 3
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(raw + raw[:24].replace(struct.pack("<I", A_OPEN ^ 0xFFFFFFFF), b"\0\0\0\0"))
+        msg = read_message(b)
+        assert (msg.command, msg.arg0, msg.data) == (A_OPEN, 7, b"shell:ls\0")
+        with pytest.raises(ValueError, match="magic"):
+            read_message(b)

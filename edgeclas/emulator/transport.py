@@ -71,9 +71,11 @@ class Message:
         return f"Message({name}, {self.arg0}, {self.arg1}, {self.data[:40]!r}{'…' if len(self.data) > 40 else ''})"
 
 
-def pack_message(command: int, arg0: int, arg1: int, data: bytes = b"") -> bytes:
-    # We still fill in the checksum: old hosts (version < 0x01000001) check it; new ones ignore it.
-    return _HEADER.pack(command, arg0, arg1, len(data), sum(data) & 0xFFFFFFFF, command ^ 0xFFFFFFFF) + data
+def pack_message(command: int, arg0: int, arg1: int, data: bytes = b"", *, checksum: bool = False) -> bytes:
+    # Hosts of version >= 0x01000001 ignore the checksum (and send 0); summing 1 MiB in Python costs
+    # milliseconds per packet, so it is only computed for an older host that checks it.
+    crc = sum(data) & 0xFFFFFFFF if checksum else 0
+    return _HEADER.pack(command, arg0, arg1, len(data), crc, command ^ 0xFFFFFFFF) + data
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -210,6 +212,7 @@ class Connection:
         self.banner = banner
         self.open_service = open_service
         self.max_payload = 256 * 1024  # until the host's CNXN tells us its size
+        self.checksum = True  # until the host's CNXN says it is new enough not to check
         self._send_lock = threading.Lock()
         self._streams: dict[int, Stream] = {}
         self._streams_lock = threading.Lock()
@@ -219,7 +222,7 @@ class Connection:
     def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         if self._dead:
             raise StreamClosed()
-        packet = pack_message(command, arg0, arg1, data)
+        packet = pack_message(command, arg0, arg1, data, checksum=self.checksum)
         with self._send_lock:
             try:
                 self.sock.sendall(packet)
@@ -257,6 +260,7 @@ class Connection:
         if msg.command == A_CNXN:
             # arg1 is the host's max payload; we answer with ours and take the smaller of the two.
             self.max_payload = max(4096, min(msg.arg1 or MAX_PAYLOAD, MAX_PAYLOAD))
+            self.checksum = msg.arg0 < ADB_VERSION
             self.send(A_CNXN, ADB_VERSION, MAX_PAYLOAD, self.banner)
         elif msg.command == A_OPEN:
             name = msg.data.rstrip(b"\0").decode("utf-8", "replace")
