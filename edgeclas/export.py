@@ -154,17 +154,16 @@ def _run_child(spec: dict[str, Any], pir_flag: str, ckpt: Path, fmt: str) -> Non
 
 
 def _save_static(spec_json: str) -> None:
-    """Child process: rebuild the network, load the checkpoint, append softmax, ``paddle.jit.save``."""
+    """Child process: rebuild the network, load the checkpoint, append softmax, ``paddle.jit.save``.
+
+    Architectures must use ``*`` rather than ``paddle.multiply``: in Paddle 3.3.1 the latter calls
+    the PIR-only C op and cannot be traced into a legacy program (test_export covers every family).
+    """
     spec = json.loads(spec_json)
     try:
         import paddle
 
-        from .models import build_model
-
-        if os.environ.get("FLAGS_enable_pir_api") == "0":
-            # Paddle 3.3.1 binds paddle.multiply straight to the PIR-only C op, so tracing it into a
-            # legacy program fails ("must be Value, but got Variable"); ``*`` lowers in both IRs.
-            paddle.multiply = lambda x, y, name=None: x * y
+        from .models import build_model, reparameterize
 
         net = build_model(spec["arch"], spec["class_num"], **spec["arch_kwargs"])
         state = paddle.load(spec["params"])
@@ -183,6 +182,8 @@ def _save_static(spec_json: str) -> None:
             def forward(self, x):
                 return paddle.nn.functional.softmax(self.inner(x), axis=-1)
 
+        net.eval()
+        reparameterize(net)  # PP-LCNetV2's training branches fused into one conv, as PaddleClas exports it
         model = WithSoftmax(net)
         model.eval()
         c, h, w = spec["input_size"]

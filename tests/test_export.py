@@ -149,3 +149,35 @@ def test_export_cli_writes_only_the_requested_format(model_dir, tmp_path):
     assert md.has("pir") and not md.has("legacy") and md.name == "pir_only"
     with pytest.raises(ModelError, match="has no 'legacy' format"):
         md.paddle_files("legacy")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("arch", ["PPLCNet_x0_25", "PPLCNetV2_base", "MobileNetV3_small_x0_35"])
+def test_every_family_exports_legacy_and_matches_dygraph(arch, tmp_path, sample_images):
+    """Paddle Lite's opt reads legacy programs only, so each family must trace into one; the exported
+    program (PP-LCNetV2 re-parameterised) must compute what the trained network computes."""
+    import numpy as np
+    import paddle
+
+    from edgeclas import engines
+    from edgeclas.export import export
+    from edgeclas.models import build_model
+    from edgeclas.preprocess import PreprocessConfig, load_batch
+
+    paddle.seed(1)
+    net = build_model(arch, 3)
+    net.eval()
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    paddle.save(net.state_dict(), str(ckpt / "model.pdparams"))
+    pre = PreprocessConfig(73, 64)
+    write_manifest(ckpt, "checkpoint", {
+        "model": {"arch": arch, "class_num": 3, "input_size": [3, 64, 64], "arch_kwargs": {}},
+        "preprocess": pre.to_dict(), "labels": ["a", "b", "c"],
+    }, files=["model.pdparams"])
+    model = export(ckpt, tmp_path / "model", formats=("legacy",))
+    batch = load_batch(sample_images, pre)
+    with paddle.no_grad():
+        want = paddle.nn.functional.softmax(net(paddle.to_tensor(batch)), axis=-1).numpy()
+    got = engines.load("paddle", model, fmt="legacy", onednn=False)(batch)
+    assert np.abs(got - want).max() <= 1e-4
