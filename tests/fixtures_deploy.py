@@ -1,6 +1,6 @@
 """Deploy test fixtures: build directories that are fake but real — a real build manifest around a
 crafted ARM binary (tests/data/deploy/fake_clas_system.c compiled with the cross gcc) that prints
-good output, crashes, hangs, prints garbage, truncates or fails on purpose.
+good output, crashes, hangs, prints garbage, truncates, fails on purpose or prints PaddleClas's text.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 __all__ = ["fake_build", "FAKE_MODES"]
 
 SRC = Path(__file__).parent / "data" / "deploy" / "fake_clas_system.c"
-FAKE_MODES = ("OK", "CRASH", "HANG", "GARBAGE", "TRUNC", "FAIL")
+FAKE_MODES = ("OK", "CRASH", "HANG", "GARBAGE", "TRUNC", "FAIL", "TEXT")
 _CC = "aarch64-linux-gnu-gcc"
 
 

@@ -387,3 +387,13 @@ def test_images_dropped_from_the_bundle_are_removed_from_the_device(emulator, fa
     assert on_device == [one.name]
     third = deploy(emulator.serial, model_dir, [one], fake_build("OK"), RunSettings(), **{**kw, "keep": False})
     assert (third.sync.files_pushed, third.sync.bytes_pushed) == (0, 0)
+
+
+def test_paddleclas_text_output_is_understood(emulator, fake_build, model_dir, images, tmp_path):
+    """A binary printing the PaddleClas deploy/lite demo's text (seconds) still gives typed results in ms."""
+    res = deploy(emulator.serial, model_dir, images, fake_build("TEXT"), RunSettings(), _remote(tmp_path),
+                 out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle")
+    assert res.run.output_format == "paddleclas_text"
+    assert {p.top1 for p in res.run.predictions} == {1} and len(res.run.predictions) == 3
+    assert res.run.prediction("images/" + HOSTILE).topk[0].label == "blurred"
+    assert res.run.latency.mean == pytest.approx(12.5) and len(res.run.latency.samples) == 3

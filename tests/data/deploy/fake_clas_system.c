@@ -5,6 +5,7 @@
  *   MODE_GARBAGE  prints text that is not clas_system output
  *   MODE_TRUNC    prints one image line and half of the next, then exits 0
  *   MODE_FAIL     prints an "error: ..." line on stderr and exits 3
+ *   MODE_TEXT     prints the PaddleClas deploy/lite demo's text format (top-1 = class 1, times in seconds)
  * It also writes "ran" into ./ran.marker so a test can see that it ran in the bundle dir. */
 #include <dirent.h>
 #include <signal.h>
@@ -49,6 +50,12 @@ int main(int argc, char **argv) {
   int n = 0;
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] == '.') continue;
+#if defined(MODE_TEXT)
+    printf("===clas result for image: %s/%s===\n", argv[2], e->d_name);
+    printf("\tTop-1, class_id: 1, class_name:  blurred, score: 0.8\n\tTop-2, class_id: 0, class_name:  clear, score: 0.2\n");
+    printf("Current time cost: 0.0125 s.\n");
+    continue;
+#endif
     image_line(argv[2], e->d_name);
     ++n;
 #if defined(MODE_CRASH)
@@ -63,6 +70,9 @@ int main(int argc, char **argv) {
 #endif
   }
   closedir(d);
+#if defined(MODE_TEXT)
+  return 0;
+#endif
   printf("{\"type\": \"summary\", \"engine\": \"fake\", \"engine_version\": \"0\", \"threads\": 1, \"power_mode\": 0, "
          "\"warmup\": 0, \"repeats\": 1, \"images\": %d, \"latency_ms\": {\"init\": 1.0, \"first\": 2.0, \"min\": 2.0, "
          "\"max\": 2.0, \"mean\": 2.0, \"std\": 0.0, \"p50\": 2.0, \"p90\": 2.0, \"p99\": 2.0, \"samples\": [2.0]}}\n", n);
