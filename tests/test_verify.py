@@ -70,3 +70,13 @@ def test_an_engine_asked_for_but_missing_fails(model_dir, sample_images):
     by = {c.engine: c for c in report.checks}
     assert by["nosuchengine"].status == "error" and "unknown engine" in by["nosuchengine"].detail
     assert not report.passed
+
+
+def test_default_images_are_the_trained_datasets_validation_images(model_dir):
+    from edgeclas.model_dir import ModelDir
+
+    md = ModelDir.load(model_dir)
+    report = verify(model_dir, limit=6)
+    assert len(report.images) == 6
+    assert all(p.startswith(str(md.dataset_root)) and p.endswith(".png") for p in report.images)
+    assert report.passed, report.checks
