@@ -14,7 +14,6 @@ import pytest
 
 from edgeclas.deploy import RunSettings, deploy, make_bundle, run_bundle, sync_bundle
 from edgeclas.device import (
-    AdbDevice,
     AdbServer,
     AdbServerError,
     DeviceNotFound,
