@@ -98,3 +98,20 @@ def test_crashing_binary_is_an_error_cell_and_the_matrix_goes_on(emulator, fake_
     # Failed cells are reported, not dropped.
     r = _cli("report", run, "--format", "md")
     assert r.returncode == 0 and "RemoteCrash" in (run / "report.md").read_text()
+
+
+def test_two_devices_run_in_parallel_each_with_its_cells(emulator_factory, fake_build, model_dir, sample_images, tmp_path):
+    a, b = emulator_factory(), emulator_factory()
+    run = tmp_path / "run"
+    r = _cli("bench", "--devices", f"{a.serial},{b.serial}", "--model", model_dir, "--threads", "1,2,4",
+             "--repeats", "2", "--images", sample_images[0].parent, "--build", fake_build("OK"), "--no-build",
+             "--reference", "none", "--out", run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    recs = read_results(run / "results.jsonl")
+    by_dev = {s: [x for x in recs if x["device"]["serial"] == s] for s in (a.serial, b.serial)}
+    assert all(len(v) == 3 and all(x["status"] == "ok" for x in v) for v in by_dev.values())
+    assert f"[{a.serial}] cell 3/3" in r.stdout and f"[{b.serial}] cell 3/3" in r.stdout
+    # One worker per device: the two devices' time windows overlap (run one after the other, they would not).
+    win = {s: (min(x["started"] for x in v), max(x["finished"] for x in v)) for s, v in by_dev.items()}
+    (a0, a1), (b0, b1) = win[a.serial], win[b.serial]
+    assert a0 < b1 and b0 < a1, win
