@@ -156,9 +156,17 @@ def resolve(name: str, *, arch: str = "host", os: str | None = None, flag: str |
 
 def install(name: str, *, arch: str | None = None, os: str | None = None, **options: Any) -> list[SdkItem]:
     """Install ``name`` into the cache for one target, or for every target it supports when ``arch`` is None."""
+    import fcntl
+
+    from ..paths import cache_dir
+
     mod = _module(name)
     chosen = targets(name) if arch is None else [target(arch, os)]
-    return [mod.install(name, t, **options) for t in chosen]
+    lock_path = cache_dir("sdk", ".install.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:  # concurrent installs (parallel test sessions) share downloads/
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return [mod.install(name, t, **options) for t in chosen]
 
 
 def targets(name: str) -> list[Target]:
