@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["make_divisible", "make_act", "flatten_to_classifier"]
+__all__ = ["make_divisible", "make_act", "flatten_to_classifier", "sigmoid"]
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -37,3 +37,23 @@ def flatten_to_classifier(x):
     import paddle
 
     return paddle.reshape(x, [0, -1])
+
+
+def sigmoid(x):
+    """``sigmoid`` that also traces into a legacy (non-PIR) program.
+
+    In Paddle 3.3.1 ``F.sigmoid`` (like ``exp``/``tanh``) calls the PIR-only C op even while
+    ``paddle.jit.save`` traces a legacy program (``FLAGS_enable_pir_api=0``, what Paddle Lite's opt
+    reads) and fails with "must be Value, but got Variable"; there the op is appended the legacy way.
+    """
+    import paddle
+    import paddle.nn.functional as F
+
+    if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
+        return F.sigmoid(x)
+    from paddle.base.layer_helper import LayerHelper
+
+    helper = LayerHelper("sigmoid")
+    out = helper.create_variable_for_type_inference(x.dtype)
+    helper.append_op(type="sigmoid", inputs={"X": x}, outputs={"Out": out})
+    return out

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle import ParamAttr
@@ -79,7 +78,8 @@ class SEModule(nn.Layer):
     def forward(self, x):
         w = self.conv2(self.relu(self.conv1(self.avg_pool(x))))
         # PaddleClas trains MobileNetV3 with slope 0.2 (nn.Hardsigmoid's is 1/6): keep it so its weights fit.
-        return paddle.multiply(x, F.hardsigmoid(w, slope=0.2, offset=0.5))
+        # `*`, not paddle.multiply: in Paddle 3.3.1 the latter traces only into PIR, not legacy programs.
+        return x * F.hardsigmoid(w, slope=0.2, offset=0.5)
 
 
 class ResidualUnit(nn.Layer):
@@ -98,7 +98,7 @@ class ResidualUnit(nn.Layer):
         if self.if_se:
             y = self.mid_se(y)
         y = self.linear_conv(y)
-        return paddle.add(x, y) if self.if_shortcut else y
+        return x + y if self.if_shortcut else y
 
 
 class MobileNetV3(nn.Layer):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import paddle
 import paddle.nn as nn
 from paddle import ParamAttr
 from paddle.nn.initializer import KaimingNormal
@@ -59,7 +58,8 @@ class SEModule(nn.Layer):
 
     def forward(self, x):
         w = self.hardsigmoid(self.conv2(self.relu(self.conv1(self.avg_pool(x)))))
-        return paddle.multiply(x, w)
+        # `*`, not paddle.multiply: in Paddle 3.3.1 the latter traces only into PIR, not legacy programs.
+        return x * w
 
 
 class DepthwiseSeparable(nn.Layer):

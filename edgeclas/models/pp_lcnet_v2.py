@@ -16,7 +16,7 @@ from paddle import ParamAttr
 from paddle.nn.initializer import KaimingNormal
 from paddle.regularizer import L2Decay
 
-from ._common import flatten_to_classifier, make_divisible
+from ._common import flatten_to_classifier, make_divisible, sigmoid
 
 __all__ = ["PPLCNetV2", "STAGES", "reparameterize"]
 
@@ -52,10 +52,11 @@ class SEModule(nn.Layer):
         self.conv1 = nn.Conv2D(channel, channel // reduction, 1)
         self.relu = nn.ReLU()
         self.conv2 = nn.Conv2D(channel // reduction, channel, 1)
-        self.hardsigmoid = nn.Sigmoid()  # PaddleClas's name; V2 uses a true sigmoid here
 
     def forward(self, x):
-        return paddle.multiply(x, self.hardsigmoid(self.conv2(self.relu(self.conv1(self.avg_pool(x))))))
+        # A true sigmoid here (PaddleClas names it hardsigmoid). `*`, not paddle.multiply: in Paddle
+        # 3.3.1 the latter traces only into PIR, not into the legacy programs Paddle Lite reads.
+        return x * sigmoid(self.conv2(self.relu(self.conv1(self.avg_pool(x)))))
 
 
 class RepDepthwiseSeparable(nn.Layer):
