@@ -82,6 +82,25 @@ def test_python_module_is_host_only(tmp_path: Path) -> None:
         build("armv8", "linux", "onnxruntime", tmp_path / "out", python=True)
 
 
+def test_failed_native_tests_become_a_build_error(tmp_path: Path) -> None:
+    from edgeclas import sdk
+    from edgeclas.build import BuildResult, TestRun
+    from edgeclas.errors import BuildError
+
+    def result(tests):
+        return BuildResult(out=tmp_path, target=sdk.target("armv7", "linux"), engine="none", engine_version="",
+                           compiler="g++", binary=tmp_path / "bin" / "clas_system", libs=[], build_dir=tmp_path,
+                           tests=tests)
+
+    result(TestRun(True, 3, 0, 3, "host")).check_tests()  # all passed: no error
+    result(TestRun(False, note="Android")).check_tests()  # not run: nothing to judge
+    with pytest.raises(BuildError, match="1 of 3 failed under qemu-arm-static") as e:
+        result(TestRun(True, 2, 1, 3, "qemu-arm-static -L /p")).check_tests()
+    assert "ctest.log" in e.value.hint
+    with pytest.raises(BuildError, match="found no tests"):
+        result(TestRun(True, 0, 0, 0, "host")).check_tests()
+
+
 # ----------------------------------------------------------------------------- real builds
 
 def _check_build_dir(result, abi: str, triple: str, machine: str) -> dict:
@@ -114,6 +133,20 @@ def test_rebuild_reuses_the_cached_build_dir(host_build, tmp_path: Path) -> None
     assert again.build_dir == host_build.build_dir  # same options → same cached CMake directory
     assert "ninja: no work to do" in (again.out / "logs" / "build.log").read_text()
     assert again.out != host_build.out and again.binary.is_file()
+
+
+@pytest.mark.integration
+def test_cli_build_prints_what_it_made(host_build, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    out = tmp_path / "cli-out"
+    res = CliRunner().invoke(cli, ["build", "--arch", "host", "--python", "--tests", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "built linux-host (x86_64, x86_64-linux-gnu) engine onnxruntime 1.32.0" in res.output
+    assert f"{out}/bin/clas_system" in res.output and "native tests:" in res.output
+    assert read_manifest(out, "build")["build_dir"] == str(host_build.build_dir)
 
 
 @pytest.mark.integration
