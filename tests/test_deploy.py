@@ -396,3 +396,11 @@ def test_paddleclas_text_output_is_understood(emulator, fake_build, model_dir, i
     assert {p.top1 for p in res.run.predictions} == {1} and len(res.run.predictions) == 3
     assert res.run.prediction("images/" + HOSTILE).topk[0].label == "blurred"
     assert res.run.latency.mean == pytest.approx(12.5) and len(res.run.latency.samples) == 3
+
+
+def test_shell_gives_real_exit_codes_and_stdin_eof(emulator):
+    dev = select_device(emulator.serial)
+    r = dev.shell("echo out; echo err >&2; exit 7")
+    assert (r.exit_code, r.stdout, r.stderr) == (7, "out\n", "err\n")
+    assert dev.shell(["cat"], timeout=10).exit_code == 0  # stdin is closed: cat ends instead of waiting
+    assert dev.shell(["echo", "$HOME;", "`id`"]).stdout == "$HOME; `id`\n"  # list words are quoted, not expanded

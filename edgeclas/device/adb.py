@@ -45,6 +45,7 @@ __all__ = ["AdbServer", "AdbDevice", "adb_binary"]
 _DEFAULT_PORT = 5037
 _SYNC_DATA_MAX = 64 * 1024  # adbd's limit for one sync DATA packet
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_V2_CLOSE_STDIN = 4  # shell v2 packet id (stdin 0, stdout 1, stderr 2, exit 3, close-stdin 4, window 5)
 
 
 def adb_binary() -> str | None:
@@ -263,6 +264,8 @@ class AdbDevice:
         out, err = bytearray(), bytearray()
         exit_code: int | None = None
         try:
+            # Nothing is fed to stdin: say so at once, so a program that reads it gets EOF instead of hanging.
+            c.conn.sendall(bytes([_V2_CLOSE_STDIN]) + struct.pack("<I", 0))
             while exit_code is None:
                 header = self._recv_exact(c, 5, deadline, command, out, err)
                 kind, length = header[0], struct.unpack("<I", header[1:5])[0]
