@@ -52,6 +52,9 @@ def export(
             f"unknown export format(s): {', '.join(unknown) or '(none given)'}",
             hint=f"use a comma-separated subset of: {', '.join(FORMATS)}",
         )
+    if (ckpt / "best" / "manifest.json").is_file() and not (ckpt / "model.pdparams").is_file():
+        raise ModelError(f"{ckpt}: is a training run, not a checkpoint",
+                         hint=f"export {ckpt / 'best'} (best validation metric) or {ckpt / 'latest'}")
     manifest = read_manifest(ckpt, "checkpoint")
     _check_replaceable(out)
     params = ckpt / "model.pdparams"

@@ -34,6 +34,14 @@ def test_export_of_a_non_checkpoint_dir_names_its_kind(tmp_path):
     assert "this is a 'dataset' directory, expected a 'checkpoint' directory" in r.output
 
 
+def test_export_of_a_run_dir_points_at_its_checkpoints(tmp_path):
+    write_manifest(tmp_path / "run", "run", {})
+    write_manifest(tmp_path / "run" / "best", "checkpoint", {})
+    r = _run("export", str(tmp_path / "run"), "--out", str(tmp_path / "m"))
+    assert r.exit_code == ModelError.exit_code
+    assert "is a training run, not a checkpoint" in r.output and str(tmp_path / "run" / "best") in r.output
+
+
 def test_export_unknown_format_lists_the_valid_ones(tmp_path):
     r = _run("export", str(tmp_path), "--out", str(tmp_path / "m"), "--format", "legacy,tflite")
     assert r.exit_code == ConfigError.exit_code
