@@ -39,28 +39,16 @@ class BenchResult:
 def default_images(model_dir: str | os.PathLike[str], n: int = DEFAULT_IMAGES) -> list[Path]:
     """The first ``n`` validation images of the dataset the model was trained on (from its manifest)."""
     from ..model_dir import ModelDir
+    from ..verify import default_images as validation_images
 
-    model = ModelDir.load(model_dir)
-    if model.val_list is None or not Path(model.val_list).is_file():
-        raise ConfigError(
-            f"{model.path}: the model manifest points to no validation list to take benchmark images from",
+    paths = validation_images(ModelDir.load(model_dir), n)
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing or not paths:
+        raise DataError(
+            f"{model_dir}: the model's validation images are gone ({missing[0] if missing else 'none listed'})",
             hint="pass --images FILE_OR_FOLDER",
         )
-    root = Path(model.dataset_root) if model.dataset_root else Path(model.val_list).parent
-    out: list[Path] = []
-    for lineno, line in enumerate(Path(model.val_list).read_text(encoding="utf-8").splitlines(), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        p = root / parts[0]
-        if not p.is_file():
-            raise DataError(f"{model.val_list}:{lineno}: {p} does not exist", hint="pass --images FILE_OR_FOLDER")
-        out.append(p)
-        if len(out) == n:
-            break
-    if not out:
-        raise DataError(f"{model.val_list}: no images listed", hint="pass --images FILE_OR_FOLDER")
-    return out
+    return [Path(p) for p in paths]
 
 
 def _resolve_images(images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None, first_model: str) -> list[Path]:
@@ -109,15 +97,16 @@ def bench(
 
     if not models:
         raise ConfigError("no models to benchmark", hint="pass --model MODEL_DIR[,MODEL_DIR…]")
+    # Everything local is checked before any device is contacted.
+    refs = [model_ref(m, engines) for m in models]
+    image_paths = _resolve_images(images, refs[0].dir)
+    build_matrix(["?"], refs, engines, threads, power_modes, warmup, repeats)
     if isinstance(devices, str):
         from ..device import AdbServer, select_devices
 
-        spec = devices
-        serials = [d.serial for d in select_devices(spec, AdbServer.resolve(adb_server))]
+        serials = [d.serial for d in select_devices(devices, AdbServer.resolve(adb_server))]
     else:
         serials = list(devices)
-    refs = [model_ref(m, engines) for m in models]
-    image_paths = _resolve_images(images, refs[0].dir)
     cells = build_matrix(serials, refs, engines, threads, power_modes, warmup, repeats)
     run_dir = Path(out) if out else Path("runs") / datetime.now(timezone.utc).strftime("bench-%Y%m%d-%H%M%S")
     if not resume and read_results(run_dir / RESULTS_NAME):

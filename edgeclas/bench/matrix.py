@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from ..fsutil import sha256_file
 from ..manifest import read_manifest
 
-__all__ = ["ENGINES", "POWER_MODES", "Cell", "ModelRef", "model_ref", "build_matrix", "cell_key"]
+__all__ = ["ENGINES", "POWER_MODES", "Cell", "ModelRef", "check_engines", "model_ref", "build_matrix", "cell_key"]
 
 # Engine → the model format its device build loads (manifest "formats" key).
 ENGINES = {"onnxruntime": "onnx", "lite": "nb"}
@@ -36,8 +36,18 @@ class ModelRef:
     files: dict[str, tuple[str, str] | None]
 
 
-def model_ref(model_dir: str | Path, engines: Iterable[str]) -> ModelRef:
+def check_engines(engines: Sequence[str]) -> None:
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown or not engines:
+        raise ConfigError(
+            f"--engine: unknown engine(s) {', '.join(unknown) or '(none)'}",
+            hint=f"choose from {', '.join(ENGINES)}",
+        )
+
+
+def model_ref(model_dir: str | Path, engines: Sequence[str]) -> ModelRef:
     """Read a model dir's manifest; the sha256 of each engine's file comes from it (verified later by deploy)."""
+    check_engines(engines)
     model_dir = Path(model_dir).resolve()
     manifest = read_manifest(model_dir, "model")
     formats = manifest.get("formats", {})
@@ -128,12 +138,7 @@ def build_matrix(
         raise ConfigError("no devices to benchmark", hint="pass --devices SERIAL[,SERIAL…] or --devices all")
     if not models:
         raise ConfigError("no models to benchmark", hint="pass --model MODEL_DIR[,MODEL_DIR…]")
-    unknown = [e for e in engines if e not in ENGINES]
-    if unknown or not engines:
-        raise ConfigError(
-            f"--engine: unknown engine(s) {', '.join(unknown) or '(none)'}",
-            hint=f"choose from {', '.join(ENGINES)}",
-        )
+    check_engines(engines)
     _check_values("threads", threads, 1, 64)
     _check_values("power-mode", power_modes, 0, 3)
     _check_values("warmup", [warmup], 0)
