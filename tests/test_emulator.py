@@ -59,6 +59,7 @@ def test_adbutils_sees_an_ordinary_device(emulator):
     assert d.getprop("ro.product.cpu.abi") == "arm64-v8a"
     assert d.getprop("ro.product.cpu.abilist") == "arm64-v8a,armeabi-v7a,armeabi"
     assert d.getprop("ro.build.version.sdk") == "30"
+    assert d.getprop("ro.serialno") == f"EDGECLASEMU{emulator.port}"
     assert d.prop.model == "edgeclas emulated armv8"
     assert "shell_v2" in d.get_features()
 
@@ -154,6 +155,15 @@ def test_quota_makes_push_fail_like_a_full_phone(emulator_factory, tmp_path):
     assert r.returncode == 0 and b"/data" in r.stdout
 
 
+def test_programs_cannot_write_a_file_past_the_quota(emulator_factory, probes):
+    emu = emulator_factory(quota_mb=1)
+    path = push_probe(emu, probes, "armv8", "probe")
+    r = sh(emu, f"cd {TMP} && {path} fill big.bin 4000000")
+    assert r.returncode == 6, r.stdout + r.stderr  # the write failed (EFBIG), the program was not killed
+    assert (emu.root / "data/local/tmp/big.bin").stat().st_size <= 1024 * 1024
+    assert sh(emu, f"cd {TMP} && rm big.bin && {path} fill small.bin 65536").stdout == b"wrote=65536 bad=0\n"
+
+
 def test_arm_programs_run_and_read_the_profile_cpuinfo(emulator, probes):
     for arch in ("armv8", "armv7"):  # an arm64 phone runs 32-bit ARM programs too
         path = push_probe(emulator, probes, arch, f"probe-{arch}")
@@ -195,6 +205,7 @@ def test_timeout_kills_a_hanging_program(emulator, probes):
     r = sh(emulator, f"timeout 1 {path} spin")
     assert r.returncode == 124 and time.monotonic() - t0 < 10
     assert sh(emulator, "timeout 1 sleep 5").returncode == 124
+    assert sh(emulator, f"timeout -s KILL 1 {path} spin").returncode == 124
     assert sh(emulator, "pidof probe").returncode == 1
 
 
@@ -301,7 +312,7 @@ def test_interactive_pty_shell(emulator):
     c = emulator.device().open_transport()
     c.send_command("shell,v2,TERM=xterm,pty:")
     c.check_okay()
-    line = b"cd /data/local/tmp; pwd\rexit 4\r"
+    line = b"cd /data/local/tmp; pwd\rtrue; exit 4\recho never\r"
     c.conn.send(bytes([0]) + struct.pack("<I", len(line)) + line)
     out, code = b"", None
     while code is None:
@@ -314,6 +325,7 @@ def test_interactive_pty_shell(emulator):
     c.close()
     assert code == 4
     assert b"/data/local/tmp\r\n" in out and b"emu64:/data/local/tmp $ " in out
+    assert b"never\r\n" not in out
 
 
 def test_exec_out_is_raw_stdout(emulator):

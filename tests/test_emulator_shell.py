@@ -263,3 +263,22 @@ def test_adb_message_framing():
         assert (msg.command, msg.arg0, msg.data) == (A_OPEN, 7, b"shell:ls\0")
         with pytest.raises(ValueError, match="magic"):
             read_message(b)
+
+
+def test_copied_sysroot_links_never_lead_to_host_changes(dev):
+    fs, _ = dev
+    target = os.path.realpath(fs.root / "lib/aarch64-linux-gnu/libc.so.6")
+    sysroot = os.path.dirname(target)
+    modes_before = (os.stat(target).st_mode, os.stat(sysroot).st_mode)
+    status, out, err = run(dev, "cp -r /lib /data/local/tmp/l; chmod -R 777 /data/local/tmp/l; "
+                                "echo x > /data/local/tmp/l/aarch64-linux-gnu/pwn; touch /data/local/tmp/l/aarch64-linux-gnu/libc.so.6; "
+                                "rm /data/local/tmp/l/aarch64-linux-gnu; test -L /data/local/tmp/l/aarch64-linux-gnu || echo gone")
+    assert (os.stat(target).st_mode, os.stat(sysroot).st_mode) == modes_before
+    assert not os.path.exists(os.path.join(sysroot, "pwn"))
+    assert out.strip().endswith("gone")
+
+
+def test_timeout_accepts_signal_and_kill_delay(dev):
+    assert run(dev, "timeout -s KILL -k 1 0.2 sleep 3")[0] == 124
+    status, _, err = run(dev, "timeout -s NOPE 1 true")
+    assert status == 1 and "unknown signal" in err

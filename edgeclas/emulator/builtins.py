@@ -167,10 +167,19 @@ def _sh(sh: Shell, argv: list[str], io: ShellIO) -> int:
 def _timeout(sh: Shell, argv: list[str], io: ShellIO) -> int:
     """toybox timeout: ``timeout [-s SIG] [-k SECS] SECS CMD…``; exit 124 when SECS pass (program killed)."""
     args = argv[1:]
+    sig, kill_after = signal.SIGTERM, 2.0
     while args and args[0].startswith("-") and args[0] not in ("-", "--"):
         opt = args.pop(0)
-        if opt in ("-s", "-k") and args:
-            args.pop(0)  # the signal and the kill delay are accepted; we send TERM then KILL
+        if opt == "-s" and args:
+            name = args.pop(0).upper().removeprefix("SIG")
+            if not (name.isdigit() or name in _SIGNALS):
+                return _usage(io, "timeout", f"unknown signal '{name}'")
+            sig = int(name) if name.isdigit() else _SIGNALS[name]
+        elif opt == "-k" and args:
+            try:
+                kill_after = _duration(args.pop(0))
+            except ValueError:
+                return _usage(io, "timeout", "bad -k duration")
         elif opt == "--preserve-status" or opt == "-v":
             continue
         else:
@@ -183,7 +192,7 @@ def _timeout(sh: Shell, argv: list[str], io: ShellIO) -> int:
         secs = _duration(args[0])
     except ValueError:
         return _usage(io, "timeout", f"bad duration '{args[0]}'")
-    cancel = Cancel(parent=sh.cancel, deadline=time.monotonic() + secs)
+    cancel = Cancel(parent=sh.cancel, deadline=time.monotonic() + secs, signal=sig, kill_after=kill_after)
     saved = sh.cancel
     sh.cancel = cancel
     try:
@@ -597,7 +606,7 @@ def _rm(sh: Shell, argv: list[str], io: ShellIO) -> int:
     status = 0
     for p in paths:
         try:
-            res = sh.fs.resolve(p, sh.cwd)
+            res = sh.fs.resolve(p, sh.cwd, follow=False)  # a symlink is removed, never followed
         except FsError:
             if not force:
                 status = _err(io, "rm", p, errno.ENOENT)
@@ -677,7 +686,8 @@ def _chmod(sh: Shell, argv: list[str], io: ShellIO) -> int:
             res = sh.fs.resolve(p, sh.cwd, write=True)
             targets = [res.host]
             if "R" in flags and res.host.is_dir():
-                targets += sorted(res.host.rglob("*"))
+                # never through a symlink: one copied from /lib would lead to the host's sysroot
+                targets += sorted(t for t in res.host.rglob("*") if not t.is_symlink())
             for t in targets:
                 st = t.stat()
                 os.chmod(t, _chmod_mode(spec, statmod.S_IMODE(st.st_mode), t.is_dir()) & 0o7777)
@@ -710,8 +720,8 @@ def _cp_mv(sh: Shell, argv: list[str], io: ShellIO) -> int:
     status = 0
     for s in sources:
         try:
-            sres = sh.fs.resolve(s, sh.cwd, write=(cmd == "mv"))
-            if not sres.host.exists():
+            sres = sh.fs.resolve(s, sh.cwd, write=(cmd == "mv"), follow=(cmd == "cp"))
+            if not sres.host.exists() and not sres.host.is_symlink():
                 raise FsError(errno.ENOENT, s)
             target = dres.host / sres.host.name if dres.host.is_dir() else dres.host
             if cmd == "cp":
@@ -813,7 +823,7 @@ def _test_eval(sh: Shell, args: list[str]) -> bool:
         if op == "-n":
             return x != ""
         try:
-            res = sh.fs.resolve(x, sh.cwd)
+            res = sh.fs.resolve(x, sh.cwd, follow=op not in ("-L", "-h"))
         except FsError:
             return False
         h = res.host
@@ -869,7 +879,6 @@ def _getprop(sh: Shell, argv: list[str], io: ShellIO) -> int:
 
 def _props(sh: Shell) -> dict[str, str]:
     props = dict(sh.profile.props)
-    props.setdefault("ro.serialno", sh.vars.get("ANDROID_SERIAL", "") or f"emulator-{sh.profile.name}")
     props.setdefault("ro.product.cpu.abi", "arm64-v8a" if sh.profile.arch == "armv8" else "armeabi-v7a")
     props.setdefault("sys.boot_completed", "1")
     props.setdefault("ro.hardware.egl", "emulation")

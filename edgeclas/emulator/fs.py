@@ -162,13 +162,20 @@ class DeviceFS:
         # normpath keeps a leading '//' and resolves '/..' to '/' as the kernel does
         return "/" + norm.lstrip("/")
 
-    def resolve(self, path: str, cwd: str = "/", *, write: bool = False) -> Resolved:
-        """Map a device path; raises :class:`FsError` (ENOENT for escapes, EROFS/EACCES for writes outside /data)."""
+    def resolve(self, path: str, cwd: str = "/", *, write: bool = False, follow: bool = True) -> Resolved:
+        """Map a device path; raises :class:`FsError` (ENOENT for escapes, EROFS/EACCES for writes outside /data).
+
+        ``follow=False`` checks the folder holding the last component but not the component itself
+        (``lstat``/``unlink`` semantics): a symlink can then be listed and removed, never followed.
+        """
         if "\0" in path:
             raise FsError(errno.EINVAL, path)
         dev = self.normalize(path, cwd)
         host = self.root / dev.lstrip("/") if dev != "/" else self.root
-        real = os.path.realpath(host)
+        if not follow and dev != "/":
+            real = os.path.join(os.path.realpath(host.parent), host.name)
+        else:
+            real = os.path.realpath(host)
         root = str(self.root)
         inside = real == root or real.startswith(root + os.sep)
         if not inside and not any(real == a or real.startswith(a + os.sep) for a in self._allowed_outside):
@@ -192,8 +199,3 @@ class DeviceFS:
 
     def free_bytes(self) -> int:
         return max(0, self.quota_bytes - self.used_bytes())
-
-    def device_path_of(self, host: Path) -> str:
-        """Inverse of :meth:`resolve` for paths inside the root (used for ``pwd`` after ``cd``)."""
-        rel = Path(host).resolve().relative_to(self.root)
-        return "/" + rel.as_posix() if str(rel) != "." else "/"

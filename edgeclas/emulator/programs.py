@@ -152,9 +152,13 @@ def posix_basename(p: str) -> str:
     return p.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _no_core_dumps() -> None:
+def _child_limits(free_bytes: int) -> None:
     # qemu-user writes qemu_<prog>_<time>.core files into the cwd on a guest crash; a phone does not.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # The storage quota, as far as the kernel can hold a program to it: no single file grows past the
+    # free space (writes then fail with EFBIG "File too large" instead of SIGXFSZ killing the program).
+    resource.setrlimit(resource.RLIMIT_FSIZE, (free_bytes, free_bytes))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _pump_out(fd_reader, sink) -> None:
@@ -223,7 +227,8 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
         stdin_t = subprocess.PIPE
     try:
         popen = subprocess.Popen(cmd, stdin=stdin_t, stdout=stdout_t, stderr=stderr_t, cwd=cwd, env=penv,
-                                 start_new_session=True, preexec_fn=_no_core_dumps, close_fds=True)
+                                 start_new_session=True, preexec_fn=functools.partial(_child_limits, shell.fs.free_bytes()),
+                                 close_fds=True)
     except OSError as e:
         io.err(f"{SH}: {argv[0]}: {e.strerror}\n")
         return 126
@@ -240,7 +245,7 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
         threading.Thread(target=_feed_stdin, args=(popen, stdin_src), daemon=True).start()
     cancel = shell.cancel
     try:
-        termed_at = None
+        termed_at, kill_after = None, 0.0
         while True:
             try:
                 rc = popen.wait(timeout=0.05)
@@ -249,10 +254,12 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
                 pass
             if cancel.is_set():
                 if termed_at is None:
-                    # A timeout sends TERM first (like toybox timeout); a closed stream kills outright.
-                    _killpg(popen.pid, signal.SIGTERM if cancel.timed_out() else signal.SIGKILL)
+                    # A timeout sends its signal first (TERM unless `timeout -s`); a closed stream kills outright.
+                    timed = _timed_out(cancel)
+                    _killpg(popen.pid, timed.signal if timed else signal.SIGKILL)
+                    kill_after = timed.kill_after if timed else 0.0
                     termed_at = time.monotonic()
-                elif time.monotonic() - termed_at > 2.0:
+                elif time.monotonic() - termed_at > kill_after:
                     _killpg(popen.pid, signal.SIGKILL)
     finally:
         _killpg(popen.pid, signal.SIGKILL)  # whatever the program left behind in its group
@@ -260,6 +267,15 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
     for t in pumps:
         t.join(timeout=5)
     return 128 - rc if rc < 0 else rc
+
+
+def _timed_out(cancel):
+    """The innermost ``timeout`` whose deadline passed (None when the stream was closed instead)."""
+    while cancel is not None:
+        if cancel.timed_out():
+            return cancel
+        cancel = cancel.parent
+    return None
 
 
 def _feed_stdin(popen: subprocess.Popen, src) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -55,6 +56,8 @@ def serve(profile: DeviceProfile, root: Path, *, port: int = 0, quota_mb: int | 
     srv.bind((host, port))
     srv.listen(16)
     port = srv.getsockname()[1]
+    if not profile.props.get("ro.serialno"):  # the hardware serial a phone reports (adb's serial is host:port)
+        profile = dataclasses.replace(profile, props={**profile.props, "ro.serialno": f"EDGECLASEMU{port}"})
     device = EmulatedDevice(profile, fs, procs, f"127.0.0.1:{port}")
     stop = threading.Event()
 

@@ -60,9 +60,7 @@ def open_service(device: EmulatedDevice, name: str) -> Callable[[Stream], None] 
 def _new_shell(device: EmulatedDevice, stream: Stream, term: str | None) -> Shell:
     cancel = Cancel()
     stream.on_close(cancel.set)  # the host went away: stop builtins, kill the program's process group
-    env = default_env(term)
-    env["ANDROID_SERIAL"] = device.serial
-    return Shell(device.fs, device.profile, device.procs, env=env, cwd="/", cancel=cancel)
+    return Shell(device.fs, device.profile, device.procs, env=default_env(term), cwd="/", cancel=cancel)
 
 
 class _V2Writer:
@@ -199,16 +197,10 @@ def _interactive(device: EmulatedDevice, stream: Stream, v2: bool, term: str | N
         finally:
             sh.cancel = saved
             state["running"] = None
-        if sh.cancel.is_set():
-            break
-        if _exited(line):
+        if sh.cancel.is_set() or sh.exited:
             break
     if w is not None:
         w.packet(ID_EXIT, bytes([status & 0xFF]))
-
-
-def _exited(line: str) -> bool:
-    return line.strip().split()[:1] == ["exit"]
 
 
 # ------------------------------------------------------------------------------------------------ sync
@@ -248,7 +240,7 @@ def _sync(device: EmulatedDevice, stream: Stream) -> None:
 
 def _stat_v1(fs, path: str) -> bytes:
     try:
-        st = os.lstat(fs.resolve(path).host)
+        st = os.lstat(fs.resolve(path, follow=False).host)
     except (FsError, OSError):
         return struct.pack("<III", 0, 0, 0)
     return struct.pack("<III", st.st_mode & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF, int(st.st_mtime) & 0xFFFFFFFF)

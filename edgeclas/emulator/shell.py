@@ -483,9 +483,12 @@ def parse(src: str) -> list[AndOr]:
 class Cancel:
     """A stop signal: set by a stream closing (parent) or by a ``timeout`` deadline (child)."""
 
-    def __init__(self, parent: Cancel | None = None, deadline: float | None = None) -> None:
+    def __init__(self, parent: Cancel | None = None, deadline: float | None = None, *, signal: int = 15,
+                 kill_after: float = 2.0) -> None:
         self.parent = parent
         self.deadline = deadline
+        self.signal = signal  # what a timeout sends first (``timeout -s``), then SIGKILL after ``kill_after``
+        self.kill_after = kill_after
         self._event = threading.Event()
 
     def set(self) -> None:
@@ -647,6 +650,7 @@ class Shell:
         self.status = 0
         self.cancel = cancel or Cancel()
         self.args = args or [SH]  # $0, $1…
+        self.exited = False  # `exit` ran: an interactive session ends
 
     def child(self, args: list[str] | None = None, cancel: Cancel | None = None) -> Shell:
         """A subshell: sees exported variables and the cwd; its changes do not come back."""
@@ -671,6 +675,7 @@ class Shell:
             self.status = self.run_list(tree, io)
         except ShellExit as e:
             self.status = e.status
+            self.exited = True
         except _LoopControl:
             pass
         except ShellSyntaxError as e:  # found while expanding, e.g. $(( 1 / 0 )): the script stops, as in sh

@@ -39,6 +39,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "env")) { const char *v = getenv(argc > 2 ? argv[2] : "PATH"); printf("%s\n", v ? v : "(unset)"); return 0; }
     if (!strcmp(mode, "cwd")) { FILE *f = fopen("here.txt", "w"); if (!f) return 5; fputs("written by probe\n", f); fclose(f); return 0; }
     if (!strcmp(mode, "stdin")) { int c, n = 0; while ((c = getchar()) != EOF) n++; printf("read=%d\n", n); return 0; }
+    if (!strcmp(mode, "fill")) { FILE *f = fopen(argv[2], "wb"); long n = atol(argv[3]), w = 0; static char buf[65536]; if (!f) return 5; while (w < n && fwrite(buf, 1, sizeof buf, f) == sizeof buf) w += sizeof buf; int bad = fflush(f) != 0 || ferror(f); fclose(f); printf("wrote=%ld bad=%d\n", w, bad); return bad ? 6 : 0; }
     if (!strcmp(mode, "exit")) return atoi(argc > 2 ? argv[2] : "0");
     if (!strcmp(mode, "stderr")) { fprintf(stderr, "to stderr\n"); printf("to stdout\n"); return 1; }
     fprintf(stderr, "unknown mode %s\n", mode);
