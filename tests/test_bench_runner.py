@@ -176,3 +176,33 @@ def test_sigkill_then_resume_gives_every_cell_once(tmp_path):
     assert f"resume: {len(first)} of 8" in out.stdout
     keys = [r["key"] for r in read_results(run / "results.jsonl")]
     assert len(keys) == 8 and len(set(keys)) == 8
+
+
+def test_unreachable_device_records_every_cell_as_error(tmp_path):
+    def factory(serial):
+        if serial == "gone":
+            raise DeviceError(f"{serial}: device offline", hint="replug it")
+        return Session(serial)
+
+    cells = build_matrix(["gone", "ok"], [MODEL], ["onnxruntime"], [1, 2], [3], 0, 2)
+    run_matrix(cells, tmp_path / "run", factory, images=1, progress=lambda s: None)
+    recs = read_results(tmp_path / "run" / "results.jsonl")
+    gone = [r for r in recs if r["device"]["serial"] == "gone"]
+    assert len(gone) == 2 and all(r["status"] == "error" and r["error"]["message"] == "gone: device offline"
+                                  and r["error"]["hint"] == "replug it" for r in gone)
+    assert all(validate_cell(r) == [] for r in recs)
+    assert [r["status"] for r in recs if r["device"]["serial"] == "ok"] == ["ok", "ok"]
+
+
+def test_a_session_returning_a_bad_record_becomes_an_error_cell(tmp_path):
+    class Broken(Session):
+        def run_cell(self, cell):
+            out = super().run_cell(cell)
+            out["latency_ms"]["p50"] = "fast"
+            return out
+
+    cells = build_matrix(["a"], [MODEL], ["onnxruntime"], [1], [3], 0, 2)
+    run_matrix(cells, tmp_path / "run", Broken, images=1, progress=lambda s: None)
+    (rec,) = read_results(tmp_path / "run" / "results.jsonl")
+    assert rec["status"] == "error" and "latency_ms.p50: expected number, got str" in rec["error"]["message"]
+    assert validate_cell(rec) == []
