@@ -51,6 +51,14 @@ def _corrupt_onnx(model_dir, dst):
     return dst
 
 
+def test_cli_json_report(model_dir, sample_images):
+    r = CliRunner().invoke(cli, ["verify", str(model_dir), "-i", str(sample_images[0]), "--engines", "onnxruntime", "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert rep["passed"] is True and rep["images"] == [str(sample_images[0])]
+    assert [c["engine"] for c in rep["checks"]] == ["paddle", "onnxruntime"]
+
+
 def test_corrupted_onnx_is_a_mismatch_with_exit_8(model_dir, sample_images, tmp_path):
     bad = _corrupt_onnx(model_dir, tmp_path / "bad")
     report = verify(bad, sample_images)

@@ -30,7 +30,7 @@ def verify(model_dir: Path, images: Path | None, engines: str | None, tol: float
         import dataclasses
         import json
 
-        click.echo(json.dumps(dataclasses.asdict(report), default=str, indent=2))
+        click.echo(json.dumps(dict(dataclasses.asdict(report), passed=report.passed), default=str, indent=2))
     else:
         console().print(report.table())
     report.raise_for_failures()
