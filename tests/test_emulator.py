@@ -363,3 +363,23 @@ def test_a_second_adb_implementation_works_too(emulator, tmp_path):
         assert (r.returncode, r.stdout) == (5, b"x\n")
     finally:
         adb("kill-server")
+
+
+def test_cli_start_errors_are_one_line_messages(adb_server, tmp_path):
+    import socket
+
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    runner = CliRunner()
+    r = runner.invoke(cli, ["emulator", "start", "--profile", "emulated-armv9", "--adb-port", str(adb_server.port)])
+    assert r.exit_code == 2 and "device profile 'emulated-armv9' not found" in r.output
+    assert "did you mean 'emulated-armv8'" in r.output and "Traceback" not in r.output
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = runner.invoke(cli, ["emulator", "start", "--port", str(port), "--adb-port", str(adb_server.port),
+                                "--root", str(tmp_path / "root")])
+    assert r.exit_code == 9 and f"while starting on port {port}" in r.output and "Address already in use" in r.output

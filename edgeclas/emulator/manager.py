@@ -187,9 +187,10 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
     deadline = time.monotonic() + timeout
     while not ready.exists():
         if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise DeviceError(f"the emulated device exited with status {proc.returncode} while starting on port {port}:\n{tail}",
-                              hint="is the port in use? try another --port")
+            lines = [l for l in log_path.read_text(errors="replace").splitlines() if l.strip()]
+            raise DeviceError(f"the emulated device exited with status {proc.returncode} while starting on port {port}: "
+                              f"{lines[-1] if lines else 'no output'}",
+                              hint=f"is the port in use? try another --port (full log: {log_path})")
         if time.monotonic() > deadline:
             proc.kill()
             raise DeviceError(f"the emulated device did not listen on port {port} within {timeout:.0f} s", hint=f"see {log_path}")
