@@ -3,10 +3,11 @@
 ``lite_runtime`` (session): runs ``edgeclas sdk install lite-opt`` (idempotent: the runtime is cached
 in the edgeclas cache; the first run fetches ~50 MB from PyPI) and returns the compat Route.
 
-``tiny_lite_models`` (session): ``{"reshape": dir, "flatten": dir, "zeros": dir}``: model directories
-(``kind: "model"``, legacy format only) of a seeded conv → BN → ReLU → pool → head → softmax net at
-32², one ending in ``paddle.reshape`` (what edgeclas' models use) and one in ``nn.Flatten`` (the
-op that crashes opt for x86), and one whose output is all zeros (what a broken runtime returns). Saved by a child process with ``FLAGS_enable_pir_api=0`` (FINDINGS).
+``tiny_lite_models`` (session): ``{"reshape"|"flatten"|"flatten_inner"|"zeros": dir}``: model
+directories (``kind: "model"``, legacy format only) of a seeded conv → BN → ReLU → pool → head →
+softmax net at 32²: the head is ``paddle.reshape`` (what edgeclas' models use), ``nn.Flatten()`` (the
+op that crashes opt for x86; edgeclas rewrites it), ``nn.Flatten(2)`` (not rewritable: refused), or a
+reshape head whose output is multiplied by zero (what a broken runtime returns). Saved by a child process with ``FLAGS_enable_pir_api=0`` (FINDINGS).
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ class Net(paddle.nn.Layer):
         self.conv = paddle.nn.Conv2D(3, 8, 3, stride=2, padding=1)
         self.bn = paddle.nn.BatchNorm2D(8)
         self.pool = paddle.nn.AdaptiveAvgPool2D(1)
-        self.flatten = paddle.nn.Flatten() if head == "flatten" else None
+        self.flatten = {"flatten": paddle.nn.Flatten(), "flatten_inner": paddle.nn.Flatten(2)}.get(head)
         self.fc = paddle.nn.Linear(8, 4)
 
     def forward(self, x):
         x = self.pool(paddle.nn.functional.relu(self.bn(self.conv(x))))
-        x = self.flatten(x) if self.flatten is not None else paddle.reshape(x, [-1, 8])
+        if self.head == "flatten":
+            x = self.flatten(x)
+        else:  # flatten_inner leaves [N, 8, 1]: the reshape finishes the job
+            x = paddle.reshape(self.flatten(x) if self.flatten is not None else x, [-1, 8])
         probs = paddle.nn.functional.softmax(self.fc(x) * 4.0, axis=-1)
         return probs * 0.0 if self.head == "zeros" else probs
 
@@ -52,7 +56,7 @@ def make_tiny_models(root: Path) -> dict[str, Path]:
     from edgeclas.manifest import write_manifest
     from edgeclas.preprocess import PreprocessConfig
 
-    dirs = {head: root / f"tiny_{head}" for head in ("reshape", "flatten", "zeros")}
+    dirs = {head: root / f"tiny_{head}" for head in ("reshape", "flatten", "flatten_inner", "zeros")}
     args = []
     for head, d in dirs.items():
         args += [head, str(d / "legacy" / "inference")]

@@ -38,8 +38,10 @@ def test_convert_arm_and_x86_then_verify_lists_three_engines(model_dir, sample_i
 def test_print_ops_and_refusal_from_the_cli(tiny_lite_models, lite_runtime):
     res = edgeclas("convert", str(tiny_lite_models["flatten"]), "--to", "nb", "--target", "x86", "--print-ops")
     assert res.returncode == 0, res.stderr
-    assert "flatten_contiguous_range" in res.stdout and "CRASHES opt" in res.stdout and "conv2d" in res.stdout
-    res = edgeclas("convert", str(tiny_lite_models["flatten"]), "--to", "nb", "--target", "x86")
+    assert "flatten_contiguous_range" in res.stdout and "rewritten as reshape" in res.stdout and "conv2d" in res.stdout
+    res = edgeclas("convert", str(tiny_lite_models["flatten_inner"]), "--to", "nb", "--target", "x86", "--print-ops")
+    assert res.returncode == 0 and "CRASHES opt" in res.stdout and "refused: flatten_contiguous_range" in res.stdout
+    res = edgeclas("convert", str(tiny_lite_models["flatten_inner"]), "--to", "nb", "--target", "x86")
     assert res.returncode == 7  # ConversionError
     assert res.stderr.startswith("error: ") and "flatten_contiguous_range" in res.stderr and "Traceback" not in res.stderr
 

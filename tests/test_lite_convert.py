@@ -60,21 +60,39 @@ def test_fp16_and_int8_variants_are_recorded_separately(tiny_lite_models, lite_r
         convert_nb(md, target="riscv")
 
 
-def test_print_ops_lists_model_ops_and_crashers(tiny_lite_models, lite_runtime, no_opt_bin):
+def test_print_ops_lists_model_ops_rewrites_and_crashers(tiny_lite_models, lite_runtime, no_opt_bin):
     rep = model_ops(tiny_lite_models["reshape"], "x86")
     assert {"conv2d", "batch_norm", "reshape2", "softmax"} <= set(rep.ops) and "feed" not in rep.ops
-    assert rep.unsupported == [] and rep.crashers == {}
+    assert rep.unsupported == [] and rep.crashers == {} and rep.rewrites == {}
     flat = model_ops(tiny_lite_models["flatten"], "x86")
-    assert "flatten_contiguous_range" in flat.crashers
+    assert flat.crashers == {} and "reshape" in flat.rewrites["flatten_contiguous_range"]
+    inner = model_ops(tiny_lite_models["flatten_inner"], "x86")
+    assert "flatten_contiguous_range" in inner.crashers and inner.rewrites == {}
+    assert model_ops(tiny_lite_models["flatten"], "arm").rewrites == {}  # arm's opt takes flatten as it is
 
 
-def test_flatten_is_refused_for_x86_before_opt_and_fine_for_arm(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
+def test_flatten_is_rewritten_for_x86_and_kept_for_arm(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
     md = _copy(tiny_lite_models["flatten"], tmp_path)
+    convert_nb(md, target="x86")
+    convert_nb(md, target="arm")
+    nb = read_manifest(md)["formats"]["nb"]
+    assert nb["x86"]["rewrites"] == {"flatten_contiguous_range": "rewritten as reshape [0, -1] (x1)"}
+    assert nb["arm"]["rewrites"] == {}
+    assert (md / "legacy" / "inference.pdmodel").read_bytes() == (tiny_lite_models["flatten"] / "legacy" / "inference.pdmodel").read_bytes()
+
+
+def test_flatten_that_cannot_be_rewritten_is_refused_before_opt(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
+    md = _copy(tiny_lite_models["flatten_inner"], tmp_path)
     with pytest.raises(ConversionError, match="flatten_contiguous_range") as e:
         convert_nb(md, target="x86")
-    assert "reshape" in e.value.hint
-    assert not (md / "nb" / "tiny_flatten_x86.nb").exists()
-    assert convert_nb(md, target="arm").path.is_file()
+    assert "axes 2..3" in e.value.hint and "paddle.reshape" in e.value.hint
+    assert not (md / "nb" / "tiny_flatten_inner_x86.nb").exists()
+    # For arm opt takes flatten as it is, but this pattern (flatten axes 2.. then reshape) crashes it:
+    # a real opt crash in the worker, reported with its signal and a hint, and nothing left behind.
+    with pytest.raises(ConversionError, match="opt crashed with SIGSEGV") as e:
+        convert_nb(md, target="arm")
+    assert "paddle.reshape" in e.value.hint
+    assert not list((md / "nb").iterdir())
 
 
 def test_corrupt_and_missing_program(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):

@@ -83,3 +83,16 @@ def test_all_zero_outputs_are_refused(tiny_lite_models, sample_images, lite_runt
             lite(load_batch(sample_images[:2], model.preprocess))
     finally:
         lite.close()
+
+
+def test_rewritten_flatten_model_matches_paddle(tiny_lite_models, sample_images, lite_runtime, tmp_path):
+    md = Path(shutil.copytree(tiny_lite_models["flatten"], tmp_path / "tiny_flatten"))
+    convert_nb(md, target="x86")  # opt gets flatten_contiguous_range rewritten as reshape
+    model = ModelDir.load(md)
+    batch = load_batch(sample_images, model.preprocess)
+    ref = engines.load("paddle", model)(batch)  # Paddle runs the original program
+    lite = engines.load("lite", model)
+    try:
+        assert np.abs(lite(batch) - ref).max() <= 1e-4
+    finally:
+        lite.close()

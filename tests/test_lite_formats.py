@@ -16,6 +16,7 @@ from edgeclas.lite.formats import (
     parse_nb_header,
     parse_supported_ops,
     program_op_types,
+    rewrite_flatten_to_reshape,
 )
 from edgeclas.lite.runtime import describe_returncode, summarize_stderr
 from edgeclas.lite.worker import read_message, write_message
@@ -59,6 +60,18 @@ def test_program_op_types_of_a_real_legacy_program():
 def test_program_op_types_rejects_corrupt_bytes(mutate):
     with pytest.raises(FormatError):
         program_op_types(mutate((DATA / "tiny_reshape.pdmodel").read_bytes()))
+
+
+def test_flatten_rewrite_on_a_real_program():
+    original = (DATA / "tiny_flatten.pdmodel").read_bytes()
+    new, count, refused = rewrite_flatten_to_reshape(original)
+    assert (count, refused) == (1, [])
+    before, after = program_op_types(original), program_op_types(new)
+    i = before.index("flatten_contiguous_range")
+    assert after == before[:i] + ["reshape"] + before[i + 1 :]
+    # A program without flatten comes back byte for byte.
+    plain = (DATA / "tiny_reshape.pdmodel").read_bytes()
+    assert rewrite_flatten_to_reshape(plain) == (plain, 0, [])
 
 
 # --- .nb header (first 64 bytes of a real x86 .nb of 14278 bytes) ---

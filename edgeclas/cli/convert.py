@@ -49,7 +49,8 @@ def _nb(model_dir: Path, target: str, fp16: bool, quant: str | None, out: Path |
         rep = lite.model_ops(model_dir, target, opt_bin=opt_bin)
         click.echo(f"ops of {model_dir} for --target {target} (support table from opt, {rep.route} route):")
         for op, n in rep.ops.items():
-            mark = "CRASHES opt" if op in rep.crashers else "unsupported" if op in rep.unsupported else "ok"
+            mark = ("CRASHES opt" if op in rep.crashers else f"rewritten as {rep.rewrites[op]}" if op in rep.rewrites
+                    else "unsupported" if op in rep.unsupported else "ok")
             click.echo(f"  {op:<28} x{n:<4} {mark}")
         for op, why in rep.crashers.items():
             click.echo(f"refused: {op}: {why}")

@@ -22,7 +22,14 @@ from ..errors import ConfigError, ConversionError, ModelError
 from ..fsutil import sha256_file
 from ..manifest import read_manifest, write_manifest
 from ..model_dir import ModelDir
-from .formats import FormatError, normalize_lite_version, parse_nb_header, parse_supported_ops, program_op_types
+from .formats import (
+    FormatError,
+    normalize_lite_version,
+    parse_nb_header,
+    parse_supported_ops,
+    program_op_types,
+    rewrite_flatten_to_reshape,
+)
 from .runtime import LITE_VERSION, Route, resolve_route, run_opt_bin, run_worker
 
 __all__ = ["TARGETS", "KNOWN_CRASHERS", "NbResult", "OpsReport", "convert_nb", "model_ops", "check_lite_version"]
@@ -40,13 +47,15 @@ TARGETS: dict[str, _Target] = {
     "opencl": _Target("opencl,arm", False),  # GPU kernels with an ARM fallback for ops OpenCL lacks
 }
 
-# (target, op) → why it is refused before opt runs, and what to do instead.
+# (target, op) → why opt cannot take it and what to do instead, when edgeclas cannot rewrite it safely.
 KNOWN_CRASHERS: dict[tuple[str, str], str] = {
     ("x86", "flatten_contiguous_range"): (
         "Paddle Lite 2.13's opt segfaults on flatten_contiguous_range (paddle.flatten / nn.Flatten) for x86; "
         "use paddle.reshape(x, [-1, C]) before the classifier and re-export, or convert for --target arm"
     ),
 }
+# (target, op) → a rewrite of the program into the same computation without that op.
+_REWRITES = {("x86", "flatten_contiguous_range"): (rewrite_flatten_to_reshape, "reshape [0, -1]")}
 
 _IGNORED_OPS = {"feed", "fetch"}
 
@@ -71,7 +80,26 @@ class OpsReport:
     ops: dict[str, int]  # op type → count, in program order
     unsupported: list[str]
     crashers: dict[str, str]  # op → why it is refused on this target
+    rewrites: dict[str, str]  # op → what edgeclas replaces it with before opt (same computation)
     route: str
+
+
+def _plan_rewrites(target: str, program: bytes, ops: list[str]) -> tuple[bytes, dict[str, str], dict[str, str]]:
+    """(program to give opt, {op: rewritten as}, {op: why refused}) for the target's known crashers."""
+    rewrites, refused = {}, {}
+    for op in dict.fromkeys(ops):
+        if (target, op) not in KNOWN_CRASHERS:
+            continue
+        rewrite, becomes = _REWRITES.get((target, op), (None, ""))
+        if rewrite is None:
+            refused[op] = KNOWN_CRASHERS[(target, op)]
+            continue
+        new, count, why_not = rewrite(program)
+        if why_not:
+            refused[op] = f"{'; '.join(why_not)}; {KNOWN_CRASHERS[(target, op)]}"
+        else:
+            program, rewrites[op] = new, f"{becomes} (x{count})"
+    return program, rewrites, refused
 
 
 def check_lite_version(nb_entry: dict[str, Any], build_lite_version: str) -> None:
@@ -98,14 +126,15 @@ def _build_lite_version(build: str | os.PathLike[str]) -> str:
     return str(engine.get("version") or "")
 
 
-def _legacy_program(md: ModelDir) -> tuple[Path, Path, list[str]]:
-    """(pdmodel, pdiparams, op types) of the legacy export, exporting it on demand from the checkpoint."""
+def _legacy_program(md: ModelDir) -> tuple[Path, Path, bytes, list[str]]:
+    """(pdmodel, pdiparams, its bytes, op types) of the legacy export, exported on demand from the checkpoint."""
     if not md.has("legacy"):
         _export_legacy_on_demand(md)
         md = ModelDir.load(md.path)
     prog, params = md.paddle_files("legacy")
+    program = prog.read_bytes()
     try:
-        ops = program_op_types(prog.read_bytes())
+        ops = program_op_types(program)
     except FormatError as e:
         raise ModelError(
             f"{prog}: not a readable Paddle legacy program ({e})",
@@ -113,7 +142,7 @@ def _legacy_program(md: ModelDir) -> tuple[Path, Path, list[str]]:
         ) from None
     if params.stat().st_size == 0:
         raise ModelError(f"{params}: empty parameter file", hint="re-export the model")
-    return prog, params, ops
+    return prog, params, program, ops
 
 
 def _export_legacy_on_demand(md: ModelDir) -> None:
@@ -176,18 +205,34 @@ def _supported_ops(route: Route, spec: _Target, timeout: float) -> set[str]:
         raise ConversionError(f"could not read opt's supported-ops table ({route.kind} route): {e}") from None
 
 
+def _run_opt(route: Route, spec: _Target, prog: Path, params: Path, prefix: str, fp16: bool, quant: str | None,
+             timeout: float) -> None:
+    """opt through a worker (module/compat) or an executable (gflags-style args); writes ``prefix``.nb."""
+    if route.can_run_models:
+        args = ["opt", "--model-file", str(prog), "--param-file", str(params), "--out", prefix,
+                "--targets", spec.valid_places] + (["--fp16"] if fp16 else []) + (["--quant", quant] if quant else [])
+        run_worker(route, args, timeout=timeout, what="opt")
+    else:
+        args = [f"--model_file={prog}", f"--param_file={params}", "--optimize_out_type=naive_buffer",
+                f"--optimize_out={prefix}", f"--valid_targets={spec.valid_places}"]
+        args += ["--enable_fp16=true"] if fp16 else []
+        args += ["--quant_model=true", f"--quant_type=QUANT_{quant.upper()}"] if quant else []
+        run_opt_bin(route, args, timeout=timeout)
+
+
 def model_ops(
     model_dir: str | os.PathLike[str], target: str = "arm", *, opt_bin: str | None = None, timeout: float = 120
 ) -> OpsReport:
     """The model's ops and which of them the target lacks (opt's own table) or is known to crash on."""
     spec = _check_target(target, False, None)
     md = ModelDir.load(model_dir)
-    _, _, ops = _legacy_program(md)
+    _, _, program, ops = _legacy_program(md)
+    _, rewrites, crashers = _plan_rewrites(target, program, ops)
     route = resolve_route(opt_bin)
     supported = _supported_ops(route, spec, timeout)
     counts = Counter(o for o in ops if o not in _IGNORED_OPS)
-    crashers = {op: KNOWN_CRASHERS[(target, op)] for op in counts if (target, op) in KNOWN_CRASHERS}
-    return OpsReport(target, dict(counts), sorted(o for o in counts if o not in supported), crashers, route.kind)
+    unsupported = sorted(o for o in counts if o not in supported)
+    return OpsReport(target, dict(counts), unsupported, crashers, rewrites, route.kind)
 
 
 def convert_nb(
@@ -209,11 +254,11 @@ def convert_nb(
     spec = _check_target(target, fp16, quant)
     md = ModelDir.load(model_dir)
     expected = _build_lite_version(build) if build else LITE_VERSION
-    prog, params, ops = _legacy_program(md)
-    for op in dict.fromkeys(ops):
-        if (target, op) in KNOWN_CRASHERS:
-            raise ConversionError(f"{prog}: contains {op}, refused for --target {target}",
-                                  hint=KNOWN_CRASHERS[(target, op)])
+    prog, params, program, ops = _legacy_program(md)
+    program, rewrites, refused = _plan_rewrites(target, program, ops)
+    if refused:
+        op, why = next(iter(refused.items()))
+        raise ConversionError(f"{prog}: contains {op}, refused for --target {target}", hint=why)
 
     route = resolve_route(opt_bin)
     if route.version and normalize_lite_version(route.version) != normalize_lite_version(expected):
@@ -229,16 +274,18 @@ def convert_nb(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".opt-") as tmp:
         prefix = str(Path(tmp) / "model")
-        if route.can_run_models:
-            args = ["opt", "--model-file", str(prog), "--param-file", str(params), "--out", prefix,
-                    "--targets", spec.valid_places] + (["--fp16"] if fp16 else []) + (["--quant", quant] if quant else [])
-            run_worker(route, args, timeout=timeout, what="opt")
+        if rewrites:  # opt reads the rewritten program; the parameters are unchanged
+            prog_in = Path(tmp) / "inference.pdmodel"
+            prog_in.write_bytes(program)
         else:
-            args = [f"--model_file={prog}", f"--param_file={params}", "--optimize_out_type=naive_buffer",
-                    f"--optimize_out={prefix}", f"--valid_targets={spec.valid_places}"]
-            args += ["--enable_fp16=true"] if fp16 else []
-            args += ["--quant_model=true", f"--quant_type=QUANT_{quant.upper()}"] if quant else []
-            run_opt_bin(route, args, timeout=timeout)
+            prog_in = prog
+        try:
+            _run_opt(route, spec, prog_in, params, prefix, fp16, quant, timeout)
+        except ConversionError as e:
+            if "crashed" in e.message and "flatten_contiguous_range" in ops:
+                e.hint = ("the model has flatten_contiguous_range, which crashes opt 2.13 in several patterns; "
+                          "use paddle.reshape(x, [-1, C]) instead and re-export")
+            raise
         produced = Path(prefix + ".nb")
         if not produced.is_file():
             raise ConversionError(f"opt ({route.kind} route) reported success but wrote no {produced.name}")
@@ -262,6 +309,7 @@ def convert_nb(
             "file": rel, "target": target, "valid_targets": spec.valid_places, "opt_version": header.opt_version,
             "route": route.kind, "precision": result.precision, "quant": quant, "sha256": result.sha256,
             "size": result.size, "from": os.path.relpath(prog, md.path),
+            "rewrites": {op: f"rewritten as {as_}" for op, as_ in rewrites.items()},
         }
         return [rel] if inside else []
 

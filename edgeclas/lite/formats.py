@@ -15,6 +15,7 @@ __all__ = [
     "NbHeader",
     "parse_nb_header",
     "program_op_types",
+    "rewrite_flatten_to_reshape",
     "parse_supported_ops",
     "normalize_lite_version",
 ]
@@ -150,3 +151,107 @@ def normalize_lite_version(version: str) -> str:
     v = re.sub(r"rc0*$", "rc", v)
     v = re.sub(r"^(\d+\.\d+)\.0(?=$|rc)", r"\1", v)
     return v
+
+
+# --- rewriting a legacy program (the one safe rewrite opt needs) ---
+
+_U64 = (1 << 64) - 1
+_ATTR_INTS = 3  # framework.proto AttrType.INTS
+
+
+def _enc_varint(n: int) -> bytes:
+    n &= _U64  # negative int32/int64 values are sign-extended to ten bytes, as protobuf does
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _enc(fields) -> bytes:
+    out = bytearray()
+    for num, wt, val in fields:
+        out += _enc_varint(num << 3 | wt)
+        if wt == 0:
+            out += _enc_varint(val)
+        elif wt == 2:
+            out += _enc_varint(len(val)) + val
+        else:
+            out += val
+    return bytes(out)
+
+
+def _signed(n: int) -> int:
+    return n - (1 << 64) if n >> 63 else n
+
+
+def _var_ranks(block: bytes) -> dict[str, int]:
+    """Rank of every LoD-tensor variable of a block (VarDesc.type.lod_tensor.tensor.dims)."""
+    ranks = {}
+    for num, wt, var in _fields(block):
+        if num != 3 or wt != 2:
+            continue
+        fields = list(_fields(var))
+        name = next((v for n, w, v in fields if n == 1 and w == 2), b"").decode()
+        for vt in (v for n, w, v in fields if n == 2 and w == 2):
+            for lod in (v for n, w, v in _fields(vt) if n == 3 and w == 2):
+                for tensor in (v for n, w, v in _fields(lod) if n == 1 and w == 2):
+                    ranks[name] = sum(1 for n, _, _ in _fields(tensor) if n == 2)
+    return ranks
+
+
+def _rewrite_flatten(op: list, ranks: dict[str, int]) -> tuple[list | None, str]:
+    """flatten_contiguous_range(start_axis=1, stop_axis=last) → reshape(shape=[0, -1]); else (None, why not)."""
+    attrs, inputs = {}, {}
+    for num, wt, val in op:
+        if num == 4:
+            a = list(_fields(val))
+            name = next(v for n, _, v in a if n == 1).decode()
+            attrs[name] = next((_signed(v) for n, w, v in a if n == 3 and w == 0), None)
+        elif num == 1:
+            v = list(_fields(val))
+            inputs[next(x for n, _, x in v if n == 1).decode()] = [x.decode() for n, _, x in v if n == 2]
+    rank = ranks.get((inputs.get("X") or [""])[0])
+    start, stop = attrs.get("start_axis"), attrs.get("stop_axis")
+    if start != 1 or rank is None or stop not in (-1, rank - 1):
+        return None, f"flattens axes {start}..{stop} of a rank-{rank} input, not everything after the batch"
+    shape = _enc([(1, 2, b"shape"), (2, 0, _ATTR_INTS), (6, 0, 0), (6, 0, -1)])
+    new = []
+    for num, wt, val in op:
+        if num == 3:
+            val = b"reshape"
+        elif num == 4 and next(v for n, _, v in _fields(val) if n == 1) in (b"start_axis", b"stop_axis"):
+            continue
+        new.append((num, wt, val))
+    return new + [(4, 2, shape)], ""
+
+
+def rewrite_flatten_to_reshape(pdmodel: bytes) -> tuple[bytes, int, list[str]]:
+    """Turn every flatten_contiguous_range that flattens all axes after the batch into ``reshape [0, -1]``.
+
+    The two are the same computation, and opt 2.13 crashes on the first for x86. Returns
+    (new program bytes, ops rewritten, reasons for flatten ops that could not be rewritten).
+    """
+    program, count, refused = [], 0, []
+    for num, wt, block in _fields(pdmodel):
+        if num == 1 and wt == 2:
+            ranks = _var_ranks(block)
+            new_block = []
+            for bnum, bwt, op in _fields(block):
+                if bnum == 4 and bwt == 2:
+                    fields = list(_fields(op))
+                    if any(n == 3 and v == b"flatten_contiguous_range" for n, _, v in fields):
+                        rewritten, why = _rewrite_flatten(fields, ranks)
+                        if rewritten is None:
+                            refused.append(why)
+                        else:
+                            fields, count = rewritten, count + 1
+                        op = _enc(fields)
+                new_block.append((bnum, bwt, op))
+            block = _enc(new_block)
+        program.append((num, wt, block))
+    return _enc(program), count, refused
