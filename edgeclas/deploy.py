@@ -640,12 +640,15 @@ def deploy(
     os_name: str | None = None,
     adb_server: str | None = None,
     bundle_dir: str | os.PathLike[str] | None = None,
+    lock_timeout_s: float = 600.0,
 ) -> DeployResult:
     """Select → pick/build → bundle → sync → run → write result JSON → clean up (see module doc).
 
     On a failure after the device was reached, the result JSON is still written (status "error",
-    the raw output and whatever was collected) before the error is raised again.
+    the raw output and whatever was collected) before the error is raised again. The device is
+    held with the same inter-process lock ``edgeclas bench`` uses, so the two never share a phone.
     """
+    from .bench.runner import device_lock
     from .device import AdbServer, select_device
     from .model_dir import ModelDir
 
@@ -683,24 +686,25 @@ def deploy(
     }
     stats: SyncStats | None = None
     cleaned = False
-    try:
-        stats = sync_bundle(device, bundle, remote_dir)
-        record["sync"] = asdict(stats)
-        run = run_bundle(device, remote_dir, bundle, settings)
-        record["run"] = run.to_dict()
-        record["status"] = "ok"
-    except EdgeclasError as e:
-        partial = getattr(e, "partial", None)
-        if isinstance(partial, RunResult):
-            record["run"] = partial.to_dict()
-        record["status"] = "error"
-        record["error"] = {"type": type(e).__name__, "message": e.message, "hint": e.hint}
-        raise
-    finally:
-        if not keep:
-            cleaned = _cleanup(device, remote_dir)
-        record["cleaned"] = cleaned
-        atomic_write_json(result_path, record)
+    with device_lock(device.serial, lock_timeout_s):
+        try:
+            stats = sync_bundle(device, bundle, remote_dir)
+            record["sync"] = asdict(stats)
+            run = run_bundle(device, remote_dir, bundle, settings)
+            record["run"] = run.to_dict()
+            record["status"] = "ok"
+        except EdgeclasError as e:
+            partial = getattr(e, "partial", None)
+            if isinstance(partial, RunResult):
+                record["run"] = partial.to_dict()
+            record["status"] = "error"
+            record["error"] = {"type": type(e).__name__, "message": e.message, "hint": e.hint}
+            raise
+        finally:
+            if not keep:
+                cleaned = _cleanup(device, remote_dir)
+            record["cleaned"] = cleaned
+            atomic_write_json(result_path, record)
     return DeployResult(info, bundle, stats, run, remote_dir, cleaned, result_path)
 
 

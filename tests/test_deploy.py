@@ -447,3 +447,17 @@ def test_shell_gives_real_exit_codes_and_stdin_eof(emulator):
     assert (r.exit_code, r.stdout, r.stderr) == (7, "out\n", "err\n")
     assert dev.shell(["cat"], timeout=10).exit_code == 0  # stdin is closed: cat ends instead of waiting
     assert dev.shell(["echo", "$HOME;", "`id`"]).stdout == "$HOME; `id`\n"  # list words are quoted, not expanded
+
+
+def test_a_device_held_by_another_run_is_busy(emulator, fake_build, model_dir, images, tmp_path):
+    """deploy takes the per-device lock bench uses: it waits, then says who holds the device."""
+    from edgeclas.bench.runner import device_lock
+
+    with device_lock(emulator.serial):
+        with pytest.raises(DeviceError, match="device is busy"):
+            deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path),
+                   out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle", lock_timeout_s=1)
+    assert not (emulator.root / _remote(tmp_path).lstrip("/")).exists()  # nothing was pushed meanwhile
+    res = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path),
+                 out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle", lock_timeout_s=1)
+    assert res.run.ok
