@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import EdgeclasError, ToolchainError, ValidationError
 from ..model_dir import ModelDir
 from ..lite.runtime import Route, compat_route, describe_returncode, resolve_route, summarize_stderr, worker_command
-from ..lite.worker import _LEN, write_message
+from ..lite.worker import FRAME_LENGTH, write_message
 from ._base import Predictor
 
 __all__ = ["check", "load", "LitePredictor"]
@@ -65,8 +65,8 @@ class _Worker:
         import json
 
         deadline = time.monotonic() + timeout
-        head = self._read(_LEN.size, deadline)
-        (n,) = _LEN.unpack(head)
+        head = self._read(FRAME_LENGTH.size, deadline)
+        (n,) = FRAME_LENGTH.unpack(head)
         header = json.loads(self._read(n, deadline))
         payload = self._read(int(header.get("nbytes") or 0), deadline)
         if header.get("kind") == "input_corrupted":

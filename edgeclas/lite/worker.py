@@ -26,17 +26,17 @@ import struct
 import sys
 import tempfile
 
-__all__ = ["read_message", "write_message"]
+__all__ = ["FRAME_LENGTH", "read_message", "write_message"]
 
-_LEN = struct.Struct("<I")
+FRAME_LENGTH = struct.Struct("<I")
 
 
 def read_message(stream) -> tuple[dict, bytes] | None:
     """One framed message from a binary stream; None at a clean end of stream."""
-    head = _read_exact(stream, _LEN.size)
+    head = _read_exact(stream, FRAME_LENGTH.size)
     if head is None:
         return None
-    (n,) = _LEN.unpack(head)
+    (n,) = FRAME_LENGTH.unpack(head)
     body = _read_exact(stream, n)
     if body is None:
         raise EOFError("stream ended inside a message header")
@@ -53,7 +53,7 @@ def write_message(stream, header: dict, payload: bytes = b"") -> None:
     if payload:
         header = {**header, "nbytes": len(payload)}
     body = json.dumps(header).encode("utf-8")
-    stream.write(_LEN.pack(len(body)) + body)
+    stream.write(FRAME_LENGTH.pack(len(body)) + body)
     if payload:
         stream.write(payload)
     stream.flush()
