@@ -699,6 +699,7 @@ def deploy(
                 record["run"] = partial.to_dict()
             record["status"] = "error"
             record["error"] = {"type": type(e).__name__, "message": e.message, "hint": e.hint}
+            e.hint = f"{e.hint + '; ' if e.hint else ''}what was collected, raw output included: {result_path}"
             raise
         finally:
             if not keep:

@@ -177,6 +177,7 @@ def _fault(emulator, fake_build, model_dir, images, tmp_path, mode, exc, setting
         deploy(emulator.serial, model_dir, images, fake_build(mode), settings, _remote(tmp_path),
                out=out, bundle_dir=tmp_path / "bundle")
     record = json.loads(out.read_text())
+    assert str(out) in e.value.hint  # the user is told where the partial results are
     assert record["status"] == "error" and record["error"]["type"] == exc.__name__
     assert record["error"]["hint"]
     assert record["cleaned"] is True and not (emulator.root / _remote(tmp_path).lstrip("/")).exists()
