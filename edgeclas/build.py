@@ -255,7 +255,7 @@ def _cmake_args(t: sdk.Target, engine: str, deps: dict, *, python: bool, tests: 
     if t.os == "android":
         ndk: sdk.SdkItem = deps["ndk"]
         env["ANDROID_NDK_HOME"] = str(ndk.path)
-        args += [f"-DANDROID_PLATFORM={android_platform}", f"-DEDGECLAS_NDK_VERSION={ndk.version}"]
+        args += [f"-DEDGECLAS_NDK={ndk.path}", f"-DANDROID_PLATFORM={android_platform}"]
     elif not t.is_host:
         args.append(f"-DEDGECLAS_QEMU_LD_PREFIX={deps['qemu-prefix']}")
     if engine == "onnxruntime":

@@ -150,6 +150,38 @@ def test_cli_build_prints_what_it_made(host_build, tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+def test_android_flow_with_a_stand_in_ndk(tmp_path: Path) -> None:
+    """No NDK can be had here, so this checks edgeclas's side of an Android build only: the NDK given by
+    flag reaches CMake, the ABI/triple/manifest are Android's, and libc++_shared.so ships in lib/. The
+    stand-in NDK's toolchain file compiles with the Debian aarch64 cross gcc; it is not an NDK."""
+    import shutil
+
+    if not shutil.which("aarch64-linux-gnu-g++"):
+        pytest.skip("needs aarch64-linux-gnu-g++ for the stand-in NDK")
+    ndk = tmp_path / "standin-ndk"
+    (ndk / "build" / "cmake").mkdir(parents=True)
+    (ndk / "build" / "cmake" / "android.toolchain.cmake").write_text(
+        "set(CMAKE_SYSTEM_NAME Linux)\nset(CMAKE_SYSTEM_PROCESSOR aarch64)\n"
+        "set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)\nset(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)\n"
+        'set(EDGECLAS_STANDIN_SAW_ABI "${ANDROID_ABI}" CACHE STRING "")\n')
+    (ndk / "source.properties").write_text("Pkg.Revision = 0.0.1-standin\n")
+    libcxx = ndk / "toolchains/llvm/prebuilt/linux-x86_64/sysroot/usr/lib/aarch64-linux-android/libc++_shared.so"
+    libcxx.parent.mkdir(parents=True)
+    shutil.copy(Path("/usr/aarch64-linux-gnu/lib/libstdc++.so.6").resolve(), libcxx)
+
+    result = build("armv8", "android", "none", tmp_path / "out", ndk=ndk)
+    manifest = read_manifest(result.out, "build")
+    assert manifest["target"] == {"os": "android", "arch": "armv8", "abi": "arm64-v8a",
+                                  "triple": "aarch64-linux-android"}
+    assert manifest["libs"] == ["lib/libc++_shared.so"]
+    assert (result.out / "lib" / "libc++_shared.so").read_bytes() == libcxx.read_bytes()
+    assert manifest["sdk"]["ndk"] == {"version": "0.0.1-standin", "path": str(ndk), "source": "flag"}
+    assert "EDGECLAS_STANDIN_SAW_ABI:STRING=arm64-v8a" in (result.build_dir / "CMakeCache.txt").read_text()
+    with pytest.raises(ToolchainError, match="run on an Android device"):
+        result.command("config.txt")
+
+
+@pytest.mark.integration
 def test_armv7_linux_native_tests_pass_under_qemu(armv7_linux_build) -> None:
     manifest = _check_build_dir(armv7_linux_build, "armeabi-v7a", "arm-linux-gnueabihf", "armv7")
     assert manifest["engine"]["name"] == "none" and manifest["libs"] == []
