@@ -321,3 +321,59 @@ def test_sdk_list_and_path_cli(cache: Path) -> None:
     res = CliRunner().invoke(cli, ["sdk", "path", "onnxruntime", "--arch", "armv8", "--os", "linux"])
     assert res.exit_code == 5
     assert "edgeclas sdk install onnxruntime --arch armv8 --os linux" in res.output
+
+
+def test_ort_install_assembles_every_target_from_the_pinned_artifacts(tmp_path: Path, monkeypatch) -> None:
+    """install() on the real pinned artifacts (taken from the user's cache, so no network): layout, links,
+    architectures, and the provenance recorded in sdk.json."""
+    from edgeclas.paths import cache_dir
+    from edgeclas.sdk import onnxruntime as ort_sdk
+    from edgeclas.sdk._elf import elf_machine
+
+    real = cache_dir("sdk", "downloads")
+    needed = [ort_sdk.AAR_NAME, *(w.name for w in ort_sdk.WHEELS.values())]
+    if not all((real / n).is_file() for n in needed):
+        pytest.skip(f"the pinned ORT artifacts are not in {real} yet: edgeclas sdk install onnxruntime")
+    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("EDGECLAS_ORT_ROOT", raising=False)
+    downloads = cache_dir("sdk", "downloads")
+    downloads.mkdir(parents=True)
+    for n in needed:
+        (downloads / n).symlink_to(real / n)
+
+    items = sdk.install("onnxruntime")  # every supported target
+    assert [i.target for i in items] == ["linux-host", "linux-armv8", "android-armv8", "android-armv7"]
+    for item in items:
+        t = sdk.target(*item.target.split("-")[::-1])
+        root = item.path
+        header = (root / "include" / "onnxruntime_c_api.h").read_text()
+        assert "#define ORT_API_VERSION 29" in header
+        meta = __import__("json").loads((root / "sdk.json").read_text())
+        if t.os == "android":
+            assert item.version == "1.29.0"
+            assert elf_machine(root / "lib" / "libonnxruntime.so") == t.machine
+            assert meta["sources"]["headers+lib"]["sha256"] == ort_sdk.AAR_SHA256
+        else:
+            assert item.version == "1.32.0"
+            assert os.readlink(root / "lib" / "libonnxruntime.so") == "libonnxruntime.so.1"
+            assert os.readlink(root / "lib" / "libonnxruntime.so.1") == "libonnxruntime.so.1.32.0"
+            assert elf_machine(root / "lib" / "libonnxruntime.so.1.32.0") == t.machine
+            assert meta["sources"]["lib"]["sha256"] == ort_sdk.WHEELS[t.machine].sha256
+        assert sdk.resolve("onnxruntime", arch=t.arch, os=t.os).source == "cache"
+
+
+def test_ort_install_rejects_a_tampered_artifact(tmp_path: Path, monkeypatch) -> None:
+    from edgeclas.paths import cache_dir
+    from edgeclas.sdk import onnxruntime as ort_sdk
+
+    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path / "cache"))
+    downloads = cache_dir("sdk", "downloads")
+    downloads.mkdir(parents=True)
+    # A file under the pinned name with other content: it is not trusted, and the fetch that follows
+    # is refused here (PATH without npm) rather than silently using the tampered file.
+    (downloads / ort_sdk.AAR_NAME).write_bytes(b"PK\x03\x04 not the official AAR")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolchainError, match="npm"):
+        sdk.install("onnxruntime", arch="armv8", os="android")
+    assert not (downloads / ort_sdk.AAR_NAME).exists()  # deleted on the sha256 mismatch
+    assert not (cache_dir("sdk", "onnxruntime")).exists()
