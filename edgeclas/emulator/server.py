@@ -22,9 +22,9 @@ __all__ = ["FEATURES", "EmulatedDevice", "serve"]
 
 log = logging.getLogger(__name__)
 
-# What the host may use: shell protocol v2 (exit codes, separate stderr), `cmd`, and parent folders
-# created by SEND (so adb does not need a separate mkdir). Not stat_v2/ls_v2: STA2/LIS2 are not served.
-FEATURES = ("shell_v2", "cmd", "fixed_push_mkdir")
+# What the host may use: shell protocol v2 (exit codes, separate stderr), `cmd`, sync STA2/LST2/LIS2,
+# and parent folders created by SEND (so adb does not need a separate mkdir). Not sendrecv_v2 (SND2/RCV2).
+FEATURES = ("shell_v2", "cmd", "stat_v2", "ls_v2", "fixed_push_mkdir")
 
 
 @dataclass

@@ -8,8 +8,9 @@ empty line logs out).
 Shell protocol v2 packets are ``id:u8 length:u32le payload`` with ids stdin 0, stdout 1, stderr 2,
 exit 3, close-stdin 4, window-size 5; the exit packet comes after all output.
 
-Sync requests are ``id:4s length:u32le`` + payload: STAT/LIST/SEND/RECV/QUIT (v1: we do not advertise
-``stat_v2``/``ls_v2``); file data moves in DATA chunks of at most 64 KiB; errors are ``FAIL`` + text,
+Sync requests are ``id:4s length:u32le`` + payload: STAT/LIST/SEND/RECV/QUIT, and STA2/LST2/LIS2
+(features ``stat_v2``, ``ls_v2``: 64-bit sizes, stat vs lstat, errno); file data moves in DATA chunks
+of at most 64 KiB; errors are ``FAIL`` + text,
 worded like adbd (``write failed: No space left on device``).
 """
 
@@ -227,8 +228,12 @@ def _sync(device: EmulatedDevice, stream: Stream) -> None:
             return
         if cmd == b"STAT":
             stream.write(b"STAT" + _stat_v1(fs, arg))
+        elif cmd in (b"STA2", b"LST2"):
+            stream.write(_stat_v2(fs, arg, cmd, follow=cmd == b"STA2"))
         elif cmd == b"LIST":
             _list(fs, stream, arg)
+        elif cmd == b"LIS2":
+            _list(fs, stream, arg, v2=True)
         elif cmd == b"RECV":
             _recv(fs, stream, arg)
         elif cmd == b"SEND":
@@ -246,7 +251,29 @@ def _stat_v1(fs, path: str) -> bytes:
     return struct.pack("<III", st.st_mode & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF, int(st.st_mtime) & 0xFFFFFFFF)
 
 
-def _list(fs, stream: Stream, path: str) -> None:
+# sync_stat_v2 / sync_dent_v2 (without the id and the dent's trailing namelen): error, dev, ino, mode,
+# nlink, uid, gid, size, atime, mtime, ctime.
+_STAT_V2 = struct.Struct("<IQQIIIIQqqq")
+
+
+def _v2_fields(fs, host, st: os.stat_result | None, err: int = 0) -> bytes:
+    if st is None:
+        return _STAT_V2.pack(err, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    owner = 2000 if str(host).startswith(tuple(str(fs.root / t.lstrip("/")) for t in ("/data", "/sdcard"))) else 0
+    return _STAT_V2.pack(0, st.st_dev, st.st_ino, st.st_mode, st.st_nlink, owner, owner, st.st_size,
+                         int(st.st_atime), int(st.st_mtime), int(st.st_ctime))
+
+
+def _stat_v2(fs, path: str, cmd: bytes, follow: bool) -> bytes:
+    try:
+        host = fs.resolve(path, follow=follow).host
+        st = os.stat(host) if follow else os.lstat(host)
+    except (FsError, OSError) as e:
+        return cmd + _v2_fields(fs, None, None, e.errno or errno.ENOENT)
+    return cmd + _v2_fields(fs, host, st)
+
+
+def _list(fs, stream: Stream, path: str, v2: bool = False) -> None:
     out = bytearray()
     try:
         host = fs.resolve(path).host
@@ -259,11 +286,16 @@ def _list(fs, stream: Stream, path: str) -> None:
         except OSError:
             continue
         raw = name.encode("utf-8", "surrogateescape")
-        out += b"DENT" + struct.pack("<IIII", st.st_mode & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF, int(st.st_mtime) & 0xFFFFFFFF, len(raw)) + raw
+        if v2:
+            out += b"DNT2" + _v2_fields(fs, host / name, st) + struct.pack("<I", len(raw)) + raw
+        else:
+            out += b"DENT" + struct.pack("<IIII", st.st_mode & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF,
+                                         int(st.st_mtime) & 0xFFFFFFFF, len(raw)) + raw
         if len(out) > 60000:
             stream.write(bytes(out))
             out.clear()
-    out += b"DONE" + b"\0" * 16
+    # DONE is padded to the size of a whole entry header, as adbd sends it.
+    out += b"DONE" + b"\0" * (_STAT_V2.size + 4 if v2 else 16)
     stream.write(bytes(out))
 
 
