@@ -4,7 +4,6 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <system_error>
 
 // stb_image comes from Debian's libstb-dev (found by CMake, never vendored); only the decoders we accept.
@@ -13,6 +12,9 @@
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_NO_STDIO
+#if defined(__ARM_NEON) || defined(__ARM_NEON__)
+#define STBI_NEON  // stb enables SSE2 by itself on x86-64 but NEON only when asked
+#endif
 #include <stb_image.h>
 
 namespace edgeclas {
@@ -34,9 +36,14 @@ Status DecodeImageMemory(const uint8_t* data, size_t size, const std::string& na
 }
 
 Status DecodeImageFile(const std::string& path, Image* out) {
-  std::ifstream f(path, std::ios::binary);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) return Status::Error(path + ": cannot open image");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::streamoff size = f.tellg();
+  if (size < 0) return Status::Error(path + ": cannot read image");
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  f.seekg(0);
+  if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), size))
+    return Status::Error(path + ": cannot read image");
   return DecodeImageMemory(bytes.data(), bytes.size(), path, out);
 }
 
