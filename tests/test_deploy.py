@@ -462,3 +462,36 @@ def test_a_device_held_by_another_run_is_busy(emulator, fake_build, model_dir, i
     res = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path),
                  out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle", lock_timeout_s=1)
     assert res.run.ok
+
+
+def test_device_killed_mid_deploy_keeps_a_result_file(emulator_factory, fake_build, model_dir, tmp_path):
+    emu = emulator_factory()
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    (imgs / "huge.png").write_bytes(os.urandom(64 * 1024 * 1024))  # the bundle copies images, never decodes them
+    remote = "/data/local/tmp/edgeclas-kill"
+    landing = emu.root / remote.lstrip("/") / "images"
+    done = threading.Event()
+
+    def kill_when_the_image_arrives() -> None:
+        while not done.is_set():
+            if landing.is_dir() and any(p.is_file() and p.stat().st_size > 0 for p in landing.iterdir()):
+                emu.kill()
+                return
+            time.sleep(0.002)
+
+    t = threading.Thread(target=kill_when_the_image_arrives)
+    t.start()
+    out = tmp_path / "r.json"
+    try:
+        with pytest.raises(PushError, match="connection lost") as e:
+            deploy(emu.serial, model_dir, imgs, fake_build("OK"), RunSettings(), remote, out=out,
+                   bundle_dir=tmp_path / "bundle")
+    finally:
+        done.set()
+        t.join()
+    record = json.loads(out.read_text())
+    assert record["status"] == "error" and record["error"]["type"] == "PushError"
+    assert record["cleaned"] is False  # the device is gone: nothing could be cleaned, and that is recorded
+    assert record["device"]["serial"] == emu.serial and record["bundle"]["files"]
+    assert str(out) in e.value.hint
