@@ -12,7 +12,7 @@ from ._app import cli, handle_errors
 @cli.command()
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.option("--images", "-i", required=True, type=click.Path(path_type=Path), help="An image file or a folder (searched recursively).")
-@click.option("--engine", "-e", default="paddle", show_default=True, help="Host engine: paddle, onnxruntime (see `edgeclas verify`).")
+@click.option("--engine", "-e", default="paddle", show_default=True, help="Host engine: paddle, onnxruntime, lite (see `edgeclas verify`).")
 @click.option("--topk", "-k", default=5, show_default=True, type=int, help="Classes reported per image.")
 @click.option("--batch-size", "-b", default=8, show_default=True, type=int, help="Images per forward pass.")
 @click.option("--threads", "-t", default=None, type=int, help="CPU threads of the engine (default 1).")
