@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import sdk
-from .errors import BuildError, ConfigError, ToolchainError
+from .errors import BuildError, ConfigError, EdgeclasError, ToolchainError
 from .fsutil import atomic_write_text, staging_dir
-from .manifest import write_manifest
+from .manifest import read_manifest, write_manifest
 from .paths import cache_dir, repo_root
 
 __all__ = ["ENGINES", "BuildResult", "TestRun", "default_engine", "build", "parse_ctest_summary"]
@@ -41,6 +41,8 @@ BINARY = "clas_system"
 @dataclass(frozen=True)
 class TestRun:
     """The native tests (ctest) of a build: run here, under qemu for ARM Linux, or not at all (Android)."""
+
+    __test__ = False  # not a pytest class, despite the name
 
     ran: bool
     passed: int = 0
@@ -159,6 +161,7 @@ def build(
     if jobs < 1:
         raise ConfigError(f"--jobs must be ≥ 1, got {jobs}")
     out = (Path(out) if out else Path("build") / f"{t.key}-{engine}").absolute()
+    _check_out(out)
 
     deps = _resolve_deps(t, engine, python=python, tests=tests, ort_root=ort_root, lite_root=lite_root, ndk=ndk)
     cmake_args, env = _cmake_args(t, engine, deps, python=python, tests=tests, build_type=build_type,
@@ -182,6 +185,20 @@ def build(
 
 
 # ----------------------------------------------------------------------------------------------
+
+def _check_out(out: Path) -> None:
+    """The output directory is replaced as a whole: refuse one that holds something other than a build."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"--out {out} is a file", hint="choose a new directory")
+    if any(out.iterdir()):
+        try:
+            read_manifest(out, "build")
+        except EdgeclasError:
+            raise ConfigError(f"--out {out} is not empty and is not an edgeclas build directory; it would be replaced",
+                              hint="choose a new or empty directory (an earlier build directory is replaced)") from None
+
 
 def _resolve_deps(t: sdk.Target, engine: str, *, python: bool, tests: bool, ort_root, lite_root, ndk) -> dict:
     """Resolve every tool and library; collect all that are missing into one ToolchainError."""

@@ -75,6 +75,17 @@ def test_missing_pieces_are_reported_together(tmp_path: Path, monkeypatch: pytes
     assert "edgeclas sdk install onnxruntime --arch armv7 --os android" in msg
 
 
+def test_out_that_is_not_a_build_dir_is_never_replaced(tmp_path: Path) -> None:
+    from edgeclas.errors import ConfigError
+
+    precious = tmp_path / "project"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not an edgeclas build directory"):
+        build("host", "linux", "none", precious)
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
 def test_python_module_is_host_only(tmp_path: Path) -> None:
     from edgeclas.errors import ConfigError
 
