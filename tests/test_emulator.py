@@ -408,3 +408,30 @@ def test_recursive_pull_and_push_of_folders(emulator, tmp_path):
         assert int.from_bytes(missing[4:8], "little") == 2  # ENOENT in the error field
     finally:
         (emulator.root / "data/local/tmp/tree/sparse").unlink()
+
+
+def test_start_again_reconnects_after_the_adb_server_restarts(adb_server, tmp_path):
+    from edgeclas.emulator import manager
+
+    # a private adb server: killing the shared one would take the session's emulator away from other tests
+    port = manager.free_port()
+
+    def adb(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([adb_server.adb, "-P", str(port), *args], capture_output=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+
+    info = manager.start(adb_port=port, root=tmp_path / "root")
+    try:
+        adb("kill-server")
+        manager.ensure_adb_server(port)
+        assert adb("-s", info.serial, "get-state").returncode != 0  # the new server does not know the device
+        again = manager.start(port=info.port, adb_port=port)
+        assert again.pid == info.pid  # the same process, only reconnected
+        assert adb("-s", info.serial, "shell", "echo back").stdout == b"back\n"
+        import adbutils
+
+        res = adbutils.AdbClient(host="127.0.0.1", port=port).device(info.serial).shell2("false")
+        assert res.returncode == 1  # adbutils' v1 path appends `; echo X4EXIT:$?`
+    finally:
+        manager.stop(port=info.port)
+        adb("kill-server")

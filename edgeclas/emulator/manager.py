@@ -158,7 +158,10 @@ def _pid_alive(pid: int) -> bool:
 def start(*, arch: str = "armv8", profile: str | None = None, port: int | None = None, adb_port: int | None = None,
           root: str | os.PathLike[str] | None = None, quota_mb: int | None = None, connect: bool = True,
           timeout: float = 30.0) -> EmulatorInfo:
-    """Launch a detached emulated device on 127.0.0.1 and (by default) connect the adb server to it."""
+    """Launch a detached emulated device on 127.0.0.1 and (by default) connect the adb server to it.
+
+    Idempotent per port: when the same profile already runs there, it is only (re)connected.
+    """
     if profile is None:
         if arch not in _ARCH_PROFILES:
             raise DeviceError(f"unknown arch '{arch}'", hint=f"use one of {', '.join(_ARCH_PROFILES)}")
@@ -168,10 +171,18 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
     adb_port = adb_server_port(adb_port)
     state_file = _state_file(port)
     if state_file.exists():
-        old = json.loads(state_file.read_text())
-        if _pid_alive(old["pid"]):
-            raise DeviceError(f"an emulated device already runs on port {port} (pid {old['pid']})",
-                              hint=f"edgeclas emulator stop --port {port}, or pick another --port")
+        old = EmulatorInfo(**json.loads(state_file.read_text()))
+        if _pid_alive(old.pid):
+            if old.profile != prof.name:
+                raise DeviceError(f"an emulated device with profile {old.profile} already runs on port {port} (pid {old.pid})",
+                                  hint=f"edgeclas emulator stop --port {port}, or pick another --port")
+            # Already running (say, the adb server was restarted and forgot it): just connect it again.
+            old = EmulatorInfo(**{**asdict(old), "adb_port": adb_port})
+            if connect:
+                ensure_adb_server(adb_port)
+                _connect(adb_port, old.serial, timeout)
+            atomic_write_json(state_file, asdict(old))
+            return old
     root_path = Path(root) if root is not None else cache_dir("emulators", "roots", f"{prof.name}-{port}")
     log_path = _state_dir() / f"{port}.log"
     ready = _state_dir() / f".{port}.ready"

@@ -544,12 +544,14 @@ class FileSink(Sink):
 
     def __init__(self, fs: DeviceFS, host: str, append: bool) -> None:
         super().__init__(lambda b: None)
-        self.fs = fs
+        existing = os.path.getsize(host) if not append and os.path.isfile(host) else 0
+        self.free = fs.free_bytes() + existing  # measured once: walking /data per write would be slow
         self.f = open(host, "ab" if append else "wb")  # noqa: SIM115 - closed by the shell after the command
 
     def write(self, data: bytes) -> None:
-        if len(data) > self.fs.free_bytes():
+        if len(data) > self.free:
             raise FsError(errno.ENOSPC, "write")
+        self.free -= len(data)
         self.f.write(data)
         self.f.flush()
 
