@@ -33,6 +33,14 @@ def test_convert_arm_and_x86_then_verify_lists_three_engines(model_dir, sample_i
     assert {"paddle", "onnxruntime", "lite"} <= set(checks)
     assert checks["lite"]["status"] == "ok" and checks["lite"]["max_abs_diff"] <= 1e-4
     assert checks["lite"]["top1_agreement"] == 1.0
+    runs = {}
+    for engine in ("paddle", "lite"):
+        res = edgeclas("predict", str(model_dir), "--images", str(sample_images[0].parent), "--engine", engine, "--json")
+        assert res.returncode == 0, res.stderr
+        runs[engine] = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(runs["lite"]) == len(sample_images)
+    for p, q in zip(runs["paddle"], runs["lite"]):
+        assert p["image"] == q["image"] and abs(p["scores"][0] - q["scores"][0]) <= 1e-4
 
 
 def test_print_ops_and_refusal_from_the_cli(tiny_lite_models, lite_runtime):
