@@ -15,7 +15,6 @@ import stat
 import subprocess
 import sys
 import tarfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +47,10 @@ class UnsafeArchiveError(ToolchainError):
 class Artifact:
     """One downloadable file, pinned by sha256.
 
-    ``via`` says which client fetches it: ``pip`` (``spec`` is the requirement, ``args`` extra pip
-    options such as ``--platform``), ``npm`` (``spec`` is ``name@version``, fetched with
-    ``npm pack``), ``maven`` (``spec`` is ``group:artifact:version:packaging``) or ``url``.
+    ``via`` says which registry client fetches it: ``pip`` (``spec`` is the requirement, ``args`` extra
+    pip options such as ``--platform``) or ``npm`` (``spec`` is ``name@version``, fetched with
+    ``npm pack``). Nothing is fetched from a plain URL: only registries are reachable where edgeclas
+    is tested, and nothing unpinned is downloaded.
     """
 
     name: str  # file name as the client writes it
@@ -101,7 +101,7 @@ def _run_client(cmd: list[str], what: str, timeout: int) -> None:
     exe = shutil.which(cmd[0]) if not os.path.isabs(cmd[0]) else cmd[0]
     if not exe:
         raise ToolchainError(f"'{cmd[0]}' is not on PATH; it is needed to fetch {what}",
-                             hint=f"apt-get install {'maven' if cmd[0] == 'mvn' else cmd[0]}")
+                             hint=f"apt-get install {cmd[0]}")
     try:
         out = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -134,29 +134,9 @@ def _fetch_npm(a: Artifact, tmp: Path, timeout: int) -> Path:
     return _single_file(tmp, a)
 
 
-def _fetch_maven(a: Artifact, tmp: Path, timeout: int) -> Path:
-    _run_client(["mvn", "-q", "dependency:copy", f"-Dartifact={a.spec}", f"-DoutputDirectory={tmp}"], a.spec, timeout)
-    return _single_file(tmp, a)
-
-
-def _fetch_url(a: Artifact, tmp: Path, timeout: int) -> Path:
-    if not a.spec.startswith("https://"):
-        raise ToolchainError(f"refusing to download {a.spec}: only https URLs are fetched")
-    path = tmp / a.name
-    try:
-        with urllib.request.urlopen(a.spec, timeout=60) as r, open(path, "wb") as f:  # noqa: S310 (https only)
-            shutil.copyfileobj(r, f, 1 << 20)
-    except OSError as e:
-        raise ToolchainError(f"downloading {a.spec} failed: {e}",
-                             hint="no internet here? download it elsewhere and pass it with --archive FILE") from None
-    return path
-
-
 _FETCHERS: dict[str, Callable[[Artifact, Path, int], Path]] = {
     "pip": _fetch_pip,
     "npm": _fetch_npm,
-    "maven": _fetch_maven,
-    "url": _fetch_url,
 }
 
 
