@@ -123,6 +123,8 @@ def test_push_to_directory_keeps_trailing_slash_semantics(emulator, tmp_path):
     r = emulator.adb("push", str(src), f"{TMP}/missing-dir/")
     assert r.returncode != 0
     assert not (emulator.root / "data/local/tmp/missing-dir/a.txt").exists()
+    r = emulator.adb("push", str(src), f"{TMP}/existing/a.txt/under-a-file")
+    assert r.returncode != 0 and b"Not a directory" in r.stdout + r.stderr  # the client stats first (STA2: ENOTDIR)
 
 
 @pytest.mark.parametrize("remote", ["/../../../../etc/passwd", f"{TMP}/../../../../etc/passwd", "/proc/../../etc/passwd"])
@@ -312,7 +314,7 @@ def test_interactive_pty_shell(emulator):
     c = emulator.device().open_transport()
     c.send_command("shell,v2,TERM=xterm,pty:")
     c.check_okay()
-    line = b"cd /data/local/tmp; pwd\rtrue; exit 4\recho never\r"
+    line = b"cd /data/local/tmp; \x1b[Apwd\rtrue; exit 4\recho never\r"  # an arrow key is ignored
     c.conn.send(bytes([0]) + struct.pack("<I", len(line)) + line)
     out, code = b"", None
     while code is None:

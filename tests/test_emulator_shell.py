@@ -282,3 +282,23 @@ def test_timeout_accepts_signal_and_kill_delay(dev):
     assert run(dev, "timeout -s KILL -k 1 0.2 sleep 3")[0] == 124
     status, _, err = run(dev, "timeout -s NOPE 1 true")
     assert status == 1 and "unknown signal" in err
+
+
+def test_status_marks_dead_emulators_and_stop_all_cleans_them(tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    from edgeclas.emulator import manager
+
+    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    state = tmp_path / "emulators" / "5999.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"serial": "127.0.0.1:5999", "port": 5999, "pid": dead.pid, "profile": "emulated-armv8",
+                                 "arch": "armv8", "root": str(tmp_path / "r"), "adb_port": 1, "log": str(tmp_path / "l")}))
+    rows = manager.status(adb=False)
+    assert [(r.serial, r.state) for r in rows] == [("127.0.0.1:5999", "not running")]
+    assert [r.state for r in manager.stop(all_=True)] == ["stopped"]
+    assert manager.status(adb=False) == [] and not state.exists()

@@ -150,13 +150,19 @@ def _interactive(device: EmulatedDevice, stream: Stream, v2: bool, term: str | N
     def reader() -> None:
         buf = bytearray()
         stdin = _V2Stdin(stream) if v2 else None
+        escape = 0  # inside an ESC [ … sequence (arrow keys): there is no history or cursor movement
         while True:
             chunk = stdin.read() if stdin is not None else (stream.read_chunk() or b"")
             if not chunk:
                 lines.put(None)
                 return
             for b in chunk:
-                if b == 3:  # Ctrl-C
+                if escape:
+                    escape = 2 if (escape == 1 and b == ord("[")) else (0 if 0x40 <= b <= 0x7E else escape)
+                    continue
+                if b == 27:
+                    escape = 1
+                elif b == 3:  # Ctrl-C
                     running = state["running"]
                     if running is not None:
                         running.set()
