@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from edgeclas.bench.stats import compute
 from edgeclas.errors import ConfigError, ValidationError
 from edgeclas.fsutil import append_jsonl
 from edgeclas.report import report
@@ -171,3 +172,19 @@ def test_html_renders_in_headless_chromium(sample_run, tmp_path):
     # The page drew its plots: many distinct colours (the blue bars among them), not a blank/error page.
     blue = np.all(np.abs(img.astype(int) - [168, 120, 76]) < 30, axis=-1)  # #4c78a8 in BGR
     assert blue.sum() > 500
+
+
+def test_noisy_and_drifting_cells_are_flagged(tmp_path):
+    steady = make_record(threads=1, base_ms=10.0, n=40)
+    hot = make_record(threads=2, base_ms=10.0, n=40)
+    hot["latency_ms"]["samples"] = [10.0 + 0.1 * i for i in range(40)]  # 10 → 13.9 ms: throttling
+    hot["latency_ms"].update(compute(hot["latency_ms"]["samples"]).to_dict())
+    append_jsonl(tmp_path / "r" / "results.jsonl", steady)
+    append_jsonl(tmp_path / "r" / "results.jsonl", hot)
+    run = load_run(tmp_path / "r")
+    s, h = run.rows
+    assert s.drift is not None and abs(s.drift) < 0.1 and s.cv < 0.1
+    assert h.drift == pytest.approx((sum(10 + 0.1 * i for i in range(30, 40)) / 10) / (sum(10 + 0.1 * i for i in range(10)) / 10) - 1)
+    md = report(tmp_path / "r", formats=["md"]).paths["md"].read_text()
+    assert "slowing down (+" in md and "t2" in md.split("Less trustworthy")[1]
+    assert "clarity onnxruntime t1" not in md.split("Less trustworthy")[1]

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from .compare import Change
 from .markdown import bound_text, fmt_ms
-from .table import POWER_MODE_NAMES, Run, accuracy_flag, speedups
+from .table import POWER_MODE_NAMES, Run, accuracy_flag, speedups, stability_flags
 
 __all__ = ["render_html"]
 
@@ -173,6 +173,11 @@ def render_html(run: Run, changes: list[Change] | None = None, compare_name: str
                     if r.rec["affinity"] and not r.rec["affinity"]["applied"] and r.rec["affinity"]["note"]})
     if notes:
         parts.append(f'<p class="meta">Threads not bound to cores: {_e("; ".join(notes))}</p>')
+    unstable = [(r, stability_flags(r)) for r in run.ok_rows if stability_flags(r)]
+    if unstable:
+        parts.append('<p class="warn">Less trustworthy cells (raise --repeats, add --cooldown, close other apps):</p><ul>'
+                     + "".join(f"<li>{_e(r.device)} {_e(r.label())}: {_e('; '.join(f))}</li>" for r, f in unstable)
+                     + "</ul>")
     if any(classes):
         parts.append('<p class="warn">Highlighted cells disagree with the host reference (fast but possibly wrong).</p>')
 

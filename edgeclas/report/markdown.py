@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .compare import Change
-from .table import POWER_MODE_NAMES, Run, accuracy_flag, speedups
+from .table import POWER_MODE_NAMES, Run, accuracy_flag, speedups, stability_flags
 
 __all__ = ["render_markdown", "fmt_ms", "bound_text"]
 
@@ -96,6 +96,10 @@ def render_markdown(run: Run, changes: list[Change] | None = None, compare_name:
     flagged = [r for r in run.ok_rows if accuracy_flag(r)]
     if flagged:
         out += ["", f"⚠ {len(flagged)} cell(s) disagree with the host reference: fast but possibly wrong."]
+    unstable = [(r, stability_flags(r)) for r in run.ok_rows if stability_flags(r)]
+    if unstable:
+        out += ["", "Less trustworthy cells (raise --repeats, add --cooldown, close other apps):", ""]
+        out += [f"- {r.device} {r.label()}: {'; '.join(f)}" for r, f in unstable]
 
     sp = speedups(run)
     if any(len(v) > 1 for v in sp.values()):

@@ -10,7 +10,7 @@ from ..bench.runner import RESULTS_NAME, read_results
 from ..bench.schema import validate_cell
 from ..errors import ConfigError, ValidationError
 
-__all__ = ["Row", "Run", "load_run", "speedups", "accuracy_flag", "POWER_MODE_NAMES"]
+__all__ = ["Row", "Run", "load_run", "speedups", "accuracy_flag", "stability_flags", "POWER_MODE_NAMES"]
 
 POWER_MODE_NAMES = {0: "0 big", 1: "1 little", 2: "2 all", 3: "3 unbound"}
 
@@ -67,6 +67,25 @@ class Row:
     @property
     def samples(self) -> list[float]:
         return list(self.lat["samples"]) if self.lat else []
+
+    @property
+    def cv(self) -> float | None:
+        """Coefficient of variation (std / mean): how noisy the timed runs were."""
+        lat = self.lat
+        if not lat or lat["std"] is None or not lat["mean"]:
+            return None
+        return lat["std"] / lat["mean"]
+
+    @property
+    def drift(self) -> float | None:
+        """Mean of the last quarter of the runs over the first quarter, minus 1: a hot SoC slowing down
+        (thermal throttling) shows as a positive drift. Needs 8 samples."""
+        xs = self.samples
+        q = len(xs) // 4
+        if q < 2:
+            return None
+        first, last = sum(xs[:q]) / q, sum(xs[-q:]) / q
+        return last / first - 1.0 if first > 0 else None
 
     @property
     def group(self) -> tuple[str, str, str, int]:
@@ -152,3 +171,17 @@ def accuracy_flag(row: Row, tol: float = 1e-3) -> bool:
     """True when the device disagrees with the host reference: a fast but wrong build."""
     acc = row.rec["accuracy"]
     return bool(acc) and (acc["top1_agreement"] < 1.0 or acc["max_abs_dprob"] > tol)
+
+
+NOISY_CV = 0.10
+DRIFT_LIMIT = 0.10
+
+
+def stability_flags(row: Row) -> list[str]:
+    """Why a cell's numbers deserve less trust: noisy runs, or latency growing during the cell."""
+    flags = []
+    if row.cv is not None and row.cv > NOISY_CV:
+        flags.append(f"noisy (CV {row.cv:.0%})")
+    if row.drift is not None and row.drift > DRIFT_LIMIT:
+        flags.append(f"slowing down (+{row.drift:.0%} last vs first quarter: throttling?)")
+    return flags
