@@ -193,7 +193,9 @@ def _tree_hash(*roots: Path) -> str:
     h = hashlib.sha256()
     for root in roots:
         for p in sorted(root.rglob("*")) if root.is_dir() else []:
-            if p.is_file() and "__pycache__" not in p.parts:
+            rel = p.relative_to(root).parts
+            # in-tree build folders (native/build*) are outputs, not sources
+            if p.is_file() and "__pycache__" not in rel and not rel[0].startswith("build"):
                 h.update(str(p.relative_to(root.parent)).encode() + b"\0" + sha256_file(p).encode())
     return h.hexdigest()[:16]
 
