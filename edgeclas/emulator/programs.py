@@ -202,6 +202,7 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
         cwd = shell.fs.root
 
     pumps: list[threading.Thread] = []
+    read_ends: list[int] = []
 
     def target(sink, is_stderr: bool):
         if isinstance(sink, NullSink):
@@ -211,6 +212,7 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
         if is_stderr and sink is io.stdout:
             return subprocess.STDOUT
         r, w = os.pipe()
+        read_ends.append(r)
         t = threading.Thread(target=_pump_out, args=(r, sink), daemon=True)
         pumps.append(t)
         return w
@@ -223,13 +225,15 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
     if stdin_src.path is not None:
         stdin_file = open(stdin_src.path, "rb")  # noqa: SIM115
         stdin_t = stdin_file
-    elif stdin_src._reader is not None or stdin_src._data:
+    elif not stdin_src.empty:
         stdin_t = subprocess.PIPE
     try:
         popen = subprocess.Popen(cmd, stdin=stdin_t, stdout=stdout_t, stderr=stderr_t, cwd=cwd, env=penv,
                                  start_new_session=True, preexec_fn=functools.partial(_child_limits, shell.fs.free_bytes()),
                                  close_fds=True)
     except OSError as e:
+        for r in read_ends:  # their pump threads never start
+            os.close(r)
         io.err(f"{SH}: {argv[0]}: {e.strerror}\n")
         return 126
     finally:

@@ -570,6 +570,11 @@ class Source:
         self._reader = reader
         self.path = path  # host path for a file redirection (programs get the file itself)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to give (no bytes, no stream): a program gets /dev/null."""
+        return self._reader is None and not self._data and self.path is None
+
     def read(self) -> bytes:
         if self._reader is not None:
             return self._reader()
