@@ -39,7 +39,6 @@ class Pipeline {
   Status Init(const Config& cfg);
   Status RunImage(const std::string& path, ImageResult* result);
   Summary MakeSummary() const;
-  const Config& config() const { return cfg_; }
 
  private:
   Config cfg_;

@@ -12,7 +12,7 @@ struct LatencyStats {
 };
 
 LatencyStats ComputeStats(const std::vector<double>& samples_ms);
-double Percentile(std::vector<double> sorted_or_not, double q);  // q in [0, 100]
+double Percentile(std::vector<double> samples, double q);  // q in [0, 100]
 
 // Peak resident set size of this process in KiB (VmHWM, else getrusage), 0 if unknown.
 long PeakRssKb();
