@@ -162,6 +162,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     loss_fn = build_loss(cfg["Loss"]["Train"], arch["class_num"])
 
     start, best_metrics, best_key, report = 1, {}, None, None
+    last_metrics: dict[str, float] = {}
     if resume:
         if not latest_dir.is_dir():
             raise ModelError(f"{latest_dir}: nothing to resume", hint="run without --resume first")
@@ -172,6 +173,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         model.set_state_dict(paddle.load(str(latest_dir / WEIGHTS)))
         load_optimizer_state(latest_dir, model, opt)
         start = int(manifest["epoch"]) + 1
+        last_metrics = dict(manifest.get("metrics") or {})
         if best_dir.is_dir():
             best_metrics = read_checkpoint(best_dir).get("metrics", {})
     else:
@@ -184,7 +186,6 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                             report.missing[:5], [k for k, _, _ in report.mismatched][:5])
 
     eval_spec = cfg["Metric"]["Eval"]
-    last_metrics: dict[str, float] = {}
     images, seconds = 0, 0.0
     with _progress() as bar:
         for epoch in range(start, g["epochs"] + 1):
