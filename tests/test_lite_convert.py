@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -246,3 +247,71 @@ def test_compat_runtime_set_up_from_scratch_in_a_private_cache(tmp_path, monkeyp
     assert got["python"].startswith(info["python"])  # the interpreter's own version, not the shim's 3.10
     assert sdk.install("lite-opt")[0].source == "cache"  # idempotent
 
+
+
+def _python310() -> str | None:
+    """A working CPython 3.10 (pyenv's shims exist even when that version is not selected: try each)."""
+    import glob
+    import subprocess
+
+    candidates = sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.10*/bin/python3.10")))
+    candidates += [p for p in (shutil.which("python3.10"),) if p]
+    for exe in candidates:
+        probe = subprocess.run([exe, "-c", "import sys, venv; assert sys.version_info[:2] == (3, 10)"],
+                               capture_output=True, timeout=60)
+        if probe.returncode == 0:
+            return exe
+    return None
+
+
+def test_module_route_on_python_310(tiny_lite_models, tmp_path, lite_runtime):
+    """Route (b) for real: a Python 3.10 venv with `pip install paddlelite==2.13rc0 'numpy<2'`."""
+    import fcntl
+    import subprocess
+
+    py310 = _python310()
+    if not py310:
+        pytest.skip("no Python 3.10 interpreter on this machine: route (b) needs one (PyPI's paddlelite is cp310)")
+    root = Path(__file__).resolve().parents[1]
+    venv = root / ".cache" / "test-py310-paddlelite"
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / "test-py310-paddlelite.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / "ready").is_file():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([py310, "-m", "venv", str(venv)], check=True, timeout=300)
+            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "-q", "--disable-pip-version-check", "install",
+                            "paddlelite==2.13rc0", "numpy<2"], check=True, timeout=900)
+            (venv / "ready").write_text("ok\n")
+    md = _copy(tiny_lite_models["reshape"], tmp_path)
+    code = """
+import json, sys
+import numpy as np
+from edgeclas.lite import convert_nb, route_statuses
+from edgeclas.engines.lite import LitePredictor
+from edgeclas.model_dir import ModelDir
+res = convert_nb(sys.argv[1], target="x86")
+lite = LitePredictor(ModelDir.load(sys.argv[1]))
+probs = lite(np.linspace(-1, 1, 2 * 3 * 32 * 32, dtype=np.float32).reshape(2, 3, 32, 32))
+lite.close()
+print(json.dumps({"route": res.route, "version": res.opt_version, "probs": probs.tolist(),
+                  "rows": [[r.kind, r.found, r.version] for r in route_statuses()]}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "EDGECLAS_LITE_OPT"} | {"PYTHONPATH": str(root)}
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", code, str(md)], capture_output=True, text=True,
+                         timeout=600, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.splitlines()[-1])
+    assert (got["route"], got["version"]) == ("module", LITE_VERSION)
+    assert ["module", True, "2.13rc0"] in got["rows"]
+    # The same .nb through this interpreter's compat route gives the same numbers.
+    import numpy as np
+
+    from edgeclas.engines.lite import LitePredictor
+
+    lite = LitePredictor(ModelDir.load(md))
+    try:
+        x = np.linspace(-1, 1, 2 * 3 * 32 * 32, dtype=np.float32).reshape(2, 3, 32, 32)
+        assert np.abs(lite(x) - np.array(got["probs"], dtype=np.float32)).max() <= 1e-6
+    finally:
+        lite.close()

@@ -17,6 +17,7 @@ the signal.
 from __future__ import annotations
 
 import fcntl
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -177,7 +178,11 @@ def _probe(opt_bin: str | os.PathLike[str] | None = None) -> _Probe:
     spec = importlib.util.find_spec("paddlelite")
     if spec and spec.submodule_search_locations and sys.version_info[:2] <= (3, 10):
         where = str(Path(list(spec.submodule_search_locations)[0]).parent)
-        probe.routes.append(Route("module", where, f"paddlelite importable on Python {_py_tag()}", "", (where,)))
+        try:
+            version = importlib.metadata.version("paddlelite")
+        except importlib.metadata.PackageNotFoundError:
+            version = ""
+        probe.routes.append(Route("module", where, f"paddlelite importable on Python {_py_tag()}", version, (where,)))
     else:
         why = (
             f"Python {_py_tag()} has no paddlelite wheel (PyPI stops at cp310)"
