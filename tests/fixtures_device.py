@@ -4,7 +4,8 @@
   points at it for the whole session (adbutils and the adb CLI both honour it); killed at the end.
 * ``emulator`` (session): an armv8 emulated device on a free port, connected (state ``device``).
   ``.serial``, ``.root`` (device root folder on the host), ``.port``, ``.adb_port``, ``.stop()``.
-* ``emulator_factory`` (function): ``make(arch="armv8", quota_mb=None, profile=None, port=None, root=None)``
+* ``emulator_factory`` (function): ``make(arch="armv8", quota_mb=None, profile=None, port=None, root=None,
+  isolate=False)``
   for tests that kill, restart or fill a device; every device it made is stopped afterwards.
 
 Keep these names: the deploy, devices and bench tests use them.
@@ -92,7 +93,7 @@ class EmulatorHandle:
         self.kill()
         manager._state_file(self.port).unlink(missing_ok=True)
         self.info = manager.start(profile=self.info.profile, port=self.port, adb_port=self.adb_port,
-                                  root=self.root, quota_mb=self.quota_mb)
+                                  root=self.root, quota_mb=self.quota_mb, isolate=self.info.isolate)
         self.stopped = False
 
     def stop(self) -> None:
@@ -135,9 +136,11 @@ def adb_server():
 
 
 def _make(adb_server: AdbServer, base: Path, *, arch: str = "armv8", profile: str | None = None,
-          quota_mb: int | None = None, port: int | None = None, root: Path | None = None) -> EmulatorHandle:
+          quota_mb: int | None = None, port: int | None = None, root: Path | None = None,
+          isolate: bool = False) -> EmulatorHandle:
     root = root or base / f"{profile or arch}-root"
-    info = manager.start(arch=arch, profile=profile, port=port, adb_port=adb_server.port, root=root, quota_mb=quota_mb)
+    info = manager.start(arch=arch, profile=profile, port=port, adb_port=adb_server.port, root=root, quota_mb=quota_mb,
+                         isolate=isolate)
     return EmulatorHandle(adb_server, info, quota_mb)
 
 

@@ -437,3 +437,24 @@ def test_start_again_reconnects_after_the_adb_server_restarts(adb_server, tmp_pa
     finally:
         manager.stop(port=info.port)
         adb("kill-server")
+
+
+def test_isolated_programs_see_only_the_device(emulator_factory, probes):
+    emu = emulator_factory(isolate=True)
+    for arch in ("armv8", "armv7"):
+        path = push_probe(emu, probes, arch, f"probe-{arch}")
+        r = sh(emu, f"{path} cpuinfo")
+        assert r.returncode == 0 and b"processors=8" in r.stdout, r.stderr
+    path = f"{TMP}/probe-armv8"
+    # An absolute path that does not exist yet is created in the device, not on the host.
+    r = sh(emu, f"{path} fill {TMP}/abs/new.bin 65536 || true; mkdir -p {TMP}/abs && {path} fill {TMP}/abs/new.bin 65536")
+    assert r.stdout.endswith(b"wrote=65536 bad=0\n"), r.stdout + r.stderr
+    assert (emu.root / "data/local/tmp/abs/new.bin").stat().st_size == 65536
+    assert not Path("/data/local/tmp/abs/new.bin").exists()
+    # Host files are out of sight (without isolation qemu -L would fall through to the host's file).
+    r = sh(emu, f"cd {TMP} && {path} fill /etc/edgeclas-should-not-exist 1")
+    assert r.returncode == 5 and not Path("/etc/edgeclas-should-not-exist").exists()
+    assert sh(emu, f"cd {TMP}/abs && {path} cwd && cat here.txt").stdout == b"written by probe\n"
+    assert sh(emu, f"{path} crash").returncode == 139
+    assert sh(emu, f"timeout 1 {path} spin").returncode == 124
+    assert not list((emu.root / "dev").iterdir())  # the tmpfs lived in the program's namespace only

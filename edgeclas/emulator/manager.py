@@ -42,6 +42,7 @@ class EmulatorInfo:
     adb_port: int
     log: str
     state: str = "device"  # as the adb server reports it, or "not running"
+    isolate: bool = False  # programs run chrooted in a private mount namespace
 
 
 def _state_dir() -> Path:
@@ -157,7 +158,7 @@ def _pid_alive(pid: int) -> bool:
 
 def start(*, arch: str = "armv8", profile: str | None = None, port: int | None = None, adb_port: int | None = None,
           root: str | os.PathLike[str] | None = None, quota_mb: int | None = None, connect: bool = True,
-          timeout: float = 30.0) -> EmulatorInfo:
+          isolate: bool = False, timeout: float = 30.0) -> EmulatorInfo:
     """Launch a detached emulated device on 127.0.0.1 and (by default) connect the adb server to it.
 
     Idempotent per port: when the same profile already runs there, it is only (re)connected.
@@ -173,8 +174,9 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
     if state_file.exists():
         old = EmulatorInfo(**json.loads(state_file.read_text()))
         if _pid_alive(old.pid):
-            if old.profile != prof.name:
-                raise DeviceError(f"an emulated device with profile {old.profile} already runs on port {port} (pid {old.pid})",
+            if old.profile != prof.name or old.isolate != isolate:
+                raise DeviceError(f"an emulated device ({old.profile}{', isolated' if old.isolate else ''}) already runs "
+                                  f"on port {port} (pid {old.pid})",
                                   hint=f"edgeclas emulator stop --port {port}, or pick another --port")
             # Already running (say, the adb server was restarted and forgot it): just connect it again.
             old = EmulatorInfo(**{**asdict(old), "adb_port": adb_port})
@@ -192,6 +194,8 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
            "--port", str(port), "--ready-file", str(ready)]
     if quota_mb is not None:
         cmd += ["--quota-mb", str(quota_mb)]
+    if isolate:
+        cmd += ["--isolate"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
@@ -209,7 +213,7 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
     info = json.loads(ready.read_text())
     ready.unlink(missing_ok=True)
     result = EmulatorInfo(serial=f"127.0.0.1:{port}", port=port, pid=proc.pid, profile=prof.name, arch=prof.arch,
-                          root=info["root"], adb_port=adb_port, log=str(log_path))
+                          root=info["root"], adb_port=adb_port, log=str(log_path), isolate=isolate)
     atomic_write_json(state_file, asdict(result))
     if connect:
         try:

@@ -59,9 +59,10 @@ class Proc:
 class ProcessTable:
     """Programs the emulator is running (for ``ps``, ``pidof``, ``kill``) — host pids, one group each."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, isolate: bool = False) -> None:
         self._lock = threading.Lock()
         self._procs: dict[int, Proc] = {}
+        self.isolate = isolate  # launch programs chrooted in a private mount namespace (see .isolate)
 
     def add(self, name: str, popen: subprocess.Popen) -> None:
         with self._lock:
@@ -194,12 +195,26 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
         io.err(f"{SH}: {argv[0]}: cannot run {arch} programs on this host: {e.message} ({e.hint})\n")
         return 126
     # qemu options come first; QEMU_* variables from the device side must not configure the emulator itself.
-    cmd = [qemu, "-L", str(shell.fs.root), "-0", argv[0], host_prog, *argv[1:]]
     penv = {k: v for k, v in env.items() if not k.startswith("QEMU_")}
-    try:
-        cwd = shell.fs.resolve(shell.cwd).host
-    except FsError:
-        cwd = shell.fs.root
+    limits = functools.partial(_child_limits, shell.fs.free_bytes())
+    if shell.procs.isolate:
+        from .isolate import QEMU_DIR, child_setup
+
+        setup = child_setup(shell.fs.root, shell.cwd, qemu)
+        device_prog = "/" + os.path.relpath(host_prog, shell.fs.root)
+        cmd = [f"{QEMU_DIR}/{os.path.basename(qemu)}", "-0", argv[0], device_prog, *argv[1:]]
+        cwd = None
+
+        def preexec() -> None:
+            limits()
+            setup()
+    else:
+        cmd = [qemu, "-L", str(shell.fs.root), "-0", argv[0], host_prog, *argv[1:]]
+        preexec = limits
+        try:
+            cwd = shell.fs.resolve(shell.cwd).host
+        except FsError:
+            cwd = shell.fs.root
 
     pumps: list[threading.Thread] = []
     read_ends: list[int] = []
@@ -229,12 +244,11 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
         stdin_t = subprocess.PIPE
     try:
         popen = subprocess.Popen(cmd, stdin=stdin_t, stdout=stdout_t, stderr=stderr_t, cwd=cwd, env=penv,
-                                 start_new_session=True, preexec_fn=functools.partial(_child_limits, shell.fs.free_bytes()),
-                                 close_fds=True)
-    except OSError as e:
+                                 start_new_session=True, preexec_fn=preexec, close_fds=True)
+    except (OSError, subprocess.SubprocessError) as e:
         for r in read_ends:  # their pump threads never start
             os.close(r)
-        io.err(f"{SH}: {argv[0]}: {e.strerror}\n")
+        io.err(f"{SH}: {argv[0]}: {getattr(e, 'strerror', None) or e}\n")
         return 126
     finally:
         for fdx in (stdout_t, stderr_t):

@@ -42,14 +42,22 @@ class EmulatedDevice:
 
 
 def serve(profile: DeviceProfile, root: Path, *, port: int = 0, quota_mb: int | None = None,
-          ready_file: Path | None = None, host: str = "127.0.0.1") -> None:
+          ready_file: Path | None = None, host: str = "127.0.0.1", isolate: bool = False) -> None:
     """Serve until SIGTERM/SIGINT. Writes ``ready_file`` (pid, port, root) once it accepts connections."""
     if host not in ("127.0.0.1", "::1", "localhost"):
         raise ValueError(f"the emulated device listens on loopback only, not {host}")
     populate_root(root, profile)
     quota = (quota_mb if quota_mb is not None else profile.storage_quota_mb) * 1024 * 1024
     fs = DeviceFS(root, quota)
-    procs = ProcessTable()
+    if isolate:
+        from .isolate import probe
+        from .programs import _qemu
+
+        problem = probe(fs.root, _qemu(profile.arch))
+        if problem:
+            raise SystemExit(f"--isolate is not available here: {problem} "
+                             "(needs root or unprivileged user namespaces; start without --isolate)")
+    procs = ProcessTable(isolate=isolate)
     family = socket.AF_INET6 if host == "::1" else socket.AF_INET
     srv = socket.socket(family, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -72,7 +80,8 @@ def serve(profile: DeviceProfile, root: Path, *, port: int = 0, quota_mb: int | 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if ready_file is not None:
-        atomic_write_json(ready_file, {"pid": os.getpid(), "port": port, "root": str(fs.root), "profile": profile.name})
+        atomic_write_json(ready_file, {"pid": os.getpid(), "port": port, "root": str(fs.root), "profile": profile.name,
+                                       "isolate": isolate})
     log.info("emulated device %s (%s) listening, root %s", device.serial, profile.name, fs.root)
     try:
         while not stop.is_set():
