@@ -1,8 +1,11 @@
 // Unit tests of the engine-free core; run on the host and, through ctest + qemu, on armv7/armv8 builds.
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <string>
@@ -326,6 +329,30 @@ TEST(Affinity, ChoosesClustersFromMaxFrequency) {
   Affinity a = ApplyPowerMode(3);
   EXPECT_FALSE(a.applied);
   EXPECT_FALSE(a.cpus.empty());
+}
+
+TEST(Affinity, BindsToTheBigClusterOfAFakeSysfs) {
+  // A sysfs tree for two CPUs of different max frequency; cpu1 is the "big" one.
+  const std::string root = ::testing::TempDir() + "/edgeclas_sysfs";
+  for (int c = 0; c < 2; ++c)
+    ASSERT_EQ(std::system(("mkdir -p " + root + "/cpu" + std::to_string(c) + "/cpufreq").c_str()), 0);
+  std::ofstream(root + "/online") << "0-1\n";
+  std::ofstream(root + "/cpu0/cpufreq/cpuinfo_max_freq") << "1800000\n";
+  std::ofstream(root + "/cpu1/cpufreq/cpuinfo_max_freq") << "2400000\n";
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  if (!CPU_ISSET(1, &before)) GTEST_SKIP() << "cpu1 is not available to this process";
+  Affinity a = ApplyPowerMode(0, root);
+  EXPECT_TRUE(a.applied) << a.note;
+  EXPECT_EQ(a.cpus, std::vector<int>{1});
+  cpu_set_t now;
+  ASSERT_EQ(sched_getaffinity(0, sizeof now, &now), 0);
+  EXPECT_EQ(CPU_COUNT(&now), 1);
+  EXPECT_TRUE(CPU_ISSET(1, &now));
+  sched_setaffinity(0, sizeof before, &before);  // the other tests run unbound
+  Affinity none = ApplyPowerMode(0, root + "/missing");
+  EXPECT_FALSE(none.applied);
+  EXPECT_FALSE(none.note.empty());
 }
 
 TEST(Output, JsonEscapesControlCharacters) {
