@@ -458,3 +458,25 @@ def test_isolated_programs_see_only_the_device(emulator_factory, probes):
     assert sh(emu, f"{path} crash").returncode == 139
     assert sh(emu, f"timeout 1 {path} spin").returncode == 124
     assert not list((emu.root / "dev").iterdir())  # the tmpfs lived in the program's namespace only
+
+
+def test_concurrent_streams_do_not_mix(emulator):
+    """Several adbutils clients at once: pushes, pulls and shells on interleaved streams of one connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    d = emulator.device()
+
+    def worker(k: int) -> bool:
+        blob = os.urandom(100_000 + k)
+        for i in range(3):
+            remote = f"{TMP}/conc/{k}-{i}.bin"
+            d.sync.push(blob, remote)
+            if d.sync.read_bytes(remote) != blob:
+                return False
+            r = d.shell2(f"sha256sum {remote}; echo k={k} >&2; exit {k}", v2=True)
+            if (r.returncode, r.stdout.split()[0], r.stderr) != (k, hashlib.sha256(blob).hexdigest(), f"k={k}\n"):
+                return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(worker, range(4)))
