@@ -49,6 +49,7 @@ def test_train_writes_the_checkpoint_contract_and_eval_reproduces_it(dataset: Pa
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [1, 2]
     assert all(np.isfinite(x["train_loss"]) and 0 <= x["eval_top1"] <= 1 and x["images_per_sec"] > 0 for x in lines)
+    assert all(0 <= x["train_top1"] <= 1 and np.isfinite(x["eval_loss"]) for x in lines)
     assert "eval_tpr@fpr=0.1" in lines[0]
     assert read_manifest(run, "run")["run"]["best_metrics"] == m["metrics"]
 
@@ -57,6 +58,7 @@ def test_train_writes_the_checkpoint_contract_and_eval_reproduces_it(dataset: Pa
     assert again["images"] == 8
     assert again["top1"] == pytest.approx(m["metrics"]["top1"])
     assert again["tpr@fpr=0.1"] == pytest.approx(m["metrics"]["tpr@fpr=0.1"])
+    assert again["loss"] == pytest.approx(m["metrics"]["loss"], rel=1e-5)
 
 
 def test_resume_continues_from_latest_and_refuses_to_overwrite(dataset: Path, tmp_path: Path):

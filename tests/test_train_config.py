@@ -56,6 +56,8 @@ def test_override_is_never_evaluated_as_code():
     ("Loss.Train.0.CELos.epsilon=0.1", "unknown 'CELos'", "CELoss"),
     ("DataLoader.Train.dataset.transform_ops.1.RandCropImage.sise=64", "RandCropImage.sise: unknown argument", "size"),
     ("Optimizer.name=Adam", "Optimizer.name: 'Adam' is not supported", "Momentum"),
+    ("DataLoader.Train.dataset.name=MultiLabelDataset", "'MultiLabelDataset' is not supported", "ImageNetDataset"),
+    ("DataLoader.Eval.loader.num_workers=4", "DataLoader.Eval.loader: unknown key", None),
     ("Global.image_shape=[3, 32, 32]", "does not match Global.image_shape", None),
     ("Global.epochs", "expected Key.Sub=Value", None),
 ])

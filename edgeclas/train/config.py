@@ -70,7 +70,6 @@ DEFAULTS: dict[str, Any] = {
                         "transform_ops": ops},
             "sampler": {"name": "DistributedBatchSampler", "batch_size": bs, "drop_last": split == "Train",
                         "shuffle": split == "Train"},
-            "loader": {"num_workers": 0, "use_shared_memory": False},
         }
         for split, ops, bs in (("Train", _TRAIN_OPS_DEFAULT, 64), ("Eval", _EVAL_OPS_DEFAULT, 64))
     },
@@ -83,8 +82,12 @@ DEFAULTS: dict[str, Any] = {
 # Op tables for the list sections: name → {argument: default}.
 LOSSES: dict[str, dict[str, Any]] = {"CELoss": {"weight": 1.0, "epsilon": 0.0}}
 METRICS: dict[str, dict[str, Any]] = {"TopkAcc": {"topk": [1, 5]}, "TprAtFpr": {"max_fpr": 0.001}}
+# Names kept from PaddleClas recipes; only these values are implemented (data loading is single-process).
 _CHOICES = {("Optimizer", "name"): ["Momentum"], ("Optimizer", "lr", "name"): ["Cosine"],
-            ("Optimizer", "regularizer", "name"): ["L2"], ("Global", "device"): ["cpu"]}
+            ("Optimizer", "regularizer", "name"): ["L2"], ("Global", "device"): ["cpu"],
+            **{("DataLoader", s, "dataset", "name"): ["ImageNetDataset"] for s in ("Train", "Eval")},
+            **{("DataLoader", s, "sampler", "name"): ["DistributedBatchSampler", "BatchSampler"]
+               for s in ("Train", "Eval")}}
 
 
 def _near(key: str, valid: list[str]) -> str:

@@ -76,16 +76,21 @@ def _seed_everything(seed: int) -> None:
     paddle.seed(seed)
 
 
-def _predict(model, batches) -> tuple[np.ndarray, np.ndarray]:
+def _predict(model, batches, loss_fn=None) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Softmax probabilities and labels over all batches, plus the mean ``loss_fn`` when given."""
     import paddle
     import paddle.nn.functional as F
 
-    probs, labels = [], []
+    probs, labels, loss_sum = [], [], 0.0
     with paddle.no_grad():
         for x, y in batches:
-            probs.append(F.softmax(model(paddle.to_tensor(x)), axis=-1).numpy())
+            logits = model(paddle.to_tensor(x))
+            if loss_fn is not None:
+                loss_sum += float(loss_fn(logits, paddle.to_tensor(y))) * len(y)
+            probs.append(F.softmax(logits, axis=-1).numpy())
             labels.append(y)
-    return np.concatenate(probs), np.concatenate(labels)
+    p, l = np.concatenate(probs), np.concatenate(labels)
+    return p, l, (loss_sum / len(l) if loss_fn is not None else None)
 
 
 def _rel_or_abs(path: Path, root: Path) -> str:
@@ -160,6 +165,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
 
     opt, sched = build_optimizer(cfg["Optimizer"], model.parameters(), steps, g["epochs"])
     loss_fn = build_loss(cfg["Loss"]["Train"], arch["class_num"])
+    eval_loss_fn = build_loss(cfg["Loss"]["Eval"], arch["class_num"])
 
     start, best_metrics, best_key, report = 1, {}, None, None
     last_metrics: dict[str, float] = {}
@@ -192,7 +198,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             paddle.seed(g["seed"] * 1000 + epoch)  # dropout per epoch, so a resumed epoch replays exactly
             model.train()
             task = bar.add_task(f"epoch {epoch}/{g['epochs']}", total=steps, loss=0.0, lr=sched.get_lr(), ips=0.0)
-            losses, correct, seen, t0 = [], 0, 0, time.perf_counter()
+            losses, train_probs, train_labels, seen, t0 = [], [], [], 0, time.perf_counter()
             for step, (x, y) in enumerate(_train_batches(data, transform, bs, g["seed"], epoch, steps, dl), 1):
                 logits = model(paddle.to_tensor(x))
                 loss = loss_fn(logits, paddle.to_tensor(y))
@@ -201,20 +207,25 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                 opt.clear_grad()
                 sched.step()
                 losses.append(float(loss))
-                correct += int((logits.numpy().argmax(1) == y).sum())
+                train_probs.append(paddle.nn.functional.softmax(logits.detach(), axis=-1).numpy())
+                train_labels.append(y)
                 seen += len(y)
                 if step % g["print_batch_step"] == 0 or step == steps:
                     bar.update(task, completed=step, loss=float(np.mean(losses[-g["print_batch_step"]:])),
                                lr=sched.get_lr(), ips=seen / (time.perf_counter() - t0))
             dt = time.perf_counter() - t0
             images, seconds = images + seen, seconds + dt
-            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_top1": correct / seen,
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)),
                                       "lr": float(sched.get_lr()), "images_per_sec": seen / dt}
+            train_metrics = compute_metrics(np.concatenate(train_probs), np.concatenate(train_labels),
+                                            cfg["Metric"]["Train"])
+            record.update({f"train_{k}": v for k, v in train_metrics.items()})
             evaluated = g["eval_during_train"] and (epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
             if evaluated:
                 model.eval()
-                probs, labels = _predict(model, _eval_batches(data, pre, dl))
-                last_metrics = compute_metrics(probs, labels, eval_spec)
+                probs, labels, eval_loss = _predict(model, _eval_batches(data, pre, dl), eval_loss_fn)
+                # the recipe's metrics first: the first one decides which epoch is `best`
+                last_metrics = {**compute_metrics(probs, labels, eval_spec), "loss": eval_loss}
                 record.update({f"eval_{k}": v for k, v in last_metrics.items()})
             body = _checkpoint_body(cfg, data, epoch, last_metrics if evaluated else {}, pre)
             save_checkpoint(latest_dir, model, opt, body)
@@ -256,12 +267,13 @@ def evaluate(checkpoint_dir: str | os.PathLike[str], list_file: str | os.PathLik
     """Metrics of a checkpoint on its validation list (or ``list_file``, paths relative to ``root``).
 
     Preprocessing is the checkpoint's (``edgeclas.preprocess``), metrics are its recipe's ``Metric.Eval``.
-    Returns e.g. ``{"top1": 0.9, "top2": 1.0, "images": 40}``.
+    Returns e.g. ``{"top1": 0.9, "top2": 1.0, "loss": 0.31, "images": 40}`` (loss: the recipe's ``Loss.Eval``).
     """
     from ..data import read_list
     from ..data.dataset import eval_batches
     from ..preprocess import PreprocessConfig
     from .checkpoint import load_model
+    from .loss import build_loss
     from .metrics import compute_metrics
 
     model, manifest = load_model(checkpoint_dir)
@@ -270,8 +282,10 @@ def evaluate(checkpoint_dir: str | os.PathLike[str], list_file: str | os.PathLik
     lst = Path(list_file) if list_file is not None else root / ds.get("val_list", "val_list.txt")
     items = read_list(lst, root, int(manifest["model"]["class_num"]))
     pre = PreprocessConfig.from_dict(manifest["preprocess"])
-    probs, labels = _predict(model, eval_batches(items, pre, batch_size))
-    spec = manifest.get("recipe", {}).get("Metric", {}).get("Eval") or [{"TopkAcc": {"topk": [1]}}]
-    out = compute_metrics(probs, labels, spec)
-    out["images"] = len(items)
+    recipe = manifest.get("recipe", {})
+    loss_spec = recipe.get("Loss", {}).get("Eval") or [{"CELoss": {"weight": 1.0}}]
+    probs, labels, loss = _predict(model, eval_batches(items, pre, batch_size),
+                                   build_loss(loss_spec, int(manifest["model"]["class_num"])))
+    spec = recipe.get("Metric", {}).get("Eval") or [{"TopkAcc": {"topk": [1]}}]
+    out = {**compute_metrics(probs, labels, spec), "loss": loss, "images": len(items)}
     return out
