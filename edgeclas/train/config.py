@@ -173,6 +173,9 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     for split in ("Train", "Eval"):
         if out["DataLoader"][split]["sampler"]["batch_size"] < 1:
             raise ConfigError(f"DataLoader.{split}.sampler.batch_size must be ≥ 1")
+    for key in ("shuffle", "drop_last"):
+        if out["DataLoader"]["Eval"]["sampler"][key]:
+            raise ConfigError(f"DataLoader.Eval.sampler.{key} must be False: evaluation uses every image, in order")
     build_train_transform(out["DataLoader"]["Train"]["dataset"]["transform_ops"], "DataLoader.Train.dataset.transform_ops")
     pre = eval_preprocess_config(out["DataLoader"]["Eval"]["dataset"]["transform_ops"],
                                  "DataLoader.Eval.dataset.transform_ops")
