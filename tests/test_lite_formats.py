@@ -18,7 +18,7 @@ from edgeclas.lite.formats import (
     program_op_types,
     rewrite_flatten_to_reshape,
 )
-from edgeclas.lite.runtime import describe_returncode, summarize_stderr
+from edgeclas.lite.runtime import describe_returncode, parse_opt_version, summarize_stderr
 from edgeclas.lite.worker import read_message, write_message
 
 DATA = Path(__file__).parent / "data" / "lite"
@@ -107,6 +107,16 @@ def test_version_mismatch_is_refused_naming_both():
     with pytest.raises(ConversionError) as e:
         check_lite_version({"file": "nb/m_arm.nb", "opt_version": LITE_VERSION}, "v2.12")
     assert LITE_VERSION in e.value.message and "v2.12" in e.value.message and "nb/m_arm.nb" in e.value.message
+
+
+@pytest.mark.parametrize("text,version", [
+    ("v2.13-rc\n", "v2.13-rc"),                                    # paddle_lite_opt --version
+    ("opt version:v2.13-rc\nAt least one argument should be inputed.", "v2.13-rc"),  # C++ opt help
+    ("LLVM version 14.0.6\n  Optimized build.", ""),                # LLVM's opt
+    ("opt_linux: gflags 2.2.2 /usr/lib/x86_64-linux-gnu/ 3.10", ""),
+])
+def test_opt_version_is_read_only_when_it_names_one(text, version):
+    assert parse_opt_version(text) == version
 
 
 # --- failure summaries ---

@@ -53,6 +53,7 @@ __all__ = [
     "worker_command",
     "summarize_stderr",
     "describe_returncode",
+    "parse_opt_version",
 ]
 
 LITE_VERSION = "v2.13-rc"
@@ -153,16 +154,28 @@ def _opt_bin_candidate(opt_bin: str | os.PathLike[str] | None) -> tuple[str, str
     return None
 
 
-_VERSION_RE = re.compile(r"v?\d+\.\d+(?:\.\d+)?(?:-?rc\d*)?")
+# Paddle Lite prints its version as "v2.13-rc" (paddle_lite_opt --version) or "opt version:v2.13-rc" (C++ opt's
+# help); anything else with digits (a gflags version, a path) must not be taken for it.
+_VERSION_RE = re.compile(r"(?:\bversion[:\s]*|(?<![\w.]))(v\d+\.\d+(?:\.\d+)?(?:-?rc\d*)?)(?![\w.])", re.I)
+
+
+def parse_opt_version(text: str) -> str:
+    """The Paddle Lite version in an opt's ``--version``/help text, or "" when it names none."""
+    m = _VERSION_RE.search(text)
+    return m.group(1) if m else ""
 
 
 def _opt_bin_version(path: str) -> str:
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    m = _VERSION_RE.search(out.stdout + "\n" + out.stderr)
-    return m.group(0) if m else ""
+    for args in (["--version"], []):  # the C++ opt prints its version with its help (no arguments)
+        try:
+            out = subprocess.run([path, *args], capture_output=True, text=True, timeout=30,
+                                 stdin=subprocess.DEVNULL, errors="replace")
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        version = parse_opt_version(out.stdout + "\n" + out.stderr)
+        if version:
+            return version
+    return ""
 
 
 def _probe(opt_bin: str | os.PathLike[str] | None = None) -> _Probe:
