@@ -200,6 +200,12 @@ def test_manifest_entry_is_json_serialisable_and_relative(tiny_lite_models, lite
     convert_nb(md, target="arm", out=out)
     entry = json.loads((md / "manifest.json").read_text())["formats"]["nb"]["arm"]
     assert entry["file"] == "custom/m.nb" and entry["from"] == "legacy/inference.pdmodel"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    res = convert_nb(md, target="x86", out=outside)  # a directory: the default file name goes inside it
+    assert res.path == outside / "tiny_reshape_x86.nb"
+    entry = read_manifest(md)["formats"]["nb"]["x86"]
+    assert entry["file"] == str(res.path) and str(res.path) not in read_manifest(md)["files"]
 
 
 def test_pir_only_export_gets_its_legacy_program_made_from_the_checkpoint(tmp_path, lite_runtime, no_opt_bin):

@@ -269,7 +269,9 @@ def convert_nb(
         )
 
     variant = target + ("_fp16" if fp16 else "") + (f"_{quant}" if quant else "")
-    dest = Path(out) if out else md.path / "nb" / f"{md.name}_{variant}.nb"
+    dest = Path(out) if out else md.path / "nb"
+    if dest.is_dir() or not out:
+        dest = dest / f"{md.name}_{variant}.nb"
     dest.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".opt-") as tmp:
