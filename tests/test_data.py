@@ -169,3 +169,23 @@ def test_transform_ops_are_checked_by_name_and_argument():
     cfg = eval_preprocess_config([{"ResizeImage": {"resize_short": 73}}, {"CropImage": {"size": 64}},
                                   {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5] * 3, "std": [0.5] * 3}}], "e")
     assert (cfg.resize_short, cfg.crop_size, cfg.mean, cfg.scale) == (73, 64, (0.5, 0.5, 0.5), 1 / 255)
+
+
+def test_outputs_never_replace_user_folders_or_the_source(tmp_path: Path):
+    src = tmp_path / "src"
+    for cls in "ab":
+        for i in range(2):
+            _png(src / cls / f"{i}.png", i)
+    with pytest.raises(DataError, match="overlaps the source"):
+        prepare(src, src)
+    with pytest.raises(DataError, match="overlaps the source"):
+        prepare(src, src / "out")
+    precious = tmp_path / "precious"
+    (precious / "keep.txt").parent.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    with pytest.raises(DataError, match="not an edgeclas dataset"):
+        prepare(src, precious)
+    assert (precious / "keep.txt").read_text() == "mine"
+    first = prepare(src, tmp_path / "ds", val_ratio=0.0)
+    again = prepare(src, tmp_path / "ds", val_ratio=0.5)  # an earlier dataset may be replaced
+    assert (first.val, again.val) == (0, 2)

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..manifest import read_manifest, write_manifest
 
-__all__ = ["DatasetInfo", "write_dataset", "read_dataset"]
+__all__ = ["DatasetInfo", "write_dataset", "read_dataset", "check_output_dir"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,22 @@ def read_dataset(root: str | os.PathLike[str]) -> DatasetInfo:
     except KeyError:
         raise DataError(f"{root}/manifest.json: no 'dataset' section") from None
     return DatasetInfo(root.resolve(), d["task"], list(d["labels"]), d["train"], d["val"], d["seed"])
+
+
+def check_output_dir(out: Path, src: Path | None = None) -> None:
+    """An output directory may only replace an earlier dataset, never user files or the source itself."""
+    import json
+
+    out_r = out.resolve()
+    if src is not None:
+        src_r = src.resolve()
+        if out_r == src_r or out_r in src_r.parents or src_r in out_r.parents:
+            raise DataError(f"--out {out} overlaps the source folder {src}", hint="write the dataset somewhere else")
+    if out.exists():
+        try:
+            kind = json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("kind")
+        except (OSError, ValueError, AttributeError):
+            kind = None
+        if kind != "dataset":
+            raise DataError(f"{out}: exists and is not an edgeclas dataset; refusing to replace it",
+                            hint="choose another --out, or remove the folder yourself")

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError, DataError
 from ..fsutil import staging_dir
 from ..preprocess import IMAGE_SUFFIXES, decode_image
-from .info import DatasetInfo, write_dataset
+from .info import DatasetInfo, check_output_dir, write_dataset
 
 __all__ = ["prepare"]
 
@@ -43,6 +43,7 @@ def prepare(src: str | os.PathLike[str], out: str | os.PathLike[str], val_ratio:
         raise ConfigError(f"--val-ratio must be in [0, 1), got {val_ratio}")
     src, out = Path(src), Path(out)
     per_class = _class_images(src)
+    check_output_dir(out, src)
     labels = list(per_class)
     rng = random.Random(seed)
     train: list[tuple[str, int]] = []

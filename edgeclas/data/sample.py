@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ConfigError, ToolchainError
 from ..fsutil import atomic_write_bytes, staging_dir
 from .blur import random_blur
-from .info import DatasetInfo, write_dataset
+from .info import DatasetInfo, check_output_dir, write_dataset
 
 __all__ = ["sample", "TASKS", "PHOTOS"]
 
@@ -73,6 +73,7 @@ def sample(task: str, out: str | os.PathLike[str], num: int = 200, seed: int = 0
     if not 0.0 < val_ratio < 1.0:
         raise ConfigError(f"val_ratio must be in (0, 1), got {val_ratio}")
     labels = TASKS[task]
+    check_output_dir(Path(out))
     photos = _photos()
     rng = np.random.default_rng(seed)
     out = Path(out)
