@@ -302,3 +302,11 @@ def test_status_marks_dead_emulators_and_stop_all_cleans_them(tmp_path, monkeypa
     assert [(r.serial, r.state) for r in rows] == [("127.0.0.1:5999", "not running")]
     assert [r.state for r in manager.stop(all_=True)] == ["stopped"]
     assert manager.status(adb=False) == [] and not state.exists()
+
+
+def test_unknown_options_are_errors_not_ignored(dev):
+    status, _, err = run(dev, "ls -Z /")
+    assert status == 1 and err == "ls: Unknown option 'Z'\n"
+    status, out, _ = run(dev, "cd /data/local/tmp; mkdir d; touch d/f; rm d -r; touch x; ls; chmod +x x; chmod -x x; "
+                              "stat -c %a x; ls -- -l 2>&1")
+    assert out.splitlines() == ["x", "644", "ls: -l: No such file or directory"]

@@ -30,17 +30,30 @@ Builtin = Callable[["Shell", list[str], ShellIO], int]
 BUILTINS: dict[str, Builtin] = {}
 
 
+class _Usage(Exception):
+    """A bad option: the builtin prints ``NAME: message`` and ends with 1, as toybox does."""
+
+
 def builtin(*names: str):
     def deco(fn: Builtin) -> Builtin:
+        def run(sh: Shell, argv: list[str], io: ShellIO) -> int:
+            try:
+                return fn(sh, argv, io)
+            except _Usage as e:
+                io.err(f"{argv[0]}: {e}\n")
+                return 1
+
+        run.__doc__ = fn.__doc__
         for n in names:
-            BUILTINS[n] = fn
+            BUILTINS[n] = run
         return fn
 
     return deco
 
 
 def _flags(argv: list[str], allowed: str) -> tuple[set[str], list[str]]:
-    """Split ``-rf``-style flags (letters from ``allowed``) from operands; ``--`` ends flags."""
+    """Split ``-rf``-style flags from operands, anywhere before ``--`` (as toybox does); a letter not in
+    ``allowed`` is an error rather than silently ignored."""
     flags: set[str] = set()
     rest: list[str] = []
     it = iter(argv[1:])
@@ -48,7 +61,10 @@ def _flags(argv: list[str], allowed: str) -> tuple[set[str], list[str]]:
         if a == "--":
             rest.extend(it)
             break
-        if a.startswith("-") and len(a) > 1 and not rest and all(c in allowed for c in a[1:]):
+        if a.startswith("-") and len(a) > 1:
+            bad = [c for c in a[1:] if c not in allowed]
+            if bad:
+                raise _Usage(f"Unknown option '{bad[0]}'")
             flags.update(a[1:])
         else:
             rest.append(a)
@@ -420,7 +436,7 @@ def _wc(sh: Shell, argv: list[str], io: ShellIO) -> int:
 
 @builtin("grep")
 def _grep(sh: Shell, argv: list[str], io: ShellIO) -> int:
-    flags, rest = _flags(argv, "qvciEFnwo")
+    flags, rest = _flags(argv, "qvciEFnw")
     if not rest:
         return _usage(io, "grep", "Need 1 argument")
     pattern, files = rest[0], rest[1:]
@@ -481,7 +497,7 @@ def _ls_line(name: str, st: os.stat_result) -> str:
 
 @builtin("ls")
 def _ls(sh: Shell, argv: list[str], io: ShellIO) -> int:
-    flags, paths = _flags(argv, "laA1dhRtS")
+    flags, paths = _flags(argv, "laA1d")
     status = 0
     paths = paths or ["."]
     many = len(paths) > 1
@@ -601,7 +617,7 @@ def _is_writable_top(sh: Shell, dev: str) -> bool:
 
 @builtin("rm")
 def _rm(sh: Shell, argv: list[str], io: ShellIO) -> int:
-    flags, paths = _flags(argv, "rRfvdi")
+    flags, paths = _flags(argv, "rRf")
     recursive, force = bool(flags & {"r", "R"}), "f" in flags
     status = 0
     for p in paths:
@@ -676,7 +692,12 @@ def _chmod_mode(spec: str, old: int, is_dir: bool) -> int:
 
 @builtin("chmod")
 def _chmod(sh: Shell, argv: list[str], io: ShellIO) -> int:
-    flags, rest = _flags(argv, "Rfv")
+    # Not _flags: "-x" is a mode here, not an option.
+    args = argv[1:]
+    flags = set()
+    while args and args[0] in ("-R", "-f", "-v"):
+        flags.add(args.pop(0)[1])
+    rest = args
     if len(rest) < 2:
         return _usage(io, "chmod", "Need 2 arguments")
     spec, paths = rest[0], rest[1:]
@@ -707,7 +728,7 @@ def _copy_tree_size(path) -> int:
 @builtin("cp", "mv")
 def _cp_mv(sh: Shell, argv: list[str], io: ShellIO) -> int:
     cmd = argv[0]
-    flags, rest = _flags(argv, "rRfpaniv")
+    flags, rest = _flags(argv, "rRfpa")
     if len(rest) < 2:
         return _usage(io, cmd, "Need 2 arguments")
     *sources, dest = rest
