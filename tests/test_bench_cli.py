@@ -29,3 +29,19 @@ def test_bad_matrix_values_fail_before_devices(model_dir, sample_images):
     assert r.exit_code == 2 and "unknown engine(s) tflite" in r.output
     r = CliRunner().invoke(cli, [*base, "--threads", "1,x"])
     assert r.exit_code == 2 and "'x' is not a valid value" in r.output
+
+
+def test_report_fail_on_regression_for_ci(tmp_path):
+    from edgeclas.fsutil import append_jsonl
+
+    from fixtures_bench import make_record
+
+    append_jsonl(tmp_path / "old" / "results.jsonl", make_record(base_ms=10.0, seed=1, n=30))
+    append_jsonl(tmp_path / "new" / "results.jsonl", make_record(base_ms=13.0, seed=2, n=30))
+    args = ["report", str(tmp_path / "new"), "--compare", str(tmp_path / "old"), "--format", "md"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0 and "1 regression(s)" in r.output
+    r = CliRunner().invoke(cli, [*args, "--fail-on-regression"])
+    assert r.exit_code == 8 and "error: 1 regression(s) beyond noise" in r.output
+    r = CliRunner().invoke(cli, [*args, "--fail-on-regression", "--threshold", "0.5"])
+    assert r.exit_code == 0  # 30 % slower is significant but below a 50 % threshold
