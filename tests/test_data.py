@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeclas.data import prepare, read_label_list, read_list, sample
+from edgeclas.data import prepare, read_dataset, read_label_list, read_list, sample
 from edgeclas.errors import ConfigError, DataError
 
 
@@ -117,6 +117,7 @@ def test_sample_clarity_is_real_balanced_and_byte_identical(tmp_path: Path):
     b = sample("clarity", tmp_path / "b", num=20, seed=5)
     c = sample("clarity", tmp_path / "c", num=20, seed=6)
     assert a.labels == ["clear", "blurred"] and (a.train, a.val) == (16, 4)
+    assert read_dataset(a.root) == a  # the manifest says what the call returned
     files_a = sorted(p.relative_to(a.root) for p in a.root.rglob("*.png"))
     assert len(files_a) == 20
     assert all((a.root / f).read_bytes() == (b.root / f).read_bytes() for f in files_a)

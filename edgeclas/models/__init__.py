@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ConfigError
 from ._pretrained import PretrainedReport, load_pretrained
 
-__all__ = ["ARCHS", "ArchSpec", "build_model", "arch_names", "load_pretrained", "PretrainedReport", "reparameterize"]
+__all__ = ["ARCHS", "ArchSpec", "build_model", "load_pretrained", "PretrainedReport", "reparameterize"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,6 @@ def _family_class(family: str):
     from .mobilenet_v3 import MobileNetV3
 
     return MobileNetV3
-
-
-def arch_names() -> list[str]:
-    return list(ARCHS)
 
 
 def _closest(name: str, choices: list[str]) -> str:
