@@ -310,3 +310,26 @@ def test_unknown_options_are_errors_not_ignored(dev):
     status, out, _ = run(dev, "cd /data/local/tmp; mkdir d; touch d/f; rm d -r; touch x; ls; chmod +x x; chmod -x x; "
                               "stat -c %a x; ls -- -l 2>&1")
     assert out.splitlines() == ["x", "644", "ls: -l: No such file or directory"]
+
+
+def test_case_statements(dev):
+    script = """
+abi=$(getprop ro.product.cpu.abi)
+case "$abi" in
+  arm64-v8a|x86_64) echo 64-bit ;;
+  armeabi*) echo 32-bit ;;
+  *) echo other ;;
+esac
+for f in a.jpg b.txt 'c*'; do
+  case $f in
+    (*.jpg) echo "$f image";;
+    'c*') echo "$f literal";;
+    *) echo "$f skip"
+  esac
+done
+"""
+    status, out, err = run(dev, script)
+    assert status == 0, err
+    assert out.splitlines() == ["64-bit", "a.jpg image", "b.txt skip", "c* literal"]
+    status, _, err = run(dev, "(echo sub)")
+    assert status == 2 and "subshells" in err

@@ -15,9 +15,10 @@ Supported grammar (see docs/emulator.md):
   the output of one buffered as the input of the next);
 * ``NAME=value`` assignments and ``NAME=value cmd`` prefixes;
 * redirections ``> f``, ``>> f``, ``< f``, ``N> f``, ``N>> f``, ``N>&M``, ``>&N``, ``&> f``, ``/dev/null``;
-* ``if … then … [elif …] [else …] fi``, ``for NAME in WORDS; do …; done``, ``while``/``until … do … done``.
+* ``if … then … [elif …] [else …] fi``, ``for NAME in WORDS; do …; done``, ``while``/``until … do … done``,
+  ``case WORD in PAT|PAT) …;; esac``.
 
-Not supported (a clear syntax error): background jobs ``&``, subshells ``( … )``, functions, ``case``,
+Not supported (a clear syntax error): background jobs ``&``, subshells ``( … )``, functions,
 here-documents.
 """
 
@@ -244,9 +245,10 @@ def tokenize(src: str) -> list[Token]:
                 word = None
             end_word()
             two = src[i : i + 2]
-            if ch in "()":
-                raise ShellSyntaxError(f"'{ch}' (subshells and functions) is not supported by the emulated shell")
-            if two in ("&&", "||"):
+            if ch in "()":  # only `case` patterns use them; the parser rejects subshells and functions
+                toks.append(Op(ch))
+                i += 1
+            elif two in ("&&", "||", ";;"):
                 toks.append(Op(two))
                 i += 2
             elif two == "&>":
@@ -318,8 +320,14 @@ class While:
     until: bool
 
 
-Command = Union[Simple, If, For, While]
-_RESERVED_END = ("then", "elif", "else", "fi", "do", "done")
+@dataclass
+class Case:
+    subject: Word
+    items: list[tuple[list[Word], list[AndOr]]]  # (patterns, body)
+
+
+Command = Union[Simple, If, For, While, Case]
+_RESERVED_END = ("then", "elif", "else", "fi", "do", "done", "esac")
 
 
 class _Parser:
@@ -345,18 +353,23 @@ class _Parser:
         while isinstance(self.peek(), Op) and self.peek().text == ";":  # type: ignore[union-attr]
             self.i += 1
 
+    def at_op(self, *ops: str) -> bool:
+        t = self.peek()
+        return isinstance(t, Op) and t.text in ops
+
     def list_until(self, *ends: str) -> list[AndOr]:
+        """Commands up to one of the keywords ``ends`` (``;;`` always ends a list: a case item's)."""
         out: list[AndOr] = []
         self.skip_separators()
-        while self.peek() is not None and not self.at_keyword(*ends):
+        while self.peek() is not None and not self.at_keyword(*ends) and not self.at_op(";;"):
             out.append(self.and_or())
             t = self.peek()
             if isinstance(t, Op) and t.text == "&":
                 raise ShellSyntaxError("background jobs ('&') are not supported by the emulated shell")
             if isinstance(t, Op) and t.text == ";":
                 self.skip_separators()
-            elif t is not None and not self.at_keyword(*ends):
-                raise ShellSyntaxError(f"syntax error: unexpected {t!r}")
+            elif t is not None and not self.at_keyword(*ends) and not self.at_op(";;"):
+                raise ShellSyntaxError(f"syntax error: unexpected '{getattr(t, 'text', None) or t}'")
         return out
 
     def and_or(self) -> AndOr:
@@ -422,6 +435,42 @@ class _Parser:
             body = self.list_until("done")
             self.expect_keyword("done")
             return For(name, items, body)
+        if self.at_keyword("case"):
+            self.i += 1
+            subject = self.peek()
+            if not isinstance(subject, Word):
+                raise ShellSyntaxError("syntax error: case needs a word")
+            self.i += 1
+            self.skip_separators()
+            self.expect_keyword("in")
+            items: list[tuple[list[Word], list[AndOr]]] = []
+            self.skip_separators()
+            while not self.at_keyword("esac"):
+                if self.at_op("("):
+                    self.i += 1
+                patterns = []
+                while True:
+                    w = self.peek()
+                    if not isinstance(w, Word):
+                        raise ShellSyntaxError("syntax error: bad case pattern")
+                    patterns.append(w)
+                    self.i += 1
+                    if self.at_op("|"):
+                        self.i += 1
+                        continue
+                    if self.at_op(")"):
+                        self.i += 1
+                        break
+                    raise ShellSyntaxError("syntax error: expected ')' after a case pattern")
+                body = self.list_until("esac")
+                items.append((patterns, body))
+                if self.at_op(";;"):
+                    self.i += 1
+                    self.skip_separators()
+                elif not self.at_keyword("esac"):
+                    raise ShellSyntaxError("syntax error: expected ';;' or 'esac'")
+            self.i += 1
+            return Case(subject, items)
         if self.at_keyword("while", "until"):
             until = self.at_keyword("until")
             self.i += 1
@@ -456,7 +505,7 @@ class _Parser:
                         assigns.append((name, value))
                         self.i += 1
                         continue
-                if not words and not assigns and redirects == [] and any(t.is_keyword(k) for k in ("if", "for", "while", "until")):
+                if not words and not assigns and redirects == [] and any(t.is_keyword(k) for k in ("if", "for", "while", "until", "case")):
                     break
                 words.append(t)
                 self.i += 1
@@ -464,6 +513,8 @@ class _Parser:
                 break
         if not words and not assigns and not redirects:
             t = self.peek()
+            if isinstance(t, Op) and t.text in "()":
+                raise ShellSyntaxError(f"'{t.text}' (subshells and functions) is not supported by the emulated shell")
             raise ShellSyntaxError(f"syntax error: unexpected {'end of input' if t is None else repr(getattr(t, 'text', t))}")
         return Simple(assigns, words, redirects)
 
@@ -742,6 +793,12 @@ class Shell:
                     if lc.kind == "break":
                         break
             return status
+        if isinstance(cmd, Case):
+            subject = "".join(self.expand(cmd.subject, io, glob=False, split=False))
+            for patterns, body in cmd.items:
+                if any(fnmatch.fnmatchcase(subject, self._pattern(p, io)) for p in patterns):
+                    return self.run_list(body, io)
+            return 0
         status = 0
         while not self.cancel.is_set():
             ok = self.run_list(cmd.cond, io) == 0
@@ -891,6 +948,17 @@ class Shell:
         if not out and word.parts and all(q for _, _, q in word.parts):
             out.append("")
         return out
+
+    def _pattern(self, word: Word, io: ShellIO) -> str:
+        """A ``case`` pattern for fnmatch: unquoted text keeps * ? [ ], quoted text and expansions match literally."""
+        out = []
+        for kind, text, quoted in word.parts:
+            if kind == "lit" and not quoted:
+                out.append(text)
+                continue
+            value = text if kind == "lit" else "".join(self.expand(Word([(kind, text, True)]), io, glob=False))
+            out.append("".join("[" + c + "]" if c in "*?[" else c for c in value))
+        return "".join(out)
 
     def _glob(self, field_parts: list[tuple[str, bool]]) -> list[str]:
         pattern = "".join(t if not q else "".join("[" + c + "]" if c in "*?[" else c for c in t) for t, q in field_parts)
