@@ -333,3 +333,31 @@ done
     assert out.splitlines() == ["64-bit", "a.jpg image", "b.txt skip", "c* literal"]
     status, _, err = run(dev, "(echo sub)")
     assert status == 2 and "subshells" in err
+
+
+
+def test_here_documents(dev):
+    fs, _ = dev
+    script = (
+        "cd /data/local/tmp\n"
+        "name=clarity\n"
+        "cat > config.txt <<EOF\n"
+        "model $name.nb\n"
+        "cost \\$5 $((2*3))\n"
+        "EOF\n"
+        "cat <<'RAW' | wc -l\n"
+        "$name stays\n"
+        "two\n"
+        "RAW\n"
+        "if true; then\n"
+        "\tcat <<-END\n"
+        "\tindented $name\n"
+        "\tEND\n"
+        "fi\n"
+    )
+    status, out, err = run(dev, script)
+    assert status == 0, err
+    assert (fs.root / "data/local/tmp/config.txt").read_text() == "model clarity.nb\ncost $5 6\n"
+    assert out.splitlines() == ["2", "indented clarity"]
+    status, _, err = run(dev, "cat <<EOF\nno end")
+    assert status == 2 and "unclosed" in err

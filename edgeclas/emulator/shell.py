@@ -14,12 +14,12 @@ Supported grammar (see docs/emulator.md):
 * lists ``a; b``, ``a && b``, ``a || b``, newlines; pipelines ``a | b`` (stages run one after another,
   the output of one buffered as the input of the next);
 * ``NAME=value`` assignments and ``NAME=value cmd`` prefixes;
-* redirections ``> f``, ``>> f``, ``< f``, ``N> f``, ``N>> f``, ``N>&M``, ``>&N``, ``&> f``, ``/dev/null``;
+* redirections ``> f``, ``>> f``, ``< f``, ``N> f``, ``N>> f``, ``N>&M``, ``>&N``, ``&> f``, ``/dev/null``,
+  here-documents ``<<EOF`` / ``<<-EOF`` (``<<'EOF'``: no expansion);
 * ``if … then … [elif …] [else …] fi``, ``for NAME in WORDS; do …; done``, ``while``/``until … do … done``,
   ``case WORD in PAT|PAT) …;; esac``.
 
-Not supported (a clear syntax error): background jobs ``&``, subshells ``( … )``, functions,
-here-documents.
+Not supported (a clear syntax error): background jobs ``&``, subshells ``( … )``, functions.
 """
 
 from __future__ import annotations
@@ -150,10 +150,34 @@ def _read_dollar(src: str, i: int, quoted: bool) -> tuple[tuple[str, str, bool],
     return ("lit", "$", quoted), i + 1
 
 
+def _heredoc_parts(body: str) -> list[tuple[str, str, bool]]:
+    """A here-document body with an unquoted delimiter: ``$`` expansions and ``\\$ \\` \\\\`` escapes, no splitting."""
+    parts: list[tuple[str, str, bool]] = []
+    buf, i = "", 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body) and body[i + 1] in "$`\\\n":
+            if body[i + 1] != "\n":
+                buf += body[i + 1]
+            i += 2
+        elif c == "$":
+            if buf:
+                parts.append(("lit", buf, True))
+                buf = ""
+            part, i = _read_dollar(body, i, True)
+            parts.append(part)
+        else:
+            buf += c
+            i += 1
+    parts.append(("lit", buf, True))
+    return parts
+
+
 def tokenize(src: str) -> list[Token]:
     toks: list[Token] = []
     word: Word | None = None
     i, n = 0, len(src)
+    heredocs: list[tuple[Word, str, bool, bool]] = []  # (target word to fill, delimiter, quoted, strip tabs)
 
     def add(kind: str, text: str, quoted: bool) -> None:
         nonlocal word
@@ -177,6 +201,22 @@ def tokenize(src: str) -> list[Token]:
             if not (toks and isinstance(toks[-1], Op) and toks[-1].text in ("&&", "||", "|")):
                 toks.append(Op(";"))
             i += 1
+            for target, delim, quoted, strip in heredocs:  # bodies start on the line after the command
+                lines = []
+                while True:
+                    if i >= n:
+                        raise ShellSyntaxError(f"here document '{delim}' unclosed")
+                    end = src.find("\n", i)
+                    line = src[i:] if end < 0 else src[i:end]
+                    i = n if end < 0 else end + 1
+                    if strip:
+                        line = line.lstrip("\t")
+                    if line == delim:
+                        break
+                    lines.append(line + "\n")
+                body = "".join(lines)
+                target.parts = [("lit", body, True)] if quoted else _heredoc_parts(body)
+            heredocs.clear()
         elif ch == "#" and word is None:
             while i < n and src[i] != "\n":
                 i += 1
@@ -248,6 +288,23 @@ def tokenize(src: str) -> list[Token]:
             if ch in "()":  # only `case` patterns use them; the parser rejects subshells and functions
                 toks.append(Op(ch))
                 i += 1
+            elif two == "<<":
+                strip = src.startswith("<<-", i)
+                i += 3 if strip else 2
+                while i < n and src[i] in " \t":
+                    i += 1
+                j = i
+                while j < n and src[j] not in " \t\r\n;|&<>()":
+                    j += 1
+                raw = src[i:j]
+                if not raw:
+                    raise ShellSyntaxError("syntax error: here document without a delimiter")
+                delim = raw.replace("'", "").replace('"', "").replace("\\", "")
+                target = Word([("lit", "", True)])
+                toks.append(RedirTok(fd, "<<"))
+                toks.append(target)
+                heredocs.append((target, delim, delim != raw, strip))
+                i = j
             elif two in ("&&", "||", ";;"):
                 toks.append(Op(two))
                 i += 2
@@ -268,6 +325,8 @@ def tokenize(src: str) -> list[Token]:
             add("lit", src[i:j], False)
             i = j
     end_word()
+    if heredocs:
+        raise ShellSyntaxError(f"here document '{heredocs[0][1]}' unclosed")
     return toks
 
 
@@ -493,7 +552,7 @@ class _Parser:
                 if not isinstance(target, Word):
                     raise ShellSyntaxError("syntax error: redirection without a target")
                 self.i += 1
-                fd = t.fd if t.fd is not None else (0 if t.op in ("<", "<&") else 1)
+                fd = t.fd if t.fd is not None else (0 if t.op in ("<", "<&", "<<") else 1)
                 redirects.append(Redirect(fd, t.op, target))
             elif isinstance(t, Word):
                 if not words and not assigns and any(t.is_keyword(k) for k in _RESERVED_END):
@@ -997,7 +1056,7 @@ class Shell:
         opened: list[Sink] = []
         try:
             for r in cmd.redirects:
-                targets = self.expand(r.target, io)
+                targets = self.expand(r.target, io) if r.op != "<<" else [""]
                 if len(targets) != 1:
                     raise ShellSyntaxError(f"{r.target.literal() or 'redirection'}: ambiguous redirect")
                 target = targets[0]
@@ -1012,6 +1071,9 @@ class Shell:
                         fds[1] = fds[2] = sink
                     else:
                         raise ShellSyntaxError(f"{target}: bad file descriptor")
+                elif r.op == "<<":
+                    body = "".join(self.expand(r.target, io, glob=False, split=False))
+                    fds[r.fd] = Source(body.encode("utf-8"))
                 elif r.op == "<":
                     res = self.fs.resolve(target, self.cwd)
                     if not res.host.is_file():
