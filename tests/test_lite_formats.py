@@ -235,3 +235,14 @@ def test_rename_import_retargets_one_undefined_symbol(tmp_path):
     assert ask() == b"3.10.99 shim"  # not this interpreter's own Py_GetVersion
     with pytest.raises(ToolchainError, match="cannot retarget"):
         _rename_import(tmp_path / "libuser.so", b"Py_GetVersion", b"EdgeclasPyVer")  # already renamed
+
+
+def test_sdk_item_says_where_the_opt_came_from(clean_routes, tmp_path, monkeypatch):
+    from edgeclas import sdk
+
+    _fake_opt(clean_routes / "paddle_lite_opt")
+    assert sdk.resolve("lite-opt").source == "system"
+    monkeypatch.setenv("EDGECLAS_LITE_OPT", str(_fake_opt(tmp_path / "env_opt")))
+    assert sdk.resolve("lite-opt").source == "env"
+    item = sdk.resolve("lite-opt", flag=_fake_opt(tmp_path / "flag_opt"))
+    assert (item.source, item.version, item.path) == ("flag", "v2.13-rc", tmp_path / "flag_opt")

@@ -84,6 +84,7 @@ class Route:
     version: str = ""
     python_paths: tuple[str, ...] = ()
     preload: str = ""
+    source: str = ""  # as the SDK layer says it: flag | env | system | cache
 
     @property
     def can_run_models(self) -> bool:
@@ -124,7 +125,8 @@ def compat_route() -> Route | None:
     except (OSError, ValueError):
         return None
     paths = (root / "numpy", root / "site")
-    if info.get("layout") != _LAYOUT or info.get("python") != _py_tag() or not all(p.is_dir() for p in paths) or not (root / _SHIM_NAME).is_file():
+    complete = all(p.is_dir() for p in paths) and (root / _SHIM_NAME).is_file()
+    if info.get("layout") != _LAYOUT or info.get("python") != _py_tag() or not complete:
         return None
     return Route(
         "compat",
@@ -133,12 +135,13 @@ def compat_route() -> Route | None:
         info.get("lite_version", LITE_VERSION),
         tuple(str(p) for p in paths),
         str(root / _SHIM_NAME),
+        "cache",
     )
 
 
-def _opt_bin_candidate(opt_bin: str | os.PathLike[str] | None) -> tuple[str, str] | None:
-    """(path, how it was found) for route (a); a named but unusable binary is an error, not a fallthrough."""
-    for value, source in ((opt_bin, "--opt-bin"), (os.environ.get(OPT_ENV), f"${OPT_ENV}")):
+def _opt_bin_candidate(opt_bin: str | os.PathLike[str] | None) -> tuple[str, str, str] | None:
+    """(path, how it was found, SDK source) for route (a); a named but unusable binary is an error, not a fallthrough."""
+    for value, source, kind in ((opt_bin, "--opt-bin", "flag"), (os.environ.get(OPT_ENV), f"${OPT_ENV}", "env")):
         if value:
             path = shutil.which(str(value)) or (str(value) if os.path.isfile(value) else None)
             if not path or not os.access(path, os.X_OK):
@@ -146,11 +149,11 @@ def _opt_bin_candidate(opt_bin: str | os.PathLike[str] | None) -> tuple[str, str
                     f"{source} {value}: not an executable file",
                     hint=f"point {source} at Paddle Lite's opt (or unset it to use the compat runtime)",
                 )
-            return str(Path(path).resolve()), f"given by {source}"
+            return str(Path(path).resolve()), f"given by {source}", kind
     for name in _OPT_PATH_NAMES:
         path = shutil.which(name)
         if path:
-            return path, f"'{name}' found on PATH"
+            return path, f"'{name}' found on PATH", "system"
     return None
 
 
@@ -182,7 +185,8 @@ def _probe(opt_bin: str | os.PathLike[str] | None = None) -> _Probe:
     probe = _Probe()
     cand = _opt_bin_candidate(opt_bin)
     if cand:
-        probe.routes.append(Route("opt-bin", cand[0], f"opt binary {cand[1]}", _opt_bin_version(cand[0])))
+        path, why, source = cand
+        probe.routes.append(Route("opt-bin", path, f"opt binary {why}", _opt_bin_version(path), source=source))
     else:
         probe.missing["opt-bin"] = (
             f"no --opt-bin, no ${OPT_ENV}, no {' / '.join(_OPT_PATH_NAMES)} on PATH",
@@ -195,7 +199,8 @@ def _probe(opt_bin: str | os.PathLike[str] | None = None) -> _Probe:
             version = importlib.metadata.version("paddlelite")
         except importlib.metadata.PackageNotFoundError:
             version = ""
-        probe.routes.append(Route("module", where, f"paddlelite importable on Python {_py_tag()}", version, (where,)))
+        probe.routes.append(
+            Route("module", where, f"paddlelite importable on Python {_py_tag()}", version, (where,), source="system"))
     else:
         why = (
             f"Python {_py_tag()} has no paddlelite wheel (PyPI stops at cp310)"

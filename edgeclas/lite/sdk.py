@@ -28,15 +28,7 @@ def _item(name: str, route: runtime.Route, t, source: str):
 
 def resolve(name: str, t, flag: Path | None):
     route = runtime.resolve_route(flag, install=False)
-    if route.kind == "compat":
-        source = "cache"
-    elif flag is not None:
-        source = "flag"
-    elif route.why.endswith(f"${runtime.OPT_ENV}"):
-        source = "env"
-    else:
-        source = "system"
-    return _item(name, route, t, source)
+    return _item(name, route, t, route.source)
 
 
 def install(name: str, t, *, force: bool = False, **_: object):
