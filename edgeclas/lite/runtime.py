@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import importlib.metadata
 import importlib.util
+import io
 import json
 import os
 import platform
@@ -401,8 +402,6 @@ def run_worker(route: Route, mode_args: list[str], *, timeout: float = 600, what
             f"{what} {describe_returncode(res.returncode)} ({route.kind} route): {summarize_stderr(stderr)}",
             hint=_failure_hint(stderr),
         )
-    import io
-
     msg = read_message(io.BytesIO(res.stdout))
     if msg is None or not msg[0].get("ok"):
         raise ConversionError(f"{what} gave no result ({route.kind} route): {summarize_stderr(stderr)}")
@@ -450,6 +449,6 @@ def summarize_stderr(text: str, lines: int = 4, width: int = 240) -> str:
 def _failure_hint(stderr: str) -> str | None:
     if "Python version mismatch" in stderr:
         return f"lite.so still checks the Python version (not the compat runtime's copy?); delete {compat_dir()} and run: {_INSTALL_HINT}"
-    if "No module named 'numpy'" in stderr or "numpy" in stderr and "ImportError" in stderr:
+    if "No module named 'numpy'" in stderr or ("numpy" in stderr and "ImportError" in stderr):
         return f"the compat runtime looks incomplete; delete {compat_dir()} and run: {_INSTALL_HINT}"
     return None
