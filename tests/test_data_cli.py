@@ -69,4 +69,4 @@ def test_train_cli_reports_pretrained_mismatch(tmp_path: Path):
         "-o", "Global.steps_per_epoch=1", "-o", "DataLoader.Train.sampler.batch_size=4"])
     assert r.exit_code == 0, r.output
     assert "shape mismatch fc.weight: model [1280, 2], file [1280, 1000]  (classifier re-initialised)" in r.output
-    assert "trained 1 epochs" in r.output and "best:" in r.output
+    assert "trained 1 epoch at" in r.output and "best:" in r.output

@@ -39,7 +39,7 @@ def train(config: str, overrides: tuple[str, ...], pretrained: str | None, resum
             keys = getattr(p, name)
             if keys:
                 con.print(f"  {name}: {', '.join(keys[:8])}{' …' if len(keys) > 8 else ''}")
-    con.print(f"trained {r.epochs} epochs at {r.images_per_sec:.1f} img/s")
+    con.print(f"trained {r.epochs} epoch{'s' if r.epochs != 1 else ''} at {r.images_per_sec:.1f} img/s")
     con.print(f"best:   {r.best}  ({_fmt(r.best_metrics)})")
     con.print(f"latest: {r.latest}  ({_fmt(r.last_metrics)})")
 

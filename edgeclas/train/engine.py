@@ -7,6 +7,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,9 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         raise ConfigError(f"{run_dir}: already holds a run (latest/)",
                           hint="pass --resume to continue it, or choose another -o Global.output_dir=…")
 
-    import paddle
+    with warnings.catch_warnings():  # paddle's import warns about ccache, which only matters for C++ extensions
+        warnings.filterwarnings("ignore", message="No ccache found")
+        import paddle
 
     from ..models import build_model, load_pretrained
     from .checkpoint import WEIGHTS, copy_checkpoint, load_optimizer_state, read_checkpoint, save_checkpoint
@@ -193,7 +196,9 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
 
     eval_spec = cfg["Metric"]["Eval"]
     images, seconds = 0, 0.0
-    with _progress() as bar:
+    with _progress() as bar, warnings.catch_warnings():
+        # BN in train mode always updates running statistics; paddle warns about it on every run
+        warnings.filterwarnings("ignore", message="When training, we now always track global mean")
         for epoch in range(start, g["epochs"] + 1):
             paddle.seed(g["seed"] * 1000 + epoch)  # dropout per epoch, so a resumed epoch replays exactly
             model.train()
