@@ -361,3 +361,14 @@ def test_here_documents(dev):
     assert out.splitlines() == ["2", "indented clarity"]
     status, _, err = run(dev, "cat <<EOF\nno end")
     assert status == 2 and "unclosed" in err
+
+
+
+def test_text_tools(dev):
+    fs, _ = dev
+    script = ("cd /data/local/tmp; printf '2 b\\n10 a\\n2 b\\n1 c\\n' | tee lines.txt | sort -n -r -u | cut -d ' ' -f 2; "
+              "sort lines.txt | uniq -c; echo Hello | tr a-z A-Z; echo a-b-c | tr -d -- -")
+    status, out, err = run(dev, script)
+    assert status == 0, err
+    assert out.splitlines() == ["a", "b", "c", "      1 1 c", "      1 10 a", "      2 2 b", "HELLO", "abc"]
+    assert (fs.root / "data/local/tmp/lines.txt").read_text() == "2 b\n10 a\n2 b\n1 c\n"

@@ -1092,3 +1092,123 @@ def _seq(sh: Shell, argv: list[str], io: ShellIO) -> int:
         return _usage(io, "seq", "increment must not be 0")
     io.out("".join(f"{v}\n" for v in range(first, last + (1 if step > 0 else -1), step)))
     return 0
+
+
+@builtin("tee")
+def _tee(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    flags, files = _flags(argv, "a")
+    data = io.stdin.read_all()
+    io.stdout.write(data)
+    status = 0
+    for f in files:
+        try:
+            res = sh.fs.resolve(f, sh.cwd, write=True)
+            if len(data) > sh.fs.free_bytes():
+                raise FsError(errno.ENOSPC, f)
+            with open(res.host, "ab" if "a" in flags else "wb") as out:
+                out.write(data)
+        except (FsError, OSError) as e:
+            status = _err(io, "tee", f, e)
+    return status
+
+
+def _lines(sh: Shell, cmd: str, files: list[str], io: ShellIO) -> list[bytes] | None:
+    out: list[bytes] = []
+    ok = _each_input(sh, cmd, files, io, lambda _n, d: out.extend(d.splitlines()))
+    return None if ok else out
+
+
+@builtin("sort")
+def _sort(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    flags, files = _flags(argv, "nru")
+    lines = _lines(sh, "sort", files, io)
+    if lines is None:
+        return 1
+
+    def numeric(line: bytes) -> float:
+        m = re.match(rb"\s*-?\d+(\.\d*)?", line)
+        return float(m.group()) if m else 0.0
+
+    key = numeric if "n" in flags else (lambda line: line)
+    lines.sort(key=key, reverse="r" in flags)
+    if "u" in flags:  # equal keys are duplicates (with -n: equal numbers), the first one stays
+        seen: set = set()
+        lines = [l for l in lines if not (key(l) in seen or seen.add(key(l)))]
+    io.stdout.write(b"".join(l + b"\n" for l in lines))
+    return 0
+
+
+@builtin("uniq")
+def _uniq(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    flags, files = _flags(argv, "c")
+    lines = _lines(sh, "uniq", files[:1], io)
+    if lines is None:
+        return 1
+    groups: list[list] = []
+    for line in lines:
+        if groups and groups[-1][0] == line:
+            groups[-1][1] += 1
+        else:
+            groups.append([line, 1])
+    io.stdout.write(b"".join((f"{n:>7} ".encode() if "c" in flags else b"") + l + b"\n" for l, n in groups))
+    return 0
+
+
+@builtin("cut")
+def _cut(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    args, delim, fields, files = argv[1:], "\t", None, []
+    while args:
+        a = args.pop(0)
+        if a.startswith("-d"):
+            delim = a[2:] or (args.pop(0) if args else "")
+        elif a.startswith("-f"):
+            fields = a[2:] or (args.pop(0) if args else "")
+        else:
+            files.append(a)
+    if fields is None or len(delim) != 1:
+        return _usage(io, "cut", "usage: cut -d CHAR -f LIST [FILE…]")
+    wanted: set[int] = set()
+    try:
+        for part in fields.split(","):
+            lo, _, hi = part.partition("-")
+            wanted.update(range(int(lo or 1), int(hi or 10_000) + 1) if "-" in part else [int(lo)])
+    except ValueError:
+        return _usage(io, "cut", f"bad list '{fields}'")
+    lines = _lines(sh, "cut", files, io)
+    if lines is None:
+        return 1
+    d = delim.encode()
+    for line in lines:
+        cols = line.split(d)
+        io.stdout.write((d.join(c for k, c in enumerate(cols, 1) if k in wanted) if len(cols) > 1 else line) + b"\n")
+    return 0
+
+
+def _tr_set(spec: str) -> str:
+    spec = _unescape(spec)
+    out, i = [], 0
+    while i < len(spec):
+        if i + 2 < len(spec) and spec[i + 1] == "-":
+            out.extend(chr(c) for c in range(ord(spec[i]), ord(spec[i + 2]) + 1))
+            i += 3
+        else:
+            out.append(spec[i])
+            i += 1
+    return "".join(out)
+
+
+@builtin("tr")
+def _tr(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    flags, sets = _flags(argv, "d")
+    if not sets or ("d" not in flags and len(sets) != 2):
+        return _usage(io, "tr", "usage: tr [-d] SET1 [SET2]")
+    text = io.stdin.read_all().decode("utf-8", "surrogateescape")
+    src = _tr_set(sets[0])
+    if "d" in flags:
+        table = {ord(c): None for c in src}
+    else:
+        dst = _tr_set(sets[1])
+        dst = (dst + dst[-1:] * len(src))[: len(src)] if dst else ""
+        table = {ord(a): b for a, b in zip(src, dst)}
+    io.stdout.write(text.translate(table).encode("utf-8", "surrogateescape"))
+    return 0
