@@ -182,8 +182,9 @@ def test_program_exit_status_env_cwd_and_stdin(emulator, probes):
     assert sh(emulator, f"{path} exit 42").returncode == 42
     r = sh(emulator, f"FOO='a b' {path} env FOO")
     assert r.stdout == b"a b\n"
-    r = sh(emulator, f"{path} env HOSTTOOL_SHOULD_NOT_LEAK")
-    assert r.stdout == b"(unset)\n"
+    r = sh(emulator, f"{path} env PYTEST_CURRENT_TEST")  # set in the host process that started the device
+    assert os.environ.get("PYTEST_CURRENT_TEST") and r.stdout == b"(unset)\n"
+    assert sh(emulator, f"{path} env TMPDIR").stdout == b"/data/local/tmp\n"  # Android's, not the host's
     r = sh(emulator, f"mkdir -p {TMP}/wd && cd {TMP}/wd && {path} cwd && cat here.txt")
     assert r.returncode == 0 and r.stdout == b"written by probe\n"
     r = sh(emulator, f"{path} stdin", input=b"x" * 1000)
@@ -480,3 +481,22 @@ def test_concurrent_streams_do_not_mix(emulator):
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(worker, range(4)))
+
+
+
+def test_ld_library_path_with_device_paths(emulator, tmp_path):
+    """A program linked to a shared library pushed beside it, found through LD_LIBRARY_PATH (as deploy runs clas_system)."""
+    (tmp_path / "greet.c").write_text('const char *greet(void) { return "hello from libgreet"; }\n')
+    (tmp_path / "main.c").write_text('#include <stdio.h>\nconst char *greet(void);\nint main(void) { puts(greet()); return 0; }\n')
+    cc = CROSS["armv8"]
+    if not shutil.which(cc):
+        pytest.skip(f"{cc} not installed")
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(tmp_path / "libgreet.so"), str(tmp_path / "greet.c")], check=True)
+    subprocess.run([cc, "-o", str(tmp_path / "main"), str(tmp_path / "main.c"), f"-L{tmp_path}", "-lgreet"], check=True)
+    base = f"{TMP}/ldtest"
+    assert emulator.adb("push", str(tmp_path / "libgreet.so"), f"{base}/lib/libgreet.so").returncode == 0
+    assert emulator.adb("push", str(tmp_path / "main"), f"{base}/bin/main").returncode == 0
+    r = sh(emulator, f"chmod 755 {base}/bin/main; {base}/bin/main")
+    assert r.returncode == 127 and b"libgreet.so" in r.stderr  # the loader cannot find it without the path
+    r = sh(emulator, f"cd {base} && export LD_LIBRARY_PATH={base}/lib && ./bin/main")
+    assert (r.returncode, r.stdout) == (0, b"hello from libgreet\n")
