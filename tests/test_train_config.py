@@ -52,6 +52,8 @@ def test_override_is_never_evaluated_as_code():
     ("Optimizer.lr.learnig_rate=0.1", "Optimizer.lr.learnig_rate: unknown key", "learning_rate"),
     ("Globl.epochs=3", "Globl: unknown key", "Global"),
     ("Global.epochs=three", "Global.epochs: expected int", None),
+    ("Global.steps_per_epoch=abc", "Global.steps_per_epoch: expected int or null", None),
+    ("Arch.pretrained=[1]", "Arch.pretrained: expected str or null", None),
     ("Metric.Eval.5.TopkAcc.topk=[1]", "'5' is not an index", None),
     ("Loss.Train.0.CELos.epsilon=0.1", "unknown 'CELos'", "CELoss"),
     ("DataLoader.Train.dataset.transform_ops.1.RandCropImage.sise=64", "RandCropImage.sise: unknown argument", "size"),

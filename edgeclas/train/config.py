@@ -90,6 +90,12 @@ _CHOICES = {("Optimizer", "name"): ["Momentum"], ("Optimizer", "lr", "name"): ["
                for s in ("Train", "Eval")}}
 
 
+# Keys whose default is ``None`` ("not set"): the type a set value must have.
+_OPTIONAL = {"Global.pretrained_model": str, "Global.dataset_dir": str, "Global.steps_per_epoch": int,
+             "Arch.pretrained": str, "DataLoader.Train.dataset.label_list": str,
+             "DataLoader.Eval.dataset.label_list": str}
+
+
 def _near(key: str, valid: list[str]) -> str:
     m = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     return f"did you mean '{m[0]}'?" if m else f"valid keys: {', '.join(valid)}"
@@ -139,7 +145,11 @@ def _merge(defaults: Any, user: Any, where: str) -> Any:
                 raise ConfigError(f"{path}: unknown key", hint=_near(str(key), list(defaults)))
             out[key] = _merge(defaults[key], value, path)
         return out
-    if not _type_ok(user, defaults):
+    if defaults is None and where in _OPTIONAL:
+        want = _OPTIONAL[where]
+        if user is not None and (not isinstance(user, want) or isinstance(user, bool)):
+            raise ConfigError(f"{where}: expected {want.__name__} or null, got {user!r}")
+    elif not _type_ok(user, defaults):
         raise ConfigError(f"{where}: expected {type(defaults).__name__}, got {user!r}")
     return copy.deepcopy(user)
 
@@ -163,6 +173,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     for key in ("epochs", "eval_interval", "print_batch_step"):
         if g[key] < 1:
             raise ConfigError(f"Global.{key} must be ≥ 1, got {g[key]}")
+    if g["steps_per_epoch"] is not None and g["steps_per_epoch"] < 1:
+        raise ConfigError(f"Global.steps_per_epoch must be ≥ 1 or null, got {g['steps_per_epoch']}")
     shape = g["image_shape"]
     if len(shape) != 3 or shape[0] != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
         raise ConfigError(f"Global.image_shape must be [3, H, W], got {shape}")
