@@ -500,3 +500,12 @@ def test_ld_library_path_with_device_paths(emulator, tmp_path):
     assert r.returncode == 127 and b"libgreet.so" in r.stderr  # the loader cannot find it without the path
     r = sh(emulator, f"cd {base} && export LD_LIBRARY_PATH={base}/lib && ./bin/main")
     assert (r.returncode, r.stdout) == (0, b"hello from libgreet\n")
+
+
+
+def test_privileged_services_answer_like_a_user_build(emulator):
+    r = emulator.adb("root")
+    assert b"adbd cannot run as root in production builds" in r.stdout + r.stderr
+    assert emulator.adb("get-state").stdout.strip() == b"device"  # still there afterwards
+    r = sh(emulator, "exec sh -c 'exit 7'; echo not reached")
+    assert (r.returncode, r.stdout) == (7, b"")

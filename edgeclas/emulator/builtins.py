@@ -235,6 +235,14 @@ def _run_argv(sh: Shell, argv: list[str], io: ShellIO) -> int:
     return run_path(sh, argv, io, sh.env())
 
 
+@builtin("exec")
+def _exec(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    """``exec CMD…``: the shell ends with CMD's status (there is no process image to replace)."""
+    if len(argv) == 1:
+        return 0
+    raise ShellExit(_run_argv(sh, argv[1:], io) & 0xFF)
+
+
 @builtin("env")
 def _env(sh: Shell, argv: list[str], io: ShellIO) -> int:
     args = argv[1:]

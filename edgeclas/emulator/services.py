@@ -55,7 +55,17 @@ def open_service(device: EmulatedDevice, name: str) -> Callable[[Stream], None] 
         return lambda s: _exec(device, s, name[5:])
     if name == "sync:":
         return lambda s: _sync(device, s)
+    if name in _MESSAGES:
+        return lambda s: s.write(_MESSAGES[name])
     return None
+
+
+# What a user build of Android answers to the services that need privileges: a message, then close.
+_MESSAGES = {
+    "root:": b"adbd cannot run as root in production builds\n",
+    "unroot:": b"adbd not running as root\n",
+    "remount:": b"Not running as root. Try \"adb root\" first.\n",
+}
 
 
 def _new_shell(device: EmulatedDevice, stream: Stream, term: str | None) -> Shell:
