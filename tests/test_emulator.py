@@ -509,3 +509,23 @@ def test_privileged_services_answer_like_a_user_build(emulator):
     assert emulator.adb("get-state").stdout.strip() == b"device"  # still there afterwards
     r = sh(emulator, "exec sh -c 'exit 7'; echo not reached")
     assert (r.returncode, r.stdout) == (7, b"")
+
+
+
+def test_reboot_drops_the_device_for_a_while_and_keeps_files(emulator_factory, probes):
+    emu = emulator_factory()
+    path = push_probe(emu, probes, "armv8", "sleeper")
+    d = emu.device()
+    conn = d.open_transport()
+    conn.send_command(f"shell,v2:{path} spin")
+    conn.check_okay()
+    time.sleep(1)
+    emu.adb("reboot")
+    r = emu.adb("wait-for-device", timeout=90)
+    assert r.returncode == 0
+    deadline = time.monotonic() + 60
+    while emu.adb("get-state").stdout.strip() != b"device":
+        assert time.monotonic() < deadline, "the device never came back"
+        time.sleep(0.5)
+    assert sh(emu, "pidof sleeper").returncode == 1  # programs did not survive the reboot
+    assert sh(emu, f"ls {path}").returncode == 0  # files did

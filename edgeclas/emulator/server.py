@@ -8,7 +8,8 @@ import os
 import signal
 import socket
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fsutil import atomic_write_json
@@ -27,18 +28,37 @@ log = logging.getLogger(__name__)
 FEATURES = ("shell_v2", "cmd", "stat_v2", "ls_v2", "fixed_push_mkdir")
 
 
+REBOOT_SECONDS = 3.0  # how long a rebooting device refuses connections
+
+
 @dataclass
 class EmulatedDevice:
     profile: DeviceProfile
     fs: DeviceFS
     procs: ProcessTable
     serial: str
+    connections: set[Connection] = field(default_factory=set)
+    down_until: float = 0.0  # monotonic time until which connections are refused (rebooting)
+
+    def reboot(self) -> None:
+        """``adb reboot``: programs die, every connection drops, the device is away a few seconds; files stay."""
+        self.down_until = time.monotonic() + REBOOT_SECONDS
+        self.procs.kill_all()
+        for c in list(self.connections):
+            c.drop()
 
     def banner(self) -> bytes:
         props = self.profile.props
         keys = ("ro.product.name", "ro.product.model", "ro.product.device")
         fields = ";".join(f"{k}={props.get(k, '')}" for k in keys)
         return f"device::{fields};features={','.join(FEATURES)}".encode()
+
+
+def _serve_connection(device: EmulatedDevice, c: Connection) -> None:
+    try:
+        c.serve()
+    finally:
+        device.connections.discard(c)
 
 
 def serve(profile: DeviceProfile, root: Path, *, port: int = 0, quota_mb: int | None = None,
@@ -89,8 +109,12 @@ def serve(profile: DeviceProfile, root: Path, *, port: int = 0, quota_mb: int | 
                 conn, _addr = srv.accept()
             except OSError:
                 break
+            if time.monotonic() < device.down_until:
+                conn.close()  # still "rebooting"
+                continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             c = Connection(conn, device.banner(), lambda name: open_service(device, name))
-            threading.Thread(target=c.serve, daemon=True, name="adb-conn").start()
+            device.connections.add(c)
+            threading.Thread(target=_serve_connection, args=(device, c), daemon=True, name="adb-conn").start()
     finally:
         procs.kill_all()

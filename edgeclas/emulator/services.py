@@ -57,6 +57,8 @@ def open_service(device: EmulatedDevice, name: str) -> Callable[[Stream], None] 
         return lambda s: _sync(device, s)
     if name in _MESSAGES:
         return lambda s: s.write(_MESSAGES[name])
+    if name.startswith("reboot:"):  # reboot:, reboot:bootloader … all just restart the emulated device
+        return lambda s: device.reboot()
     return None
 
 

@@ -230,6 +230,14 @@ class Connection:
                 self._dead = True
                 raise StreamClosed() from e
 
+    def drop(self) -> None:
+        """Cut the TCP connection (the reader loop then closes every stream), as a rebooting device does."""
+        self._dead = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def _forget(self, local_id: int) -> None:
         with self._streams_lock:
             self._streams.pop(local_id, None)
