@@ -139,6 +139,7 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
       {"topk", int_in(&c.topk, 1, 1000000)},
       {"warmup", int_in(&c.warmup, 0, 1000000)},
       {"repeats", int_in(&c.repeats, 1, 1000000)},
+      {"decode_threads", int_in(&c.decode_threads, 0, 256)},
       {"output",
        [&c](const std::string& v) {
          if (v == "json") return c.output = OutputFormat::kJson, std::string();
@@ -242,6 +243,7 @@ std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& 
       {"topk", std::to_string(c.topk)},
       {"warmup", std::to_string(c.warmup)},
       {"repeats", std::to_string(c.repeats)},
+      {"decode_threads", c.decode_threads ? std::to_string(c.decode_threads) : "0 (one per CPU in use)"},
       {"output", c.output == OutputFormat::kJson ? "json" : "text"},
       {"batch_size", std::to_string(c.batch_size)},
       {"precision", c.precision},

@@ -44,16 +44,14 @@ int Run(int argc, char** argv) {
     return 1;
   }
   int failed = 0;
-  for (const auto& path : images) {
-    ImageResult r;
-    st = pipeline.RunImage(path, &r);
-    if (!st.ok()) {
-      std::fprintf(stderr, "error: %s\n", st.message().c_str());
+  pipeline.RunImages(images, [&](const Status& image_status, const ImageResult& r) {
+    if (!image_status.ok()) {
+      std::fprintf(stderr, "error: %s\n", image_status.message().c_str());
       ++failed;
-      continue;
+      return;
     }
     std::cout << (json ? ImageJson(r) + "\n" : ImageText(r)) << std::flush;
-  }
+  });
   const Summary s = pipeline.MakeSummary();
   std::cout << (json ? SummaryJson(s) + "\n" : SummaryText(s)) << std::flush;
   return failed ? 1 : 0;

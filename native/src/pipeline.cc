@@ -1,6 +1,9 @@
 #include "edgeclas/pipeline.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "edgeclas/image.h"
 #include "edgeclas/preprocess.h"
@@ -42,35 +45,40 @@ Status Pipeline::Init(const Config& cfg) {
   return Status::OK();
 }
 
-Status Pipeline::RunImage(const std::string& path, ImageResult* r) {
+Pipeline::Prepared Pipeline::Prepare(const std::string& path) const {
+  Prepared out;
+  Image img;
+  out.status = DecodeImageFile(path, &img);
+  if (!out.status.ok()) return out;
+  const auto t0 = std::chrono::steady_clock::now();
+  PreprocessParams p;
+  p.resize_short = cfg_.resize_short_size;
+  p.crop_size = cfg_.crop_size;
+  p.mean = cfg_.mean;
+  p.std = cfg_.std;
+  p.scale = cfg_.scale;
+  p.bgr = cfg_.channel_order == "BGR";
+  out.status = Preprocess(img.rgb.data(), img.width, img.height, p, &out.input);
+  if (!out.status.ok()) out.status = Status::Error(path + ": " + out.status.message());
+  out.preprocess_ms = MsSince(t0);
+  return out;
+}
+
+Status Pipeline::Infer(const std::string& path, Prepared* prepared, ImageResult* r) {
   *r = ImageResult();
   r->image = path;
   ++images_;
-  Image img;
-  Status st = DecodeImageFile(path, &img);
-  std::vector<float> input, output;
-  auto t0 = std::chrono::steady_clock::now();
-  if (st.ok()) {
-    PreprocessParams p;
-    p.resize_short = cfg_.resize_short_size;
-    p.crop_size = cfg_.crop_size;
-    p.mean = cfg_.mean;
-    p.std = cfg_.std;
-    p.scale = cfg_.scale;
-    p.bgr = cfg_.channel_order == "BGR";
-    st = Preprocess(img.rgb.data(), img.width, img.height, p, &input);
-    if (!st.ok()) st = Status::Error(path + ": " + st.message());
-  }
-  if (!st.ok()) {
+  if (!prepared->status.ok()) {
     ++failed_;
-    return st;
+    return prepared->status;
   }
-  r->preprocess_ms = MsSince(t0);
+  r->preprocess_ms = prepared->preprocess_ms;
   const std::vector<int64_t> shape = {1, 3, cfg_.crop_size, cfg_.crop_size};
+  std::vector<float> output;
   double timed_sum = 0;
   for (int i = 0; i < cfg_.warmup + cfg_.repeats; ++i) {
-    t0 = std::chrono::steady_clock::now();
-    st = engine_->Run(input.data(), shape, &output);
+    const auto t0 = std::chrono::steady_clock::now();
+    Status st = engine_->Run(prepared->input.data(), shape, &output);
     const double ms = MsSince(t0);
     if (!st.ok()) {
       ++failed_;
@@ -83,11 +91,41 @@ Status Pipeline::RunImage(const std::string& path, ImageResult* r) {
     }
   }
   r->inference_ms = timed_sum / cfg_.repeats;
-  t0 = std::chrono::steady_clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
   r->topk = TopK(output, cfg_.topk, labels_);
   r->postprocess_ms = MsSince(t0);
   r->probs = std::move(output);
   return Status::OK();
+}
+
+Status Pipeline::RunImage(const std::string& path, ImageResult* r) {
+  Prepared p = Prepare(path);
+  return Infer(path, &p, r);
+}
+
+void Pipeline::RunImages(const std::vector<std::string>& paths, const ImageSink& sink) {
+  const int workers = std::max(1, cfg_.decode_threads > 0 ? cfg_.decode_threads
+                                                          : static_cast<int>(affinity_.cpus.size()));
+  // Chunks bound the memory held by prepared inputs (3 x crop x crop floats each).
+  const size_t chunk = static_cast<size_t>(workers) * 4;
+  for (size_t begin = 0; begin < paths.size(); begin += chunk) {
+    const size_t end = std::min(paths.size(), begin + chunk);
+    std::vector<Prepared> prepared(end - begin);
+    std::atomic<size_t> next{begin};
+    auto work = [&] {
+      for (size_t i = next++; i < end; i = next++) prepared[i - begin] = Prepare(paths[i]);
+    };
+    std::vector<std::thread> pool;
+    for (int w = 1; w < workers && static_cast<size_t>(w) < end - begin; ++w) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    for (size_t i = begin; i < end; ++i) {
+      ImageResult r;
+      Status st = Infer(paths[i], &prepared[i - begin], &r);
+      prepared[i - begin] = Prepared();  // free the input now
+      sink(st, r);
+    }
+  }
 }
 
 Summary Pipeline::MakeSummary() const {

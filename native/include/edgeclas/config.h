@@ -30,6 +30,7 @@ struct Config {
   int topk = 5;
   int warmup = 0;
   int repeats = 1;
+  int decode_threads = 0;  // threads decoding + preprocessing ahead of inference; 0: one per CPU in use
   OutputFormat output = OutputFormat::kText;
   std::array<float, 3> mean = {0.485f, 0.456f, 0.406f};
   std::array<float, 3> std = {0.229f, 0.224f, 0.225f};

@@ -2,6 +2,7 @@
 // warm-up + timed runs -> top-k, with latency bookkeeping.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,14 +34,28 @@ struct Summary {
   Affinity affinity;
 };
 
+// Called once per image, in input order: status not ok means that image failed (result holds only its path).
+using ImageSink = std::function<void(const Status&, const ImageResult&)>;
+
 class Pipeline {
  public:
   // Binds threads for cfg.power_mode, creates and loads the engine, reads labels.
   Status Init(const Config& cfg);
   Status RunImage(const std::string& path, ImageResult* result);
+  // Many images: decoding + preprocessing of a chunk runs on cfg.decode_threads threads first, then the
+  // chunk's inferences run one after another, so timed runs never overlap with decoding.
+  void RunImages(const std::vector<std::string>& paths, const ImageSink& sink);
   Summary MakeSummary() const;
 
  private:
+  struct Prepared {
+    Status status;
+    std::vector<float> input;
+    double preprocess_ms = 0;
+  };
+  Prepared Prepare(const std::string& path) const;  // decode + preprocess; thread-safe
+  Status Infer(const std::string& path, Prepared* prepared, ImageResult* result);
+
   Config cfg_;
   std::unique_ptr<Engine> engine_;
   std::vector<std::string> labels_;
