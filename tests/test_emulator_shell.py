@@ -372,3 +372,17 @@ def test_text_tools(dev):
     assert status == 0, err
     assert out.splitlines() == ["a", "b", "c", "      1 1 c", "      1 10 a", "      2 2 b", "HELLO", "abc"]
     assert (fs.root / "data/local/tmp/lines.txt").read_text() == "2 b\n10 a\n2 b\n1 c\n"
+
+
+
+def test_set_errexit_xtrace_and_positional_parameters(dev):
+    script = ("set -e; if false; then echo no; fi; false || echo recovered; ! false; "
+              "false && echo no; set -x; echo traced 'a b'; set +x; set -- one two; echo $# $2; false; echo never")
+    status, out, err = run(dev, script)
+    assert status == 1
+    assert out.splitlines() == ["recovered", "traced a b", "2 two"]
+    assert "+ echo traced 'a b'\n" in err and "+ set +x" in err
+    status, out, _ = run(dev, "set -e; sh -c 'false; echo inner'; echo after")
+    assert (status, out) == (1, "")
+    status, out, _ = run(dev, "set -e; true && false; echo never")
+    assert (status, out) == (1, "")

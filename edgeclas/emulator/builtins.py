@@ -235,6 +235,37 @@ def _run_argv(sh: Shell, argv: list[str], io: ShellIO) -> int:
     return run_path(sh, argv, io, sh.env())
 
 
+@builtin("set")
+def _set(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    """``set [-+eux] [-o pipefail] [-- ARGS…]``: errexit, xtrace, positional parameters (-u is accepted)."""
+    args = argv[1:]
+    if not args:
+        for k in sorted(sh.vars):
+            io.out(f"{k}={sh.vars[k]}\n")
+        return 0
+    while args:
+        a = args.pop(0)
+        if a == "--":
+            sh.args = [sh.args[0], *args]
+            return 0
+        if a in ("-o", "+o") and args:
+            opt = args.pop(0)
+            if opt not in ("pipefail", "errexit", "xtrace", "nounset"):
+                raise _Usage(f"-o {opt}: unknown option")
+            letters = {"errexit": "e", "xtrace": "x"}.get(opt, "")
+        elif a[:1] in "-+" and len(a) > 1 and set(a[1:]) <= set("eux"):
+            letters = a[1:]
+        else:
+            sh.args = [sh.args[0], a, *args]
+            return 0
+        on = a[0] == "-"
+        if "e" in letters:
+            sh.errexit = on
+        if "x" in letters:
+            sh.xtrace = on
+    return 0
+
+
 @builtin("exec")
 def _exec(sh: Shell, argv: list[str], io: ShellIO) -> int:
     """``exec CMD…``: the shell ends with CMD's status (there is no process image to replace)."""

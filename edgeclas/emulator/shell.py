@@ -28,6 +28,7 @@ import errno
 import fnmatch
 import os
 import posixpath
+import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -768,12 +769,16 @@ class Shell:
         self.cancel = cancel or Cancel()
         self.args = args or [SH]  # $0, $1…
         self.exited = False  # `exit` ran: an interactive session ends
+        self.errexit = False  # set -e
+        self.xtrace = False  # set -x
+        self._testing = 0  # > 0 while running a condition or the left side of && / ||
 
     def child(self, args: list[str] | None = None, cancel: Cancel | None = None) -> Shell:
         """A subshell: sees exported variables and the cwd; its changes do not come back."""
         sub = Shell(self.fs, self.profile, self.procs, env={k: self.vars[k] for k in self.exported if k in self.vars},
                     cwd=self.cwd, cancel=cancel or self.cancel, args=args or self.args)
         sub.status = self.status
+        sub.errexit, sub.xtrace = self.errexit, self.xtrace
         return sub
 
     def env(self) -> dict[str, str]:
@@ -807,12 +812,33 @@ class Shell:
             self.status = self.run_and_or(item, io)
         return self.status
 
+    def _condition(self, items: list[AndOr], io: ShellIO) -> int:
+        """Run an if/while condition: set -e does not apply inside it."""
+        self._testing += 1
+        try:
+            return self.run_list(items, io)
+        finally:
+            self._testing -= 1
+
     def run_and_or(self, ao: AndOr, io: ShellIO) -> int:
-        status = self.run_pipeline(ao.first, io)
-        for op, pl in ao.rest:
-            self.status = status
-            if (op == "&&") == (status == 0):
-                status = self.run_pipeline(pl, io)
+        if not ao.rest:
+            return self.run_pipeline(ao.first, io)
+        self._testing += 1  # all but the last pipeline of a && / || chain are tested
+        try:
+            status = self.run_pipeline(ao.first, io)
+            for k, (op, pl) in enumerate(ao.rest):
+                self.status = status
+                if (op == "&&") == (status == 0):
+                    if k == len(ao.rest) - 1:
+                        self._testing -= 1
+                        try:
+                            status = self.run_pipeline(pl, io)
+                        finally:
+                            self._testing += 1
+                    else:
+                        status = self.run_pipeline(pl, io)
+        finally:
+            self._testing -= 1
         return status
 
     def run_pipeline(self, pl: Pipeline, io: ShellIO) -> int:
@@ -827,6 +853,10 @@ class Shell:
         if pl.negate:
             status = 0 if status else 1
         self.status = status
+        # set -e: a failing pipeline ends the shell, except where its status is tested (if/while
+        # conditions, the left side of && / ||) or inverted with !
+        if self.errexit and status != 0 and not self._testing and not pl.negate:
+            raise ShellExit(status)
         return status
 
     def run_command(self, cmd: Command, io: ShellIO) -> int:
@@ -834,7 +864,7 @@ class Shell:
             return self.run_simple(cmd, io)
         if isinstance(cmd, If):
             for cond, body in cmd.branches:
-                if self.run_list(cond, io) == 0:
+                if self._condition(cond, io) == 0:
                     return self.run_list(body, io)
             return self.run_list(cmd.orelse, io) if cmd.orelse is not None else 0
         if isinstance(cmd, For):
@@ -860,7 +890,7 @@ class Shell:
             return 0
         status = 0
         while not self.cancel.is_set():
-            ok = self.run_list(cmd.cond, io) == 0
+            ok = self._condition(cmd.cond, io) == 0
             if ok == cmd.until:
                 break
             try:
@@ -1115,6 +1145,8 @@ class Shell:
         for w in cmd.words:
             argv.extend(self.expand(w, io))
         assigns = {name: "".join(self.expand(value, io, glob=False, split=False)) for name, value in cmd.assigns}
+        if self.xtrace:
+            io.err("+ " + " ".join([f"{k}={shlex.quote(v)}" for k, v in assigns.items()] + [shlex.quote(a) for a in argv]) + "\n")
         try:
             cio, opened = self._open_redirects(cmd, io)
         except (FsError, ShellSyntaxError) as e:
