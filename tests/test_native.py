@@ -218,6 +218,26 @@ def test_native_module_pipeline_matches_clas_system(native, host_build, model_di
     assert np.abs(np.array([d["probs"] for d in got]) - ref).max() <= 1e-4
 
 
+def test_chunked_parallel_decode_keeps_order_and_results(host_build, model_dir, png_images, tmp_path):
+    m = _manifest(model_dir)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(11):  # more than one chunk (4 images per decode thread)
+        src = png_images[i % len(png_images)]
+        (folder / f"{i:02d}_{src.name}").write_bytes(src.read_bytes())
+    runs = {}
+    for threads in (1, 2):
+        (tmp_path / f"t{threads}").mkdir()
+        cfg = clas_config(tmp_path / f"t{threads}", model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"],
+                          decode_threads=threads)
+        r = _run(host_build.command(cfg, folder), env=host_build.env())
+        assert r.returncode == 0, r.stderr
+        runs[threads] = [json.loads(x) for x in r.stdout.splitlines()][:-1]
+    for rows in runs.values():
+        assert [Path(d["image"]).name for d in rows] == sorted(p.name for p in folder.iterdir())
+    assert [d["probs"] for d in runs[1]] == [d["probs"] for d in runs[2]]
+
+
 def test_text_output_keeps_paddleclas_result_lines(host_build, model_dir, png_images, tmp_path):
     m = _manifest(model_dir)
     cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], model_dir / m["labels_file"],

@@ -107,7 +107,7 @@ TEST(Config, CommentsBlankLinesAndNewKeys) {
   const char* text =
       "# edgeclas\n\n   \nclas_model_file m.onnx  # trailing comment\r\nnum_threads 4\npower_mode 2\n"
       "topk 3\nwarmup 2\nrepeats 7\noutput json\nmean 0.5, 0.5, 0.5\nstd [0.5 0.25 0.5]\nscale 1/255\n"
-      "channel_order BGR\nengine onnxruntime\n";
+      "channel_order BGR\nengine onnxruntime\ndecode_threads 3\n";
   Status st = ParseConfig(text, "c.txt", &c, &w);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.clas_model_file, "m.onnx");
@@ -120,6 +120,7 @@ TEST(Config, CommentsBlankLinesAndNewKeys) {
   EXPECT_FLOAT_EQ(c.std[1], 0.25f);
   EXPECT_FLOAT_EQ(c.scale, 1.0f / 255.0f);
   EXPECT_EQ(c.channel_order, "BGR");
+  EXPECT_EQ(c.decode_threads, 3);
 }
 
 TEST(Config, UnknownKeyWarnsWithLine) {
