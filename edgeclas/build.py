@@ -166,7 +166,11 @@ def build(
     deps = _resolve_deps(t, engine, python=python, tests=tests, ort_root=ort_root, lite_root=lite_root, ndk=ndk)
     cmake_args, env = _cmake_args(t, engine, deps, python=python, tests=tests, build_type=build_type,
                                   android_platform=android_platform)
-    key = hashlib.sha256(json.dumps(cmake_args, sort_keys=True).encode()).hexdigest()[:12]
+    # Toolchain files (and what they include) are part of the key: CMake keeps cached compiler settings
+    # across edits of them, so an edited toolchain gets a fresh build directory.
+    toolchains = "".join(p.read_text() for p in sorted(deps["toolchain"].parent.glob("*.cmake"))) \
+        if deps["toolchain"] else ""
+    key = hashlib.sha256(json.dumps([cmake_args, toolchains]).encode()).hexdigest()[:12]
     bdir = cache_dir("build", f"{t.key}-{engine}-{key}")
     bdir.mkdir(parents=True, exist_ok=True)
 
