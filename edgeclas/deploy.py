@@ -227,10 +227,6 @@ def render_config(model_file: str, labels_file: str, preprocess: Any, engine: st
 
 # --- make_bundle --------------------------------------------------------------------------------
 
-def _norm_version(v: str) -> str:
-    return str(v).strip().lower().lstrip("v")
-
-
 def _model_file_for(engine: str, engine_version: str, model: Any) -> Path:
     if engine == "onnxruntime":
         if not model.has("onnx"):
@@ -242,13 +238,9 @@ def _model_file_for(engine: str, engine_version: str, model: Any) -> Path:
         if not nb:
             raise ModelError(f"{model.path}: the build's engine is Paddle Lite but the model has no .nb for arm",
                              hint=f"make it with: edgeclas convert {model.path} --to nb --target arm")
-        opt_v = str(nb.get("opt_version", ""))
-        if _norm_version(opt_v) != _norm_version(engine_version):
-            raise ModelError(
-                f"{model.path}: the .nb was made by opt {opt_v or '(unknown)'} but the build's Paddle Lite is "
-                f"{engine_version or '(unknown)'}; Paddle Lite refuses models from another opt version",
-                hint="convert with the matching opt (edgeclas convert --to nb) or build against the matching Lite",
-            )
+        from .lite import check_lite_version  # one version rule for convert and deploy
+
+        check_lite_version(nb, engine_version)
         return model.nb_file("arm")
     raise ConfigError(f"the build's engine is '{engine}': it cannot run a model",
                       hint="build with an engine: edgeclas build --engine onnxruntime|lite")

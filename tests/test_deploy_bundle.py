@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgeclas.deploy import Bundle, RunSettings, make_bundle, render_config
-from edgeclas.errors import BuildError, ConfigError, DataError, ModelError
+from edgeclas.errors import BuildError, ConfigError, ConversionError, DataError, ModelError
 from edgeclas.fsutil import sha256_file
 from edgeclas.manifest import read_manifest, write_manifest
 
@@ -84,9 +84,9 @@ def test_lite_build_needs_a_nb_of_the_same_version(fake_build, model_dir, tmp_pa
     (model / "nb" / "clarity_arm.nb").write_bytes(b"not really a model")
     mm["formats"]["nb"] = {"arm": {"file": "nb/clarity_arm.nb", "opt_version": "v2.12", "route": "compat"}}
     (model / "manifest.json").write_text(json.dumps(mm))
-    with pytest.raises(ModelError, match=r"opt v2\.12 but the build's Paddle Lite is v2\.13-rc"):
+    with pytest.raises(ConversionError, match=r"opt v2\.12 but the device build uses Paddle Lite v2\.13-rc"):
         make_bundle(build, model, sample_images[0], RunSettings(), tmp_path / "b2")
-    mm["formats"]["nb"]["arm"]["opt_version"] = "2.13-rc"  # same version, spelled without the v
+    mm["formats"]["nb"]["arm"]["opt_version"] = "2.13rc0"  # same version as v2.13-rc, spelled as the wheel does
     (model / "manifest.json").write_text(json.dumps(mm))
     b = make_bundle(build, model, sample_images[0], RunSettings(), tmp_path / "b3")
     assert b.model_file == "model/clarity_arm.nb" and b.engine == "lite"
