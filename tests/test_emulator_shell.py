@@ -226,6 +226,11 @@ def test_tokenizer_keeps_io_numbers_apart_from_words():
     assert toks[1].fd == 2 and toks[4].fd is None
 
 
+def test_command_substitution_sees_shell_variables(dev):
+    status, out, _ = run(dev, "x=5; y=$(echo $x; x=6); echo $y $x; set -- p q; echo $(echo $2)")
+    assert (status, out) == (0, "5 5\nq\n")
+
+
 def test_arithmetic_expansion_has_c_semantics(dev):
     status, out, _ = run(dev, "n=5; echo $((n*2+1)) $(( (7-10)/2 )) $((-7%3)) $(($n>3 && 1)) $((!0)) $((1<<4))")
     assert (status, out) == (0, "11 -1 -1 1 1 16\n")
@@ -382,7 +387,9 @@ def test_set_errexit_xtrace_and_positional_parameters(dev):
     assert status == 1
     assert out.splitlines() == ["recovered", "traced a b", "2 two"]
     assert "+ echo traced 'a b'\n" in err and "+ set +x" in err
-    status, out, _ = run(dev, "set -e; sh -c 'false; echo inner'; echo after")
-    assert (status, out) == (1, "")
+    status, out, _ = run(dev, "set -e; sh -c 'false; echo inner'; echo after")  # a new shell: no -e inside
+    assert (status, out) == (0, "inner\nafter\n")
+    status, out, _ = run(dev, "set -e; sh -c 'exit 3'; echo never")
+    assert (status, out) == (3, "")
     status, out, _ = run(dev, "set -e; true && false; echo never")
     assert (status, out) == (1, "")

@@ -774,11 +774,11 @@ class Shell:
         self._testing = 0  # > 0 while running a condition or the left side of && / ||
 
     def child(self, args: list[str] | None = None, cancel: Cancel | None = None) -> Shell:
-        """A subshell: sees exported variables and the cwd; its changes do not come back."""
+        """A new shell (``sh -c``, a script): sees exported variables and the cwd, not ``set`` options;
+        its changes do not come back."""
         sub = Shell(self.fs, self.profile, self.procs, env={k: self.vars[k] for k in self.exported if k in self.vars},
                     cwd=self.cwd, cancel=cancel or self.cancel, args=args or self.args)
         sub.status = self.status
-        sub.errexit, sub.xtrace = self.errexit, self.xtrace
         return sub
 
     def env(self) -> dict[str, str]:
@@ -986,6 +986,9 @@ class Shell:
     def _command_output(self, src: str, io: ShellIO) -> str:
         out = Sink()
         sub = self.child()
+        # $( ) is the same shell, forked: all its variables and options, not only the exported ones
+        sub.vars, sub.exported = dict(self.vars), set(self.exported)
+        sub.errexit, sub.xtrace = self.errexit, self.xtrace
         sub.status = self.status
         sub.run(src, ShellIO(Source(), out, io.stderr))
         self.status = sub.status
