@@ -42,11 +42,13 @@ def list_(as_json: bool) -> None:
         click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
     table = Table(title="edgeclas sdk")
-    for col in ("item", "version", "status", "source", "path / how to get it"):
-        table.add_column(col)
+    for col in ("item", "version", "status", "source"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("path / how to get it", overflow="fold")  # paths stay whole, to copy
     for r in rows:
         status = "[green]found[/]" if r.found else "[red]missing[/]"
-        table.add_row(escape(r.name), escape(r.version), status, escape(r.note if r.found else ""),
+        source = r.note.split(";")[0] if r.found else ""  # the rest of the note is in --json
+        table.add_row(escape(r.name), escape(r.version), status, escape(source),
                       escape(r.where if r.found else r.how))
     console().print(table)
 
