@@ -393,3 +393,19 @@ def test_set_errexit_xtrace_and_positional_parameters(dev):
     assert (status, out) == (3, "")
     status, out, _ = run(dev, "set -e; true && false; echo never")
     assert (status, out) == (1, "")
+
+
+
+@pytest.mark.parametrize("script,want", [
+    ("echo a$empty b", "a b"),
+    ('x="a  b"; echo $x; echo "$x"', "a b\na  b"),
+    ('x=" lead"; echo [$x]', "[ lead]"),
+    ("echo \"a\\nb\"", "a\\nb"),
+    ('for i in "$@"; do echo $i; done; echo end', "end"),
+    ('set -- "a b" c; for i in "$@"; do echo [$i]; done', "[a b]\n[c]"),
+    ("echo ~ ~/x a~", "/ /x a~"),
+    ("cd /data; cd local; cd ..; cd -; pwd", "/data/local\n/data/local"),
+])
+def test_expansion_corner_cases(dev, script, want):
+    status, out, err = run(dev, script)
+    assert (status, out.rstrip("\n")) == (0, want), err

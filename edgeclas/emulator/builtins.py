@@ -113,6 +113,9 @@ def _loopctl(sh: Shell, argv: list[str], io: ShellIO) -> int:
 @builtin("cd")
 def _cd(sh: Shell, argv: list[str], io: ShellIO) -> int:
     target = argv[1] if len(argv) > 1 else sh.vars.get("HOME", "/")
+    if target == "-":  # back to the previous directory, printing it
+        target = sh.vars.get("OLDPWD", sh.cwd)
+        io.out(target + "\n")
     try:
         res = sh.fs.resolve(target, sh.cwd)
     except FsError:

@@ -998,9 +998,23 @@ class Shell:
         """Expand one word into fields (variables, command output, field splitting, globbing)."""
         fields: list[list[tuple[str, bool]]] = [[]]  # each field: (text, is_literal_for_glob)
         started = False
-        for kind, text, quoted in word.parts:
+        parts = list(word.parts)
+        if parts and parts[0][0] == "lit" and not parts[0][2] and (parts[0][1] == "~" or parts[0][1].startswith("~/")):
+            parts[0] = ("lit", self.vars.get("HOME", "/").rstrip("/") + parts[0][1][1:] or "/", True)  # tilde
+        if split and any(p[:2] == ("var", "@") and p[2] for p in parts) and len(self.args) == 1 \
+                and all(p[:2] == ("var", "@") or (p[0] == "lit" and not p[1]) for p in parts):
+            return []  # "$@" without positional parameters: no field at all
+        for kind, text, quoted in parts:
             if kind == "lit":
                 fields[-1].append((text, quoted))
+                started = True
+                continue
+            if kind == "var" and text == "@" and quoted and split:
+                # "$@": one field per positional parameter, glued to the text around it
+                for k, param in enumerate(self.args[1:]):
+                    if k:
+                        fields.append([])
+                    fields[-1].append((param, True))
                 started = True
                 continue
             if kind == "var":
