@@ -49,3 +49,15 @@ def test_cross_entropy_with_label_smoothing_hand_computed():
     assert float(build_loss([{"CELoss": {"weight": 1.0}}], 2)(logits, labels)) == pytest.approx(plain, rel=1e-6)
     got = float(build_loss([{"CELoss": {"weight": 0.5, "epsilon": 0.2}}], 2)(logits, labels))
     assert got == pytest.approx(0.5 * smooth, rel=1e-6)
+
+
+def test_clip_norm_limits_each_gradient_tensor():
+    layer = paddle.nn.Linear(4, 1, bias_attr=False)
+    layer.weight.set_value(np.zeros((4, 1), np.float32))
+    cfg = {"momentum": 0.0, "regularizer": {"name": "L2", "coeff": 0.0}, "clip_norm": 0.5,
+           "lr": {"name": "Cosine", "learning_rate": 1.0, "eta_min": 1.0, "warmup_epoch": 0, "warmup_start_lr": 0.0}}
+    opt, _ = build_optimizer(cfg, layer.parameters(), 1, 1)
+    x = paddle.to_tensor(np.full((1, 4), 10.0, np.float32))  # gradient (10, 10, 10, 10), norm 20
+    layer(x).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(layer.weight.numpy().ravel(), [-0.25] * 4, rtol=1e-5)  # step of norm 0.5

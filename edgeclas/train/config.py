@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
         "lr": {"name": "Cosine", "learning_rate": 0.1, "eta_min": 0.0, "warmup_epoch": 0,
                "warmup_start_lr": 0.0},
         "regularizer": {"name": "L2", "coeff": 3e-5},
+        "clip_norm": None,               # float: clip each gradient tensor to this L2 norm (PaddleClas's clip_norm)
     },
     "DataLoader": {
         split: {
@@ -92,7 +93,7 @@ _CHOICES = {("Optimizer", "name"): ["Momentum"], ("Optimizer", "lr", "name"): ["
 
 # Keys whose default is ``None`` ("not set"): the type a set value must have.
 _OPTIONAL = {"Global.pretrained_model": str, "Global.dataset_dir": str, "Global.steps_per_epoch": int,
-             "Arch.pretrained": str, "DataLoader.Train.dataset.label_list": str,
+             "Arch.pretrained": str, "Optimizer.clip_norm": float, "DataLoader.Train.dataset.label_list": str,
              "DataLoader.Eval.dataset.label_list": str}
 
 
@@ -147,7 +148,8 @@ def _merge(defaults: Any, user: Any, where: str) -> Any:
         return out
     if defaults is None and where in _OPTIONAL:
         want = _OPTIONAL[where]
-        if user is not None and (not isinstance(user, want) or isinstance(user, bool)):
+        accepted = (int, float) if want is float else want
+        if user is not None and (not isinstance(user, accepted) or isinstance(user, bool)):
             raise ConfigError(f"{where}: expected {want.__name__} or null, got {user!r}")
     elif not _type_ok(user, defaults):
         raise ConfigError(f"{where}: expected {type(defaults).__name__}, got {user!r}")

@@ -22,6 +22,7 @@ def build_optimizer(cfg: dict[str, Any], parameters, steps_per_epoch: int, epoch
         schedule = lr_sched.LinearWarmup(learning_rate=schedule, warmup_steps=warmup_steps,
                                          start_lr=float(lr_cfg["warmup_start_lr"]), end_lr=base)
     decay = paddle.regularizer.L2Decay(float(cfg["regularizer"]["coeff"]))
+    clip = paddle.nn.ClipGradByNorm(float(cfg["clip_norm"])) if cfg.get("clip_norm") else None
     opt = paddle.optimizer.Momentum(learning_rate=schedule, momentum=float(cfg["momentum"]),
-                                    parameters=parameters, weight_decay=decay)
+                                    parameters=parameters, weight_decay=decay, grad_clip=clip)
     return opt, schedule
