@@ -170,14 +170,16 @@ def build(
     # across edits of them, so an edited toolchain gets a fresh build directory.
     toolchains = "".join(p.read_text() for p in sorted(deps["toolchain"].parent.glob("*.cmake"))) \
         if deps["toolchain"] else ""
-    key = hashlib.sha256(json.dumps([cmake_args, toolchains]).encode()).hexdigest()[:12]
+    # The source tree too: a CMake build dir belongs to one source dir (another checkout gets its own).
+    source = str(repo_root() / "native")
+    key = hashlib.sha256(json.dumps([source, cmake_args, toolchains]).encode()).hexdigest()[:12]
     bdir = cache_dir("build", f"{t.key}-{engine}-{key}")
     bdir.mkdir(parents=True, exist_ok=True)
 
     with _locked(bdir / ".edgeclas.lock"):
         log_path = bdir / "edgeclas-build.log"
         say(f"configure {t.key} ({engine}) in {bdir}")
-        _run([deps["cmake"], "-S", str(repo_root() / "native"), "-B", str(bdir), *cmake_args],
+        _run([deps["cmake"], "-S", source, "-B", str(bdir), *cmake_args],
              "configure (cmake)", t, log_path, env, mode="w")
         say(f"build with ninja -j{jobs}")
         _run([deps["cmake"], "--build", str(bdir), "--parallel", str(jobs)], "build (ninja)", t, log_path, env)
