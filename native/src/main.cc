@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "edgeclas/config.h"
+#include "edgeclas/engine.h"
 #include "edgeclas/image.h"
 #include "edgeclas/output.h"
 #include "edgeclas/pipeline.h"
@@ -30,7 +31,10 @@ int Run(int argc, char** argv) {
   }
   const bool json = cfg.output == OutputFormat::kJson;
   // Settings first; in JSON mode stdout carries only JSON lines.
-  std::fputs(SettingsText(SettingsInEffect(cfg)).c_str(), json ? stderr : stdout);
+  auto settings = SettingsInEffect(cfg);
+  for (auto& kv : settings)
+    if (kv.first == "engine" && cfg.engine.empty()) kv.second = BuiltEngineName();
+  std::fputs(SettingsText(settings).c_str(), json ? stderr : stdout);
   std::vector<std::string> images;
   st = ListImages(argv[2], &images);
   if (!st.ok()) {
