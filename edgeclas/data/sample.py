@@ -28,14 +28,16 @@ PHOTOS = ("astronaut", "brick", "camera", "cell", "chelsea", "coffee", "coins", 
 
 
 def _photos() -> list[np.ndarray]:
-    try:
-        import skimage
-    except ImportError:
-        raise ToolchainError("scikit-image is not installed; it ships the photographs `data sample` uses",
-                             hint="pip install -e '.[data]'") from None
+    import importlib.util
+
     from ..preprocess import decode_image
 
-    root = Path(skimage.__file__).parent / "data"
+    # Only the files are needed: locating the package avoids importing scikit-image (and scipy).
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.origin:
+        raise ToolchainError("scikit-image is not installed; it ships the photographs `data sample` uses",
+                             hint="pip install -e '.[data]'")
+    root = Path(spec.origin).parent / "data"
     found = [root / f"{name}.png" for name in PHOTOS if (root / f"{name}.png").is_file()]
     if not found:
         raise ToolchainError(f"{root}: none of the sample photographs ({', '.join(PHOTOS)}) are there",
