@@ -288,6 +288,19 @@ def test_corrupt_image_fails_cleanly_and_keeps_other_results(host_build, model_d
     assert lines[-1]["failed"] == 2 and lines[-1]["images"] == 3
 
 
+def test_empty_folder_and_engine_mismatch_are_clear(host_build, model_dir, tmp_path):
+    m = _manifest(model_dir)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"])
+    _assert_clean_failure(_run(host_build.command(cfg, empty), env=host_build.env()), 2, "no images")
+    (tmp_path / "lite").mkdir()
+    (empty / "x.png").write_bytes(b"")
+    cfg = clas_config(tmp_path / "lite", model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], engine="lite")
+    _assert_clean_failure(_run(host_build.command(cfg, empty), env=host_build.env()), 1, "engine 'lite'",
+                          "--engine lite")
+
+
 def test_wrong_model_kind_and_unknown_key(host_build, model_dir, png_images, tmp_path):
     m = _manifest(model_dir)
     nb = tmp_path / "model.nb"
