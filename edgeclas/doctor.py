@@ -34,6 +34,7 @@ PROVIDERS: list[str] = [
     "edgeclas.sdk:doctor_rows",
     "edgeclas.lite:doctor_rows",
     "edgeclas.device:doctor_rows",
+    "edgeclas.emulator.manager:doctor_rows",
 ]
 
 _PY_PACKAGES = [

@@ -409,3 +409,16 @@ def test_set_errexit_xtrace_and_positional_parameters(dev):
 def test_expansion_corner_cases(dev, script, want):
     status, out, err = run(dev, script)
     assert (status, out.rstrip("\n")) == (0, want), err
+
+
+def test_doctor_rows_describe_the_emulator(tmp_path, monkeypatch):
+    from edgeclas.doctor import PROVIDERS
+    from edgeclas.emulator.manager import doctor_rows
+
+    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path))
+    assert "edgeclas.emulator.manager:doctor_rows" in PROVIDERS
+    rows = {r.name: r for r in doctor_rows()}
+    assert rows["emulator profiles"].version == str(len(profile_names()))
+    assert rows["emulated devices"].version == "0 running"
+    iso = rows["emulator --isolate"]
+    assert iso.found == (os.geteuid() == 0) or iso.note  # as root it works here; otherwise it says why not

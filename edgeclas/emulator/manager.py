@@ -21,12 +21,14 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..doctor import ToolStatus
 from ..errors import DeviceError, ToolchainError
 from ..fsutil import atomic_write_json
 from ..paths import cache_dir
 from .profile import load_profile
 
-__all__ = ["EmulatorInfo", "start", "stop", "status", "adb_binary", "adb_server_port", "ensure_adb_server", "free_port"]
+__all__ = ["EmulatorInfo", "start", "stop", "status", "adb_binary", "adb_server_port", "ensure_adb_server", "free_port",
+           "doctor_rows"]
 
 _ARCH_PROFILES = {"armv8": "emulated-armv8", "armv7": "emulated-armv7"}
 
@@ -303,3 +305,31 @@ def stop(*, port: int | None = None, serial: str | None = None, all_: bool = Fal
         _state_file(info.port).unlink(missing_ok=True)
         Path(info.log).unlink(missing_ok=True)  # a clean stop leaves nothing; a crashed device keeps its log
     return [EmulatorInfo(**{**asdict(i), "state": "stopped"}) for i in chosen]
+
+
+def doctor_rows() -> list[ToolStatus]:
+    """``edgeclas doctor``: device profiles, whether ``--isolate`` works here, emulators running."""
+    import tempfile
+
+    from .profile import profile_names, profiles_dir
+
+    names = profile_names()
+    rows = [ToolStatus("device", "emulator profiles", bool(names), str(len(names)), str(profiles_dir()),
+                       note=", ".join(names))]
+    tmp = Path(tempfile.mkdtemp(prefix="edgeclas-isolate-probe-"))
+    try:
+        from .isolate import probe
+        from .programs import _qemu
+
+        problem = probe(tmp, _qemu("armv8"))
+    except (ToolchainError, OSError) as e:
+        problem = str(e)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rows.append(ToolStatus("device", "emulator --isolate", problem is None, where="mount namespace + chroot",
+                           how="run as root or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
+                           note=problem or "programs can run chrooted into the device root"))
+    running = [i for i in status(adb=False) if i.state != "not running"]
+    rows.append(ToolStatus("device", "emulated devices", True, f"{len(running)} running",
+                           note=", ".join(i.serial for i in running)))
+    return rows
