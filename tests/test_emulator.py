@@ -529,3 +529,16 @@ def test_reboot_drops_the_device_for_a_while_and_keeps_files(emulator_factory, p
         time.sleep(0.5)
     assert sh(emu, "pidof sleeper").returncode == 1  # programs did not survive the reboot
     assert sh(emu, f"ls {path}").returncode == 0  # files did
+
+
+def test_stop_removes_a_cache_root_but_keeps_a_given_one(adb_server, tmp_path, monkeypatch):
+    from edgeclas.emulator import manager
+
+    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path / "cache"))
+    own = manager.start(adb_port=adb_server.port)
+    given = manager.start(adb_port=adb_server.port, root=tmp_path / "mine")
+    assert Path(own.root).is_relative_to(tmp_path / "cache") and Path(own.root, "data/local/tmp").is_dir()
+    manager.stop(all_=True)
+    assert not Path(own.root).exists()
+    assert (tmp_path / "mine/data/local/tmp").is_dir()
+    assert manager.status(adb=False) == []

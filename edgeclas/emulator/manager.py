@@ -45,6 +45,7 @@ class EmulatorInfo:
     log: str
     state: str = "device"  # as the adb server reports it, or "not running"
     isolate: bool = False  # programs run chrooted in a private mount namespace
+    owns_root: bool = False  # root was made in the cache for this device: stop removes it
 
 
 def _state_dir() -> Path:
@@ -215,7 +216,8 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
     info = json.loads(ready.read_text())
     ready.unlink(missing_ok=True)
     result = EmulatorInfo(serial=f"127.0.0.1:{port}", port=port, pid=proc.pid, profile=prof.name, arch=prof.arch,
-                          root=info["root"], adb_port=adb_port, log=str(log_path), isolate=isolate)
+                          root=info["root"], adb_port=adb_port, log=str(log_path), isolate=isolate,
+                          owns_root=root is None)
     atomic_write_json(state_file, asdict(result))
     if connect:
         try:
@@ -284,7 +286,8 @@ def status(*, adb: bool = True) -> list[EmulatorInfo]:
 
 
 def stop(*, port: int | None = None, serial: str | None = None, all_: bool = False) -> list[EmulatorInfo]:
-    """Disconnect and terminate matching emulators; removes their state files. Raises when none matches."""
+    """Disconnect and terminate matching emulators; removes their state files, logs and the device roots
+    made in the cache (not a ``--root`` folder). Raises when none matches."""
     if serial is not None:
         host, _, p = serial.rpartition(":")
         if not p.isdigit():
@@ -304,6 +307,8 @@ def stop(*, port: int | None = None, serial: str | None = None, all_: bool = Fal
             _terminate(info.pid)
         _state_file(info.port).unlink(missing_ok=True)
         Path(info.log).unlink(missing_ok=True)  # a clean stop leaves nothing; a crashed device keeps its log
+        if info.owns_root:  # a --root folder is the user's and stays
+            shutil.rmtree(info.root, ignore_errors=True)
     return [EmulatorInfo(**{**asdict(i), "state": "stopped"}) for i in chosen]
 
 
