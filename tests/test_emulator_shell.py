@@ -425,3 +425,51 @@ def test_doctor_rows_describe_the_emulator(tmp_path, monkeypatch):
         assert iso.found, iso.note  # as root a mount namespace and chroot always work
     else:
         assert iso.found or iso.note  # otherwise it depends on user namespaces and says why not
+
+
+def test_transport_handshake_refusal_and_flow_control():
+    """The device side of the transport against a scripted host on a socketpair (no adb involved)."""
+    import socket
+    import struct
+    import threading
+
+    from edgeclas.emulator.transport import (A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, ADB_VERSION, Connection,
+                                             pack_message, read_message)
+
+    def service(name):
+        if name != "burst:":
+            return None
+        return lambda stream: [stream.write(bytes([k]) * 10) for k in range(3)]
+
+    dev, host = socket.socketpair()
+    conn = Connection(dev, b"device::features=shell_v2", service)
+    threading.Thread(target=conn.serve, daemon=True).start()
+    with host:
+        host.settimeout(5)
+        host.sendall(pack_message(A_CNXN, ADB_VERSION, 4096, b"host::\0"))
+        m = read_message(host)
+        assert (m.command, m.arg0, m.arg1, m.data) == (A_CNXN, ADB_VERSION, 1024 * 1024, b"device::features=shell_v2")
+        host.sendall(pack_message(A_OPEN, 11, 0, b"nosuch:\0"))
+        m = read_message(host)
+        assert (m.command, m.arg0, m.arg1) == (A_CLSE, 0, 11)  # refused
+        host.sendall(pack_message(A_OPEN, 12, 0, b"burst:\0"))
+        m = read_message(host)
+        assert m.command == A_OKAY and m.arg1 == 12
+        local = m.arg0
+        for k in range(3):
+            m = read_message(host)
+            assert (m.command, m.arg0, m.arg1, m.data) == (A_WRTE, local, 12, bytes([k]) * 10)
+            host.settimeout(0.3)
+            try:  # no further data may arrive before we acknowledge this packet (the final CLSE may)
+                extra = read_message(host)
+            except socket.timeout:
+                extra = None
+            host.settimeout(5)
+            if k < 2:
+                assert extra is None
+                host.sendall(pack_message(A_OKAY, 12, local))
+            else:
+                assert (extra.command, extra.arg0, extra.arg1) == (A_CLSE, local, 12)  # the service finished
+        host.sendall(pack_message(A_WRTE, 12, local, b"late"))  # to a stream that is gone
+        m = read_message(host)
+        assert (m.command, m.arg0, m.arg1) == (A_CLSE, local, 12)
