@@ -18,6 +18,8 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The ORT headers (step 3) come from an npm package; any npm will do, Debian's if none is on PATH.
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "bootstrap: installing system packages: ${missing[*]}"
   SUDO=""
