@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   python3-venv cmake ninja-build g++ pkg-config
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user-static
-  adb libstb-dev googletest maven unzip
+  adb libstb-dev googletest unzip
   chromium  # report tests open the HTML report in headless Chromium
 )
 
