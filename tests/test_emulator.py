@@ -542,3 +542,35 @@ def test_stop_removes_a_cache_root_but_keeps_a_given_one(adb_server, tmp_path, m
     assert not Path(own.root).exists()
     assert (tmp_path / "mine/data/local/tmp").is_dir()
     assert manager.status(adb=False) == []
+
+
+
+def _qemu_pids_under(root: Path) -> list[int]:
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                argv = (p / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and os.path.basename(argv[0]).startswith(b"qemu-") and any(str(root).encode() in a for a in argv):
+                pids.append(int(p.name))
+    return pids
+
+
+def test_programs_die_with_a_killed_device(emulator_factory, probes):
+    emu = emulator_factory()
+    path = push_probe(emu, probes, "armv8", "orphan")
+    conn = emu.device().open_transport()
+    conn.send_command(f"shell,v2:{path} spin")
+    conn.check_okay()
+    deadline = time.monotonic() + 20
+    while not _qemu_pids_under(emu.root):
+        assert time.monotonic() < deadline, "the program never started"
+        time.sleep(0.1)
+    emu.kill()  # SIGKILL: the device gets no chance to clean up
+    deadline = time.monotonic() + 10
+    while _qemu_pids_under(emu.root):
+        assert time.monotonic() < deadline, "the program outlived the device"
+        time.sleep(0.1)
+    conn.close()

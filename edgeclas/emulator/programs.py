@@ -15,6 +15,8 @@ service, which is everything adb itself can do; run only programs you built.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import functools
 import os
@@ -153,7 +155,13 @@ def posix_basename(p: str) -> str:
     return p.rstrip("/").rsplit("/", 1)[-1]
 
 
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
 def _child_limits(free_bytes: int) -> None:
+    # Die with the emulator even when it is SIGKILLed (the forking thread outlives the program: it waits for it).
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     # qemu-user writes qemu_<prog>_<time>.core files into the cwd on a guest crash; a phone does not.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # The storage quota, as far as the kernel can hold a program to it: no single file grows past the
