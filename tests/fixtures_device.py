@@ -93,7 +93,8 @@ class EmulatorHandle:
         self.kill()
         manager._state_file(self.port).unlink(missing_ok=True)
         self.info = manager.start(profile=self.info.profile, port=self.port, adb_port=self.adb_port,
-                                  root=self.root, quota_mb=self.quota_mb, isolate=self.info.isolate)
+                                  root=self.root, quota_mb=self.quota_mb, isolate=self.info.isolate,
+                                  die_with_caller=True)
         self.stopped = False
 
     def stop(self) -> None:
@@ -140,7 +141,7 @@ def _make(adb_server: AdbServer, base: Path, *, arch: str = "armv8", profile: st
           isolate: bool = False) -> EmulatorHandle:
     root = root or base / f"{profile or arch}-root"
     info = manager.start(arch=arch, profile=profile, port=port, adb_port=adb_server.port, root=root, quota_mb=quota_mb,
-                         isolate=isolate)
+                         isolate=isolate, die_with_caller=True)  # a killed pytest leaves no device running
     return EmulatorHandle(adb_server, info, quota_mb)
 
 

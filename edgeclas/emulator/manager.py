@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..doctor import ToolStatus
 from ..errors import DeviceError, ToolchainError
@@ -161,10 +162,12 @@ def _pid_alive(pid: int) -> bool:
 
 def start(*, arch: str = "armv8", profile: str | None = None, port: int | None = None, adb_port: int | None = None,
           root: str | os.PathLike[str] | None = None, quota_mb: int | None = None, connect: bool = True,
-          isolate: bool = False, timeout: float = 30.0) -> EmulatorInfo:
+          isolate: bool = False, timeout: float = 30.0, die_with_caller: bool = False) -> EmulatorInfo:
     """Launch a detached emulated device on 127.0.0.1 and (by default) connect the adb server to it.
 
     Idempotent per port: when the same profile already runs there, it is only (re)connected.
+    ``die_with_caller`` (test fixtures): the device gets SIGTERM when the calling thread's process dies,
+    so a killed test run leaves no device behind.
     """
     if profile is None:
         if arch not in _ARCH_PROFILES:
@@ -201,7 +204,8 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
         cmd += ["--isolate"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True,
+                                preexec_fn=_term_with_parent() if die_with_caller else None)
     deadline = time.monotonic() + timeout
     while not ready.exists():
         if proc.poll() is not None:
@@ -228,6 +232,15 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
             state_file.unlink(missing_ok=True)
             raise
     return result
+
+
+def _term_with_parent() -> Callable[[], None]:
+    """A preexec_fn setting PR_SET_PDEATHSIG=SIGTERM; libc is looked up here, in the parent, not after fork."""
+    import ctypes
+    import ctypes.util
+
+    prctl = ctypes.CDLL(ctypes.util.find_library("c") or None).prctl
+    return lambda: prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
 def _terminate(pid: int, grace: float = 5.0) -> None:
