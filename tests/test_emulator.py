@@ -574,3 +574,35 @@ def test_programs_die_with_a_killed_device(emulator_factory, probes):
         assert time.monotonic() < deadline, "the program outlived the device"
         time.sleep(0.1)
     conn.close()
+
+
+def test_ctrl_c_in_an_interactive_shell_stops_the_command(emulator, probes):
+    import struct
+
+    path = push_probe(emulator, probes, "armv8", "ctrlc")
+    c = emulator.device().open_transport()
+    c.send_command("shell,v2,TERM=xterm,pty:")
+    c.check_okay()
+
+    def send(data: bytes) -> None:
+        c.conn.send(bytes([0]) + struct.pack("<I", len(data)) + data)
+
+    t0 = time.monotonic()
+    send(b"sleep 30\r")
+    time.sleep(0.5)
+    send(b"\x03")
+    send(b"echo $?; %s spin\r" % path.encode())
+    time.sleep(1.5)
+    send(b"\x03")
+    send(b"echo $?; exit\r")
+    out, code = b"", None
+    while code is None:
+        head = c.read_exact(5)
+        data = c.read_exact(struct.unpack("<I", head[1:])[0])
+        if head[0] == 3:
+            code = data[0]
+        else:
+            out += data
+    c.close()
+    assert time.monotonic() - t0 < 15
+    assert out.count(b"130\r\n") == 2  # sleep and the program were interrupted by SIGINT, the session went on

@@ -303,7 +303,7 @@ def _sleep(sh: Shell, argv: list[str], io: ShellIO) -> int:
     except ValueError:
         return _usage(io, "sleep", f"bad duration '{argv[1]}'")
     if sh.cancel.wait(secs):
-        return 143
+        return 128 + sh.cancel.how_to_stop()[0]  # as if the signal had hit a sleep process
     return 0
 
 

@@ -280,10 +280,9 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
                 pass
             if cancel.is_set():
                 if termed_at is None:
-                    # A timeout sends its signal first (TERM unless `timeout -s`); a closed stream kills outright.
-                    timed = _timed_out(cancel)
-                    _killpg(popen.pid, timed.signal if timed else signal.SIGKILL)
-                    kill_after = timed.kill_after if timed else 0.0
+                    # A timeout sends its signal (TERM unless `timeout -s`), Ctrl-C sends INT, a closed stream KILL.
+                    first, kill_after = cancel.how_to_stop()
+                    _killpg(popen.pid, first)
                     termed_at = time.monotonic()
                 elif time.monotonic() - termed_at > kill_after:
                     _killpg(popen.pid, signal.SIGKILL)
@@ -293,15 +292,6 @@ def _run_qemu(shell: Shell, arch: str, host_prog: str, argv: list[str], io: Shel
     for t in pumps:
         t.join(timeout=5)
     return 128 - rc if rc < 0 else rc
-
-
-def _timed_out(cancel):
-    """The innermost ``timeout`` whose deadline passed (None when the stream was closed instead)."""
-    while cancel is not None:
-        if cancel.timed_out():
-            return cancel
-        cancel = cancel.parent
-    return None
 
 
 def _feed_stdin(popen: subprocess.Popen, src) -> None:

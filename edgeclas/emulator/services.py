@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import queue
+import signal
 import stat as statmod
 import struct
 import threading
@@ -177,7 +178,7 @@ def _interactive(device: EmulatedDevice, stream: Stream, v2: bool, term: str | N
                 elif b == 3:  # Ctrl-C
                     running = state["running"]
                     if running is not None:
-                        running.set()
+                        running.set(signal.SIGINT)
                     else:
                         out(b"^C\n")
                         buf.clear()

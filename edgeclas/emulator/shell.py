@@ -592,7 +592,7 @@ def parse(src: str) -> list[AndOr]:
 
 
 class Cancel:
-    """A stop signal: set by a stream closing (parent) or by a ``timeout`` deadline (child)."""
+    """A stop signal: set by a stream closing, by Ctrl-C in a pty session, or by a ``timeout`` deadline."""
 
     def __init__(self, parent: Cancel | None = None, deadline: float | None = None, *, signal: int = 15,
                  kill_after: float = 2.0) -> None:
@@ -600,10 +600,23 @@ class Cancel:
         self.deadline = deadline
         self.signal = signal  # what a timeout sends first (``timeout -s``), then SIGKILL after ``kill_after``
         self.kill_after = kill_after
+        self.fired_signal: int | None = None  # the signal a set() asked for (Ctrl-C: SIGINT); None: kill outright
         self._event = threading.Event()
 
-    def set(self) -> None:
+    def set(self, signal: int | None = None) -> None:
+        self.fired_signal = signal
         self._event.set()
+
+    def how_to_stop(self) -> tuple[int, float]:
+        """(first signal, seconds before SIGKILL) for whatever stopped this chain; SIGKILL at once for a closed stream."""
+        c: Cancel | None = self
+        while c is not None:
+            if c._event.is_set():
+                return (c.fired_signal, 2.0) if c.fired_signal else (9, 0.0)
+            if c.timed_out():
+                return c.signal, c.kill_after
+            c = c.parent
+        return 9, 0.0
 
     def timed_out(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
