@@ -606,3 +606,14 @@ def test_ctrl_c_in_an_interactive_shell_stops_the_command(emulator, probes):
     c.close()
     assert time.monotonic() - t0 < 15
     assert out.count(b"130\r\n") == 2  # sleep and the program were interrupted by SIGINT, the session went on
+
+
+
+def test_pipelines_stream_and_stop_an_endless_writer(emulator, probes):
+    path = push_probe(emulator, probes, "armv8", "yes")
+    t0 = time.monotonic()
+    r = sh(emulator, f"{path} yes | head -n 3; echo done", timeout=60)
+    assert r.stdout == b"y\ny\ny\ndone\n" and time.monotonic() - t0 < 30
+    assert sh(emulator, "pidof yes").returncode == 1  # the writer got SIGPIPE when head was done
+    r = sh(emulator, f"{path} cpuinfo | grep -c cpu | tee {TMP}/count.txt")
+    assert r.stdout == b"8\n" and (emulator.root / "data/local/tmp/count.txt").read_bytes() == b"8\n"

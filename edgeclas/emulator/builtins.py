@@ -457,6 +457,21 @@ def _headtail(sh: Shell, argv: list[str], io: ShellIO) -> int:
         else:
             files.append(a)
 
+    if argv[0] == "head" and files in ([], ["-"]):
+        # Stream stdin and stop reading after COUNT lines: `prog | head` must end even if prog never does.
+        buf, lines = b"", 0
+        while lines < count:
+            chunk = io.stdin.read()
+            if not chunk:
+                io.stdout.write(buf)
+                break
+            buf += chunk
+            while lines < count and b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                io.stdout.write(line + b"\n")
+                lines += 1
+        return 0
+
     def show(_n: str, d: bytes) -> None:
         lines = d.splitlines(keepends=True)
         io.stdout.write(b"".join(lines[:count] if argv[0] == "head" else lines[-count:] if count else []))

@@ -176,11 +176,11 @@ def _pump_out(fd_reader, sink) -> None:
             chunk = os.read(fd_reader, 65536)
             if not chunk:
                 break
-            try:
-                sink.write(chunk)
-            except Exception:
-                # The adb stream went away or a file filled up: keep draining so the program never blocks.
-                sink = NullSink()
+            sink.write(chunk)
+    except Exception:
+        # The reader is gone (next pipeline stage ended, adb stream closed): closing our end gives the
+        # program EPIPE/SIGPIPE on its next write, as a real pipe would.
+        pass
     finally:
         os.close(fd_reader)
 

@@ -11,8 +11,8 @@ Supported grammar (see docs/emulator.md):
 * expansions: ``$NAME``, ``${NAME}``, ``${NAME:-default}``, ``$?``, ``$$``, ``$#``, ``$0``…``$9``,
   ``$@``/``$*``, ``$(cmd)`` and backquotes; unquoted expansions are split on blanks; unquoted
   ``*``, ``?``, ``[…]`` glob inside the sandbox;
-* lists ``a; b``, ``a && b``, ``a || b``, newlines; pipelines ``a | b`` (stages run one after another,
-  the output of one buffered as the input of the next);
+* lists ``a; b``, ``a && b``, ``a || b``, newlines; pipelines ``a | b`` (stages run at once, joined by
+  bounded pipes; a stage whose reader is gone gets a broken pipe, a program SIGPIPE);
 * ``NAME=value`` assignments and ``NAME=value cmd`` prefixes;
 * redirections ``> f``, ``>> f``, ``< f``, ``N> f``, ``N>> f``, ``N>&M``, ``>&N``, ``&> f``, ``/dev/null``,
   here-documents ``<<EOF`` / ``<<-EOF`` (``<<'EOF'``: no expansion);
@@ -28,6 +28,7 @@ import errno
 import fnmatch
 import os
 import posixpath
+import queue
 import shlex
 import threading
 import time
@@ -712,6 +713,50 @@ class Source:
         return bytes(out)
 
 
+class _Pipe:
+    """A bounded byte pipe between two pipeline stages (back-pressure, EOF, and broken pipe like the kernel's)."""
+
+    def __init__(self, depth: int = 16) -> None:
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._reader_gone = threading.Event()
+
+    def write(self, data: bytes) -> None:
+        while True:
+            if self._reader_gone.is_set():
+                raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+            try:
+                self._q.put(bytes(data), timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def read(self) -> bytes:
+        if self._reader_gone.is_set():
+            return b""
+        data = self._q.get()
+        if data is None:
+            self._q.put(None)  # EOF stays visible to later reads
+            return b""
+        return data
+
+    def close_writer(self) -> None:
+        while not self._reader_gone.is_set():
+            try:
+                self._q.put(None, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def close_reader(self) -> None:
+        self._reader_gone.set()
+
+    def sink(self) -> Sink:
+        return Sink(self.write)
+
+    def source(self) -> Source:
+        return Source(reader=self.read)
+
+
 @dataclass
 class ShellIO:
     stdin: Source
@@ -855,14 +900,10 @@ class Shell:
         return status
 
     def run_pipeline(self, pl: Pipeline, io: ShellIO) -> int:
-        stdin = io.stdin
-        status = 0
-        for k, cmd in enumerate(pl.commands):
-            last = k == len(pl.commands) - 1
-            out = io.stdout if last else Sink()
-            status = self.run_command(cmd, ShellIO(stdin, out, io.stderr))
-            if not last:
-                stdin = Source(bytes(out.data or b""))
+        if len(pl.commands) == 1:
+            status = self.run_command(pl.commands[0], io)
+        else:
+            status = self._run_stages(pl.commands, io)
         if pl.negate:
             status = 0 if status else 1
         self.status = status
@@ -871,6 +912,39 @@ class Shell:
         if self.errexit and status != 0 and not self._testing and not pl.negate:
             raise ShellExit(status)
         return status
+
+    def _run_stages(self, commands: list[Command], io: ShellIO) -> int:
+        """``a | b | c``: all stages at once, joined by bounded pipes; the earlier ones in forked shells
+        (their variables do not come back), the last one in this shell, as ksh/mksh do."""
+        pipes = [_Pipe() for _ in commands[:-1]]
+        threads: list[threading.Thread] = []
+        for k, cmd in enumerate(commands[:-1]):
+            stdin = io.stdin if k == 0 else pipes[k - 1].source()
+            sub = self.child()
+            sub.vars, sub.exported = dict(self.vars), set(self.exported)
+            stage_io = ShellIO(stdin, pipes[k].sink(), io.stderr)
+            t = threading.Thread(target=self._stage, args=(sub, cmd, stage_io, pipes[k - 1] if k else None, pipes[k]),
+                                 daemon=True)
+            t.start()
+            threads.append(t)
+        try:
+            status = self.run_command(commands[-1], ShellIO(pipes[-1].source(), io.stdout, io.stderr))
+        finally:
+            pipes[-1].close_reader()  # the stage before gets "broken pipe" from now on
+            for t in threads:
+                t.join()
+        return status
+
+    @staticmethod
+    def _stage(sub: Shell, cmd: Command, io: ShellIO, upstream: _Pipe | None, downstream: _Pipe) -> None:
+        try:
+            sub.run_command(cmd, io)
+        except (BrokenPipeError, ShellExit, _LoopControl):
+            pass  # the reader went away (SIGPIPE), or `exit` in a stage: the stage ends either way
+        finally:
+            downstream.close_writer()
+            if upstream is not None:
+                upstream.close_reader()
 
     def run_command(self, cmd: Command, io: ShellIO) -> int:
         if isinstance(cmd, Simple):

@@ -36,6 +36,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "crash")) { volatile int *p = NULL; *p = 1; return 0; }
     if (!strcmp(mode, "abort")) abort();
     if (!strcmp(mode, "spin")) { for (;;) pause(); }
+    if (!strcmp(mode, "yes")) { for (;;) if (puts("y") < 0) return 9; }
     if (!strcmp(mode, "env")) { const char *v = getenv(argc > 2 ? argv[2] : "PATH"); printf("%s\n", v ? v : "(unset)"); return 0; }
     if (!strcmp(mode, "cwd")) { FILE *f = fopen("here.txt", "w"); if (!f) return 5; fputs("written by probe\n", f); fclose(f); return 0; }
     if (!strcmp(mode, "stdin")) { int c, n = 0; while ((c = getchar()) != EOF) n++; printf("read=%d\n", n); return 0; }
