@@ -617,3 +617,9 @@ def test_pipelines_stream_and_stop_an_endless_writer(emulator, probes):
     assert sh(emulator, "pidof yes").returncode == 1  # the writer got SIGPIPE when head was done
     r = sh(emulator, f"{path} cpuinfo | grep -c cpu | tee {TMP}/count.txt")
     assert r.stdout == b"8\n" and (emulator.root / "data/local/tmp/count.txt").read_bytes() == b"8\n"
+
+
+
+def test_adb_logcat_dump_works(emulator):
+    r = emulator.adb("logcat", "-d", timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith(b"--------- beginning of main")

@@ -478,3 +478,11 @@ def test_transport_handshake_refusal_and_flow_control():
         host.sendall(pack_message(A_WRTE, 12, local, b"late"))  # to a stream that is gone
         m = read_message(host)
         assert (m.command, m.arg0, m.arg1) == (A_CLSE, local, 12)
+
+
+
+def test_ls_long_shows_owners_like_a_phone(dev):
+    status, out, _ = run(dev, "touch /data/local/tmp/f; ls -l /data/local/tmp/f /proc/cpuinfo")
+    lines = out.splitlines()
+    assert status == 0 and " shell shell " in lines[0] and " root  root " in lines[1]
+    assert lines[1].startswith("-r--r--r--")

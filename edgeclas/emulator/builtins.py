@@ -547,9 +547,10 @@ def _mode_string(st: os.stat_result) -> str:
     return statmod.filemode(st.st_mode)
 
 
-def _ls_line(name: str, st: os.stat_result) -> str:
+def _ls_line(name: str, st: os.stat_result, writable: bool) -> str:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))
-    return f"{_mode_string(st)} 1 shell shell {st.st_size:>8} {when} {name}"
+    owner = "shell shell" if writable else "root  root "  # /data and /sdcard are the shell user's, the rest root's
+    return f"{_mode_string(st)} 1 {owner} {st.st_size:>8} {when} {name}"
 
 
 @builtin("ls")
@@ -567,7 +568,7 @@ def _ls(sh: Shell, argv: list[str], io: ShellIO) -> int:
             status = 1
             continue
         if not statmod.S_ISDIR(st.st_mode) or "d" in flags:
-            io.out((_ls_line(p, st) if "l" in flags else p) + "\n")
+            io.out((_ls_line(p, st, res.writable) if "l" in flags else p) + "\n")
             continue
         names = sorted(os.listdir(res.host))
         if "a" not in flags and "A" not in flags:
@@ -581,7 +582,7 @@ def _ls(sh: Shell, argv: list[str], io: ShellIO) -> int:
         for n in names:
             if "l" in flags:
                 try:
-                    io.out(_ls_line(n, (res.host / n).stat()) + "\n")
+                    io.out(_ls_line(n, (res.host / n).stat(), res.writable) + "\n")
                 except OSError:
                     io.out(f"?????????? ? ? ? ? ? {n}\n")
             else:
@@ -1011,6 +1012,20 @@ def _date(sh: Shell, argv: list[str], io: ShellIO) -> int:
     now = time.time()
     io.out(time.strftime(fmt.replace("%s", str(int(now))).replace("%N", f"{int(now % 1 * 1e9):09d}"), time.localtime(now)) + "\n")
     return 0
+
+
+@builtin("logcat")
+def _logcat(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    """The emulated device logs nothing: ``logcat -d`` prints the buffer header and ends; plain ``logcat``
+    waits (like the real one with no new messages) until interrupted or the stream closes."""
+    flags, _ = _flags(argv, "dcvbsTtDBe")
+    if "c" in flags:
+        return 0
+    io.out("--------- beginning of main\n")
+    if "d" in flags:
+        return 0
+    sh.cancel.wait(10**9)
+    return 128 + sh.cancel.how_to_stop()[0]
 
 
 @builtin("sync")
