@@ -10,7 +10,8 @@ shell's exported variables as its environment; qemu-user looks every absolute pa
 
 qemu-user is an emulator, not a jail: a program that opens a host path absent from the device root
 (``/etc/hostname``) reaches the host's file. The sandbox guarantees cover the shell and the sync
-service, which is everything adb itself can do; run only programs you built.
+service, which is everything adb itself can do; for programs, a device started with ``--isolate``
+runs them chrooted into the device root (:mod:`.isolate`). Run only programs you built.
 """
 
 from __future__ import annotations
