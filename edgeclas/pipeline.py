@@ -19,7 +19,7 @@ The YAML (every key documented in :data:`SCHEMA`; unknown keys are rejected with
       data:    {task: clarity, num: 120, seed: 0}     # or {prepare: FOLDER, val_ratio: 0.2}
       train:   {recipe: training/demo_clarity.yaml, overrides: []}
       export:  {name: clarity}
-      convert: {to: [onnx, nb], nb_target: arm}
+      convert: {to: [onnx, nb], nb_targets: [arm, x86]}
       verify:  {tol: 1.0e-4}
       build:   {arch: armv8, os: linux, engines: [onnxruntime]}
       deploy:  {engine: onnxruntime, images: 2}
@@ -67,7 +67,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any, str]]] = {
     "export": {"name": (str, "model", "model name")},
     "convert": {
         "to": (list, ["onnx"], "formats to add: onnx, nb"),
-        "nb_target": (str, "arm", "Paddle Lite target of the .nb"),
+        "nb_targets": (list, ["arm"], "Paddle Lite targets of the .nb files: arm for devices, x86 for the host lite engine"),
         "opset": (int, 13, "ONNX opset"),
     },
     "verify": {"tol": (float, 1e-4, "max |Δprob| allowed between host engines"), "images": (int, 8, "images compared")},
@@ -268,7 +268,8 @@ class _Runner:
             if not _manifest_ok(self.model, "model"):
                 return False
             formats = read_manifest(self.model, "model").get("formats", {})
-            return all(f in formats for f in s["convert"]["to"])
+            nb_ok = "nb" not in s["convert"]["to"] or all(t in formats.get("nb", {}) for t in s["convert"]["nb_targets"])
+            return all(f in formats for f in s["convert"]["to"]) and nb_ok
         if name == "build":
             return all(_manifest_ok(self.build_dir(e), "build") for e in s["build"]["engines"])
         if name == "deploy":
@@ -360,8 +361,9 @@ class _Runner:
             elif fmt == "nb":
                 from .lite import convert_nb
 
-                r = convert_nb(self.model, target=o["nb_target"])
-                done.append(f"nb ({r.path.name}, opt {r.opt_version})")
+                for target in o["nb_targets"]:
+                    r = convert_nb(self.model, target=target)
+                    done.append(f"nb ({r.path.name}, opt {r.opt_version})")
             else:
                 raise ConfigError(f"stages.convert.to: unknown format '{fmt}'", hint="use onnx and/or nb")
         return ", ".join(done)

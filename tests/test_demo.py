@@ -1,8 +1,8 @@
 """``edgeclas demo`` (what ``make demo`` runs), end to end on the embedded default.
 
 The pipeline's own behaviour (skips, resume, foreign folders) is tested in test_pipeline.py; this
-checks the user-visible contract of the demo: the folders and their manifests, the verify table, and
-where everything is.
+checks the user-visible contract of the demo: the folders and their manifests, the verify table with
+all three host engines, the device's predictions, and where everything is.
 """
 
 from __future__ import annotations
@@ -31,6 +31,16 @@ def test_demo_writes_data_runs_model_and_prints_the_verify_table(tmp_path):
     assert model.has("legacy") and model.has("pir") and model.has("onnx")
     assert model.dataset_root == out / "data" and model.val_list.is_file()
     assert "onnxruntime" in r.output and "reference" in r.output and "max |Δprob|" in r.output
+    # All three host engines agree in the verify table (the x86 .nb feeds the lite engine).
+    verify_rows = {line.split("│")[1].strip(): line for line in r.output.splitlines() if line.count("│") > 4}
+    assert {"paddle", "onnxruntime", "lite"} <= set(verify_rows), r.output
+    assert "ok" in verify_rows["lite"] and "ok" in verify_rows["onnxruntime"]
+    # The predictions the emulated device made are printed, one row per deployed image.
+    deployed = json.loads((out / "deploy" / "result.json").read_text())["run"]["predictions"]
+    assert "predictions on 127.0.0.1:" in r.output
+    for p in deployed:
+        row = next(line for line in r.output.splitlines() if p["image"] in line)
+        assert p["topk"][0]["label"] in row and f"{p['topk'][0]['score']:.4f}" in row
     for sub in ("data", "runs", "model"):
         assert str(out / sub) in r.output
     stages = json.loads((out / "manifest.json").read_text())["stages"]

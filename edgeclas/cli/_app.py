@@ -19,9 +19,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def console():
     """A rich console on stdout (imported lazily: rich is not needed to parse options)."""
+    import shutil
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped output (CI logs, `| tee`) has no terminal width; rich would fold tables at 80 columns.
+    width = None if sys.stdout.isatty() else max(120, shutil.get_terminal_size((120, 24)).columns)
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 class _Group(click.Group):

@@ -34,12 +34,40 @@ def print_result(res: Any) -> None:
     con.print()
     if res.verify_table is not None:
         con.print(res.verify_table)
+    table = _device_predictions(res.out / "deploy" / "result.json")
+    if table is not None:
+        con.print(table)
     con.print(f"[bold]where everything is[/] ({total:.0f} s this run): {res.out}")
     for sub in ("data", "runs", "model", "build", "bench", "report"):
         if (res.out / sub).exists():
             con.print(f"  {sub:7s} {res.out / sub}")
     for fmt, path in res.report.items():
         con.print(f"[bold]report ({fmt}):[/] {path}")
+
+
+def _device_predictions(result_file: Path) -> Any:
+    """The deploy stage's predictions as a table (read back from its result file, so a skipped stage shows too)."""
+    import json
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not result_file.is_file():
+        return None
+    rec = json.loads(result_file.read_text(encoding="utf-8"))
+    run = rec.get("run") or {}
+    if not run.get("predictions"):
+        return None
+    device = rec.get("device") or {}
+    table = Table(title=escape(f"predictions on {device.get('serial', '?')} ({device.get('model', '')}, "
+                               f"clas_system {run.get('engine', '')} {run.get('engine_version', '')})"))
+    for col in ("image", "class id", "label", "score"):
+        table.add_column(col)
+    for p in run["predictions"]:
+        top = (p.get("topk") or [{}])[0]
+        table.add_row(escape(str(p.get("image", ""))), str(top.get("class_id", "")), escape(str(top.get("label", ""))),
+                      f"{top.get('score', float('nan')):.4f}")
+    return table
 
 
 @cli.command("run")
