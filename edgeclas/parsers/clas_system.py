@@ -15,7 +15,6 @@ result at all raises :class:`OutputParseError` carrying what was parsed so far i
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -96,24 +95,14 @@ class ClasSystemOutput:
         return asdict(self)
 
 
-def _percentile(sorted_xs: list[float], q: float) -> float:
-    # Linear interpolation between closest ranks (numpy's default), so numbers match numpy/H6's stats.
-    if len(sorted_xs) == 1:
-        return sorted_xs[0]
-    pos = (len(sorted_xs) - 1) * q
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_xs) - 1)
-    return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
-
-
 def latency_from_samples(samples: list[float], init: float | None = None, first: float | None = None) -> LatencyStats:
+    """Stats of raw samples through :func:`edgeclas.bench.stats.compute`, the one implementation."""
+    from ..bench.stats import compute
+
     if not samples:
         return LatencyStats(init=init, first=first)
-    xs = sorted(samples)
-    mean = sum(xs) / len(xs)
-    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs))
-    return LatencyStats(init, first, xs[0], xs[-1], mean, std,
-                        _percentile(xs, 0.5), _percentile(xs, 0.9), _percentile(xs, 0.99), list(samples))
+    s = compute(samples)
+    return LatencyStats(init, first, s.min, s.max, s.mean, s.std, s.p50, s.p90, s.p99, list(samples))
 
 
 def parse_clas_system(stdout: str) -> ClasSystemOutput:

@@ -28,7 +28,8 @@ LatencyStats ComputeStats(const std::vector<double>& s) {
   r.mean = sum / s.size();
   double var = 0;
   for (double x : s) var += (x - r.mean) * (x - r.mean);
-  r.std = std::sqrt(var / s.size());
+  // Sample standard deviation (n-1), the convention of edgeclas.bench.stats and every report.
+  r.std = s.size() > 1 ? std::sqrt(var / (s.size() - 1)) : 0.0;
   r.p50 = Percentile(s, 50);
   r.p90 = Percentile(s, 90);
   r.p99 = Percentile(s, 99);

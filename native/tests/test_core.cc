@@ -311,7 +311,8 @@ TEST(Stats, PercentilesInterpolateLikeNumpy) {
   EXPECT_DOUBLE_EQ(s.mean, 2.5);
   EXPECT_DOUBLE_EQ(s.p50, 2.5);
   EXPECT_NEAR(s.p90, 3.7, 1e-12);
-  EXPECT_NEAR(s.std, std::sqrt(1.25), 1e-12);
+  EXPECT_NEAR(s.std, std::sqrt(5.0 / 3.0), 1e-12);  // sample std (n-1)
+  EXPECT_DOUBLE_EQ(ComputeStats({7}).std, 0.0);
   EXPECT_EQ(ComputeStats({}).count, 0u);
   EXPECT_GT(PeakRssKb(), 0);
 }
