@@ -623,3 +623,22 @@ def test_pipelines_stream_and_stop_an_endless_writer(emulator, probes):
 def test_adb_logcat_dump_works(emulator):
     r = emulator.adb("logcat", "-d", timeout=60)
     assert r.returncode == 0 and r.stdout.startswith(b"--------- beginning of main")
+
+
+
+def test_background_programs_over_adb(emulator, probes):
+    path = push_probe(emulator, probes, "armv8", "bg")
+    r = sh(emulator, f"{path} exit 3 & echo started; wait $!; echo status=$?")
+    assert r.stdout == b"started\nstatus=3\n"
+    r = sh(emulator, f"{path} spin & sleep 1; kill -INT $!; wait $!; echo status=$?")
+    assert r.stdout == b"status=130\n"
+    t0 = time.monotonic()
+    r = sh(emulator, "sleep 1 & echo quick")  # the job holds the output: the session lasts until it ends
+    assert r.stdout == b"quick\n" and time.monotonic() - t0 >= 0.9
+    t0 = time.monotonic()
+    r = sh(emulator, f"{path} spin > /dev/null 2>&1 & echo detached")  # does not hold it: ends with the session
+    assert r.stdout == b"detached\n" and time.monotonic() - t0 < 10
+    deadline = time.monotonic() + 20
+    while sh(emulator, "pidof bg").returncode == 0:
+        assert time.monotonic() < deadline, "a background program outlived its session"
+        time.sleep(0.2)

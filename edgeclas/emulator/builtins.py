@@ -269,6 +269,16 @@ def _set(sh: Shell, argv: list[str], io: ShellIO) -> int:
     return 0
 
 
+@builtin("wait")
+def _wait(sh: Shell, argv: list[str], io: ShellIO) -> int:
+    ids = []
+    for a in argv[1:]:
+        if not a.isdigit():
+            return _usage(io, "wait", f"{a}: not a job id")
+        ids.append(int(a))
+    return sh.wait_jobs(ids or None)
+
+
 @builtin("exec")
 def _exec(sh: Shell, argv: list[str], io: ShellIO) -> int:
     """``exec CMD…``: the shell ends with CMD's status (there is no process image to replace)."""
@@ -1074,6 +1084,10 @@ def _kill(sh: Shell, argv: list[str], io: ShellIO) -> int:
         return _usage(io, "kill", "Need 1 argument")
     status = 0
     for a in args:
+        job = sh.jobs.get(int(a)) if a.isdigit() else None
+        if job is not None:  # a background job of this shell ($!): its programs get the signal
+            job.cancel.set(sig)
+            continue
         proc = sh.procs.get(int(a)) if a.isdigit() else None
         if proc is None:
             io.err(f"kill: {a}: No such process\n")

@@ -133,17 +133,26 @@ def _shell(device: EmulatedDevice, stream: Stream, command: str, v2: bool, term:
         stdin = _V2Stdin(stream)
         io = ShellIO(Source(reader=stdin.read), w.sink(ID_STDOUT), w.sink(ID_STDERR))
         status = sh.run(command, io)
+        _wait_for_writers(sh)
         w.packet(ID_EXIT, bytes([status & 0xFF]))
     else:
         # v1: stdout and stderr share the stream and the exit status is lost, as on a real device.
         out = Sink(stream.write)
         reader = stream.read_chunk
         sh.run(command, ShellIO(Source(reader=lambda: reader() or b""), out, out))
+        _wait_for_writers(sh)
 
 
 def _exec(device: EmulatedDevice, stream: Stream, command: str) -> None:
     sh = _new_shell(device, stream, None)
     sh.run(command, ShellIO(Source(reader=lambda: stream.read_chunk() or b""), Sink(stream.write), Sink(lambda d: None)))
+    _wait_for_writers(sh)
+
+
+def _wait_for_writers(sh: Shell) -> None:
+    """Like adb, whose stream stays open while a background process holds the output pipe: wait for the
+    jobs still writing to the session; the others are ended with it (the stream's close cancels them)."""
+    sh.wait_jobs([j.id for j in sh.jobs.values() if j.holds_output])
 
 
 def _interactive(device: EmulatedDevice, stream: Stream, v2: bool, term: str | None) -> None:

@@ -19,13 +19,17 @@ Supported grammar (see docs/emulator.md):
 * ``if … then … [elif …] [else …] fi``, ``for NAME in WORDS; do …; done``, ``while``/``until … do … done``,
   ``case WORD in PAT|PAT) …;; esac``.
 
-Not supported (a clear syntax error): background jobs ``&``, subshells ``( … )``, functions.
+* background jobs ``cmd &`` (a thread in a forked shell, stdin empty), ``$!``, ``wait [ID…]``,
+  ``kill [-SIG] $!``; the session waits for jobs still writing to it, others end with it.
+
+Not supported (a clear syntax error): subshells ``( … )``, functions.
 """
 
 from __future__ import annotations
 
 import errno
 import fnmatch
+import itertools
 import os
 import posixpath
 import queue
@@ -359,6 +363,7 @@ class Pipeline:
 class AndOr:
     first: Pipeline
     rest: list[tuple[str, Pipeline]]  # ("&&"|"||", pipeline)
+    background: bool = False  # ended by '&'
 
 
 @dataclass
@@ -426,8 +431,10 @@ class _Parser:
             out.append(self.and_or())
             t = self.peek()
             if isinstance(t, Op) and t.text == "&":
-                raise ShellSyntaxError("background jobs ('&') are not supported by the emulated shell")
-            if isinstance(t, Op) and t.text == ";":
+                out[-1].background = True
+                self.i += 1
+                self.skip_separators()
+            elif isinstance(t, Op) and t.text == ";":
                 self.skip_separators()
             elif t is not None and not self.at_keyword(*ends) and not self.at_op(";;"):
                 raise ShellSyntaxError(f"syntax error: unexpected '{getattr(t, 'text', None) or t}'")
@@ -770,6 +777,46 @@ class ShellIO:
         self.stdout.write(text.encode("utf-8", "replace"))
 
 
+def _pid_max() -> int:
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 4194304
+
+
+_JOB_IDS = itertools.count(_pid_max() + 1)
+
+
+@dataclass
+class Job:
+    id: int
+    cancel: Cancel
+    io: ShellIO
+    holds_output: bool  # still writes to the session (not `> f 2>&1`): the session waits for it
+    status: int = 0
+    thread: threading.Thread = field(default=None)  # type: ignore[assignment]
+
+
+def _holds_output(item: AndOr) -> bool:
+    """False when every command of a job sends both stdout and stderr elsewhere (``> log 2>&1``, ``&> f``)."""
+    for pl in [item.first, *(p for _, p in item.rest)]:
+        for cmd in pl.commands:
+            if not isinstance(cmd, Simple):
+                return True
+            away = set()
+            for r in cmd.redirects:
+                if r.op == "&>":
+                    away |= {1, 2}
+                elif r.op in (">", ">>") or (r.op == ">&" and r.target.literal() not in ("1", "2")):
+                    away.add(r.fd)
+                elif r.op == ">&" and r.target.literal() in ("1", "2") and int(r.target.literal()) in away:
+                    away.add(r.fd)
+            if not {1, 2} <= away:
+                return True
+    return False
+
+
 class ShellExit(Exception):
     def __init__(self, status: int) -> None:
         self.status = status
@@ -830,6 +877,8 @@ class Shell:
         self.errexit = False  # set -e
         self.xtrace = False  # set -x
         self._testing = 0  # > 0 while running a condition or the left side of && / ||
+        self.jobs: dict[int, Job] = {}  # background jobs ('&') by id
+        self.last_job: int | None = None  # $!
 
     def child(self, args: list[str] | None = None, cancel: Cancel | None = None) -> Shell:
         """A new shell (``sh -c``, a script): sees exported variables and the cwd, not ``set`` options;
@@ -867,8 +916,50 @@ class Shell:
         for item in items:
             if self.cancel.is_set():
                 break
-            self.status = self.run_and_or(item, io)
+            if item.background:
+                self._start_job(item, io)
+                self.status = 0
+            else:
+                self.status = self.run_and_or(item, io)
         return self.status
+
+    def _start_job(self, item: AndOr, io: ShellIO) -> None:
+        """``cmd &``: run it on a thread in a forked shell, stdin empty; ``$!`` names it for ``kill``/``wait``.
+
+        Job ids start above the kernel's pid_max, so they never collide with a program's pid.
+        """
+        sub = self.child()
+        sub.vars, sub.exported = dict(self.vars), set(self.exported)
+        sub.cancel = Cancel(parent=self.cancel)
+        job = Job(next(_JOB_IDS), sub.cancel, ShellIO(Source(), io.stdout, io.stderr), _holds_output(item))
+
+        def body() -> None:
+            try:
+                job.status = sub.run_and_or(item, job.io)
+            except ShellExit as e:
+                job.status = e.status
+            except (_LoopControl, BrokenPipeError, ShellSyntaxError):
+                job.status = 1
+            except Exception:  # a job must never take the emulator down; the stream already closed
+                job.status = 1
+
+        job.thread = threading.Thread(target=body, daemon=True, name=f"sh-job-{job.id}")
+        self.jobs[job.id] = job
+        self.last_job = job.id
+        job.thread.start()
+
+    def wait_jobs(self, ids: list[int] | None = None) -> int:
+        """``wait [ID…]``: the last job's status (127 for an unknown id); no ids: every job, status 0."""
+        status = 0
+        for jid in ids if ids is not None else list(self.jobs):
+            job = self.jobs.get(jid)
+            if job is None:
+                status = 127
+                continue
+            while job.thread.is_alive() and not self.cancel.is_set():
+                job.thread.join(0.05)
+            status = job.status if ids is not None else 0
+        return status
 
     def _condition(self, items: list[AndOr], io: ShellIO) -> int:
         """Run an if/while condition: set -e does not apply inside it."""
@@ -1001,7 +1092,7 @@ class Shell:
         elif name in ("@", "*"):
             value = " ".join(self.args[1:])
         elif name == "!":
-            value = ""
+            value = str(self.last_job) if self.last_job is not None else ""
         elif name.isdigit():
             idx = int(name)
             value = self.args[idx] if idx < len(self.args) else ""
