@@ -484,8 +484,11 @@ def test_concurrent_streams_do_not_mix(emulator):
 
 
 
-def test_ld_library_path_with_device_paths(emulator, tmp_path):
+@pytest.mark.parametrize("isolate", [False, True], ids=["qemu-L", "isolated"])
+def test_ld_library_path_with_device_paths(emulator, emulator_factory, tmp_path, isolate):
     """A program linked to a shared library pushed beside it, found through LD_LIBRARY_PATH (as deploy runs clas_system)."""
+    if isolate:
+        emulator = emulator_factory(isolate=True)
     (tmp_path / "greet.c").write_text('const char *greet(void) { return "hello from libgreet"; }\n')
     (tmp_path / "main.c").write_text('#include <stdio.h>\nconst char *greet(void);\nint main(void) { puts(greet()); return 0; }\n')
     cc = CROSS["armv8"]
