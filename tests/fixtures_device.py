@@ -5,7 +5,7 @@
 * ``emulator`` (session): an armv8 emulated device on a free port, connected (state ``device``).
   ``.serial``, ``.root`` (device root folder on the host), ``.port``, ``.adb_port``, ``.stop()``.
 * ``emulator_factory`` (function): ``make(arch="armv8", quota_mb=None, profile=None, port=None, root=None,
-  isolate=False)``
+  isolate=None)`` (None: isolated wherever the machine allows, like ``edgeclas emulator start``)
   for tests that kill, restart or fill a device; every device it made is stopped afterwards.
 
 Keep these names: the deploy, devices and bench tests use them.
@@ -138,11 +138,34 @@ def adb_server():
 
 def _make(adb_server: AdbServer, base: Path, *, arch: str = "armv8", profile: str | None = None,
           quota_mb: int | None = None, port: int | None = None, root: Path | None = None,
-          isolate: bool = False) -> EmulatorHandle:
+          isolate: bool | None = None) -> EmulatorHandle:
     root = root or base / f"{profile or arch}-root"
     info = manager.start(arch=arch, profile=profile, port=port, adb_port=adb_server.port, root=root, quota_mb=quota_mb,
                          isolate=isolate, die_with_caller=True)  # a killed pytest leaves no device running
     return EmulatorHandle(adb_server, info, quota_mb)
+
+
+def qemu_pids(root: Path, name: str = "") -> list[int]:
+    """Host pids of qemu running a program of the device at ``root`` (whose argv mentions ``name``).
+
+    Under plain ``qemu -L`` the program's host path (inside ``root``) is in qemu's argv; an isolated
+    program runs chrooted, so its ``/proc/PID/root`` is the device root and argv holds device paths.
+    """
+    pids = []
+    real_root = os.path.realpath(root)
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            argv = (p / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            chroot = os.readlink(p / "root")
+        except OSError:
+            continue
+        if not os.path.basename(argv[0]).startswith("qemu-") or not any(name in a for a in argv[1:]):
+            continue
+        if chroot == real_root or any(str(root) in a for a in argv[1:]):
+            pids.append(int(p.name))
+    return pids
 
 
 @pytest.fixture(scope="session")

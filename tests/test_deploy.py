@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_device import qemu_pids
 
 from edgeclas.deploy import RunSettings, deploy, make_bundle, run_bundle, sync_bundle
 from edgeclas.device import (
@@ -46,21 +47,6 @@ def images(tmp_path, sample_images) -> Path:
 def _remote(tmp_path: Path) -> str:
     # one remote dir per test, so tests never see each other's files on the shared device
     return f"/data/local/tmp/edgeclas-test/{tmp_path.name}"
-
-
-def _procs_under(root: Path, name: str = "clas_system") -> list[int]:
-    """Host pids whose command line names a file under the emulator's root (qemu running the binary)."""
-    found = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
-        try:
-            argv = (p / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if os.path.basename(argv[0]).startswith("qemu-") and any(str(root) in a and name in a for a in argv[1:]):
-            found.append(int(p.name))
-    return found
 
 
 def _discriminative_model(model_dir: Path, dst: Path) -> Path:
@@ -198,7 +184,7 @@ def test_hang_is_killed_on_the_device(emulator, fake_build, model_dir, images, t
 
     def watch() -> None:  # proves the process check below can see the binary while it runs
         while not stop.is_set():
-            seen.extend(_procs_under(emulator.root))
+            seen.extend(qemu_pids(emulator.root, "clas_system"))
             time.sleep(0.2)
 
     t = threading.Thread(target=watch)
@@ -212,9 +198,9 @@ def test_hang_is_killed_on_the_device(emulator, fake_build, model_dir, images, t
     assert seen, "never saw the hanging binary run"
     assert record["run"]["exit_code"] == 124 and len(record["run"]["predictions"]) == 1
     deadline = time.monotonic() + 10
-    while _procs_under(emulator.root) and time.monotonic() < deadline:
+    while qemu_pids(emulator.root, "clas_system") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _procs_under(emulator.root), "the timed-out process is still running"
+    assert not qemu_pids(emulator.root, "clas_system"), "the timed-out process is still running"
 
 
 def test_host_side_deadline_closes_the_stream_and_the_device_kills_the_process(emulator, fake_build, tmp_path):
@@ -227,9 +213,9 @@ def test_host_side_deadline_closes_the_stream_and_the_device_kills_the_process(e
         dev.shell(f"cd {remote} && ./hang c images", timeout=2.5)  # no device-side timeout here
     assert '"type": "image"' in e.value.partial.stdout  # what it printed before the deadline is kept
     deadline = time.monotonic() + 10
-    while _procs_under(emulator.root, "hang") and time.monotonic() < deadline:
+    while qemu_pids(emulator.root, "hang") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _procs_under(emulator.root, "hang")
+    assert not qemu_pids(emulator.root, "hang")
     dev.shell(["rm", "-rf", remote])
 
 

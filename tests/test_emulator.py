@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_device import qemu_pids
 
 pytestmark = pytest.mark.integration
 
@@ -487,8 +488,7 @@ def test_concurrent_streams_do_not_mix(emulator):
 @pytest.mark.parametrize("isolate", [False, True], ids=["qemu-L", "isolated"])
 def test_ld_library_path_with_device_paths(emulator, emulator_factory, tmp_path, isolate):
     """A program linked to a shared library pushed beside it, found through LD_LIBRARY_PATH (as deploy runs clas_system)."""
-    if isolate:
-        emulator = emulator_factory(isolate=True)
+    emulator = emulator_factory(isolate=isolate)
     (tmp_path / "greet.c").write_text('const char *greet(void) { return "hello from libgreet"; }\n')
     (tmp_path / "main.c").write_text('#include <stdio.h>\nconst char *greet(void);\nint main(void) { puts(greet()); return 0; }\n')
     cc = CROSS["armv8"]
@@ -548,32 +548,20 @@ def test_stop_removes_a_cache_root_but_keeps_a_given_one(adb_server, tmp_path, m
 
 
 
-def _qemu_pids_under(root: Path) -> list[int]:
-    pids = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                argv = (p / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv and os.path.basename(argv[0]).startswith(b"qemu-") and any(str(root).encode() in a for a in argv):
-                pids.append(int(p.name))
-    return pids
-
-
-def test_programs_die_with_a_killed_device(emulator_factory, probes):
-    emu = emulator_factory()
+@pytest.mark.parametrize("isolate", [False, True], ids=["qemu-L", "isolated"])
+def test_programs_die_with_a_killed_device(emulator_factory, probes, isolate):
+    emu = emulator_factory(isolate=isolate)
     path = push_probe(emu, probes, "armv8", "orphan")
     conn = emu.device().open_transport()
     conn.send_command(f"shell,v2:{path} spin")
     conn.check_okay()
     deadline = time.monotonic() + 20
-    while not _qemu_pids_under(emu.root):
+    while not qemu_pids(emu.root):
         assert time.monotonic() < deadline, "the program never started"
         time.sleep(0.1)
     emu.kill()  # SIGKILL: the device gets no chance to clean up
     deadline = time.monotonic() + 10
-    while _qemu_pids_under(emu.root):
+    while qemu_pids(emu.root):
         assert time.monotonic() < deadline, "the program outlived the device"
         time.sleep(0.1)
     conn.close()

@@ -31,13 +31,14 @@ def emulator() -> None:
 @click.option("--root", type=click.Path(file_okay=False), default=None,
               help="Host folder holding the device's files [default: in the edgeclas cache].")
 @click.option("--quota-mb", type=click.IntRange(1), default=None, help="Storage quota of /data and /sdcard [default: profile, 512].")
-@click.option("--isolate", is_flag=True,
-              help="Run programs chrooted into the device root in a private mount namespace (root or user namespaces).")
+@click.option("--isolate/--no-isolate", default=None,
+              help="Run programs chrooted into the device root in a private mount namespace [default: whenever this "
+                   "machine allows it (root or user namespaces); --no-isolate runs them under plain qemu -L].")
 @click.option("--no-connect", is_flag=True, help="Only start the device; do not run 'adb connect'.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @handle_errors
 def start_cmd(arch: str, profile: str | None, port: int | None, adb_port: int | None, root: str | None,
-              quota_mb: int | None, isolate: bool, no_connect: bool, as_json: bool) -> None:
+              quota_mb: int | None, isolate: bool | None, no_connect: bool, as_json: bool) -> None:
     """Start an emulated device in the background and connect the adb server to it; prints its serial."""
     from ..emulator.manager import start
 

@@ -10,6 +10,8 @@ disconnects the old transport first and reconnects until it is ``device`` again.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import os
 import shutil
@@ -162,8 +164,12 @@ def _pid_alive(pid: int) -> bool:
 
 def start(*, arch: str = "armv8", profile: str | None = None, port: int | None = None, adb_port: int | None = None,
           root: str | os.PathLike[str] | None = None, quota_mb: int | None = None, connect: bool = True,
-          isolate: bool = False, timeout: float = 30.0, die_with_caller: bool = False) -> EmulatorInfo:
+          isolate: bool | None = None, timeout: float = 30.0, die_with_caller: bool = False) -> EmulatorInfo:
     """Launch a detached emulated device on 127.0.0.1 and (by default) connect the adb server to it.
+
+    ``isolate`` None (the default) isolates the device's programs whenever this machine can
+    (:func:`isolation_problem`): under plain ``qemu -L`` a program could read host files that the
+    device root does not shadow, chrooted it sees only the device.
 
     Idempotent per port: when the same profile already runs there, it is only (re)connected.
     ``die_with_caller`` (test fixtures): the device gets SIGTERM when the calling thread's process dies,
@@ -174,6 +180,8 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
             raise DeviceError(f"unknown arch '{arch}'", hint=f"use one of {', '.join(_ARCH_PROFILES)}")
         profile = _ARCH_PROFILES[arch]
     prof = load_profile(profile)
+    if isolate is None:
+        isolate = isolation_problem() is None
     port = port or free_port()
     adb_port = adb_server_port(adb_port)
     state_file = _state_file(port)
@@ -325,28 +333,34 @@ def stop(*, port: int | None = None, serial: str | None = None, all_: bool = Fal
     return [EmulatorInfo(**{**asdict(i), "state": "stopped"}) for i in chosen]
 
 
-def doctor_rows() -> list[ToolStatus]:
-    """``edgeclas doctor``: device profiles, whether ``--isolate`` works here, emulators running."""
+@functools.lru_cache(maxsize=1)
+def isolation_problem() -> str | None:
+    """None when programs can run chrooted in a private mount namespace here, else why not (probed once)."""
     import tempfile
 
-    from .profile import profile_names, profiles_dir
-
-    names = profile_names()
-    rows = [ToolStatus("device", "emulator profiles", bool(names), str(len(names)), str(profiles_dir()),
-                       note=", ".join(names))]
     tmp = Path(tempfile.mkdtemp(prefix="edgeclas-isolate-probe-"))
     try:
         from .isolate import probe
         from .programs import _qemu
 
-        problem = probe(tmp, _qemu("armv8"))
+        return probe(tmp, _qemu("armv8"))
     except (ToolchainError, OSError) as e:
-        problem = str(e)
+        return str(e)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def doctor_rows() -> list[ToolStatus]:
+    """``edgeclas doctor``: device profiles, whether ``--isolate`` works here, emulators running."""
+    from .profile import profile_names, profiles_dir
+
+    names = profile_names()
+    rows = [ToolStatus("device", "emulator profiles", bool(names), str(len(names)), str(profiles_dir()),
+                       note=", ".join(names))]
+    problem = isolation_problem()
     rows.append(ToolStatus("device", "emulator --isolate", problem is None, where="mount namespace + chroot",
                            how="run as root or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
-                           note=problem or "programs can run chrooted into the device root"))
+                           note=problem or "programs run chrooted into the device root (the default here)"))
     running = [i for i in status(adb=False) if i.state != "not running"]
     rows.append(ToolStatus("device", "emulated devices", True, f"{len(running)} running",
                            note=", ".join(i.serial for i in running)))
