@@ -107,6 +107,17 @@ def test_control_flow_and_globbing(dev):
     assert lines == ["img a.jpg", "img b.jpg", "yes", "s=x", "s=xx", "s=xxx", "*.jpg"]
 
 
+def test_break_and_continue_in_for_and_while_loops(dev):
+    status, out, _ = run(dev, "for i in 1 2 3 4; do if [ $i = 2 ]; then continue; fi; if [ $i = 4 ]; then break; fi; "
+                              "echo f$i; done; "
+                              "n=; while true; do n=${n}x; if [ $n = xx ]; then continue; fi; echo w$n; "
+                              "if [ $n = xxx ]; then break; fi; done; "
+                              "for a in 1 2; do for b in 1 2 3; do if [ $b = 2 ]; then continue 2; fi; echo $a$b; done; done; "
+                              "for a in 1 2; do for b in 1 2; do echo $a$b; break 2; done; done; echo end")
+    assert status == 0
+    assert out.splitlines() == ["f1", "f3", "wx", "wxxx", "11", "21", "11", "end"]
+
+
 def test_file_builtins(dev):
     fs, _ = dev
     script = ("cd /data/local/tmp && mkdir -p a/b && echo hi > a/b/x && cp a/b/x y && mv y z && chmod 755 z && "

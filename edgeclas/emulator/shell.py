@@ -1052,13 +1052,9 @@ class Shell:
                 if self.cancel.is_set():
                     break
                 self.vars[cmd.name] = item
-                try:
-                    status = self.run_list(cmd.body, io)
-                except _LoopControl as lc:
-                    if lc.levels > 1:
-                        raise _LoopControl(lc.kind, lc.levels - 1) from None
-                    if lc.kind == "break":
-                        break
+                status, stop = self._iteration(cmd.body, io, status)
+                if stop:
+                    break
             return status
         if isinstance(cmd, Case):
             subject = "".join(self.expand(cmd.subject, io, glob=False, split=False))
@@ -1071,14 +1067,19 @@ class Shell:
             ok = self._condition(cmd.cond, io) == 0
             if ok == cmd.until:
                 break
-            try:
-                status = self.run_list(cmd.body, io)
-            except _LoopControl as lc:
-                if lc.levels > 1:
-                    raise _LoopControl(lc.kind, lc.levels - 1) from None
-                if lc.kind == "break":
-                    break
+            status, stop = self._iteration(cmd.body, io, status)
+            if stop:
+                break
         return status
+
+    def _iteration(self, body: list[AndOr], io: ShellIO, status: int) -> tuple[int, bool]:
+        """One loop iteration: (exit status, whether ``break`` ends the loop); ``break N``/``continue N`` go outward."""
+        try:
+            return self.run_list(body, io), False
+        except _LoopControl as lc:
+            if lc.levels > 1:
+                raise _LoopControl(lc.kind, lc.levels - 1) from None
+            return status, lc.kind == "break"
 
     # -- expansion
     def _var(self, spec: str) -> str:
