@@ -34,8 +34,10 @@ MANIFEST_NAME = "manifest.json"
 SCHEMA = 1
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def utc_now(ms: bool = False) -> str:
+    """ISO 8601 UTC, to the second (manifests) or to the millisecond (``ms``: timings of bench cells)."""
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S") + (f".{now.microsecond // 1000:03d}Z" if ms else "Z")
 
 
 def hash_files(root: str | os.PathLike[str], files: Iterable[str]) -> dict[str, str]:

@@ -100,7 +100,7 @@ def import_output(
     results = Path(run_dir) / RESULTS_NAME
     if any(r.get("key") == key for r in read_results(results)):
         return ImportResult(results, key, False)
-    now = utc_now()
+    now = utc_now(ms=True)
     rec = {
         "schema": SCHEMA_VERSION, "kind": "bench_cell", "key": key, "status": "ok", "error": None, "source": tool,
         "started": now, "finished": now, "duration_s": 0.0,

@@ -222,7 +222,7 @@ def _record(
         "error": _error_section(error) if error else None,
         "source": "edgeclas",
         "started": started,
-        "finished": utc_now(),
+        "finished": utc_now(ms=True),
         "duration_s": round(duration_s, 3),
         "device": device,
         "build": measured.pop("build", None)
@@ -279,7 +279,7 @@ class _Worker(threading.Thread):
                     return
                 if i > 1 and ctx.cooldown_s > 0:
                     time.sleep(ctx.cooldown_s)  # let the SoC cool down: thermal throttling skews later cells
-                started, t0 = utc_now(), time.monotonic()
+                started, t0 = utc_now(ms=True), time.monotonic()
                 measured, error = None, setup_error
                 if error is None:
                     if cell.model_file is None:

@@ -99,8 +99,8 @@ CELL_SCHEMA = Obj(
             nullable=True,
         ),
         "source": Field("str", "what produced the numbers", enum=("edgeclas", "benchmark_bin", "paddleclas_demo")),
-        "started": Field("str", "UTC start time, ISO 8601"),
-        "finished": Field("str", "UTC end time, ISO 8601"),
+        "started": Field("str", "UTC start time, ISO 8601 to the millisecond"),
+        "finished": Field("str", "UTC end time, ISO 8601 to the millisecond"),
         "duration_s": Field("number", "wall time of the cell on the host (sync + run; the cool-down is not included)"),
         "device": Obj(
             {
