@@ -210,6 +210,24 @@ def test_host_clas_system_matches_python_onnxruntime(host_build, model_dir, png_
     assert r.stderr.startswith("===settings===")  # settings go to stderr in JSON mode
 
 
+def test_num_threads_reaches_the_engine(host_build, model_dir, png_images, tmp_path):
+    """PaddleClas's demo reads num_threads and never applies it; clas_system's engine must start that many threads."""
+    m = _manifest(model_dir)
+    threads = {}
+    for n in (1, 4):
+        d = tmp_path / f"t{n}"
+        d.mkdir()
+        cfg = clas_config(d, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], num_threads=n,
+                          repeats=1, decode_threads=1)
+        r = _run(host_build.command(cfg, png_images[0]), env=host_build.env())
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(r.stdout.splitlines()[-1])
+        assert summary["threads"] == n
+        threads[n] = summary["process_threads"]
+    # ONNX Runtime's intra-op pool has num_threads - 1 workers beside the calling thread.
+    assert threads[1] >= 1 and threads[4] - threads[1] == 3, threads
+
+
 def test_native_module_pipeline_matches_clas_system(native, host_build, model_dir, png_images, tmp_path):
     m = _manifest(model_dir)
     cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"])

@@ -63,7 +63,8 @@ std::string SummaryJson(const Summary& s) {
     << ", \"mean\": " << Ms(s.latency.mean) << ", \"std\": " << Ms(s.latency.std) << ", \"p50\": " << Ms(s.latency.p50)
     << ", \"p90\": " << Ms(s.latency.p90) << ", \"p99\": " << Ms(s.latency.p99) << ", \"samples\": [";
   for (size_t i = 0; i < s.samples_ms.size(); ++i) o << (i ? ", " : "") << Ms(s.samples_ms[i]);
-  o << "]}, \"peak_rss_kb\": " << s.peak_rss_kb << ", \"affinity\": {\"power_mode\": " << s.affinity.power_mode
+  o << "]}, \"peak_rss_kb\": " << s.peak_rss_kb << ", \"process_threads\": " << s.process_threads
+    << ", \"affinity\": {\"power_mode\": " << s.affinity.power_mode
     << ", \"cpus\": [";
   for (size_t i = 0; i < s.affinity.cpus.size(); ++i) o << (i ? ", " : "") << s.affinity.cpus[i];
   o << "], \"applied\": " << (s.affinity.applied ? "true" : "false") << ", \"note\": " << JsonEscape(s.affinity.note)
@@ -92,7 +93,7 @@ std::string SummaryText(const Summary& s) {
     << "Time(unit: ms): init = " << Ms(s.init_ms) << ", first = " << Ms(s.first_ms) << ", min = " << Ms(s.latency.min)
     << ", max = " << Ms(s.latency.max) << ", avg = " << Ms(s.latency.mean) << ", std = " << Ms(s.latency.std)
     << ", p50 = " << Ms(s.latency.p50) << ", p90 = " << Ms(s.latency.p90) << ", p99 = " << Ms(s.latency.p99) << "\n"
-    << "peak_rss_kb: " << s.peak_rss_kb << "\n"
+    << "peak_rss_kb: " << s.peak_rss_kb << ", process_threads: " << s.process_threads << "\n"
     << "affinity: cpus [";
   for (size_t i = 0; i < s.affinity.cpus.size(); ++i) o << (i ? "," : "") << s.affinity.cpus[i];
   o << "], applied: " << (s.affinity.applied ? "yes" : "no");

@@ -33,6 +33,7 @@ Status Pipeline::Init(const Config& cfg) {
   const auto t0 = std::chrono::steady_clock::now();
   EDGECLAS_RETURN_IF_ERROR(engine_->Load(load_cfg));
   init_ms_ = MsSince(t0);
+  process_threads_ = ProcessThreads();
   // A fixed spatial size in the model must agree with crop_size, else every run would fail later.
   const std::vector<int64_t> shape = engine_->input_shape();
   if (shape.size() == 4) {
@@ -145,6 +146,7 @@ Summary Pipeline::MakeSummary() const {
   s.samples_ms = samples_ms_;
   s.latency = ComputeStats(samples_ms_);
   s.peak_rss_kb = PeakRssKb();
+  s.process_threads = process_threads_;
   s.affinity = affinity_;
   return s;
 }

@@ -49,4 +49,15 @@ long PeakRssKb() {
   return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;  // KiB on Linux and Android
 }
 
+int ProcessThreads() {
+  int n = 0;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, "Threads:", 8) == 0) n = static_cast<int>(std::strtol(line + 8, nullptr, 10));
+    std::fclose(f);
+  }
+  return n;
+}
+
 }  // namespace edgeclas

@@ -31,6 +31,9 @@ struct Summary {
   LatencyStats latency;
   std::vector<double> samples_ms;
   long peak_rss_kb = 0;
+  // OS threads of the process right after the engine loaded (its thread pool included, the decoders not yet
+  // started): the evidence that num_threads reached the engine.
+  int process_threads = 0;
   Affinity affinity;
 };
 
@@ -62,7 +65,7 @@ class Pipeline {
   Affinity affinity_;
   double init_ms_ = 0, first_ms_ = -1;
   std::vector<double> samples_ms_;
-  int images_ = 0, failed_ = 0;
+  int images_ = 0, failed_ = 0, process_threads_ = 0;
 };
 
 }  // namespace edgeclas

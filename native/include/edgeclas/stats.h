@@ -17,4 +17,7 @@ double Percentile(std::vector<double> samples, double q);  // q in [0, 100]
 // Peak resident set size of this process in KiB (VmHWM, else getrusage), 0 if unknown.
 long PeakRssKb();
 
+// OS threads of this process now ("Threads:" in /proc/self/status), 0 if unknown.
+int ProcessThreads();
+
 }  // namespace edgeclas
