@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import median_time  # benchmarks/ is on sys.path when a script runs
 
 LOOP_C = r"""
 #include <stdio.h>
@@ -34,15 +34,6 @@ int main(int argc, char **argv) {
     return 0;
 }
 """
-
-
-def _median_time(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _run(cmd: list[str], **kw) -> None:
@@ -89,8 +80,8 @@ def main() -> int:
         print(f"emulated armv8 device {info.serial}, adb {adb}, median of {args.rounds} rounds\n")
         print(f"{'operation':<24}{'emulated':>12}  {'host equivalent':<18}{'host':>10}{'ratio':>9}")
         for name, emu_fn, host_name, host_fn in rows:
-            emu_t = _median_time(emu_fn, args.rounds)
-            host_t = _median_time(host_fn, args.rounds)
+            emu_t = median_time(emu_fn, args.rounds)
+            host_t = median_time(host_fn, args.rounds)
             print(f"{name:<24}{emu_t * 1000:>10.1f}ms  {host_name:<18}{host_t * 1000:>8.1f}ms{emu_t / host_t:>8.1f}x")
     finally:
         if info is not None:

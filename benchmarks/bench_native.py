@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _timing import median_time  # benchmarks/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "brick.png")
 
@@ -52,15 +54,6 @@ def _load_native(path: Path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-def _median_time(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -160,8 +153,8 @@ def main() -> int:
                         preprocess(a, c)
 
             per = reps * len(decoded)
-            ms_cpp = _median_time(cpp_pre, args.rounds) / per * 1e3
-            ms_py = _median_time(py_pre, args.rounds) / per * 1e3
+            ms_cpp = median_time(cpp_pre, args.rounds) / per * 1e3
+            ms_py = median_time(py_pre, args.rounds) / per * 1e3
             print(f"{f'resize {rs} / crop {cs}':<34}{ms_cpp:>12.3f}{ms_py:>14.3f}{ms_py / ms_cpp:>11.2f}x")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 import subprocess
 import threading
 import time
@@ -46,6 +47,17 @@ def push_probe(emu, probes, arch: str, name: str, mode: int = 0o755) -> str:
     assert r.returncode == 0, r.stderr
     return f"{TMP}/{name}"
 
+
+
+def _read_v2_until_exit(c) -> tuple[bytes, int]:
+    """Read shell-v2 packets (id, u32 length, data) until the exit packet (id 3): (stdout+stderr, exit code)."""
+    out = b""
+    while True:
+        head = c.read_exact(5)
+        data = c.read_exact(struct.unpack("<I", head[1:])[0])
+        if head[0] == 3:
+            return out, data[0]
+        out += data
 
 def test_adb_lists_the_device_with_its_profile(emulator):
     r = emulator.adb_server.run("devices", "-l")
@@ -311,21 +323,12 @@ def test_cli_start_status_stop(adb_server, tmp_path):
 
 
 def test_interactive_pty_shell(emulator):
-    import struct
-
     c = emulator.device().open_transport()
     c.send_command("shell,v2,TERM=xterm,pty:")
     c.check_okay()
     line = b"cd /data/local/tmp; \x1b[Apwd\rtrue; exit 4\recho never\r"  # an arrow key is ignored
     c.conn.send(bytes([0]) + struct.pack("<I", len(line)) + line)
-    out, code = b"", None
-    while code is None:
-        head = c.read_exact(5)
-        data = c.read_exact(struct.unpack("<I", head[1:])[0])
-        if head[0] == 3:
-            code = data[0]
-        else:
-            out += data
+    out, code = _read_v2_until_exit(c)
     c.close()
     assert code == 4
     assert b"/data/local/tmp\r\n" in out and b"emu64:/data/local/tmp $ " in out
@@ -568,8 +571,6 @@ def test_programs_die_with_a_killed_device(emulator_factory, probes, isolate):
 
 
 def test_ctrl_c_in_an_interactive_shell_stops_the_command(emulator, probes):
-    import struct
-
     path = push_probe(emulator, probes, "armv8", "ctrlc")
     c = emulator.device().open_transport()
     c.send_command("shell,v2,TERM=xterm,pty:")
@@ -586,14 +587,7 @@ def test_ctrl_c_in_an_interactive_shell_stops_the_command(emulator, probes):
     time.sleep(1.5)
     send(b"\x03")
     send(b"echo $?; exit\r")
-    out, code = b"", None
-    while code is None:
-        head = c.read_exact(5)
-        data = c.read_exact(struct.unpack("<I", head[1:])[0])
-        if head[0] == 3:
-            code = data[0]
-        else:
-            out += data
+    out, code = _read_v2_until_exit(c)
     c.close()
     assert time.monotonic() - t0 < 15
     assert out.count(b"130\r\n") == 2  # sleep and the program were interrupted by SIGINT, the session went on
