@@ -44,7 +44,8 @@ from typing import Any, Callable
 from .errors import ConfigError, EdgeclasError, ModelError, ValidationError
 from .fsutil import atomic_write_json, sha256_file
 from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
-from .paths import repo_root
+from .paths import source_dir, tree_root
+from .targets import target
 
 __all__ = ["STAGES", "SCHEMA", "DEMO_PIPELINE", "StageOutcome", "PipelineResult", "load_pipeline", "run_pipeline"]
 
@@ -233,8 +234,10 @@ class _Runner:
         return self.out / "model"
 
     def build_dir(self, engine: str) -> Path:
+        from .build import build_dir
+
         b = self.pipe.stages["build"]
-        return self.out / "build" / f"{b['os']}-{b['arch']}-{engine}"
+        return build_dir(self.out / "build", target(b["arch"], b["os"]), engine)
 
     # -- state ------------------------------------------------------------------------------
     def _save(self) -> None:
@@ -249,7 +252,7 @@ class _Runner:
         if name == "train":
             extra["recipe"] = sha256_file(self._recipe())
         elif name == "build":
-            extra["sources"] = _tree_hash(repo_root() / "native", repo_root() / "toolchains")
+            extra["sources"] = _tree_hash(source_dir("native"), source_dir("toolchains"))
         elif name == "data" and opts["prepare"]:
             extra["src"] = _tree_hash(Path(opts["prepare"]))
         elif name in ("deploy", "bench"):
@@ -323,7 +326,7 @@ class _Runner:
     # -- stages -----------------------------------------------------------------------------
     def _recipe(self) -> Path:
         rec = Path(self.pipe.stages["train"]["recipe"])
-        for base in ([self.pipe.path.parent] if self.pipe.path else []) + [repo_root()]:
+        for base in ([self.pipe.path.parent] if self.pipe.path else []) + [tree_root()]:
             if (base / rec).is_file():
                 return base / rec
         if rec.is_file():

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from .. import __version__
+from .. import __version__, targets
 from ..errors import ConfigError, DeviceError, EdgeclasError
 from ..fsutil import append_jsonl
 from ..manifest import utc_now
-from ..paths import cache_dir, repo_root
-from .matrix import ENGINES, Cell
+from ..paths import cache_dir, tree_root
+from .matrix import Cell
 from .schema import SCHEMA_VERSION, validate_cell
 
 __all__ = [
@@ -111,7 +111,7 @@ def git_state() -> dict[str, Any]:
     """``{"version", "git_commit", "git_dirty"}`` of the edgeclas source tree (nulls outside a checkout)."""
     global _git_cache
     if _git_cache is None:
-        root = repo_root()
+        root = tree_root()
         commit: str | None = None
         dirty: bool | None = None
         if (root / ".git").exists():
@@ -181,7 +181,7 @@ def _model_section(cell: Cell) -> dict[str, Any]:
         "arch": cell.model.arch,
         "dir": cell.model.dir,
         "file": f[0] if f else None,
-        "format": ENGINES[cell.engine],
+        "format": targets.engine(cell.engine).model_format[0],
         "sha256": f[1] if f else None,
         "precision": cell.model.precision.get(cell.engine),
     }
@@ -283,9 +283,10 @@ class _Worker(threading.Thread):
                 measured, error = None, setup_error
                 if error is None:
                     if cell.model_file is None:
+                        row = targets.engine(cell.engine)
                         error = ConfigError(
-                            f"{cell.model.dir}: model has no {ENGINES[cell.engine]} file for engine {cell.engine}",
-                            hint=f"edgeclas convert {cell.model.dir} --to {ENGINES[cell.engine]}",
+                            f"{cell.model.dir}: model has no {row.format_label} for engine {cell.engine}",
+                            hint=f"edgeclas convert {cell.model.dir} {row.convert}",
                         )
                     else:
                         try:
