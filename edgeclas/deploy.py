@@ -592,7 +592,7 @@ def deploy(
     the raw output and whatever was collected) before the error is raised again. The device is
     held with the same inter-process lock ``edgeclas bench`` uses, so the two never share a phone.
     """
-    from .bench.runner import device_lock
+    from .device.lock import device_lock
     from .build import device_target, locate
     from .device import AdbServer, select_device
     from .model_dir import ModelDir

@@ -155,7 +155,7 @@ def test_native_topk_and_stats_agree_with_numpy(native):
     s = native.stats(samples.tolist())
     for q in (50, 90, 99):
         assert s[f"p{q}"] == pytest.approx(np.percentile(samples, q), rel=1e-12)
-    assert s["std"] == pytest.approx(samples.std(ddof=1), rel=1e-12)  # the same convention as bench.stats
+    assert s["std"] == pytest.approx(samples.std(ddof=1), rel=1e-12)  # the same convention as edgeclas.stats
 
 
 def _manifest(model_dir: Path) -> dict:

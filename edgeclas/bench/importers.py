@@ -20,9 +20,10 @@ from ..errors import ConfigError, DataError
 from ..fsutil import append_jsonl
 from ..manifest import utc_now
 from .matrix import cell_key, check_engines
-from .runner import RESULTS_NAME, git_state, read_results
+from .results import RESULTS_NAME, read_results
+from .runner import git_state
 from .schema import SCHEMA_VERSION, check_cell
-from .stats import compute
+from ..stats import compute
 
 __all__ = ["TOOLS", "ImportResult", "import_output"]
 

@@ -10,26 +10,22 @@ the builds root, else built once with :func:`edgeclas.build.build`.
 from __future__ import annotations
 
 import posixpath
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import DeviceError, EdgeclasError
+from ..fsutil import safe_name
 from ..manifest import read_manifest
 from ..targets import Target
 from .accuracy import compare_probs, reference_probs
 from .matrix import Cell
-from .stats import compute
+from ..stats import compute
 
 __all__ = ["BuildCache", "ReferenceCache", "DeploySession"]
 
 REMOTE_ROOT = "/data/local/tmp/edgeclas-bench"
-
-
-def _safe(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", s)
 
 
 @dataclass
@@ -97,7 +93,7 @@ class DeploySession:
         self.device = AdbDevice(serial, AdbServer.resolve(adb_server))
         self.info = self.device.info()
         self.os = os_name or self.info.os
-        self.remote_root = posixpath.join(REMOTE_ROOT, _safe(serial))
+        self.remote_root = posixpath.join(REMOTE_ROOT, safe_name(serial))
         self._bundles: dict[tuple[str, str], Any] = {}
 
     def environment(self) -> dict[str, Any]:
@@ -131,9 +127,9 @@ class DeploySession:
         key = (cell.model.dir, cell.engine)
         if key not in self._bundles:
             build_dir = self.builds.get(device_target(self.info, self.os), cell.engine)
-            out = self.work_dir / "bundles" / _safe(self.serial) / f"{_safe(cell.model.name)}-{cell.engine}"
+            out = self.work_dir / "bundles" / safe_name(self.serial) / f"{safe_name(cell.model.name)}-{cell.engine}"
             bundle = make_bundle(build_dir, cell.model.dir, self.images, out_dir=out)
-            remote = posixpath.join(self.remote_root, f"{_safe(cell.model.name)}-{cell.engine}")
+            remote = posixpath.join(self.remote_root, f"{safe_name(cell.model.name)}-{cell.engine}")
             sync_bundle(self.device, bundle, remote)
             self._bundles[key] = (bundle, remote)
         return self._bundles[key]
