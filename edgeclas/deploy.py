@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import targets
-from .device.base import Device, DeviceInfo
+from .device.base import Device, DeviceInfo, ShellResult
 from .device.errors import OutputParseError, PushError, RemoteCommandError, RemoteCrash, RemoteTimeout
 from .errors import BuildError, ConfigError, DataError, EdgeclasError, ModelError
-from .fsutil import atomic_write_json, atomic_write_text, sha256_file
+from .fsutil import atomic_write_json, atomic_write_text, sha256_file, staging_dir
 from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
 from .parsers.clas_system import ImageResult, LatencyStats, parse_clas_system
+from .preprocess import PreprocessConfig, list_images
 
 __all__ = [
     "DEFAULT_REMOTE_DIR",
@@ -194,7 +195,8 @@ class DeployResult:
 
 # --- config -------------------------------------------------------------------------------------
 
-def render_config(model_file: str, labels_file: str, preprocess: Any, engine: str, settings: RunSettings) -> str:
+def render_config(model_file: str, labels_file: str, preprocess: PreprocessConfig, engine: str,
+                  settings: RunSettings) -> str:
     """``config.txt``: the PaddleClas deploy/lite keys (accepted unchanged) plus edgeclas's own keys."""
     mean = " ".join(repr(float(x)) for x in preprocess.mean)
     std = " ".join(repr(float(x)) for x in preprocess.std)
@@ -229,8 +231,6 @@ def render_config(model_file: str, labels_file: str, preprocess: Any, engine: st
 
 def _image_entries(images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
     """(bundle-relative name under images/, host path) for a file, a folder or a list of files."""
-    from .preprocess import list_images
-
     if isinstance(images, (str, os.PathLike)):
         root = Path(images)
         if root.is_dir():
@@ -269,7 +269,6 @@ def make_bundle(
     out_dir: str | os.PathLike[str] | None = None,
 ) -> Bundle:
     """Write the bundle directory (atomically) and return it; see the module doc for the layout."""
-    from .fsutil import staging_dir
     from .model_dir import ModelDir
 
     settings = (settings or RunSettings()).validate()
@@ -357,7 +356,7 @@ def _inside(rel: str) -> bool:
     return bool(rel) and not rel.startswith("/") and norm != "." and not norm.startswith("..")
 
 
-def _check(r: Any, what: str, serial: str) -> None:
+def _check(r: ShellResult, what: str, serial: str) -> None:
     if r.exit_code != 0:
         raise RemoteCommandError(f"{serial}: {what} failed (exit {r.exit_code}): {(r.stderr or r.stdout).strip()[:200]}")
 
@@ -453,8 +452,6 @@ def run_bundle(
     settings = (settings or bundle.settings).validate()
     config_rel = bundle.config
     if replace(settings, timeout_s=0) != replace(bundle.settings, timeout_s=0):
-        from .preprocess import PreprocessConfig
-
         pre = PreprocessConfig.from_dict(_model_preprocess(bundle))
         text = render_config(bundle.model_file, "labels.txt", pre, bundle.engine, settings)
         config_rel = "config.run.txt"
@@ -574,12 +571,12 @@ def deploy(
     device_serial: str | None,
     model_dir: str | os.PathLike[str],
     images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
     build_dir: str | os.PathLike[str] | None = None,
     settings: RunSettings | None = None,
     remote_dir: str = DEFAULT_REMOTE_DIR,
     keep: bool = False,
     out: str | os.PathLike[str] | None = None,
-    *,
     engine: str | None = None,
     os_name: str | None = None,
     adb_server: str | None = None,
@@ -592,9 +589,9 @@ def deploy(
     the raw output and whatever was collected) before the error is raised again. The device is
     held with the same inter-process lock ``edgeclas bench`` uses, so the two never share a phone.
     """
-    from .device.lock import device_lock
     from .build import device_target, locate
     from .device import AdbServer, select_device
+    from .device.lock import device_lock
     from .model_dir import ModelDir
 
     settings = (settings or RunSettings()).validate()

@@ -91,12 +91,6 @@ def collect(providers: list[str] | None = None) -> list[ToolStatus]:
     rows: list[ToolStatus] = []
     for spec in providers or PROVIDERS:
         mod_name, fn_name = spec.split(":")
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            if e.name == mod_name:  # that area is not part of this install
-                continue
-            raise
-        fn: Callable[[], list[ToolStatus]] = getattr(mod, fn_name)
+        fn: Callable[[], list[ToolStatus]] = getattr(importlib.import_module(mod_name), fn_name)
         rows.extend(fn())
     return rows

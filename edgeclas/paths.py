@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "tree_root", "source_dir"]
+__all__ = ["cache_dir", "tree_root", "source_dir", "checkout_root"]
+
+_PACKAGE = Path(__file__).resolve().parent
 
 
 def cache_dir(*parts: str) -> Path:
@@ -19,10 +21,19 @@ def cache_dir(*parts: str) -> Path:
 
 
 def tree_root() -> Path:
-    """The source tree holding ``native/``, ``toolchains/``, ``devices/``, ``training/``."""
-    return Path(__file__).resolve().parents[1]
+    """``edgeclas/_tree``: ``native/``, ``toolchains/``, ``devices/`` and ``training/`` as edgeclas needs them
+    at run time. In a checkout these are links to the top-level folders; a wheel ships copies, so an
+    installed edgeclas builds and emulates without a source checkout."""
+    return _PACKAGE / "_tree"
 
 
 def source_dir(name: str) -> Path:
-    """One of the trees edgeclas needs at run time: ``native``, ``toolchains``, ``devices`` or ``training``."""
-    return tree_root() / name
+    """One of those trees (``native``, ``toolchains``, ``devices``, ``training``), links resolved: in a
+    checkout the top-level folder itself, so build caches keyed by it stay the checkout's."""
+    return (tree_root() / name).resolve()
+
+
+def checkout_root() -> Path | None:
+    """The git checkout edgeclas runs from (for its commit in bench records), or None when installed."""
+    root = _PACKAGE.parent
+    return root if (root / ".git").exists() else None

@@ -46,7 +46,7 @@ from typing import Any, Callable, ClassVar
 from .errors import ConfigError, EdgeclasError, ModelError, ValidationError
 from .fsutil import atomic_write_json, sha256_file
 from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
-from .paths import source_dir, tree_root
+from .paths import source_dir
 from .targets import engine_names, model_engine_names, target
 
 __all__ = [
@@ -150,7 +150,8 @@ class Workspace:
 
     def recipe(self) -> Path:
         rec = Path(self.pipe.stages["train"]["recipe"])
-        for base in ([self.pipe.path.parent] if self.pipe.path else []) + [tree_root()]:
+        tree = source_dir("training").parent  # recipes are named "training/<file>" from the edgeclas tree
+        for base in ([self.pipe.path.parent] if self.pipe.path else []) + [tree]:
             if (base / rec).is_file():
                 return base / rec
         if rec.is_file():
@@ -408,8 +409,8 @@ class DeployStage(Stage):
         from .deploy import RunSettings, deploy
 
         serial = ws.device_serial()
-        res = deploy(serial, ws.model, ws.val_images(o["images"]), ws.build_dir(o["engine"]),
-                     RunSettings(threads=o["threads"], repeats=3, topk=2), out=ws.out / "deploy" / "result.json",
+        res = deploy(serial, ws.model, ws.val_images(o["images"]), build_dir=ws.build_dir(o["engine"]),
+                     settings=RunSettings(threads=o["threads"], repeats=3, topk=2), out=ws.out / "deploy" / "result.json",
                      bundle_dir=ws.out / "deploy" / "bundle", adb_server=ws.pipe.device.get("adb_server"))
         top = [p.topk[0].label for p in res.run.predictions if p.topk]
         return Outcome(f"{len(top)} image(s) on {serial}: {', '.join(top)}")

@@ -57,3 +57,11 @@ done
 # models): no verb installs packages at run time, so it is set up here (pinned wheel from PyPI, sha256
 # checked). Idempotent: an installed runtime is only checked.
 .venv/bin/edgeclas sdk install lite-opt
+
+# 4. The build backend of edgeclas's own wheel (setuptools>=77, as pyproject.toml requires), kept in the
+#    cache so tests/test_wheel.py builds and installs the wheel without network. Downloaded once.
+backend=$(.venv/bin/python -c 'from edgeclas.paths import cache_dir; print(cache_dir("wheels", "build-backend"))')
+if ! ls "$backend"/setuptools-*.whl "$backend"/wheel-*.whl >/dev/null 2>&1; then
+  echo "bootstrap: downloading the wheel build backend into $backend"
+  .venv/bin/python -m pip download -q --only-binary=:all: -d "$backend" 'setuptools>=77' wheel
+fi

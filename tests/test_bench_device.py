@@ -64,16 +64,15 @@ def test_kill_then_resume_gives_every_cell_once(emulator, fake_build, model_dir,
     args = ["bench", "--devices", emulator.serial, "--model", str(model_dir), "--threads", "1,2,3,4",
             "--power-mode", "0,3", "--repeats", "2", "--images", str(sample_images[0].parent),
             "--build", str(fake_build("OK")), "--no-build", "--reference", "none", "--out", str(run)]
-    p = subprocess.Popen([*EDGECLAS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        for line in p.stdout:
-            if "cell 1/8" in line:
-                break
-        else:
-            pytest.fail("bench printed no cell line: " + p.stderr.read())
-    finally:
-        p.send_signal(signal.SIGKILL)
-        p.wait()
+    with subprocess.Popen([*EDGECLAS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+        try:
+            for line in p.stdout:
+                if "cell 1/8" in line:
+                    break
+            else:
+                pytest.fail("bench printed no cell line: " + p.stderr.read())
+        finally:
+            p.send_signal(signal.SIGKILL)
     first = read_results(run / "results.jsonl")
     assert 1 <= len(first) < 8
     r = _cli("bench", *args[1:], "--resume")

@@ -122,22 +122,21 @@ def test_read_results_skips_a_cut_last_line(tmp_path, cell_record):
 
 def test_device_lock_excludes_another_process(tmp_path):
     env = {**os.environ, "EDGECLAS_CACHE": os.environ["EDGECLAS_CACHE"]}
-    holder = subprocess.Popen(
+    with subprocess.Popen(  # the with-block closes its pipe
         [sys.executable, "-c",
          "import sys,time; from edgeclas.device.lock import device_lock\n"
          "with device_lock('emu:1'):\n print('held', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(DeviceError, match=r"emu:1: device is busy \(held by pid \d+"):
-            with device_lock("emu:1", timeout_s=0.6):
-                pass
-        cells = build_matrix(["emu:1"], [MODEL], ["onnxruntime"], [1], [3], 0, 2)
-        res = run_matrix(cells, tmp_path / "run", Session, images=1, lock_timeout_s=0.6, progress=lambda s: None)
-        assert "busy" in res.device_failures["emu:1"] and res.ran == 0
-    finally:
-        holder.kill()
-        holder.wait()
+        stdout=subprocess.PIPE, text=True, env=env) as holder:
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            with pytest.raises(DeviceError, match=r"emu:1: device is busy \(held by pid \d+"):
+                with device_lock("emu:1", timeout_s=0.6):
+                    pass
+            cells = build_matrix(["emu:1"], [MODEL], ["onnxruntime"], [1], [3], 0, 2)
+            res = run_matrix(cells, tmp_path / "run", Session, images=1, lock_timeout_s=0.6, progress=lambda s: None)
+            assert "busy" in res.device_failures["emu:1"] and res.ran == 0
+        finally:
+            holder.kill()
     with device_lock("emu:1", timeout_s=5):  # released when its holder dies
         pass
 
@@ -164,13 +163,12 @@ def test_sigkill_then_resume_gives_every_cell_once(tmp_path):
     script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent)))
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    p = subprocess.Popen([sys.executable, str(script), str(run)], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        line = p.stdout.readline()
-        assert "cell 1/4" in line
-    finally:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait()
+    with subprocess.Popen([sys.executable, str(script), str(run)], stdout=subprocess.PIPE, text=True, env=env) as p:
+        try:
+            line = p.stdout.readline()
+            assert "cell 1/4" in line
+        finally:
+            os.kill(p.pid, signal.SIGKILL)
     first = read_results(run / "results.jsonl")
     assert 1 <= len(first) < 8
     out = subprocess.run([sys.executable, str(script), str(run)], capture_output=True, text=True, env=env, timeout=120)

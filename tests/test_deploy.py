@@ -105,8 +105,9 @@ def test_deploy_end_to_end_matches_host_onnxruntime(request, which, emulator, mo
 
     model = model_dir if which == "trained" else _discriminative_model(model_dir, tmp_path / "model")
     out = tmp_path / "result.json"
-    res = deploy(emulator.serial, model, images, build_dir, RunSettings(threads=2, repeats=3, timeout_s=240),
-                 _remote(tmp_path), out=out, bundle_dir=tmp_path / "bundle")
+    res = deploy(emulator.serial, model, images, build_dir=build_dir,
+                 settings=RunSettings(threads=2, repeats=3, timeout_s=240),
+                 remote_dir=_remote(tmp_path), out=out, bundle_dir=tmp_path / "bundle")
     md = ModelDir.load(model)
     probs = load("onnxruntime", model)(load_batch([res.bundle.image_sources[i] for i in res.bundle.images], md.preprocess))
     if which == "discriminative":  # the check below can only fail if the reference itself says something
@@ -126,21 +127,23 @@ def test_deploy_end_to_end_matches_host_onnxruntime(request, which, emulator, mo
 def test_redeploy_of_unchanged_bundle_pushes_nothing(emulator, fake_build, model_dir, images, tmp_path):
     remote = _remote(tmp_path)
     kw = dict(remote_dir=remote, keep=True, bundle_dir=tmp_path / "bundle", out=tmp_path / "r.json")
-    first = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    first = deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(), **kw)
     assert first.sync.files_pushed == len(first.bundle.files) and first.sync.bytes_pushed == first.bundle.size_bytes
-    second = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    second = deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(), **kw)
     assert (second.sync.files_pushed, second.sync.bytes_pushed) == (0, 0)
     assert second.sync.files_skipped == len(second.bundle.files)
-    third = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(threads=2), **kw)
+    third = deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(threads=2),
+                   **kw)
     assert third.sync.files_pushed == 1  # only config.txt changed
     assert (emulator.root / remote.lstrip("/") / "ran.marker").is_file()  # it ran inside the bundle dir
-    deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), **{**kw, "keep": False})
+    deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(),
+           **{**kw, "keep": False})
     assert not (emulator.root / remote.lstrip("/")).exists()
 
 
 def test_hostile_file_name_deploys_and_runs_nothing_else(emulator, fake_build, model_dir, images, tmp_path):
-    res = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path),
-                 out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle")
+    res = deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(),
+                 remote_dir=_remote(tmp_path), out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle")
     assert res.run.prediction("images/" + HOSTILE) is not None
     assert len(res.run.predictions) == 3
     assert not list(emulator.root.rglob("pwned")), "a file name was executed by the device shell"
@@ -160,8 +163,8 @@ def test_run_with_other_settings_pushes_a_separate_config(emulator, fake_build, 
 def _fault(emulator, fake_build, model_dir, images, tmp_path, mode, exc, settings=RunSettings()):
     out = tmp_path / "r.json"
     with pytest.raises(exc) as e:
-        deploy(emulator.serial, model_dir, images, fake_build(mode), settings, _remote(tmp_path),
-               out=out, bundle_dir=tmp_path / "bundle")
+        deploy(emulator.serial, model_dir, images, build_dir=fake_build(mode), settings=settings,
+               remote_dir=_remote(tmp_path), out=out, bundle_dir=tmp_path / "bundle")
     record = json.loads(out.read_text())
     assert str(out) in e.value.hint  # the user is told where the partial results are
     assert record["status"] == "error" and record["error"]["type"] == exc.__name__
@@ -245,7 +248,8 @@ def test_build_for_another_abi_or_os_is_refused(emulator, fake_build, model_dir,
         body["target"] = {**body["target"], "abi": abi, "os": os_name}
         write_manifest(build, "build", body, m["files"])
         with pytest.raises(ConfigError, match=match) as e:
-            deploy(emulator.serial, model_dir, images, build, RunSettings(), _remote(tmp_path), out=tmp_path / "r.json")
+            deploy(emulator.serial, model_dir, images, build_dir=build, settings=RunSettings(),
+                   remote_dir=_remote(tmp_path), out=tmp_path / "r.json")
         assert "edgeclas build --arch armv8 --os linux" in e.value.hint
 
 
@@ -384,7 +388,8 @@ def test_cli_deploy_user_errors_are_one_line(emulator, model_dir, images, tmp_pa
 def test_armv8_build_is_refused_on_a_32bit_only_device(emulator_factory, fake_build, model_dir, images, tmp_path):
     emu = emulator_factory(arch="armv7")
     with pytest.raises(ConfigError, match="built for arm64-v8a but device .* runs armeabi-v7a, armeabi") as e:
-        deploy(emu.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path), out=tmp_path / "r.json")
+        deploy(emu.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(),
+               remote_dir=_remote(tmp_path), out=tmp_path / "r.json")
     assert "--arch armv7" in e.value.hint
     assert not (tmp_path / "r.json").exists()  # refused before anything was pushed or run
 
@@ -407,21 +412,22 @@ def test_explicit_adb_server_address_is_used(emulator, monkeypatch):
 def test_images_dropped_from_the_bundle_are_removed_from_the_device(emulator, fake_build, model_dir, images, tmp_path):
     remote = _remote(tmp_path)
     kw = dict(remote_dir=remote, keep=True, bundle_dir=tmp_path / "bundle", out=tmp_path / "r.json")
-    first = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    first = deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(), **kw)
     assert len(first.run.predictions) == 3
     one = sorted(images.iterdir())[0]
-    second = deploy(emulator.serial, model_dir, [one], fake_build("OK"), RunSettings(), **kw)
+    second = deploy(emulator.serial, model_dir, [one], build_dir=fake_build("OK"), settings=RunSettings(), **kw)
     assert [p.image for p in second.run.predictions] == ["images/" + one.name]  # no stale image was classified
     on_device = sorted(p.name for p in (emulator.root / remote.lstrip("/") / "images").iterdir())
     assert on_device == [one.name]
-    third = deploy(emulator.serial, model_dir, [one], fake_build("OK"), RunSettings(), **{**kw, "keep": False})
+    third = deploy(emulator.serial, model_dir, [one], build_dir=fake_build("OK"), settings=RunSettings(),
+                   **{**kw, "keep": False})
     assert (third.sync.files_pushed, third.sync.bytes_pushed) == (0, 0)
 
 
 def test_paddleclas_text_output_is_understood(emulator, fake_build, model_dir, images, tmp_path):
     """A binary printing the PaddleClas deploy/lite demo's text (seconds) still gives typed results in ms."""
-    res = deploy(emulator.serial, model_dir, images, fake_build("TEXT"), RunSettings(), _remote(tmp_path),
-                 out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle")
+    res = deploy(emulator.serial, model_dir, images, build_dir=fake_build("TEXT"), settings=RunSettings(),
+                 remote_dir=_remote(tmp_path), out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle")
     assert res.run.output_format == "paddleclas_text"
     assert {p.top1 for p in res.run.predictions} == {1} and len(res.run.predictions) == 3
     assert res.run.prediction("images/" + HOSTILE).topk[0].label == "blurred"
@@ -442,10 +448,12 @@ def test_a_device_held_by_another_run_is_busy(emulator, fake_build, model_dir, i
 
     with device_lock(emulator.serial):
         with pytest.raises(DeviceError, match="device is busy"):
-            deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path),
+            deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(),
+                   remote_dir=_remote(tmp_path),
                    out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle", lock_timeout_s=1)
     assert not (emulator.root / _remote(tmp_path).lstrip("/")).exists()  # nothing was pushed meanwhile
-    res = deploy(emulator.serial, model_dir, images, fake_build("OK"), RunSettings(), _remote(tmp_path),
+    res = deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(),
+                 remote_dir=_remote(tmp_path),
                  out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle", lock_timeout_s=1)
     assert res.run.ok
 
@@ -471,8 +479,8 @@ def test_device_killed_mid_deploy_keeps_a_result_file(emulator_factory, fake_bui
     out = tmp_path / "r.json"
     try:
         with pytest.raises(PushError, match="connection lost") as e:
-            deploy(emu.serial, model_dir, imgs, fake_build("OK"), RunSettings(), remote, out=out,
-                   bundle_dir=tmp_path / "bundle")
+            deploy(emu.serial, model_dir, imgs, build_dir=fake_build("OK"), settings=RunSettings(),
+                   remote_dir=remote, out=out, bundle_dir=tmp_path / "bundle")
     finally:
         done.set()
         t.join()

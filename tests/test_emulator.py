@@ -523,12 +523,15 @@ def test_reboot_drops_the_device_for_a_while_and_keeps_files(emulator_factory, p
     path = push_probe(emu, probes, "armv8", "sleeper")
     d = emu.device()
     conn = d.open_transport()
-    conn.send_command(f"shell,v2:{path} spin")
-    conn.check_okay()
-    time.sleep(1)
-    emu.adb("reboot")
-    r = emu.adb("wait-for-device", timeout=90)
-    assert r.returncode == 0
+    try:
+        conn.send_command(f"shell,v2:{path} spin")
+        conn.check_okay()
+        time.sleep(1)
+        emu.adb("reboot")
+        r = emu.adb("wait-for-device", timeout=90)
+        assert r.returncode == 0
+    finally:
+        conn.close()  # the reboot cut it; close our end too
     deadline = time.monotonic() + 60
     while emu.adb("get-state").stdout.strip() != b"device":
         assert time.monotonic() < deadline, "the device never came back"

@@ -27,7 +27,7 @@ from ..device.lock import device_lock
 from ..errors import ConfigError, EdgeclasError
 from ..fsutil import append_jsonl
 from ..manifest import utc_now
-from ..paths import tree_root
+from ..paths import checkout_root
 from .matrix import Cell
 from .results import RESULTS_NAME, read_results
 from .schema import SCHEMA_VERSION, validate_cell
@@ -77,10 +77,10 @@ def git_state() -> dict[str, Any]:
     """``{"version", "git_commit", "git_dirty"}`` of the edgeclas source tree (nulls outside a checkout)."""
     global _git_cache
     if _git_cache is None:
-        root = tree_root()
+        root = checkout_root()
         commit: str | None = None
         dirty: bool | None = None
-        if (root / ".git").exists():
+        if root is not None:
             try:
                 commit = subprocess.run(
                     ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20, check=True

@@ -46,8 +46,8 @@ def deploy(device_serial, model_dir, images, build_dir, engine, os_name, threads
 
     settings = RunSettings(threads=threads, power_mode=power_mode, warmup=warmup, repeats=repeats, topk=topk,
                            timeout_s=timeout_s)
-    res = run_deploy(device_serial, model_dir, images, build_dir, settings, remote_dir, keep, out,
-                     engine=engine, os_name=os_name, adb_server=adb_server, bundle_dir=bundle_dir)
+    res = run_deploy(device_serial, model_dir, images, build_dir=build_dir, settings=settings, remote_dir=remote_dir,
+                     keep=keep, out=out, engine=engine, os_name=os_name, adb_server=adb_server, bundle_dir=bundle_dir)
     run, info = res.run, res.device
     c = console()
     c.print(f"device {escape(info.serial)} ({escape(info.model)}, {escape(info.abi)}, {info.os}) · "

@@ -168,11 +168,31 @@ class AdbServer:
 def _client(host: str, port: int) -> "adbutils.AdbClient":
     import adbutils
 
+    from adbutils.errors import AdbConnectionError, AdbTimeout
+
     class _Connection(adbutils.AdbConnection):
-        # adbutils runs a bare `adb start-server` (default port) when a connection fails; edgeclas
-        # decides itself whether a server may be started, so a failure stays a failure.
+        # adbutils runs a bare `adb start-server` (default port) when a connection fails, and leaves the
+        # failed socket open; edgeclas decides itself whether a server may be started, so a failure stays
+        # a failure, and create_connection closes what it could not connect.
         def _safe_connect(self):  # type: ignore[override]
-            return self._create_socket()
+            try:
+                s = socket.create_connection((host, port), timeout=3)
+            except socket.timeout:
+                raise AdbTimeout(f"connect to adb server {host}:{port} timed out") from None
+            except OSError as e:
+                raise AdbConnectionError(f"connect to adb server failed: {e}") from None
+            s.settimeout(None)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # a long shell on a silent link
+            return s
+
+        # adbutils' open_transport drops a connection whose request the server refuses (a device gone
+        # mid-deploy) without closing it; close it here so no socket is left to the garbage collector.
+        def check_okay(self):  # type: ignore[override]
+            try:
+                return super().check_okay()
+            except BaseException:
+                self.close()
+                raise
 
     class _Client(adbutils.AdbClient):
         def make_connection(self, timeout: float | None = None) -> adbutils.AdbConnection:

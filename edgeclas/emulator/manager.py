@@ -214,6 +214,7 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True,
                                 preexec_fn=_term_with_parent() if die_with_caller else None)
+    _STARTED[proc.pid] = proc
     deadline = time.monotonic() + timeout
     while not ready.exists():
         if proc.poll() is not None:
@@ -251,7 +252,21 @@ def _term_with_parent() -> Callable[[], None]:
     return lambda: prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
+# Devices this process started, by pid: a Popen collected while its process runs is a ResourceWarning,
+# and a device outlives the call that started it. _terminate reaps them.
+_STARTED: dict[int, subprocess.Popen] = {}
+
+
 def _terminate(pid: int, grace: float = 5.0) -> None:
+    try:
+        _stop_process(pid, grace)
+    finally:
+        proc = _STARTED.pop(pid, None)
+        if proc is not None:
+            proc.poll()  # reaped by waitpid or exited: records its status (no zombie, no warning)
+
+
+def _stop_process(pid: int, grace: float) -> None:
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:

@@ -21,13 +21,9 @@ __all__ = ["ENGINES", "Predictor", "available", "load"]
 ENGINES = ("paddle", "onnxruntime", "lite")
 
 
-def _module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as e:  # an engine module not written yet; its own dependencies are checked in check()
-        if e.name != f"{__name__}.{name}":
-            raise
-        return None
+def _module(name: str) -> ModuleType:
+    # Each engine imports its heavy library inside check()/load(), so importing the module is cheap.
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def _as_model(model: ModelDir | str | os.PathLike[str] | None) -> ModelDir | None:
@@ -39,15 +35,12 @@ def available(model: ModelDir | str | os.PathLike[str] | None = None) -> dict[st
     model = _as_model(model)
     out = {}
     for name in ENGINES:
-        mod = _module(name)
-        out[name] = (False, f"edgeclas.engines.{name} is not part of this edgeclas") if mod is None else mod.check(model)
+        out[name] = _module(name).check(model)
     return out
 
 
 def load(name: str, model: ModelDir | str | os.PathLike[str], **opts) -> Predictor:
     """A ready predictor of engine ``name`` for ``model``; raises why it cannot be made."""
-    model = _as_model(model)
-    mod = _module(name) if name in ENGINES else None
-    if mod is None:
-        raise ConfigError(f"unknown engine '{name}'", hint=f"use one of: {', '.join(n for n in ENGINES if _module(n))}")
-    return mod.load(model, **opts)
+    if name not in ENGINES:
+        raise ConfigError(f"unknown engine '{name}'", hint=f"use one of: {', '.join(ENGINES)}")
+    return _module(name).load(_as_model(model), **opts)

@@ -119,6 +119,11 @@ class _Worker:
             except (OSError, ValueError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):  # both ends of ours, whichever way the worker ended
+            try:
+                pipe.close()
+            except OSError:
+                pass  # stdin with unsent bytes to a dead worker: nothing left to deliver
         self._stderr.close()
 
 
@@ -126,7 +131,8 @@ class LitePredictor(Predictor):
     name = "lite"
 
     def __init__(self, model: ModelDir, *, threads: int | None = None, route: Route | None = None) -> None:
-        """``route``: a specific module/compat route (default: the first usable one, set up if needed)."""
+        """``route``: a specific module/compat route (default: the first usable one; none is an error naming
+        ``edgeclas sdk install lite-opt``)."""
         nb = model.nb_file(_TARGET)
         route = route or resolve_route(run_models=True)
         self._worker = _Worker(route, int(threads or 1))

@@ -112,10 +112,7 @@ def doctor_rows() -> list:
 
     rows = []
     for name in names():
-        try:
-            mod = _module(name)
-        except ModuleNotFoundError:
-            continue  # an area that registered an item but is not installed
+        mod = _module(name)
         for t in mod.targets(name):
             label = f"{name} ({t.key})" if _per_target(mod, name) else name
             try:
