@@ -81,6 +81,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self._reader.join(10)
+        self.proc.stderr.close()
 
 
 async def _load(url: str, bodies: list[bytes], clients: int, seconds: float, warmup: float):

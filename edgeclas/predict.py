@@ -56,15 +56,18 @@ def predict(
         yield from postprocess(probs, [str(p) for p in chunk], model.labels, k)
 
 
-def postprocess(probs: np.ndarray, names: Sequence[str], labels: Sequence[str], k: int) -> list[Prediction]:
-    """Probabilities ``[N, C]`` of the images ``names`` → one :class:`Prediction` each (top ``k``).
+def postprocess(probs: np.ndarray, names: Sequence[str], labels: Sequence[str], k: int,
+                threshold: float | None = None) -> list[Prediction]:
+    """Probabilities ``[N, C]`` of the images ``names`` → one :class:`Prediction` each: the top ``k``
+    classes, only those with probability >= ``threshold`` when one is given (possibly none).
 
     The one place that turns engine outputs into answers: ``predict`` and ``serve`` both call it.
     """
-    return [
-        Prediction(name, [int(i) for i in idx], [round(float(row[i]), 5) for i in idx], [labels[i] for i in idx])
-        for name, row, idx in zip(names, probs, topk(probs, k))
-    ]
+    out = []
+    for name, row, idx in zip(names, probs, topk(probs, k)):
+        idx = [int(i) for i in idx if threshold is None or row[i] >= threshold]
+        out.append(Prediction(name, idx, [round(float(row[i]), 5) for i in idx], [labels[i] for i in idx]))
+    return out
 
 
 def format_paddleclas(p: Prediction) -> str:

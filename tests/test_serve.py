@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import base64
 import contextlib
+import dataclasses
 import json
 import re
 import shutil
@@ -113,8 +114,9 @@ class CliServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for t in self._readers:
+        for t, f in zip(self._readers, (self.proc.stdout, self.proc.stderr)):
             t.join(10)
+            f.close()
         return self.proc.returncode
 
 
@@ -297,6 +299,25 @@ def test_one_bad_image_fails_only_its_own_request(server, sample_images, expecte
     assert [json.loads(r.text) for r in answers] == [as_named(expected[p.name], "image") for p in good]
 
 
+def test_threshold_filters_predict_but_not_the_pipeline_answer(settings, sample_images, expected):
+    img = sample_images[0]
+    want = expected[img.name]
+    cut = (want["scores"][0] + want["scores"][1]) / 2  # the top class passes, the second does not
+    with in_process(create_app(dataclasses.replace(settings, threshold=cut))) as url:
+        wait_ready(url)
+        r = httpx.post(f"{url}/predict", content=img.read_bytes())
+        assert json.loads(r.text) == {"image": "image", "class_ids": want["class_ids"][:1],
+                                      "scores": want["scores"][:1], "label_names": want["label_names"][:1]}
+        r = httpx.post(f"{url}/imagenet/prediction", content=pipeline_client_body(img.read_bytes()))
+        assert ast.literal_eval(r.json()["value"][1]) == [want["scores"][0]]
+    with in_process(create_app(dataclasses.replace(settings, threshold=1.0))) as url:
+        wait_ready(url)
+        r = httpx.post(f"{url}/predict", content=img.read_bytes())
+        assert json.loads(r.text) == {"image": "image", "class_ids": [], "scores": [], "label_names": []}
+        r = httpx.post(f"{url}/imagenet/prediction", content=pipeline_client_body(img.read_bytes()))
+        assert ast.literal_eval(r.json()["value"][0]) == [want["label_names"][0]]
+
+
 def test_not_ready_until_the_model_is_loaded(settings):
     """Without lifespan startup the model never loads: every route that needs it answers 503."""
     with in_process(create_app(settings), lifespan="off") as url:
@@ -371,6 +392,8 @@ def test_cli_refuses_bad_options_before_serving(model_dir, tmp_path):
     assert r.exit_code == ModelError.exit_code and "no manifest.json" in r.output
     r = run(cli, ["serve", str(model_dir), "--max-batch", "0"])
     assert r.exit_code == ConfigError.exit_code and "error: --max-batch 0: must be >= 1" in r.output
+    r = run(cli, ["serve", str(model_dir), "--threshold", "2"])
+    assert r.exit_code == ConfigError.exit_code and "--threshold 2.0: must be between 0 and 1" in r.output
     r = run(cli, ["serve", str(model_dir), "--engine", "tflite"])
     assert r.exit_code == ConfigError.exit_code and "--engine 'tflite': unknown engine" in r.output
     with socket.socket() as busy:

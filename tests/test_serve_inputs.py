@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from edgeclas.predict import Prediction
+from edgeclas.predict import Prediction, postprocess
 from edgeclas.preprocess import PreprocessConfig
 from edgeclas.serve import paddle_serving
 from edgeclas.serve.errors import RequestError
@@ -216,6 +216,16 @@ def test_pipeline_answer_has_the_shape_paddleclas_documents():
                    "value": ["['daisy', 'garter snake grass snake']", "[0.93414, 0.7]"], "tensors": []}
     assert ast.literal_eval(ans["value"][0]) == ["daisy", "garter snake grass snake"]
     assert paddle_serving.error_answer(RequestError(503, "not_ready", "loading"))["err_no"] == 3002
+
+
+def test_postprocess_threshold_keeps_the_top_k_above_it():
+    probs = np.array([[0.1, 0.6, 0.3], [0.34, 0.33, 0.33]], np.float32)
+    a, b = postprocess(probs, ["a", "b"], ["x", "y", "z"], 2, threshold=0.3)
+    assert (a.class_ids, a.label_names, a.scores) == ([1, 2], ["y", "z"], [0.6, 0.3])
+    assert (b.class_ids, b.scores) == ([0, 1], [0.34, 0.33])
+    a, b = postprocess(probs, ["a", "b"], ["x", "y", "z"], 3, threshold=0.5)
+    assert (a.class_ids, b.class_ids, b.scores, b.label_names) == ([1], [], [], [])
+    assert postprocess(probs, ["a", "b"], ["x", "y", "z"], 3)[1].class_ids == [0, 1, 2]
 
 
 def test_doctor_lists_the_serving_packages():

@@ -138,8 +138,8 @@ class ServerState:
             raise RequestError(400, "corrupt_image", f"{upload.name}: {head.format.upper()} of {head.width}x{head.height} "
                                "cannot be decoded (corrupt data)") from None
 
-    async def classify(self, uploads: Sequence[Upload]) -> list[Prediction]:
-        """Predictions for the images of one request, in request order; the first bad image fails it."""
+    async def classify(self, uploads: Sequence[Upload]) -> np.ndarray:
+        """Probabilities ``[N, C]`` of the images of one request, in request order; the first bad image fails it."""
         self.require_ready()
         self.metrics.in_flight.inc(len(uploads))
         try:
@@ -147,7 +147,7 @@ class ServerState:
         finally:
             self.metrics.in_flight.dec(len(uploads))
 
-    async def _classify(self, uploads: Sequence[Upload]) -> list[Prediction]:
+    async def _classify(self, uploads: Sequence[Upload]) -> np.ndarray:
         loop = asyncio.get_running_loop()
         prepared = await asyncio.gather(*(loop.run_in_executor(self._pre_pool, self._prepare, u) for u in uploads),
                                         return_exceptions=True)
@@ -161,7 +161,11 @@ class ServerState:
         except Exception as e:
             log.error("engine %s failed on a batch", self.settings.engine, exc_info=e)
             raise RequestError(500, "engine", f"engine {self.settings.engine} failed: {e}") from e
-        return postprocess(np.stack(rows), [u.name for u in uploads], self.model.labels, self.settings.topk)
+        return np.stack(rows)
+
+    def answers(self, uploads: Sequence[Upload], probs: np.ndarray, k: int,
+                threshold: float | None) -> list[Prediction]:
+        return postprocess(probs, [u.name for u in uploads], self.model.labels, k, threshold)
 
     def health(self) -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {"status": self.status, "model": self.model.name, "engine": self.engine}
@@ -234,12 +238,15 @@ def create_app(settings: ServeSettings, *, on_fatal: Callable[[BaseException], N
             uploads = await parse_multipart(request.headers["content-type"], body)
         else:
             uploads = parse_predict_body(ctype, body, request.query_params.get("name"))
-        lines = "".join(format_json(p) + "\n" for p in await state.classify(uploads))
+        preds = state.answers(uploads, await state.classify(uploads), settings.topk, settings.threshold)
+        lines = "".join(format_json(p) + "\n" for p in preds)
         return Response(lines, media_type="application/x-ndjson")
 
     async def pipeline(request: Request) -> Response:
         body = await read_body(request.headers, request.stream(), limit)
-        return _json(paddle_serving.answer(await state.classify(paddle_serving.parse_request(body))))
+        uploads = paddle_serving.parse_request(body)
+        # PaddleClas's service answers the top-1 class of each image, whatever --topk / --threshold say.
+        return _json(paddle_serving.answer(state.answers(uploads, await state.classify(uploads), 1, None)))
 
     async def health(request: Request) -> Response:
         status, body = state.health()

@@ -26,6 +26,7 @@ class ServeSettings:
     max_batch: int = 8  # images per engine call
     max_delay_ms: float = 2.0  # how long the first image of a batch waits for others
     topk: int = 5
+    threshold: float | None = None  # /predict reports only classes with probability >= threshold
     max_body_mb: float = 20.0
     max_pixels: int = 40_000_000  # per image, as stored and after the short-side resize
     access_log: bool = True
@@ -59,6 +60,7 @@ def resolve(settings: ServeSettings) -> ServeSettings:
     _check(s.max_batch >= 1, "--max-batch", s.max_batch, ">= 1")
     _check(0 <= s.max_delay_ms <= 10_000, "--max-delay-ms", s.max_delay_ms, "0-10000")
     _check(s.topk >= 1, "--topk", s.topk, ">= 1")
+    _check(s.threshold is None or 0.0 <= s.threshold <= 1.0, "--threshold", s.threshold, "between 0 and 1")
     _check(s.max_body_mb > 0, "--max-body-mb", s.max_body_mb, "> 0")
     _check(s.max_pixels >= 1, "--max-pixels", s.max_pixels, ">= 1")
     from .. import engines
