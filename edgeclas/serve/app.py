@@ -10,9 +10,10 @@ Routes (docs/serve.md):
 
 The model loads in the background after the server starts listening, so ``/health`` can say
 "loading"; with ``--workers N`` each worker loads before it accepts connections instead (they share
-one socket, and a connection must not land on a worker that cannot answer). Images are checked (:mod:`.images`), decoded and preprocessed in a small thread pool,
-one request's images in parallel; the engine runs in one thread of its own, fed by the
-:class:`~.batcher.Batcher`. A request ends in an answer or in one :class:`RequestError`.
+one socket, and a connection must not land on a worker that cannot answer). Images are checked
+(:mod:`.images`), decoded and preprocessed in a small thread pool, one request's images in parallel;
+the engine runs in one thread of its own, fed by the :class:`~.batcher.Batcher`. A request ends in
+an answer or in one :class:`RequestError`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Sequence
@@ -103,6 +106,7 @@ class ServerState:
             log.error("cannot load %s with the %s engine: %s", self.model.path, self.settings.engine, e)
             self._on_fatal(e)
             return
+        _reclaim_signals()
         p = self._predictor
         self.engine = {"name": p.name, "version": p.version, "file": p.source, "threads": self.settings.threads}
         self.status = "ready"
@@ -172,6 +176,17 @@ class ServerState:
         if self.status == "failed":
             body["error"] = str(self.error)
         return (200 if self.status == "ready" else 503), body
+
+
+def _reclaim_signals() -> None:
+    """Paddle installs C-level handlers for SIGTERM and SIGINT when it loads (they print a "FatalError"
+    and kill the process), replacing the ones Python set for uvicorn's graceful shutdown: set Python's
+    again. Only the main thread may (a server run in another thread has no signal handling anyway)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            handler = signal.getsignal(sig)
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None):

@@ -140,5 +140,6 @@ def check_image(data: bytes, name: str, max_pixels: int, cfg: PreprocessConfig) 
     rw, rh = resize_short_size(head.width, head.height, cfg.resize_short)
     if rw * rh > max_pixels:
         raise RequestError(413, "too_many_pixels", f"{name}: {head.width}x{head.height} resized to short side "
-                           f"{cfg.resize_short} is {rw}x{rh}, above {limit}", hint="crop the image to a less extreme aspect ratio")
+                           f"{cfg.resize_short} is {rw}x{rh}, above {limit}",
+                           hint="crop the image to a less extreme aspect ratio")
     return head
