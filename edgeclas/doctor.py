@@ -51,6 +51,11 @@ _PY_PACKAGES = [
     ("adbutils", "devices, deploy, bench", "device"),
     ("pybind11", "native host module", "native"),
     ("matplotlib", "report plots", "report"),
+    ("uvicorn", "serve (the ASGI server)", "serve"),
+    ("starlette", "serve (routes, requests)", "serve"),
+    ("python-multipart", "serve (multipart uploads)", "serve"),
+    ("prometheus_client", "serve (/metrics)", "serve"),
+    ("httpx", "serve tests and benchmark (HTTP client)", "test"),
 ]
 
 

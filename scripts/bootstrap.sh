@@ -12,6 +12,7 @@ APT_PACKAGES=(
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user-static
   adb libstb-dev googletest unzip
   chromium  # report tests open the HTML report in headless Chromium
+  curl      # the serve test posts an image the way README shows
 )
 
 missing=()
