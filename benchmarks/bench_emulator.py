@@ -47,7 +47,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from edgeclas.emulator import manager
-    from edgeclas.emulator.programs import _qemu
+    from edgeclas.sdk.cross import qemu_command
 
     adb = manager.adb_binary()
     adb_port = manager.free_port()
@@ -65,7 +65,7 @@ def main() -> int:
         _run(["gcc", "-O2", "-o", str(work / "loop-host"), str(work / "loop.c")])
         _run([adb, *s, "push", str(work / "loop-arm"), "/data/local/tmp/loop"])
         _run([adb, *s, "shell", "chmod 755 /data/local/tmp/loop"])
-        qemu = [_qemu("armv8"), "-L", str(info.root)]
+        qemu = qemu_command("armv8")
         rows = [
             (f"push {args.mb} MiB", lambda: _run([adb, *s, "push", str(blob), "/data/local/tmp/blob.bin"]),
              "cp", lambda: shutil.copyfile(blob, work / "copy.bin")),

@@ -10,8 +10,8 @@ disconnects the old transport first and reconnects until it is ``device`` again.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-
 import json
 import os
 import shutil
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..doctor import ToolStatus
-from ..errors import DeviceError, ToolchainError
+from ..errors import ConfigError, DeviceError, ToolchainError
 from ..fsutil import atomic_write_json
 from ..paths import cache_dir
 from .profile import load_profile
@@ -47,8 +47,13 @@ class EmulatorInfo:
     adb_port: int
     log: str
     state: str = "device"  # as the adb server reports it, or "not running"
-    isolate: bool = False  # programs run chrooted in a private mount namespace
     owns_root: bool = False  # root was made in the cache for this device: stop removes it
+
+    @classmethod
+    def from_json(cls, data: dict) -> EmulatorInfo:
+        """From a state file; keys a newer or older edgeclas wrote and this one does not know are left out."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def _state_dir() -> Path:
@@ -167,30 +172,35 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
           isolate: bool | None = None, timeout: float = 30.0, die_with_caller: bool = False) -> EmulatorInfo:
     """Launch a detached emulated device on 127.0.0.1 and (by default) connect the adb server to it.
 
-    ``isolate`` None (the default) isolates the device's programs whenever this machine can
-    (:func:`isolation_problem`): under plain ``qemu -L`` a program could read host files that the
-    device root does not shadow, chrooted it sees only the device.
+    The device runs Android's real shell and commands (the ``android-userland`` SDK item: a missing
+    one is a ToolchainError naming ``edgeclas sdk install``) in a sandbox of its own namespaces.
+    ``isolate=False`` is refused: without the sandbox, mksh and toybox would act on this machine's files.
 
     Idempotent per port: when the same profile already runs there, it is only (re)connected.
     ``die_with_caller`` (test fixtures): the device gets SIGTERM when the calling thread's process dies,
     so a killed test run leaves no device behind.
     """
+    if isolate is False:
+        raise ConfigError("--no-isolate is not possible any more: the emulated device runs Android's real shell "
+                          "and toybox, which outside the device's sandbox would act on this machine's files",
+                          hint="drop --no-isolate (the sandbox needs root or unprivileged user namespaces and "
+                               "Linux 6.7+; 'edgeclas doctor' shows whether this machine has them)")
     if profile is None:
         if arch not in _ARCH_PROFILES:
             raise DeviceError(f"unknown arch '{arch}'", hint=f"use one of {', '.join(_ARCH_PROFILES)}")
         profile = _ARCH_PROFILES[arch]
     prof = load_profile(profile)
-    if isolate is None:
-        isolate = isolation_problem() is None
+    from ..sdk import resolve as sdk_resolve
+
+    userland = sdk_resolve("android-userland", arch=prof.arch).path
     port = port or free_port()
     adb_port = adb_server_port(adb_port)
     state_file = _state_file(port)
     if state_file.exists():
-        old = EmulatorInfo(**json.loads(state_file.read_text()))
+        old = EmulatorInfo.from_json(json.loads(state_file.read_text()))
         if _pid_alive(old.pid):
-            if old.profile != prof.name or old.isolate != isolate:
-                raise DeviceError(f"an emulated device ({old.profile}{', isolated' if old.isolate else ''}) already runs "
-                                  f"on port {port} (pid {old.pid})",
+            if old.profile != prof.name:
+                raise DeviceError(f"an emulated device ({old.profile}) already runs on port {port} (pid {old.pid})",
                                   hint=f"edgeclas emulator stop --port {port}, or pick another --port")
             # Already running (say, the adb server was restarted and forgot it): just connect it again.
             old = EmulatorInfo(**{**asdict(old), "adb_port": adb_port})
@@ -205,11 +215,9 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
     _state_dir().mkdir(parents=True, exist_ok=True)
     ready.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "edgeclas.emulator", "--profile", str(prof.path or prof.name), "--root", str(root_path),
-           "--port", str(port), "--ready-file", str(ready)]
+           "--port", str(port), "--ready-file", str(ready), "--userland", str(userland)]
     if quota_mb is not None:
         cmd += ["--quota-mb", str(quota_mb)]
-    if isolate:
-        cmd += ["--isolate"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True,
@@ -227,9 +235,13 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
         time.sleep(0.05)
     info = json.loads(ready.read_text())
     ready.unlink(missing_ok=True)
+    if "error" in info:
+        proc.wait(timeout=30)
+        raise DeviceError(f"the emulated device cannot boot on this machine: {info['error']}",
+                          hint="it needs root or unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) "
+                               "and Linux 6.7+ (binfmt_misc per user namespace); 'edgeclas doctor' shows which is missing")
     result = EmulatorInfo(serial=f"127.0.0.1:{port}", port=port, pid=proc.pid, profile=prof.name, arch=prof.arch,
-                          root=info["root"], adb_port=adb_port, log=str(log_path), isolate=isolate,
-                          owns_root=root is None)
+                          root=info["root"], adb_port=adb_port, log=str(log_path), owns_root=root is None)
     atomic_write_json(state_file, asdict(result))
     if connect:
         try:
@@ -283,7 +295,7 @@ def _load_states() -> list[EmulatorInfo]:
     out = []
     for f in sorted(_state_dir().glob("*.json")):
         try:
-            out.append(EmulatorInfo(**json.loads(f.read_text())))
+            out.append(EmulatorInfo.from_json(json.loads(f.read_text())))
         except (OSError, ValueError, TypeError):
             continue
     return out
@@ -334,33 +346,26 @@ def stop(*, port: int | None = None, serial: str | None = None, all_: bool = Fal
 
 
 @functools.lru_cache(maxsize=1)
-def isolation_problem() -> str | None:
-    """None when programs can run chrooted in a private mount namespace here, else why not (probed once)."""
-    import tempfile
+def sandbox_problem() -> str | None:
+    """None when the device's sandbox (namespaces, binfmt_misc, qemu) can be built here, else why not (probed once)."""
+    from .sandbox import probe
 
-    tmp = Path(tempfile.mkdtemp(prefix="edgeclas-isolate-probe-"))
-    try:
-        from .isolate import probe
-        from .programs import _qemu
-
-        return probe(tmp, _qemu("armv8"))
-    except (ToolchainError, OSError) as e:
-        return str(e)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return probe("armv8")
 
 
 def doctor_rows() -> list[ToolStatus]:
-    """``edgeclas doctor``: device profiles, whether ``--isolate`` works here, emulators running."""
+    """``edgeclas doctor``: device profiles, whether the device sandbox can be built here, emulators running."""
     from .profile import profile_names, profiles_dir
 
     names = profile_names()
     rows = [ToolStatus("device", "emulator profiles", bool(names), str(len(names)), str(profiles_dir()),
                        note=", ".join(names))]
-    problem = isolation_problem()
-    rows.append(ToolStatus("device", "emulator --isolate", problem is None, where="mount namespace + chroot",
-                           how="run as root or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
-                           note=problem or "programs run chrooted into the device root (the default here)"))
+    problem = sandbox_problem()
+    rows.append(ToolStatus("device", "emulator sandbox", problem is None,
+                           where="user/mount/pid/net namespaces + binfmt_misc (Linux 6.7+)",
+                           how="run as root or enable unprivileged user namespaces "
+                               "(sysctl kernel.unprivileged_userns_clone=1), on Linux 6.7 or newer",
+                           note=problem or "the emulated device can boot here"))
     running = [i for i in status(adb=False) if i.state != "not running"]
     rows.append(ToolStatus("device", "emulated devices", True, f"{len(running)} running",
                            note=", ".join(i.serial for i in running)))

@@ -140,8 +140,15 @@ def load(root: Path, arch: str) -> Userland:
                     tuple(data.get("toybox", ())), tuple(data.get("busybox", ())))
 
 
+def _arch(t: Target) -> str:
+    if t.arch not in PACKAGES:
+        raise ToolchainError(f"android-userland is the emulated phone's /system: there is one for armv8 and armv7, "
+                             f"not for {t.arch}", hint="edgeclas sdk path android-userland --arch armv8")
+    return t.arch
+
+
 def resolve(name: str, t: Target, flag: Path | None) -> SdkItem:
-    arch = t.arch
+    arch = _arch(t)
     env = os.environ.get(ENV)
     for source, root in (("flag", flag), ("env", Path(env) / arch if env else None), ("cache", _cache_path(arch))):
         if root is None:
@@ -157,7 +164,7 @@ def resolve(name: str, t: Target, flag: Path | None) -> SdkItem:
 
 
 def install(name: str, t: Target, **_: object) -> SdkItem:
-    arch = t.arch
+    arch = _arch(t)
     downloads = cache_dir("sdk", "downloads")
     debs = [(pkg, fetch(pkg.artifact, downloads)) for pkg in PACKAGES[arch]]
     with staging_dir(_cache_path(arch)) as tmp:
