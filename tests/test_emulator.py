@@ -655,3 +655,69 @@ def test_background_programs_over_adb(emulator, probes):
     while sh(emulator, "pgrep bg").returncode == 0:
         assert time.monotonic() < deadline, "a background program outlived its session"
         time.sleep(0.2)
+
+
+def test_adb_reverse_and_forward_cross_the_devices_own_loopback(emulator):
+    """127.0.0.1 on the device is the device: a host port is out of reach until `adb reverse` makes one."""
+    import socket
+
+    host = socket.socket()
+    host.bind(("127.0.0.1", 0))
+    host.listen(4)
+    hport = host.getsockname()[1]
+    got: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                c, _ = host.accept()
+            except OSError:
+                return
+            with c:
+                data = c.recv(100)
+                got.append(data)
+                c.sendall(data.upper())
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        r = sh(emulator, f"echo x | nc 127.0.0.1 {hport}")
+        assert r.returncode == 1 and b"Connection refused" in r.stderr and got == []
+        assert emulator.adb("reverse", "tcp:5678", f"tcp:{hport}").returncode == 0
+        r = emulator.adb("reverse", "tcp:0", f"tcp:{hport}")
+        picked = int(r.stdout.strip())
+        listing = emulator.adb("reverse", "--list").stdout.decode()
+        assert f"tcp:5678 tcp:{hport}" in listing and f"tcp:{picked} tcp:{hport}" in listing
+        r = sh(emulator, "(echo ping; sleep 2) | nc 127.0.0.1 5678")
+        assert (r.returncode, r.stdout, got) == (0, b"PING\n", [b"ping\n"])
+        r = emulator.adb("reverse", "--no-rebind", "tcp:5678", "tcp:1")
+        assert r.returncode != 0 and b"cannot rebind existing socket" in r.stderr
+        assert emulator.adb("reverse", "--remove", "tcp:5678").returncode == 0
+        r = emulator.adb("reverse", "--remove", "tcp:5678")
+        assert r.returncode != 0 and b"listener 'tcp:5678' not found" in r.stderr
+        assert emulator.adb("reverse", "--remove-all").returncode == 0
+        assert emulator.adb("reverse", "--list").stdout.strip() == b""
+        assert sh(emulator, f"echo x | nc 127.0.0.1 {picked}").returncode == 1  # its listener is gone too
+    finally:
+        host.close()
+    # adb forward: the host's port to the device's own 127.0.0.1:7000, where a device program listens.
+    from edgeclas.emulator.manager import free_port
+
+    fport = free_port()
+    assert emulator.adb("forward", f"tcp:{fport}", "tcp:7000").returncode == 0
+    listener = subprocess.Popen([emulator.adb_server.adb, "-P", str(emulator.adb_port), "-s", emulator.serial, "shell",
+                                 "sleep 20 | nc -l -p 7000 | head -n 1"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while b":7000 " not in sh(emulator, "netstat -ltn").stdout:  # the device's own sockets
+            assert time.monotonic() < deadline and listener.poll() is None, "the device program never listened"
+            time.sleep(0.2)
+        # The connection stays open until the device program has its data (adb drops what a client sent
+        # if it closes before the device accepted the stream).
+        with socket.create_connection(("127.0.0.1", fport), timeout=20) as c:
+            c.sendall(b"through forward\n")
+            line = listener.stdout.readline()  # what the device program read from its connection
+        assert line == b"through forward\n"
+    finally:
+        listener.kill()
+        emulator.adb("forward", "--remove", f"tcp:{fport}")
+

@@ -192,12 +192,12 @@ class Sandbox:
     def listen(self, port: int) -> socket.socket:
         """A TCP socket listening on the device's 127.0.0.1:``port`` (OSError with the reason)."""
         [fd] = self._request({"op": "listen", "port": int(port)})["fds"]
-        return socket.socket(fileno=fd)
+        return _blocking(socket.socket(fileno=fd))
 
     def connect(self, port: int) -> socket.socket:
         """A TCP connection to the device's 127.0.0.1:``port`` (OSError: connection refused…)."""
         [fd] = self._request({"op": "connect", "port": int(port)})["fds"]
-        return socket.socket(fileno=fd)
+        return _blocking(socket.socket(fileno=fd))
 
     def kill_all(self, *, clear_log: bool = False) -> None:
         """Every device program dies (a reboot); ``clear_log`` empties the log buffer too."""
@@ -216,6 +216,12 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+
+
+def _blocking(sock: socket.socket) -> socket.socket:
+    # The descriptor keeps the flags it had in the init (a connect timeout leaves it non-blocking).
+    sock.setblocking(True)
+    return sock
 
 
 def _init_env() -> dict[str, str]:

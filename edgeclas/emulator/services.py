@@ -14,6 +14,8 @@ has exited *and* every process holding its output has closed it (a background jo
 the session keeps it open, as on a phone). Then, or when the host closes the stream, whatever is
 left of the session's process group is killed.
 
+``reverse:…`` (``adb reverse``) and ``tcp:PORT`` (``adb forward``) are in :mod:`.forward`.
+
 Sync requests are ``id:4s length:u32le`` + payload: STAT/LIST/SEND/RECV/QUIT, and STA2/LST2/LIS2
 (features ``stat_v2``, ``ls_v2``: 64-bit sizes, stat vs lstat, errno); file data moves in DATA chunks
 of at most 64 KiB; errors are ``FAIL`` + text,
@@ -33,6 +35,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Callable
 
+from .forward import reverse_service, tcp_service
 from .fs import FsError, give_to_shell
 from .transport import Stream, StreamClosed
 
@@ -63,6 +66,10 @@ def open_service(device: EmulatedDevice, name: str) -> Callable[[Stream], None] 
         return lambda s: _shell(device, s, name[5:], v2=False, pty=False, term=None, merge_stderr=True)
     if name == "sync:":
         return lambda s: _sync(device, s)
+    if name.startswith("reverse:"):
+        return lambda s: reverse_service(device, s, name[len("reverse:"):])
+    if name.startswith("tcp:") and name[4:].isdigit() and int(name[4:]) < 65536:
+        return lambda s: tcp_service(device, s, int(name[4:]))
     if name in _MESSAGES:
         return lambda s: s.write(_MESSAGES[name])
     if name.startswith("reboot:"):  # reboot:, reboot:bootloader … all just restart the emulated device
