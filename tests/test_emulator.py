@@ -721,3 +721,44 @@ def test_adb_reverse_and_forward_cross_the_devices_own_loopback(emulator):
         listener.kill()
         emulator.adb("forward", "--remove", f"tcp:{fport}")
 
+
+
+def test_sendrecv_v2_push_pull_and_dry_run(emulator):
+    """SND2/RCV2 (feature sendrecv_v2, what adb 31+ clients use), spoken directly over a sync stream."""
+    assert "sendrecv_v2" in emulator.device().get_features().split(",")
+    blob = os.urandom(200_000)
+    c = emulator.device().open_transport()
+    c.send_command("sync:")
+    c.check_okay()
+
+    def send2(path: str, flags: int) -> bytes:
+        raw = path.encode()
+        c.conn.sendall(b"SND2" + struct.pack("<I", len(raw)) + raw + b"SND2" + struct.pack("<II", 0o100640, flags))
+        for off in range(0, len(blob), 65536):
+            chunk = blob[off:off + 65536]
+            c.conn.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+        c.conn.sendall(b"DONE" + struct.pack("<I", 1_700_000_000))
+        status = c.read_exact(8)
+        return status + (c.read_exact(struct.unpack("<I", status[4:])[0]) if status[:4] == b"FAIL" else b"")
+
+    try:
+        assert send2(f"{TMP}/v2/blob.bin", 0) == b"OKAY\0\0\0\0"
+        local = emulator.root / "data/local/tmp/v2/blob.bin"
+        assert local.read_bytes() == blob and local.stat().st_mode & 0o777 == 0o640
+        assert int(local.stat().st_mtime) == 1_700_000_000
+        assert send2(f"{TMP}/v2/dry.bin", 0x80000000) == b"OKAY\0\0\0\0"  # dry run: read, never stored
+        assert not (emulator.root / "data/local/tmp/v2/dry.bin").exists()
+        assert send2(f"{TMP}/v2/brotli.bin", 1).startswith(b"FAIL")  # compression was not offered
+        raw = f"{TMP}/v2/blob.bin".encode()
+        c.conn.sendall(b"RCV2" + struct.pack("<I", len(raw)) + raw + b"RCV2" + struct.pack("<I", 0))
+        got = b""
+        while True:
+            head = c.read_exact(8)
+            if head[:4] == b"DONE":
+                break
+            assert head[:4] == b"DATA", head
+            got += c.read_exact(struct.unpack("<I", head[4:])[0])
+        assert got == blob
+        c.conn.sendall(b"QUIT" + struct.pack("<I", 0))
+    finally:
+        c.close()

@@ -21,8 +21,8 @@ __all__ = ["ADB_FEATURES", "Cluster", "DeviceProfile", "load_profile", "profile_
 
 _ARCHES = ("armv8", "armv7")
 # What the emulated adbd serves: shell protocol v2 (exit codes, separate stderr), `cmd`, sync
-# STA2/LST2/LIS2, and parent folders created by SEND.
-ADB_FEATURES = ("shell_v2", "cmd", "stat_v2", "ls_v2", "fixed_push_mkdir")
+# STA2/LST2/LIS2 and SND2/RCV2 (uncompressed), and parent folders created by SEND.
+ADB_FEATURES = ("shell_v2", "cmd", "stat_v2", "ls_v2", "fixed_push_mkdir", "sendrecv_v2")
 
 
 @dataclass(frozen=True)

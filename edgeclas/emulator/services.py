@@ -16,8 +16,10 @@ left of the session's process group is killed.
 
 ``reverse:…`` (``adb reverse``) and ``tcp:PORT`` (``adb forward``) are in :mod:`.forward`.
 
-Sync requests are ``id:4s length:u32le`` + payload: STAT/LIST/SEND/RECV/QUIT, and STA2/LST2/LIS2
-(features ``stat_v2``, ``ls_v2``: 64-bit sizes, stat vs lstat, errno); file data moves in DATA chunks
+Sync requests are ``id:4s length:u32le`` + payload: STAT/LIST/SEND/RECV/QUIT, STA2/LST2/LIS2
+(features ``stat_v2``, ``ls_v2``: 64-bit sizes, stat vs lstat, errno), and SND2/RCV2 (``sendrecv_v2``,
+newer adb clients: the path, then a second header with the mode and flags; no compression is offered,
+``adb push --dry-run`` is honoured); file data moves in DATA chunks
 of at most 64 KiB; errors are ``FAIL`` + text,
 worded like adbd (``write failed: No space left on device``).
 """
@@ -46,6 +48,7 @@ __all__ = ["open_service", "SYNC_DATA_MAX", "SH"]
 
 SH = "/system/bin/sh"
 SYNC_DATA_MAX = 64 * 1024
+SYNC_FLAG_DRY_RUN = 0x80000000  # sendrecv_v2 flags: brotli 1, lz4 2, zstd 4 are not served
 ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN, ID_WINDOW = range(6)
 
 
@@ -276,7 +279,30 @@ def _sync(device: EmulatedDevice, stream: Stream) -> None:
         elif cmd == b"RECV":
             _recv(fs, stream, arg)
         elif cmd == b"SEND":
-            _send(device, stream, arg)
+            path, comma, mode_text = arg.rpartition(",")
+            if not comma:
+                path, mode_text = arg, "33188"
+            if not mode_text.isdigit():
+                _drain_until_done(stream)
+                _sync_fail(stream, f"bad file mode in '{arg}'")
+                continue
+            _send(device, stream, path, int(mode_text))
+        elif cmd in (b"SND2", b"RCV2"):
+            # sendrecv_v2: the path came first; a second header with the same id carries the rest.
+            setup = stream.read_exact(12 if cmd == b"SND2" else 8)
+            if setup[:4] != cmd:
+                _sync_fail(stream, f"expected {cmd.decode()} setup, got {setup[:4]!r}")
+                return
+            mode, flags = struct.unpack("<II", setup[4:]) if cmd == b"SND2" else (0, struct.unpack("<I", setup[4:])[0])
+            if flags & ~SYNC_FLAG_DRY_RUN:  # brotli, lz4, zstd: not advertised, so a host should not ask
+                if cmd == b"SND2":
+                    _drain_until_done(stream)
+                _sync_fail(stream, f"unsupported compression flags {flags:#x}")
+                continue
+            if cmd == b"SND2":
+                _send(device, stream, arg, mode, dry_run=bool(flags & SYNC_FLAG_DRY_RUN))
+            else:
+                _recv(fs, stream, arg)
         else:
             _sync_fail(stream, f"unknown sync command {cmd!r}")
             return
@@ -375,17 +401,9 @@ def _drain_until_done(stream: Stream) -> None:
         stream.read_exact(length)
 
 
-def _send(device: EmulatedDevice, stream: Stream, spec: str) -> None:
+def _send(device: EmulatedDevice, stream: Stream, path: str, mode: int, dry_run: bool = False) -> None:
+    """Receive a file (SEND/SND2); ``dry_run`` (``adb push --dry-run``) reads it all and writes nothing."""
     fs = device.fs
-    path, comma, mode_text = spec.rpartition(",")
-    if not comma:
-        path, mode_text = spec, "33188"
-    try:
-        mode = int(mode_text)
-    except ValueError:
-        _drain_until_done(stream)
-        _sync_fail(stream, f"bad file mode in '{spec}'")
-        return
     error = None
     tmp = None
     try:
@@ -403,7 +421,7 @@ def _send(device: EmulatedDevice, stream: Stream, spec: str) -> None:
         if res.host.is_dir():
             raise _SendError(f"couldn't create file: {os.strerror(errno.EISDIR)}")
         free = fs.free_bytes() + (res.host.stat().st_size if res.host.is_file() else 0)
-        tmp = parent / f".{res.host.name}.{uuid.uuid4().hex[:8]}.edgeclas-push"
+        tmp = os.devnull if dry_run else parent / f".{res.host.name}.{uuid.uuid4().hex[:8]}.edgeclas-push"
         written = 0
         with open(tmp, "wb") as f:
             while True:
@@ -419,11 +437,14 @@ def _send(device: EmulatedDevice, stream: Stream, spec: str) -> None:
                 if written > free:
                     raise _SendError(f"write failed: {os.strerror(errno.ENOSPC)}")
                 f.write(data)
-        os.chmod(tmp, mode & 0o777)
-        give_to_shell(tmp)
-        os.utime(tmp, (mtime, mtime))
-        os.replace(tmp, res.host)
-        tmp = None
+        if dry_run:
+            tmp = None
+        else:
+            os.chmod(tmp, mode & 0o777)
+            give_to_shell(tmp)
+            os.utime(tmp, (mtime, mtime))
+            os.replace(tmp, res.host)
+            tmp = None
         stream.write(b"OKAY" + b"\0\0\0\0")
         return
     except FsError as e:
