@@ -127,6 +127,18 @@ def test_split_sections_keeps_text_before_first_marker_out():
     assert split_sections(f"noise\n{SECTION}a\nx\ny\n{SECTION}b\n") == {"a": "x\ny", "b": ""}
 
 
+def test_md5sum_and_ls_sizes_for_older_phones():
+    from edgeclas.device.adb import _digest_command, parse_digest_output
+
+    md5 = "d41d8cd98f00b204e9800998ecf8427e"
+    assert parse_digest_output("md5", f"{md5}  /d/a.png\n{'0' * 64}  /d/b\n") == {"/d/a.png": md5}
+    listing = ("@@edgeclas:/d/a b.png\n-rw-rw-rw- 1 shell shell 1234 2024-01-01 12:00 /d/a b.png\n"  # toybox
+               "@@edgeclas:/d/old.png\n-rw-rw---- shell    sdcard_rw    77 2015-03-02 10:11 old.png\n"  # toolbox
+               "@@edgeclas:/d/gone\nls: /d/gone: No such file or directory\n")
+    assert parse_digest_output("size", listing) == {"/d/a b.png": "1234", "/d/old.png": "77"}
+    assert _digest_command("size", ["/d/a b.png"]) == "echo '@@edgeclas:/d/a b.png'; ls -l '/d/a b.png'"
+
+
 def test_sha256sum_output_toybox_and_escaped_names():
     h = "a" * 64
     text = f"{h}  /data/local/tmp/e/bin/clas_system\n\\{h}  /data/local/tmp/e/a\\nb.png\nsha256sum: x: No such file\n"
