@@ -49,10 +49,12 @@ def main() -> int:
     from edgeclas.emulator import manager
     from edgeclas.sdk.cross import qemu_command
 
-    adb = manager.adb_binary()
+    from edgeclas.device import AdbServer, adb_binary
+
+    adb = adb_binary()
     adb_port = manager.free_port()
     os.environ["ANDROID_ADB_SERVER_PORT"] = str(adb_port)
-    manager.ensure_adb_server(adb_port)
+    AdbServer("127.0.0.1", adb_port).ensure_running()
     work = Path(tempfile.mkdtemp(prefix="bench-emulator-"))
     info = None
     try:

@@ -214,7 +214,6 @@ class _Runner:
         self.state = read_manifest(out, "pipeline") if self.state_path.is_file() else {}
         self.state.setdefault("stages", {})
         self.emulator: Any = None
-        self.own_adb_port: int | None = None
         self.serial: str | None = pipe.device.get("serial")
         self.result = PipelineResult(out)
         self.values: dict[str, Any] = {}
@@ -301,9 +300,6 @@ class _Runner:
             em = self.pipe.device.get("emulator") or {}
             if not isinstance(em, dict):
                 em = {}
-            port = manager.adb_server_port(None)
-            # An adb server this pipeline starts is stopped with the emulator; a user's own one is left alone.
-            self.own_adb_port = None if manager._adb_server_running(port) else port
             self.emulator = manager.start(arch=str(em.get("arch", "armv8")), profile=em.get("profile"),
                                           root=self.out / "device")
             self.serial = self.emulator.serial
@@ -314,11 +310,9 @@ class _Runner:
         if self.emulator is not None:
             from .emulator import manager
 
-            manager.stop(port=self.emulator.port)
+            # An adb server the emulator's start had to start goes with it; a user's own one stays.
+            manager.stop(port=self.emulator.port, with_adb_server=True)
             self.emulator = None
-            if self.own_adb_port is not None:
-                manager._adb(self.own_adb_port, "kill-server")
-                self.own_adb_port = None
 
     # -- stages -----------------------------------------------------------------------------
     def _recipe(self) -> Path:

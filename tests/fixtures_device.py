@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeclas import device as edgeclas_device
 from edgeclas.emulator import manager
 
 
@@ -111,10 +112,9 @@ class EmulatorHandle:
 
 
 def _require_tools() -> str:
-    try:
-        adb = manager.adb_binary()
-    except Exception as e:  # ToolchainError
-        pytest.skip(f"adb not available: {e}")
+    adb = edgeclas_device.adb_binary()
+    if not adb:
+        pytest.skip("adb not available (apt-get install adb, or pip install adbutils)")
     if not shutil.which("qemu-aarch64-static"):
         pytest.skip("qemu-user-static not installed (apt-get install qemu-user-static)")
     from edgeclas import sdk
@@ -138,7 +138,7 @@ def adb_server():
     os.environ["ANDROID_ADB_SERVER_PORT"] = str(port)
     server = AdbServer(port, adb)
     try:
-        manager.ensure_adb_server(port)
+        edgeclas_device.AdbServer("127.0.0.1", port).ensure_running()
         yield server
     finally:
         server.run("kill-server", timeout=30)

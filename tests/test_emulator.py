@@ -426,6 +426,7 @@ def test_recursive_pull_and_push_of_folders(emulator, tmp_path):
 
 
 def test_start_again_reconnects_after_the_adb_server_restarts(adb_server, tmp_path):
+    from edgeclas.device import AdbServer
     from edgeclas.emulator import manager
 
     # a private adb server: killing the shared one would take the session's emulator away from other tests
@@ -436,20 +437,25 @@ def test_start_again_reconnects_after_the_adb_server_restarts(adb_server, tmp_pa
                               stdin=subprocess.DEVNULL)
 
     info = manager.start(adb_port=port, root=tmp_path / "root")
+    assert (info.adb_server, info.adb_server_started) == (f"127.0.0.1:{port}", True)  # none ran on that port
+    server = AdbServer("127.0.0.1", port)
     try:
         adb("kill-server")
-        manager.ensure_adb_server(port)
+        server.ensure_running()
         assert adb("-s", info.serial, "get-state").returncode != 0  # the new server does not know the device
         again = manager.start(port=info.port, adb_port=port)
-        assert again.pid == info.pid  # the same process, only reconnected
+        assert again.pid == info.pid and not again.adb_server_started  # the same process, only reconnected
         assert adb("-s", info.serial, "shell", "echo back").stdout == b"back\n"
-        import adbutils
-
-        res = adbutils.AdbClient(host="127.0.0.1", port=port).device(info.serial).shell2("false")
-        assert res.returncode == 1  # adbutils' v1 path appends `; echo X4EXIT:$?`
+        manager.stop(port=info.port, with_adb_server=True)
+        assert server.reachable()  # it ran before that start: not the emulator's to end
     finally:
-        manager.stop(port=info.port)
         adb("kill-server")
+    # The handle says when start() started the server, and stop(with_adb_server=True) ends exactly that one.
+    port2 = manager.free_port()
+    info2 = manager.start(adb_port=port2, root=tmp_path / "root2")
+    assert info2.adb_server_started and info2.adb_server == f"127.0.0.1:{port2}"
+    manager.stop(port=info2.port, with_adb_server=True)
+    assert not AdbServer("127.0.0.1", port2).reachable()
 
 
 def test_programs_see_only_the_device(emulator, probes):

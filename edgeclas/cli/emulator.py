@@ -27,7 +27,9 @@ def emulator() -> None:
               help="Device ABI (armv8: arm64-v8a that also runs armeabi-v7a programs).")
 @click.option("--profile", default=None, help="Device profile name in devices/ or a YAML file (overrides --arch).")
 @click.option("--port", type=int, default=None, help="TCP port on 127.0.0.1 for the device [default: a free one].")
-@click.option("--adb-port", type=int, default=None, help="adb server port [default: $ANDROID_ADB_SERVER_PORT or 5037].")
+@click.option("--adb-port", type=int, default=None,
+              help="adb server port on this machine [default: the server every verb uses: $EDGECLAS_ADB_SERVER, "
+                   "$ANDROID_ADB_SERVER_PORT or 5037].")
 @click.option("--root", type=click.Path(file_okay=False), default=None,
               help="Host folder holding the device's files [default: in the edgeclas cache].")
 @click.option("--quota-mb", type=click.IntRange(1), default=None, help="Storage quota of /data and /sdcard [default: profile, 512].")

@@ -168,6 +168,21 @@ class AdbServer:
         except Exception as e:
             raise _map_adb_error(e, address, self) from None
 
+    def disconnect(self, address: str) -> None:
+        """``adb disconnect HOST:PORT``: the server forgets that device (nothing when it did not know it)."""
+        try:
+            self.client().disconnect(address)
+        except Exception as e:
+            raise _map_adb_error(e, address, self) from None
+
+    def kill(self) -> None:
+        """``adb kill-server`` (nothing when none answers)."""
+        if self.reachable():
+            try:
+                self.client().server_kill()
+            except Exception:  # it went away while being told to: that is what was asked
+                pass
+
 
 def _client(host: str, port: int) -> "adbutils.AdbClient":
     import adbutils
