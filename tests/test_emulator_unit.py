@@ -275,3 +275,17 @@ def test_doctor_rows_describe_the_emulator(tmp_path, monkeypatch):
     box = rows["emulator sandbox"]
     assert box.found == (sandbox_problem() is None)
     assert box.found or (box.note and "namespaces" in box.how)  # missing: says why and what to do
+
+
+def test_missing_userland_names_the_sdk_install(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("EDGECLAS_USERLAND_ROOT", raising=False)
+    r = CliRunner().invoke(cli, ["emulator", "start", "--arch", "armv7", "--root", str(tmp_path / "root")])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "no Android userland (mksh, toybox) for armv7" in r.output
+    assert "edgeclas sdk install android-userland --arch armv7" in r.output
+    assert not (tmp_path / "root").exists() and not list((tmp_path / "cache").glob("emulators/*.json"))

@@ -50,13 +50,14 @@ import sys
 import termios
 import traceback
 
+from .fs import SHELL_UID
+
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15
 TIOCGPTN, TIOCSPTLCK = 0x80045430, 0x40045431  # <asm-generic/ioctls.h>; Python's termios lacks them
-SHELL_UID = 2000  # Android's "shell" user, as whom adb shell runs
 LOG_MAX, LOG_KEEP = 256 * 1024, 128 * 1024
 MAX_FDS = 3
 
@@ -156,8 +157,7 @@ class Boot:
         os.mkdir(f"{dev}/log", 0o755)
         os.mkfifo(f"{dev}/log/.in", 0o622)
         os.close(os.open(f"{dev}/log/main", os.O_CREAT | os.O_WRONLY, 0o644))
-        for path in (f"{dev}/log/.in", f"{dev}/log/main"):
-            os.chmod(path, 0o622 if path.endswith(".in") else 0o644)  # umask would narrow them
+        os.chmod(f"{dev}/log/.in", 0o622)  # anyone writes records (the umask would narrow the mode)
         mount("proc", f"{r}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         for name, fd in proc_fds.items():
             mount(f"/proc/self/fd/{fd}", f"{r}/proc/{name}", None, MS_BIND)

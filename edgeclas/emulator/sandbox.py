@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["Sandbox", "SandboxError", "Program", "sandbox_args", "probe"]
+from .devinit import MAX_FDS
 
-MAX_FDS = 3
+__all__ = ["Sandbox", "SandboxError", "Program", "sandbox_args", "probe"]
 
 
 class SandboxError(Exception):

@@ -66,7 +66,7 @@ def open_service(device: EmulatedDevice, name: str) -> Callable[[Stream], None] 
         pty = "pty" in args or (not command and "raw" not in args)
         return lambda s: _shell(device, s, command, v2=v2, pty=pty, term=term)
     if name.startswith("exec:"):
-        return lambda s: _shell(device, s, name[5:], v2=False, pty=False, term=None, merge_stderr=True)
+        return lambda s: _shell(device, s, name[5:], v2=False, pty=False, term=None)  # as shell v1, raw
     if name == "sync:":
         return lambda s: _sync(device, s)
     if name.startswith("reverse:"):
@@ -103,8 +103,7 @@ class _V2Writer:
                 self.stream.write(bytes([kind]) + struct.pack("<I", len(chunk)) + chunk)
 
 
-def _shell(device: EmulatedDevice, stream: Stream, command: str, *, v2: bool, pty: bool, term: str | None,
-           merge_stderr: bool = False) -> None:
+def _shell(device: EmulatedDevice, stream: Stream, command: str, *, v2: bool, pty: bool, term: str | None) -> None:
     """Run ``sh -c COMMAND`` (or an interactive sh) and move its bytes over the stream until it is done."""
     argv = [SH, "-c", command] if command else [SH]
     env = device.shell_env(term=term if pty else None, interactive=not command and pty)
@@ -123,7 +122,7 @@ def _shell(device: EmulatedDevice, stream: Stream, command: str, *, v2: bool, pt
         else:
             in_r, in_w = os.pipe()
             out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe() if v2 and not merge_stderr else (None, out_w)
+            err_r, err_w = os.pipe() if v2 else (None, out_w)  # without the shell protocol: one stream
             for fd in (in_w, out_r, err_r):
                 session.own(fd)
             try:
