@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,16 @@ def test_cpu_list_ignores_cpufreq_and_cpuidle_entries():
     assert parse_cpu_list("cpufreq\ncpuidle\n") == []
 
 
-def test_freq_command_quotes_and_parses_back():
+def test_freq_command_quotes_and_parses_back(tmp_path):
     cmd = freq_command([0, 7])
-    assert "echo @cpu7; cat /sys/devices/system/cpu/cpu7/cpufreq/cpuinfo_max_freq" in cmd
+    assert 'echo @cpu7; read -r f < /sys/devices/system/cpu/cpu7/cpufreq/cpuinfo_max_freq && echo "$f"' in cmd
+    out = subprocess.run(["sh", "-c", freq_command([0]).replace("/sys/devices/system/cpu/cpu0/cpufreq", str(tmp_path))],
+                         capture_output=True, text=True)  # a POSIX sh (a board's) runs it too; no such file here
+    assert out.stdout == "@cpu0\n"
+    (tmp_path / "cpuinfo_max_freq").write_text("1785600\n")
+    out = subprocess.run(["sh", "-c", freq_command([0]).replace("/sys/devices/system/cpu/cpu0/cpufreq", str(tmp_path))],
+                         capture_output=True, text=True)
+    assert parse_cpufreq(out.stdout) == {0: 1785600}
     # a core without cpufreq (offline, or no file) prints only its marker: it is left out, not misassigned
     assert parse_cpufreq("@cpu0\n1785600\n@cpu1\n@cpu2\n2419200\n") == {0: 1785600, 2: 2419200}
 

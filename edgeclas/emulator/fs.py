@@ -4,7 +4,7 @@ Layout of the device root (``ROOT``)::
 
     ROOT/data/local/tmp, ROOT/sdcard         writable (owned by the shell user), counted against the quota
     ROOT/system/bin                          mksh as sh, toybox and its command links, busybox for the few
-                                             commands Debian's toybox lacks, getprop/log/logcat (scripts)
+                                             commands Debian's toybox lacks or is slow at, getprop/log/logcat
     ROOT/system/lib64 (lib on armv7)         libcrypt for toybox; ROOT/system/etc: mkshrc, hosts, passwd
     ROOT/system/build.prop                   the profile's properties (what getprop answers)
     ROOT/proc/{cpuinfo,meminfo,version}      generated from the profile; the device's init binds them over
@@ -193,7 +193,7 @@ def _system(system: Path, profile: DeviceProfile, userland: Userland) -> None:
         shutil.copy2(userland.root / "system" / rel, system / rel)
     missing = set(profile.missing_commands)
     taken = {p.name for p in (system / "bin").iterdir()}
-    for multicall, commands in (("toybox", userland.toybox), ("busybox", userland.busybox)):
+    for multicall, commands in (("busybox", userland.busybox), ("toybox", userland.toybox)):
         for cmd in commands:
             if cmd not in missing and cmd not in taken:
                 (system / "bin" / cmd).symlink_to(multicall)

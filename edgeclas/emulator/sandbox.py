@@ -41,6 +41,8 @@ class Program:
     pid: int = 0  # in the device's PID namespace
     status: int | None = None
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
+    _pending: tuple[int, bool] | None = field(default=None, repr=False)  # a signal sent before it started
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def wait(self, timeout: float | None = None) -> int | None:
         self._done.wait(timeout)
@@ -53,8 +55,21 @@ class Program:
     def signal(self, sig: int, group: bool = True) -> None:
         """Send ``sig`` to the program's process group (by default; what is left of it after the program
         itself exited, too: jobs it started in the background), or to the program alone."""
-        if self.pid and (group or self.running):
-            self.sandbox._send({"op": "signal", "pid": self.pid, "sig": int(sig), "group": group})
+        with self._lock:
+            if not self.pid:
+                self._pending = (int(sig), group)  # delivered when the init says it started
+                return
+        if group or self.running:
+            try:
+                self.sandbox._send({"op": "signal", "pid": self.pid, "sig": int(sig), "group": group})
+            except SandboxError:
+                pass  # the init is gone, and every device program with it
+
+    def _started(self, pid: int) -> None:
+        with self._lock:
+            self.pid, pending = pid, self._pending
+        if pending is not None:
+            self.signal(*pending)
 
 
 def sandbox_args(root: Path, arch: str) -> list[str]:
@@ -135,7 +150,7 @@ class Sandbox:
                     break
                 event, rid = msg.get("event"), msg.get("id")
                 if event == "started" and rid in self._programs:
-                    self._programs[rid].pid = msg["pid"]
+                    self._programs[rid]._started(msg["pid"])
                 elif event == "exited":
                     prog = self._programs.pop(rid, None)
                     if prog is not None:

@@ -6,7 +6,7 @@ takes the few files the device needs out of them and lays them out per architect
 
     cache/sdk/android-userland/<arch>/system/bin/sh          mksh (the full build, dynamically linked)
     cache/sdk/android-userland/<arch>/system/bin/toybox      toybox 0.8.9 (glibc)
-    cache/sdk/android-userland/<arch>/system/bin/busybox     busybox (static): only for tr dd expr diff awk
+    cache/sdk/android-userland/<arch>/system/bin/busybox     busybox (static): tr dd expr diff awk, sha2 sums
     cache/sdk/android-userland/<arch>/system/lib{64,}/libcrypt.so.1   the one library toybox needs besides libc
     cache/sdk/android-userland/<arch>/sdk.json               packages, versions, sha256, command lists
 
@@ -14,7 +14,7 @@ Why these files: the mksh package's static builds (klibc, dietlibc, musl) are ``
 that lack what Android's mksh has (``not executable: 64-bit ELF file`` for a foreign ELF, for one), so
 the full glibc build is used. Debian builds toybox without its "pending" set, which Android enables:
 ``tr``, ``dd``, ``expr`` and ``diff`` come from Debian's static busybox instead, and ``awk`` (a separate
-program on Android) too. glibc itself is the cross toolchain's (``libc6-*-cross``), which the
+program on Android) too, and the sha2 sums (see :data:`BUSYBOX_COMMANDS`). glibc itself is the cross toolchain's (``libc6-*-cross``), which the
 emulated device already mounts for pushed programs; multiarch ``libc6:arm64`` is never mixed in.
 
 The toybox and busybox command lists are read from the binaries themselves (run once under qemu at
@@ -43,8 +43,12 @@ __all__ = ["PACKAGES", "BUSYBOX_COMMANDS", "Userland", "load", "resolve", "insta
 PER_TARGET = True
 ENV = "EDGECLAS_USERLAND_ROOT"  # a folder holding armv8/ and armv7/ in the cache's layout
 
-# The commands Android's toybox has that Debian's toybox build leaves out (its "pending" set), and awk.
-BUSYBOX_COMMANDS = ("tr", "dd", "expr", "diff", "awk")
+# What busybox provides on the device: the commands Android's toybox has that Debian's toybox build
+# leaves out (its "pending" set) and awk; and the sha2 sums, which Android's toybox computes with
+# BoringSSL while Debian's uses its own C code, 8x slower than busybox's under qemu (27 MB: 8.5 s, 1.0 s),
+# which a deploy that checks every file it pushes would feel.
+BUSYBOX_COMMANDS = ("tr", "dd", "expr", "diff", "awk", "sha256sum", "sha512sum")
+LAYOUT = 2  # sdk.json "layout": what load() expects; an older install must be made again
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,8 @@ def load(root: Path, arch: str) -> Userland:
         data = json.loads(meta.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise _missing(arch, root, f"{_MANIFEST} is unreadable ({e})") from None
+    if data.get("layout") != LAYOUT:
+        raise _missing(arch, root, f"made by an older edgeclas (layout {data.get('layout', 1)}, now {LAYOUT})")
     want = "aarch64" if arch == "armv8" else "armv7"
     for rel in ("system/bin/sh", "system/bin/toybox", "system/bin/busybox", f"system/{_LIB[arch]}/libcrypt.so.1"):
         got = elf_machine(root / rel)
@@ -155,10 +161,10 @@ def resolve(name: str, t: Target, flag: Path | None) -> SdkItem:
             continue
         try:
             u = load(root, arch)
-        except ToolchainError:
-            if source != "cache":
+        except ToolchainError as e:
+            if source != "cache" or (root / _MANIFEST).is_file():
                 raise
-            raise _missing(arch, root, "not installed") from None
+            raise _missing(arch, root, "not installed") from e
         return SdkItem(name, u.version, root, source, t.key, note=f"{len(u.toybox)} toybox commands")
     raise _missing(arch, _cache_path(arch), "not installed")
 
@@ -189,7 +195,7 @@ def install(name: str, t: Target, **_: object) -> SdkItem:
             raise ToolchainError(f"the {arch} toybox/busybox did not list their commands as expected "
                                  f"(toybox: {len(toybox)}, busybox: {busybox})")
         atomic_write_json(tmp / _MANIFEST, {
-            "item": "android-userland", "arch": arch,
+            "item": "android-userland", "layout": LAYOUT, "arch": arch,
             "packages": [{"name": p.artifact.spec.split(":")[0], "version": p.artifact.spec.split("=", 1)[1],
                           "file": p.artifact.name, "sha256": p.artifact.sha256} for p, _ in debs],
             "toybox": toybox, "busybox": busybox,
