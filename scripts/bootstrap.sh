@@ -2,8 +2,8 @@
 # Set up everything edgeclas needs on a fresh Debian machine, idempotently:
 #   1. system packages (apt) that are missing,
 #   2. the project virtualenv .venv with edgeclas[all] installed editable,
-#   3. SDK pieces that tests and the demo use, into the edgeclas cache (ONNX Runtime, the emulated
-#      phone's userland).
+#   3. SDK pieces that tests and the demo use, into the edgeclas cache (ONNX Runtime, the Lite opt route,
+#      the emulated phone's userland).
 # Re-running is cheap: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ APT_PACKAGES=(
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user-static
   adb libstb-dev googletest unzip
   chromium  # report tests open the HTML report in headless Chromium
+  curl      # the serve test posts an image the way README shows
 )
 
 missing=()
@@ -60,3 +61,7 @@ for arch in armv8 armv7; do
   .venv/bin/edgeclas sdk path android-userland --arch "$arch" >/dev/null 2>&1 \
     || .venv/bin/edgeclas sdk install android-userland --arch "$arch"
 done
+# The Paddle Lite compat runtime (.nb conversion and the host lite engine; an opt binary alone cannot run
+# models): no verb installs packages at run time, so it is set up here (pinned wheel from PyPI, sha256
+# checked). Idempotent: an installed runtime is only checked.
+.venv/bin/edgeclas sdk install lite-opt
