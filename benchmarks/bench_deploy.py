@@ -34,16 +34,15 @@ def main() -> int:
     args = ap.parse_args()
 
     from edgeclas.deploy import RunSettings, make_bundle, sync_bundle
-    from edgeclas.device import AdbServer, select_device
+    from edgeclas.device import AdbServer, adb_binary, select_device
     from edgeclas.emulator import manager
 
-    adb = manager.adb_binary()
+    adb = adb_binary()
     adb_port = manager.free_port()
     os.environ["ANDROID_ADB_SERVER_PORT"] = str(adb_port)
     work = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
     emu = None
     try:
-        manager.ensure_adb_server(adb_port)
         emu = manager.start(arch="armv8", adb_port=adb_port, root=work / "root")
         dev = select_device(emu.serial, AdbServer("127.0.0.1", adb_port, explicit=True))
         bundle = make_bundle(args.build, args.model, args.images, RunSettings(), work / "bundle")

@@ -362,7 +362,8 @@ def _check(r: ShellResult, what: str, serial: str) -> None:
 
 
 def sync_bundle(device: Device, bundle: Bundle, remote_dir: str = DEFAULT_REMOTE_DIR) -> SyncStats:
-    """Push the bundle's files whose sha256 differs on the device; ``chmod +x`` the binary.
+    """Push the bundle's files whose sha256 differs on the device (md5, or the size, on phones without
+    sha256sum: :class:`~edgeclas.device.RemoteDigests`); ``chmod +x`` the binary.
 
     Files a previous bundle left in ``remote_dir`` (listed in its index file) and this bundle does
     not have are removed, so clas_system never sees stale images in ``images/``.
@@ -377,16 +378,16 @@ def sync_bundle(device: Device, bundle: Bundle, remote_dir: str = DEFAULT_REMOTE
     for i in range(0, len(stale), 64):
         chunk = [posixpath.join(remote_dir, rel) for rel in stale[i:i + 64]]
         _check(device.shell(["rm", "-f", *chunk], timeout=60), "removing the previous bundle's files", device.serial)
-    have = device.sha256(list(remote.values()))
-    todo = [rel for rel, digest in bundle.files.items() if have.get(remote[rel]) != digest]
+    have = device.digests(list(remote.values()))
+    todo = [rel for rel, digest in bundle.files.items() if not have.same(remote[rel], bundle.path / rel, digest)]
     if todo:
         dirs = sorted({posixpath.dirname(remote[rel]) for rel in todo})
         _check(device.shell(["mkdir", "-p", *dirs], timeout=60), "creating the remote dirs", device.serial)
     pushed_bytes = device.push_many([(bundle.path / rel, remote[rel], 0o755 if rel == bundle.binary else 0o644)
                                      for rel in todo])
     if todo:
-        got = device.sha256([remote[rel] for rel in todo])
-        bad = [rel for rel in todo if got.get(remote[rel]) != bundle.files[rel]]
+        got = device.digests([remote[rel] for rel in todo])
+        bad = [rel for rel in todo if not got.same(remote[rel], bundle.path / rel, bundle.files[rel])]
         if bad:
             raise PushError(f"{device.serial}: {len(bad)} file(s) differ on the device after the push "
                             f"(first: {remote[bad[0]]})", partial=pushed_bytes)

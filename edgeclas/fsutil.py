@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 __all__ = [
     "sha256_file",
+    "file_digest",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
@@ -36,7 +37,14 @@ def safe_name(text: str) -> str:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: str | os.PathLike[str], algorithm: str) -> str:
+    """Hex ``sha256`` or ``md5`` of a file, or (``size``) its size in bytes as text."""
+    if algorithm == "size":
+        return str(os.path.getsize(path))
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(_CHUNK), b""):
             h.update(block)

@@ -100,15 +100,11 @@ def start_emulator(spec: Any, root: Path) -> tuple[str, Callable[[], None]]:
     from .emulator import manager
 
     em = spec if isinstance(spec, dict) else {}
-    port = manager.adb_server_port(None)
-    # An adb server this pipeline starts is stopped with the emulator; a user's own one is left alone.
-    own_adb_port = None if manager._adb_server_running(port) else port
     emulator = manager.start(arch=str(em.get("arch", "armv8")), profile=em.get("profile"), root=root)
 
     def stop() -> None:
-        manager.stop(port=emulator.port)
-        if own_adb_port is not None:
-            manager._adb(own_adb_port, "kill-server")
+        # An adb server the emulator's start had to start goes with it; a user's own one is left alone.
+        manager.stop(port=emulator.port, with_adb_server=True)
 
     return emulator.serial, stop
 

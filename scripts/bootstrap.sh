@@ -2,7 +2,8 @@
 # Set up everything edgeclas needs on a fresh Debian machine, idempotently:
 #   1. system packages (apt) that are missing,
 #   2. the project virtualenv .venv with edgeclas[all] installed editable,
-#   3. SDK pieces that tests and the demo use, into the edgeclas cache (ONNX Runtime, the Lite opt route).
+#   3. SDK pieces that tests and the demo use, into the edgeclas cache (ONNX Runtime, the Lite opt route,
+#      the emulated phone's userland).
 # Re-running is cheap: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,12 @@ fi
 for target in "--arch host" "--arch armv8 --os linux"; do
   # shellcheck disable=SC2086  # $target is two words on purpose
   .venv/bin/edgeclas sdk path onnxruntime $target >/dev/null 2>&1 || .venv/bin/edgeclas sdk install onnxruntime $target
+done
+# The emulated phone's /system (mksh, toybox: Debian ARM packages fetched with apt-get download into a
+# private package index, sha256-pinned); run once under qemu at install to list their commands.
+for arch in armv8 armv7; do
+  .venv/bin/edgeclas sdk path android-userland --arch "$arch" >/dev/null 2>&1 \
+    || .venv/bin/edgeclas sdk install android-userland --arch "$arch"
 done
 # The Paddle Lite compat runtime (.nb conversion and the host lite engine; an opt binary alone cannot run
 # models): no verb installs packages at run time, so it is set up here (pinned wheel from PyPI, sha256

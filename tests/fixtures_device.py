@@ -4,9 +4,11 @@
   points at it for the whole session (adbutils and the adb CLI both honour it); killed at the end.
 * ``emulator`` (session): an armv8 emulated device on a free port, connected (state ``device``).
   ``.serial``, ``.root`` (device root folder on the host), ``.port``, ``.adb_port``, ``.stop()``.
-* ``emulator_factory`` (function): ``make(arch="armv8", quota_mb=None, profile=None, port=None, root=None,
-  isolate=None)`` (None: isolated wherever the machine allows, like ``edgeclas emulator start``)
+* ``emulator_factory`` (function): ``make(arch="armv8", quota_mb=None, profile=None, port=None, root=None)``
   for tests that kill, restart or fill a device; every device it made is stopped afterwards.
+
+Devices run Android's real userland (``edgeclas sdk install android-userland``) in a sandbox of
+their own namespaces; without either, the fixtures skip with the reason and the fix.
 
 Keep these names: the deploy, devices and bench tests use them.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeclas import device as edgeclas_device
 from edgeclas.emulator import manager
 
 
@@ -46,6 +49,7 @@ class EmulatorHandle:
     adb_server: AdbServer
     info: manager.EmulatorInfo
     quota_mb: int | None = None
+    profile: str = "emulated-armv8"  # a name, or the YAML file it was started from
     stopped: bool = field(default=False)
 
     @property
@@ -92,9 +96,8 @@ class EmulatorHandle:
         """Start the same device again (same port, same root) and reconnect the adb server."""
         self.kill()
         manager._state_file(self.port).unlink(missing_ok=True)
-        self.info = manager.start(profile=self.info.profile, port=self.port, adb_port=self.adb_port,
-                                  root=self.root, quota_mb=self.quota_mb, isolate=self.info.isolate,
-                                  die_with_caller=True)
+        self.info = manager.start(profile=self.profile, port=self.port, adb_port=self.adb_port,
+                                  root=self.root, quota_mb=self.quota_mb, die_with_caller=True)
         self.stopped = False
 
     def stop(self) -> None:
@@ -109,12 +112,21 @@ class EmulatorHandle:
 
 
 def _require_tools() -> str:
-    try:
-        adb = manager.adb_binary()
-    except Exception as e:  # ToolchainError
-        pytest.skip(f"adb not available: {e}")
+    adb = edgeclas_device.adb_binary()
+    if not adb:
+        pytest.skip("adb not available (apt-get install adb, or pip install adbutils)")
     if not shutil.which("qemu-aarch64-static"):
         pytest.skip("qemu-user-static not installed (apt-get install qemu-user-static)")
+    from edgeclas import sdk
+
+    for arch in ("armv8", "armv7"):
+        try:
+            sdk.resolve("android-userland", arch=arch)
+        except Exception as e:  # ToolchainError
+            pytest.skip(f"{e} ({getattr(e, 'hint', '')})")
+    problem = manager.sandbox_problem()
+    if problem:
+        pytest.skip(f"the emulated device cannot boot here: {problem}")
     return adb
 
 
@@ -126,7 +138,7 @@ def adb_server():
     os.environ["ANDROID_ADB_SERVER_PORT"] = str(port)
     server = AdbServer(port, adb)
     try:
-        manager.ensure_adb_server(port)
+        edgeclas_device.AdbServer("127.0.0.1", port).ensure_running()
         yield server
     finally:
         server.run("kill-server", timeout=30)
@@ -136,21 +148,17 @@ def adb_server():
             os.environ["ANDROID_ADB_SERVER_PORT"] = old
 
 
-def _make(adb_server: AdbServer, base: Path, *, arch: str = "armv8", profile: str | None = None,
-          quota_mb: int | None = None, port: int | None = None, root: Path | None = None,
-          isolate: bool | None = None) -> EmulatorHandle:
-    root = root or base / f"{profile or arch}-root"
-    info = manager.start(arch=arch, profile=profile, port=port, adb_port=adb_server.port, root=root, quota_mb=quota_mb,
-                         isolate=isolate, die_with_caller=True)  # a killed pytest leaves no device running
-    return EmulatorHandle(adb_server, info, quota_mb)
+def _make(adb_server: AdbServer, base: Path, *, arch: str = "armv8", profile: str | os.PathLike[str] | None = None,
+          quota_mb: int | None = None, port: int | None = None, root: Path | None = None) -> EmulatorHandle:
+    root = root or base / f"{Path(str(profile)).stem if profile else arch}-root"
+    info = manager.start(arch=arch, profile=str(profile) if profile else None, port=port, adb_port=adb_server.port,
+                         root=root, quota_mb=quota_mb, die_with_caller=True)  # a killed pytest leaves no device running
+    return EmulatorHandle(adb_server, info, quota_mb, str(profile) if profile else info.profile)
 
 
 def qemu_pids(root: Path, name: str = "") -> list[int]:
-    """Host pids of qemu running a program of the device at ``root`` (whose argv mentions ``name``).
-
-    Under plain ``qemu -L`` the program's host path (inside ``root``) is in qemu's argv; an isolated
-    program runs chrooted, so its ``/proc/PID/root`` is the device root and argv holds device paths.
-    """
+    """Host pids of qemu running a program of the device at ``root`` (whose argv mentions ``name``):
+    device programs run chrooted, so their ``/proc/PID/root`` is the device root."""
     pids = []
     real_root = os.path.realpath(root)
     for p in Path("/proc").iterdir():
@@ -163,7 +171,7 @@ def qemu_pids(root: Path, name: str = "") -> list[int]:
             continue
         if not os.path.basename(argv[0]).startswith("qemu-") or not any(name in a for a in argv[1:]):
             continue
-        if chroot == real_root or any(str(root) in a for a in argv[1:]):
+        if chroot == real_root:
             pids.append(int(p.name))
     return pids
 

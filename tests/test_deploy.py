@@ -489,3 +489,40 @@ def test_device_killed_mid_deploy_keeps_a_result_file(emulator_factory, fake_bui
     assert record["cleaned"] is False  # the device is gone: nothing could be cleaned, and that is recorded
     assert record["device"]["serial"] == emu.serial and record["bundle"]["files"]
     assert str(out) in e.value.hint
+
+
+@pytest.mark.parametrize("missing, features, algorithm", [
+    (["sha256sum"], None, "md5"),  # Android 7: toybox without sha256sum
+    (["sha256sum", "md5sum"], None, "size"),  # only ls -l
+    ([], ["cmd", "stat_v2", "ls_v2", "fixed_push_mkdir"], "sha256"),  # adbd before Android 7: no shell v2
+], ids=["no-sha256sum", "ls-only", "no-shell-v2"])
+def test_older_phones_deploy_and_skip_unchanged_files(emulator_factory, fake_build, model_dir, images, tmp_path,
+                                                       missing, features, algorithm):
+    """Devices shaped like older phones by their profile: the fallbacks of edgeclas.device carry a deploy."""
+    import yaml
+
+    from edgeclas.device import AdbDevice
+    from edgeclas.emulator.profile import load_profile
+
+    data = yaml.safe_load(load_profile("emulated-armv8").path.read_text())
+    data.update(name="older-phone", missing_commands=missing, **({"adb_features": features} if features else {}))
+    profile = tmp_path / "older-phone.yaml"
+    profile.write_text(yaml.safe_dump(data))
+    emu = emulator_factory(profile=profile)
+    dev = AdbDevice(emu.serial)
+    for cmd in missing:
+        assert dev.shell(cmd).exit_code == 127
+    r = dev.shell("echo out; echo err >&2; exit 3")
+    if features:  # shell v1: stderr arrives merged with stdout, the exit code through adbutils' marker
+        assert (r.exit_code, r.stdout.split(), r.stderr) == (3, ["out", "err"], "")
+    else:
+        assert (r.exit_code, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    remote = _remote(tmp_path)
+    kw = dict(remote_dir=remote, keep=True, bundle_dir=tmp_path / "bundle", out=tmp_path / "r.json")
+    first = deploy(emu.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    assert first.sync.files_pushed == len(first.bundle.files) and first.run.exit_code == 0
+    digests = dev.digests([f"{remote}/{rel}" for rel in first.bundle.files])
+    assert digests.algorithm == algorithm and len(digests.digests) == len(first.bundle.files)
+    second = deploy(emu.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    assert (second.sync.files_pushed, second.sync.bytes_pushed) == (0, 0)
+    assert [p.top1 for p in second.run.predictions] == [p.top1 for p in first.run.predictions]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,16 @@ def test_cpu_list_ignores_cpufreq_and_cpuidle_entries():
     assert parse_cpu_list("cpufreq\ncpuidle\n") == []
 
 
-def test_freq_command_quotes_and_parses_back():
+def test_freq_command_quotes_and_parses_back(tmp_path):
     cmd = freq_command([0, 7])
-    assert "echo @cpu7; cat /sys/devices/system/cpu/cpu7/cpufreq/cpuinfo_max_freq" in cmd
+    assert 'echo @cpu7; read -r f < /sys/devices/system/cpu/cpu7/cpufreq/cpuinfo_max_freq && echo "$f"' in cmd
+    out = subprocess.run(["sh", "-c", freq_command([0]).replace("/sys/devices/system/cpu/cpu0/cpufreq", str(tmp_path))],
+                         capture_output=True, text=True)  # a POSIX sh (a board's) runs it too; no such file here
+    assert out.stdout == "@cpu0\n"
+    (tmp_path / "cpuinfo_max_freq").write_text("1785600\n")
+    out = subprocess.run(["sh", "-c", freq_command([0]).replace("/sys/devices/system/cpu/cpu0/cpufreq", str(tmp_path))],
+                         capture_output=True, text=True)
+    assert parse_cpufreq(out.stdout) == {0: 1785600}
     # a core without cpufreq (offline, or no file) prints only its marker: it is left out, not misassigned
     assert parse_cpufreq("@cpu0\n1785600\n@cpu1\n@cpu2\n2419200\n") == {0: 1785600, 2: 2419200}
 
@@ -125,6 +133,18 @@ def test_device_os_rules():
 
 def test_split_sections_keeps_text_before_first_marker_out():
     assert split_sections(f"noise\n{SECTION}a\nx\ny\n{SECTION}b\n") == {"a": "x\ny", "b": ""}
+
+
+def test_md5sum_and_ls_sizes_for_older_phones():
+    from edgeclas.device.adb import _digest_command, parse_digest_output
+
+    md5 = "d41d8cd98f00b204e9800998ecf8427e"
+    assert parse_digest_output("md5", f"{md5}  /d/a.png\n{'0' * 64}  /d/b\n") == {"/d/a.png": md5}
+    listing = ("@@edgeclas:/d/a b.png\n-rw-rw-rw- 1 shell shell 1234 2024-01-01 12:00 /d/a b.png\n"  # toybox
+               "@@edgeclas:/d/old.png\n-rw-rw---- shell    sdcard_rw    77 2015-03-02 10:11 old.png\n"  # toolbox
+               "@@edgeclas:/d/gone\nls: /d/gone: No such file or directory\n")
+    assert parse_digest_output("size", listing) == {"/d/a b.png": "1234", "/d/old.png": "77"}
+    assert _digest_command("size", ["/d/a b.png"]) == "echo '@@edgeclas:/d/a b.png'; ls -l '/d/a b.png'"
 
 
 def test_sha256sum_output_toybox_and_escaped_names():

@@ -1,114 +1,120 @@
-"""The emulated device's shell, sandbox and generated /proc, /sys — run in-process, no adb needed."""
+"""Behaviour tests of the emulated device's shell and commands, through ``adb shell`` (shell v2).
+
+These ran against edgeclas' own Python shell until it was replaced by Android's real userland (mksh
+as /system/bin/sh, toybox); they now check that the device behaves as a phone does, so expectations
+are mksh's and toybox's (mksh's error messages start with ``E: `` in Debian's build).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
 
 import pytest
 
-from edgeclas.emulator.fs import DeviceFS, FsError, populate_root
-from edgeclas.emulator.profile import load_profile, profile_names
-from edgeclas.emulator.programs import ProcessTable, elf_machine
-from edgeclas.emulator.shell import Shell, ShellIO, Sink, Source, parse, tokenize, ShellSyntaxError
-from edgeclas.errors import ConfigError
+pytestmark = pytest.mark.integration
+
+TMP = "/data/local/tmp"
 
 
-@pytest.fixture
-def dev(tmp_path):
-    profile = load_profile("emulated-armv8")
-    root = tmp_path / "root"
-    populate_root(root, profile)
-    return DeviceFS(root, 1024 * 1024), profile
+def run(emu, cmd: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    r = emu.adb("shell", cmd, input=stdin) if stdin is not None else emu.adb("shell", cmd)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
 
-def run(dev, cmd: str, stdin: bytes = b"", shell: Shell | None = None):
-    fs, profile = dev
-    sh = shell or Shell(fs, profile, ProcessTable())
-    out, err = Sink(), Sink()
-    status = sh.run(cmd, ShellIO(Source(stdin), out, err))
-    return status, bytes(out.data).decode(), bytes(err.data).decode()
+@pytest.fixture(scope="module")
+def emu(emulator):
+    """The session device, with a scratch folder of this module's own."""
+    run(emulator, f"rm -rf {TMP}/sh && mkdir -p {TMP}/sh")
+    return emulator
 
 
-def test_profiles_load_and_describe_clusters():
-    names = profile_names()
-    assert {"emulated-armv8", "emulated-armv7", "snapdragon855-phone"} <= set(names)
-    p = load_profile("snapdragon855-phone")
-    assert p.arch == "armv8" and p.ncpu == 8
-    assert [c.max_khz for c in p.clusters] == [1785600, 2419200, 2841600]
-    assert p.cpu_cluster(7).name == "prime" and p.cpu_cluster(0).name == "little"
-    for name in names:
-        assert load_profile(name).props["ro.product.cpu.abi"] in ("arm64-v8a", "armeabi-v7a")
+def test_it_is_mksh_and_toybox(emu):
+    status, out, _ = run(emu, 'echo $KSH_VERSION; toybox --version; readlink /bin; echo $0')
+    assert status == 0
+    assert out.splitlines() == ["@(#)MIRBSD KSH R59 2023/04/29 +Debian", "toybox 0.8.9", "system/bin", "/system/bin/sh"]
 
 
-def test_unknown_profile_suggests_the_nearest(tmp_path):
-    with pytest.raises(ConfigError) as e:
-        load_profile("emulated-armv9")
-    assert "did you mean" in (e.value.hint or "")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\narch: mips\ncpu: {clusters: []}\n")
-    with pytest.raises(ConfigError, match="arch 'mips'"):
-        load_profile(bad)
+def test_functions_subshells_substitution_pipes_jobs_and_here_documents(emu):
+    script = (
+        f"cd {TMP}/sh\n"
+        "greet() { echo \"hello $1\"; return 3; }\n"
+        "greet world; echo status=$?\n"
+        "x=outer; (x=inner; echo sub=$x; exit 4); echo after=$? x=$x\n"
+        "n=$(echo a b | wc -w); echo words=$n\n"
+        "printf '3\\n1\\n2\\n' | sort | tr '\\n' ' '; echo\n"
+        "sleep 0.3 & bg=$!; (sleep 0.1; echo job) & wait $bg; echo bg=$?; wait\n"
+        "cat <<EOF >here.txt\nvalue $((6*7)) $n\nEOF\n"
+        "cat <<'RAW'\n$n stays\nRAW\n"
+        "cat here.txt\n"
+    )
+    status, out, err = run(emu, script)
+    assert status == 0, err
+    assert out.splitlines() == ["hello world", "status=3", "sub=inner", "after=4 x=outer", "words=2", "1 2 3 ",
+                                "job", "bg=0", "$n stays", "value 42 2"]
 
 
-def test_words_and_quoting_follow_posix_sh(dev):
-    status, out, _ = run(dev, """X='a  b'; echo 'single $X' "double $X" \\$X un\\ split $X; echo "${X}!" ${Y:-dflt}""")
+def test_words_and_quoting_follow_posix_sh(emu):
+    status, out, _ = run(emu, """X='a  b'; echo 'single $X' "double $X" \\$X un\\ split $X; echo "${X}!" ${Y:-dflt}""")
     assert status == 0
     assert out.splitlines() == ["single $X double a  b $X un split a b", "a  b! dflt"]
 
 
-def test_lists_exit_codes_and_unknown_commands(dev):
-    status, out, err = run(dev, "false && echo no; false || echo yes; true; nosuchcmd arg")
-    assert status == 127
-    assert out == "yes\n"
-    assert err == "/system/bin/sh: nosuchcmd: inaccessible or not found\n"
-    assert run(dev, "exit 3; echo never")[:2] == (3, "")
-    assert run(dev, "false; echo $?")[1] == "1\n"
-    assert run(dev, "! false")[0] == 0
+def test_lists_exit_codes_and_unknown_commands(emu):
+    status, out, err = run(emu, "false && echo no; false || echo yes; true; nosuchcmd arg")
+    assert (status, out) == (127, "yes\n")
+    assert "/system/bin/sh: nosuchcmd: inaccessible or not found" in err
+    assert run(emu, "exit 3; echo never")[:2] == (3, "")
+    assert run(emu, "false; echo $?")[1] == "1\n"
+    assert run(emu, "! false")[0] == 0
 
 
-def test_syntax_errors_are_reported_not_raised(dev):
-    status, _, err = run(dev, "echo 'unterminated")
-    assert status == 2 and "unterminated" in err
-    status, _, err = run(dev, "echo a; (echo b)")
-    assert status == 2 and "subshells" in err
-    with pytest.raises(ShellSyntaxError):
-        parse("if true; then echo x")
+def test_syntax_errors_are_reported(emu):
+    status, _, err = run(emu, "echo 'unterminated")
+    assert status != 0 and "no closing quote" in err
+    status, _, err = run(emu, "if true; then echo x")
+    assert status != 0 and "syntax error" in err
 
 
-def test_assignment_prefix_and_export(dev):
-    fs, profile = dev
-    sh = Shell(fs, profile, ProcessTable())
-    assert run(dev, "A=1 env | grep '^A='", shell=sh)[1] == "A=1\n"
-    assert run(dev, "echo [$A]", shell=sh)[1] == "[]\n"
-    assert run(dev, "B=2; export C=3; env | grep -E '^(B|C)='", shell=sh)[1] == "C=3\n"
-    assert run(dev, "echo $B$C", shell=sh)[1] == "23\n"
+def test_assignment_prefix_and_export(emu):
+    status, out, _ = run(emu, "A=1 env | grep '^A='; echo [$A]; B=2; export C=3; env | grep -E '^(B|C)='; echo $B$C")
+    assert (status, out) == (0, "A=1\n[]\nC=3\n23\n")
 
 
-def test_redirections(dev):
-    fs, _ = dev
-    status, out, err = run(dev, "cd /data/local/tmp && echo one > f && echo two >> f && cat f; "
-                                "cat missing 2>/dev/null; echo e 2>&1 1>&2 | cat; echo f 1>&2 | cat; ls nothere > /dev/null 2>&1; echo $?")
+def test_environment_is_androids(emu):
+    status, out, _ = run(emu, "echo $PATH; echo $HOME $TMPDIR $USER $SHELL; env | grep -c QEMU_LD; id")
+    lines = out.splitlines()
+    assert "/system/bin" in lines[0].split(":")
+    assert lines[1] == "/ /data/local/tmp shell /system/bin/sh"
+    assert lines[2] == "0"
+    assert lines[3].startswith("uid=2000(shell) gid=2000(shell)")
+
+
+def test_redirections(emu, emulator):
+    status, out, err = run(emu, f"cd {TMP}/sh && echo one > f && echo two >> f && cat f; "
+                                "cat missing 2>/dev/null; echo e 2>&1 1>&2 | cat; echo f 1>&2 | cat; "
+                                "ls nothere > /dev/null 2>&1; echo $?")
     assert status == 0
     assert out == "one\ntwo\ne\n1\n"  # 2>&1 1>&2: both to the pipe, as in sh
     assert err == "f\n"
-    assert (fs.root / "data/local/tmp/f").read_text() == "one\ntwo\n"
-    status, out, err = run(dev, "cat < /data/local/tmp/f | wc -l")
-    assert out.strip() == "2"
+    assert (emulator.root / "data/local/tmp/sh/f").read_text() == "one\ntwo\n"
+    assert run(emu, f"cat < {TMP}/sh/f | wc -l")[1].strip() == "2"
 
 
-def test_control_flow_and_globbing(dev):
-    status, out, _ = run(dev, "cd /data/local/tmp; touch b.jpg a.jpg c.txt; for f in *.jpg; do echo img $f; done; "
+def test_control_flow_and_globbing(emu):
+    status, out, _ = run(emu, f"mkdir -p {TMP}/sh/g && cd {TMP}/sh/g && touch b.jpg a.jpg c.txt; "
+                              "for f in *.jpg; do echo img $f; done; "
                               "if [ -f a.jpg ]; then echo yes; else echo no; fi; "
-                              "s=; while [ \"$s\" != xxx ]; do s=${s}x; echo s=$s; done; until true; do echo never; done; echo '*.jpg'")
+                              "s=; while [ \"$s\" != xxx ]; do s=${s}x; echo s=$s; done; "
+                              "until true; do echo never; done; echo '*.jpg'")
     assert status == 0
-    lines = out.splitlines()
-    assert lines == ["img a.jpg", "img b.jpg", "yes", "s=x", "s=xx", "s=xxx", "*.jpg"]
+    assert out.splitlines() == ["img a.jpg", "img b.jpg", "yes", "s=x", "s=xx", "s=xxx", "*.jpg"]
 
 
-def test_break_and_continue_in_for_and_while_loops(dev):
-    status, out, _ = run(dev, "for i in 1 2 3 4; do if [ $i = 2 ]; then continue; fi; if [ $i = 4 ]; then break; fi; "
+def test_break_and_continue_in_for_and_while_loops(emu):
+    status, out, _ = run(emu, "for i in 1 2 3 4; do if [ $i = 2 ]; then continue; fi; if [ $i = 4 ]; then break; fi; "
                               "echo f$i; done; "
                               "n=; while true; do n=${n}x; if [ $n = xx ]; then continue; fi; echo w$n; "
                               "if [ $n = xxx ]; then break; fi; done; "
@@ -118,219 +124,7 @@ def test_break_and_continue_in_for_and_while_loops(dev):
     assert out.splitlines() == ["f1", "f3", "wx", "wxxx", "11", "21", "11", "end"]
 
 
-def test_file_builtins(dev):
-    fs, _ = dev
-    script = ("cd /data/local/tmp && mkdir -p a/b && echo hi > a/b/x && cp a/b/x y && mv y z && chmod 755 z && "
-              "stat -c '%s %a %n' z && sha256sum z && md5sum z && ls a/b && rm -rf a && ls")
-    status, out, err = run(dev, script)
-    assert status == 0, err
-    lines = out.splitlines()
-    assert lines[0] == "3 755 z"
-    assert lines[1] == "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4  z"
-    assert lines[2] == "764efa883dda1e11db47671c4a3bbd9e  z"
-    assert lines[3:] == ["x", "z"]
-    assert oct((fs.root / "data/local/tmp/z").stat().st_mode & 0o777) == "0o755"
-
-
-@pytest.mark.parametrize("cmd", [
-    "cat ../../../../../../etc/passwd",
-    "cat /../../etc/passwd",
-    "cd /data/local/tmp/../../../..; cat etc/passwd",
-    "cat /data/local/tmp/../../../../etc/passwd",
-])
-def test_paths_cannot_escape_the_device_root(dev, cmd):
-    status, out, err = run(dev, cmd)
-    assert status != 0 and "root:" not in out
-    assert "No such file or directory" in err
-
-
-def test_planted_symlink_leading_out_is_dangling(dev):
-    fs, _ = dev
-    os.symlink("/etc/passwd", fs.root / "data/local/tmp/link")
-    status, out, err = run(dev, "cat /data/local/tmp/link")
-    assert status == 1 and "root:" not in out
-    with pytest.raises(FsError):
-        fs.resolve("/data/local/tmp/link")
-
-
-def test_system_is_read_only(dev):
-    status, _, err = run(dev, "echo x > /system/evil; mkdir /proc/x; rm -rf /system; rm -rf /data/local/tmp")
-    assert status != 0
-    assert "Read-only file system" in err
-    fs, _ = dev
-    assert not (fs.root / "system/evil").exists() and (fs.root / "system/build.prop").exists()
-    assert (fs.root / "data/local/tmp").is_dir()
-
-
-def test_quota_refuses_writes_past_it(dev):
-    status, _, err = run(dev, "cd /data/local/tmp; echo 0123456789 > small; cat small small > two")
-    assert status == 0
-    fs, _ = dev
-    (fs.root / "data/local/tmp/big").write_bytes(b"x" * (fs.quota_bytes - 100))
-    status, _, err = run(dev, "cp /data/local/tmp/big /sdcard/copy")
-    assert status == 1 and "No space left on device" in err
-    assert not (fs.root / "sdcard/copy").exists()
-
-
-def test_getprop_and_system_info_follow_the_profile(dev):
-    status, out, _ = run(dev, "getprop ro.product.cpu.abi; getprop ro.soc.model; getprop no.such.prop fallback; "
-                              "uname -m; nproc; id -u")
-    assert out.splitlines() == ["arm64-v8a", "SM8150", "fallback", "aarch64", "8", "2000"]
-    status, out, _ = run(dev, "getprop")
-    assert re.search(r"^\[ro\.product\.model\]: \[edgeclas emulated armv8\]$", out, re.M)
-
-
-def test_proc_and_sys_are_generated_from_the_profile(dev):
-    fs, profile = dev
-    cpuinfo = (fs.root / "proc/cpuinfo").read_text()
-    assert cpuinfo.count("processor\t:") == 8
-    assert "Hardware\t: Qualcomm Technologies, Inc SM8150" in cpuinfo
-    assert cpuinfo.count("CPU part\t: 0x804") == 4
-    freqs = [int((fs.root / f"sys/devices/system/cpu/cpu{i}/cpufreq/cpuinfo_max_freq").read_text()) for i in range(8)]
-    assert freqs == [1785600] * 4 + [2419200] * 3 + [2841600]
-    assert (fs.root / "sys/devices/system/cpu/possible").read_text() == "0-7\n"
-    assert "MemTotal:        5795460 kB" in (fs.root / "proc/meminfo").read_text()
-
-
-def test_armv7_cpuinfo_reads_like_a_32bit_kernel(tmp_path):
-    profile = load_profile("emulated-armv7")
-    populate_root(tmp_path, profile)
-    text = (tmp_path / "proc/cpuinfo").read_text()
-    assert "model name\t: ARMv7 Processor rev 4 (v7l)" in text and "AArch64" not in text
-    assert "neon" in text
-
-
-def test_timeout_and_sleep_builtins(dev):
-    t0 = time.monotonic()
-    status, _, _ = run(dev, "timeout 0.3 sleep 5")
-    assert status == 124 and time.monotonic() - t0 < 3
-    assert run(dev, "timeout 5 true")[0] == 0
-    assert run(dev, "timeout 5 false")[0] == 1
-
-
-def test_non_executable_and_foreign_files(dev):
-    fs, _ = dev
-    tmp = fs.root / "data/local/tmp"
-    (tmp / "script.sh").write_text("#!/system/bin/sh\necho script $1 $#\nexit 5\n")
-    status, out, err = run(dev, "cd /data/local/tmp; ./script.sh a")
-    assert status == 126 and "Permission denied" in err
-    (tmp / "script.sh").chmod(0o755)
-    assert run(dev, "cd /data/local/tmp; ./script.sh a b")[:2] == (5, "script a 2\n")
-    # An x86-64 ELF header: a phone's shell refuses it.
-    (tmp / "x86").write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9 + (2).to_bytes(2, "little") + (62).to_bytes(2, "little") + b"\0" * 100)
-    (tmp / "x86").chmod(0o755)
-    status, _, err = run(dev, "/data/local/tmp/x86")
-    assert status == 126 and "not executable: 64-bit ELF file" in err
-    assert run(dev, "./nothere")[0] == 127
-
-
-def test_elf_machine_reads_class_and_machine():
-    head = b"\x7fELF\x01\x01\x01" + b"\0" * 11 + (40).to_bytes(2, "little")
-    assert elf_machine(head) == (32, 40)
-    assert elf_machine(b"#!/system/bin/sh\n" + b"\0" * 10) is None
-
-
-def test_tokenizer_keeps_io_numbers_apart_from_words():
-    toks = tokenize("echo 2>&1 a2>b")
-    kinds = [type(t).__name__ for t in toks]
-    assert kinds == ["Word", "RedirTok", "Word", "Word", "RedirTok", "Word"]
-    assert toks[1].fd == 2 and toks[4].fd is None
-
-
-def test_command_substitution_sees_shell_variables(dev):
-    status, out, _ = run(dev, "x=5; y=$(echo $x; x=6); echo $y $x; set -- p q; echo $(echo $2)")
-    assert (status, out) == (0, "5 5\nq\n")
-
-
-def test_arithmetic_expansion_has_c_semantics(dev):
-    status, out, _ = run(dev, "n=5; echo $((n*2+1)) $(( (7-10)/2 )) $((-7%3)) $(($n>3 && 1)) $((!0)) $((1<<4))")
-    assert (status, out) == (0, "11 -1 -1 1 1 16\n")
-    status, out, err = run(dev, "echo $((1/0)); echo after")
-    assert status == 2 and out == "" and "divide by zero" in err
-
-
-def test_globs_in_middle_components_and_driver_helpers(dev):
-    status, out, _ = run(dev, "cat /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq; "
-                              "for c in /sys/devices/system/cpu/cpu[0-9]*; do echo $c; done | wc -l")
-    assert out.splitlines()[-1] == "8"
-    assert out.splitlines()[:8] == ["1785600"] * 4 + ["2419200"] * 3 + ["2841600"]
-    status, out, err = run(dev, "taskset f0 echo pinned; seq 3; cd /data/local/tmp && realpath ../tmp/./x")
-    assert (status, out) == (0, "pinned\n1\n2\n3\n/data/local/tmp/x\n")
-    status, _, err = run(dev, "taskset 100 true")
-    assert status == 1 and "Invalid argument" in err
-    status, _, err = run(dev, "time sleep 0.05")
-    assert status == 0 and err.startswith("real 0.")
-
-
-def test_adb_message_framing():
-    import socket
-    import struct
-
-    from edgeclas.emulator.transport import A_OPEN, A_WRTE, pack_message, read_message
-
-    raw = pack_message(A_OPEN, 7, 0, b"shell:ls\0")
-    cmd, a0, a1, length, crc, magic = struct.unpack("<6I", raw[:24])
-    assert (cmd, a0, a1, length, crc, magic) == (A_OPEN, 7, 0, 9, 0, A_OPEN ^ 0xFFFFFFFF)
-    assert struct.unpack("<6I", pack_message(A_WRTE, 1, 2, b"\x01\x02", checksum=True)[:24])[4] == 3
-    a, b = socket.socketpair()
-    with a, b:
-        a.sendall(raw + raw[:24].replace(struct.pack("<I", A_OPEN ^ 0xFFFFFFFF), b"\0\0\0\0"))
-        msg = read_message(b)
-        assert (msg.command, msg.arg0, msg.data) == (A_OPEN, 7, b"shell:ls\0")
-        with pytest.raises(ValueError, match="magic"):
-            read_message(b)
-
-
-def test_copied_sysroot_links_never_lead_to_host_changes(dev):
-    fs, _ = dev
-    if not (fs.root / "lib/aarch64-linux-gnu/libc.so.6").exists():
-        pytest.skip("no aarch64 cross libc (apt-get install libc6-arm64-cross)")
-    target = os.path.realpath(fs.root / "lib/aarch64-linux-gnu/libc.so.6")
-    sysroot = os.path.dirname(target)
-    modes_before = (os.stat(target).st_mode, os.stat(sysroot).st_mode)
-    status, out, err = run(dev, "cp -r /lib /data/local/tmp/l; chmod -R 777 /data/local/tmp/l; "
-                                "echo x > /data/local/tmp/l/aarch64-linux-gnu/pwn; touch /data/local/tmp/l/aarch64-linux-gnu/libc.so.6; "
-                                "rm /data/local/tmp/l/aarch64-linux-gnu; test -L /data/local/tmp/l/aarch64-linux-gnu || echo gone")
-    assert (os.stat(target).st_mode, os.stat(sysroot).st_mode) == modes_before
-    assert not os.path.exists(os.path.join(sysroot, "pwn"))
-    assert out.strip().endswith("gone")
-
-
-def test_timeout_accepts_signal_and_kill_delay(dev):
-    assert run(dev, "timeout -s KILL -k 1 0.2 sleep 3")[0] == 124
-    status, _, err = run(dev, "timeout -s NOPE 1 true")
-    assert status == 1 and "unknown signal" in err
-
-
-def test_status_marks_dead_emulators_and_stop_all_cleans_them(tmp_path, monkeypatch):
-    import json
-    import subprocess
-    import sys
-
-    from edgeclas.emulator import manager
-
-    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path))
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    state = tmp_path / "emulators" / "5999.json"
-    state.parent.mkdir(parents=True)
-    state.write_text(json.dumps({"serial": "127.0.0.1:5999", "port": 5999, "pid": dead.pid, "profile": "emulated-armv8",
-                                 "arch": "armv8", "root": str(tmp_path / "r"), "adb_port": 1, "log": str(tmp_path / "l")}))
-    rows = manager.status(adb=False)
-    assert [(r.serial, r.state) for r in rows] == [("127.0.0.1:5999", "not running")]
-    assert [r.state for r in manager.stop(all_=True)] == ["stopped"]
-    assert manager.status(adb=False) == [] and not state.exists()
-
-
-def test_unknown_options_are_errors_not_ignored(dev):
-    status, _, err = run(dev, "ls -Z /")
-    assert status == 1 and err == "ls: Unknown option 'Z'\n"
-    status, out, _ = run(dev, "cd /data/local/tmp; mkdir d; touch d/f; rm d -r; touch x; ls; chmod +x x; chmod -x x; "
-                              "stat -c %a x; ls -- -l 2>&1")
-    assert out.splitlines() == ["x", "644", "ls: -l: No such file or directory"]
-
-
-def test_case_statements(dev):
+def test_case_statements(emu):
     script = """
 abi=$(getprop ro.product.cpu.abi)
 case "$abi" in
@@ -346,169 +140,213 @@ for f in a.jpg b.txt 'c*'; do
   esac
 done
 """
-    status, out, err = run(dev, script)
+    status, out, err = run(emu, script)
     assert status == 0, err
     assert out.splitlines() == ["64-bit", "a.jpg image", "b.txt skip", "c* literal"]
-    status, _, err = run(dev, "(echo sub)")
-    assert status == 2 and "subshells" in err
 
 
-
-def test_here_documents(dev):
-    fs, _ = dev
-    script = (
-        "cd /data/local/tmp\n"
-        "name=clarity\n"
-        "cat > config.txt <<EOF\n"
-        "model $name.nb\n"
-        "cost \\$5 $((2*3))\n"
-        "EOF\n"
-        "cat <<'RAW' | wc -l\n"
-        "$name stays\n"
-        "two\n"
-        "RAW\n"
-        "if true; then\n"
-        "\tcat <<-END\n"
-        "\tindented $name\n"
-        "\tEND\n"
-        "fi\n"
-    )
-    status, out, err = run(dev, script)
+def test_file_commands(emu, emulator):
+    script = (f"cd {TMP}/sh && mkdir -p a/b && echo hi > a/b/x && cp a/b/x y && mv y z && chmod 755 z && "
+              "stat -c '%s %a %n' z && sha256sum z && md5sum z && ls a/b && rm -rf a && ls -d z")
+    status, out, err = run(emu, script)
     assert status == 0, err
-    assert (fs.root / "data/local/tmp/config.txt").read_text() == "model clarity.nb\ncost $5 6\n"
-    assert out.splitlines() == ["2", "indented clarity"]
-    status, _, err = run(dev, "cat <<EOF\nno end")
-    assert status == 2 and "unclosed" in err
+    lines = out.splitlines()
+    assert lines[0] == "3 755 z"
+    assert lines[1] == f"{hashlib.sha256(b'hi' + bytes([10])).hexdigest()}  z"
+    assert lines[2] == f"{hashlib.md5(b'hi' + bytes([10])).hexdigest()}  z"
+    assert lines[3:] == ["x", "z"]
+    assert oct((emulator.root / "data/local/tmp/sh/z").stat().st_mode & 0o777) == "0o755"
 
 
-
-def test_text_tools(dev):
-    fs, _ = dev
-    script = ("cd /data/local/tmp; printf '2 b\\n10 a\\n2 b\\n1 c\\n' | tee lines.txt | sort -n -r -u | cut -d ' ' -f 2; "
-              "sort lines.txt | uniq -c; echo Hello | tr a-z A-Z; echo a-b-c | tr -d -- -")
-    status, out, err = run(dev, script)
+def test_text_tools(emu, emulator):
+    script = (f"cd {TMP}/sh; printf '2 b\\n10 a\\n2 b\\n1 c\\n' | tee lines.txt | sort -n -r -u | cut -d ' ' -f 2; "
+              "sort lines.txt | uniq -c; echo Hello | tr a-z A-Z; echo a-b-c | tr -d -- -; "
+              "head -n 1 lines.txt; tail -n 1 lines.txt; grep -c b lines.txt; echo x | sed s/x/y/; "
+              "echo 1 2 | awk '{print $2+$1}'; expr 2 + 3; seq 2")
+    status, out, err = run(emu, script)
     assert status == 0, err
-    assert out.splitlines() == ["a", "b", "c", "      1 1 c", "      1 10 a", "      2 2 b", "HELLO", "abc"]
-    assert (fs.root / "data/local/tmp/lines.txt").read_text() == "2 b\n10 a\n2 b\n1 c\n"
+    assert out.splitlines() == ["a", "b", "c", "      1 1 c", "      1 10 a", "      2 2 b", "HELLO", "abc", "2 b",
+                                "1 c", "2", "y", "3", "5", "1", "2"]
+    assert (emulator.root / "data/local/tmp/sh/lines.txt").read_text() == "2 b\n10 a\n2 b\n1 c\n"
 
 
+def test_paths_stay_inside_the_device(emu, tmp_path):
+    status, out, err = run(emu, "cat /../../../../proc/1/root/etc/hostname; cd /data/local/tmp/../../../..; pwd; "
+                                "ls /usr; cat /etc/hostname")
+    assert status != 0 and out.splitlines()[0] == "/"
+    assert "No such file or directory" in err
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host only")
+    status, out, err = run(emu, f"cat {secret}")  # the host's path means nothing inside the device
+    assert status == 1 and "host only" not in out and "No such file or directory" in err
 
-def test_set_errexit_xtrace_and_positional_parameters(dev):
+
+def test_planted_symlink_leading_out_is_dangling(emu, emulator, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host only")
+    link = emulator.root / "data/local/tmp/sh/link"
+    link.unlink(missing_ok=True)
+    os.symlink(secret, link)
+    status, out, err = run(emu, f"cat {TMP}/sh/link")
+    assert status == 1 and "host only" not in out
+
+
+def test_system_is_read_only(emu, emulator):
+    status, _, err = run(emu, "echo x > /system/evil; mkdir /proc/x; rm -rf /system/bin; rm -f /system/build.prop; "
+                              "touch /x; mkdir /data/local/tmp/sh/ok")
+    assert status == 0  # the last command
+    assert err.count("Read-only file system") >= 4
+    assert not (emulator.root / "system/evil").exists() and (emulator.root / "system/build.prop").exists()
+    assert (emulator.root / "system/bin/sh").exists() and (emulator.root / "data/local/tmp/sh/ok").is_dir()
+
+
+def test_quota_holds_every_file_a_program_writes(emulator_factory):
+    emu = emulator_factory(quota_mb=1)
+    status, out, err = run(emu, f"cd {TMP}; dd if=/dev/zero of=big bs=65536 count=32; echo status=$?")
+    # The write past the free space is stopped (SIGXFSZ: 128+25), and the file holds no more than that.
+    assert out.splitlines()[-1] == "status=153" and "File size limit exceeded" in err
+    assert (emu.root / "data/local/tmp/big").stat().st_size <= 1024 * 1024
+    run(emu, f"rm {TMP}/big")
+    # The limit is the free space when the session starts: a new session may write again.
+    assert run(emu, f"cd {TMP}; dd if=/dev/zero of=small bs=1024 count=64 2>/dev/null; echo $?")[1] == "0\n"
+
+
+def test_getprop_and_system_info_follow_the_profile(emu):
+    status, out, _ = run(emu, "getprop ro.product.cpu.abi; getprop ro.soc.model; getprop no.such.prop fallback; "
+                              "getprop no.such.prop; uname -m; uname -r; nproc --all; id -u; hostname")
+    assert out.splitlines() == ["arm64-v8a", "SM8150", "fallback", "", "aarch64", "4.14.190-edgeclas", "8", "2000",
+                                "localhost"]
+    status, out, _ = run(emu, "getprop")
+    assert re.search(r"^\[ro\.product\.model\]: \[edgeclas emulated armv8\]$", out, re.M)
+    keys = re.findall(r"^\[([^\]]+)\]", out, re.M)
+    assert keys == sorted(keys) and len(keys) > 10
+
+
+def test_proc_and_sys_inside_the_device(emu):
+    status, out, _ = run(emu, "grep -c processor /proc/cpuinfo; grep Hardware /proc/cpuinfo; cat /proc/version; "
+                              "cat /sys/devices/system/cpu/cpu7/cpufreq/cpuinfo_max_freq; "
+                              "grep MemTotal /proc/meminfo; cat /proc/self/stat | cut -d ' ' -f 2; ls /proc/1/")
+    lines = out.splitlines()
+    assert lines[:5] == ["8", "Hardware\t: Qualcomm Technologies, Inc SM8150",
+                         "Linux version 4.14.190-edgeclas (build@edgeclas) (clang version 10.0.7) #1 SMP PREEMPT",
+                         "2841600", "MemTotal:        5795460 kB"]
+    assert lines[5] == "(cat)" and "cmdline" in lines[6:]  # a real procfs of the device's own processes
+
+
+def test_processes_are_the_devices_own(emu):
+    # CMD is the kernel's name of the process; argv[0] of every device program is qemu (binfmt_misc),
+    # which is why pgrep/pkill and pidof -x find programs and plain pidof does not.
+    status, out, err = run(emu, "sleep 5 & p=$!; ps -A -o pid,cmd | grep -w sleep; pgrep sleep; kill $p; wait $p; "
+                                "echo killed=$?; ps -A -o cmd= | sort | uniq | tr '\\n' ' '")
+    lines = out.splitlines()
+    pid = lines[0].split()[0]
+    assert lines[1] == pid and lines[2] == "killed=143"
+    assert lines[3].split() == ["init", "ps", "sh", "sort", "tr", "uniq"]  # no host process in sight
+
+
+def test_timeout_and_sleep(emu):
+    t0 = time.monotonic()
+    assert run(emu, "timeout 0.3 sleep 5")[0] == 124 and time.monotonic() - t0 < 4
+    # An exec'd command, as deploy runs clas_system (a toybox builtin run in toybox's own child loses its
+    # status now and then under qemu-user: docs/emulator.md, "Limits").
+    assert run(emu, "timeout 5 sh -c 'exit 0'")[0] == 0
+    assert run(emu, "timeout 5 sh -c 'exit 3'")[0] == 3
+    assert run(emu, "timeout -s KILL -k 1 0.2 sleep 3")[0] == 137  # toybox (like GNU): 128+KILL
+    status, _, err = run(emu, "timeout -s NOPE 1 true")
+    assert status != 0 and "NOPE" in err
+
+
+def test_non_executable_and_foreign_files(emu, emulator):
+    tmp = emulator.root / "data/local/tmp/sh"
+    (tmp / "script.sh").write_text("#!/system/bin/sh\necho script $1 $#\nexit 5\n")
+    (tmp / "script.sh").chmod(0o644)
+    status, out, err = run(emu, f"cd {TMP}/sh; ./script.sh a")
+    assert status == 126 and "Permission denied" in err
+    (tmp / "script.sh").chmod(0o755)
+    assert run(emu, f"cd {TMP}/sh; ./script.sh a b")[:2] == (5, "script a 2\n")
+    # An x86-64 ELF header: mksh refuses it as a phone's does (the kernel would not run it there).
+    (tmp / "x86").write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9 + (2).to_bytes(2, "little") + (62).to_bytes(2, "little")
+                              + b"\0" * 100)
+    (tmp / "x86").chmod(0o755)
+    status, _, err = run(emu, f"{TMP}/sh/x86")
+    assert status != 0 and "/system/bin/sh: /data/local/tmp/sh/x86: not executable: 64-bit ELF file" in err
+    assert run(emu, "./nothere")[0] == 127
+
+
+def test_command_substitution_sees_shell_variables(emu):
+    status, out, _ = run(emu, "x=5; y=$(echo $x; x=6); echo $y $x; set -- p q; echo $(echo $2)")
+    assert (status, out) == (0, "5 5\nq\n")
+
+
+def test_arithmetic_is_mkshs_32_bit_integers(emu):
+    status, out, _ = run(emu, "n=5; echo $((n*2+1)) $(( (7-10)/2 )) $((-7%3)) $(($n>3 && 1)) $((!0)) $((1<<4)) "
+                              "$((2147483647+1))")
+    assert (status, out) == (0, "11 -1 -1 1 1 16 -2147483648\n")  # Android's mksh wraps at 2^31 too
+    status, out, err = run(emu, "echo $((1/0)); echo after")
+    assert status != 0 and out == "" and "zero" in err
+
+
+def test_globs_in_middle_components_and_pinning(emu):
+    status, out, _ = run(emu, "cat /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq; "
+                              "for c in /sys/devices/system/cpu/cpu[0-9]*; do echo $c; done | wc -l")
+    assert out.splitlines()[-1].strip() == "8"
+    assert out.splitlines()[:8] == ["1785600"] * 4 + ["2419200"] * 3 + ["2841600"]
+    status, out, err = run(emu, "taskset 1 echo pinned; cd /data/local/tmp && realpath ../tmp/./x")
+    assert (status, out) == (0, "pinned\n/data/local/tmp/x\n")
+
+
+def test_set_errexit_xtrace_and_positional_parameters(emu):
     script = ("set -e; if false; then echo no; fi; false || echo recovered; ! false; "
               "false && echo no; set -x; echo traced 'a b'; set +x; set -- one two; echo $# $2; false; echo never")
-    status, out, err = run(dev, script)
+    status, out, err = run(emu, script)
     assert status == 1
     assert out.splitlines() == ["recovered", "traced a b", "2 two"]
-    assert "+ echo traced 'a b'\n" in err and "+ set +x" in err
-    status, out, _ = run(dev, "set -e; sh -c 'false; echo inner'; echo after")  # a new shell: no -e inside
-    assert (status, out) == (0, "inner\nafter\n")
-    status, out, _ = run(dev, "set -e; sh -c 'exit 3'; echo never")
-    assert (status, out) == (3, "")
-    status, out, _ = run(dev, "set -e; true && false; echo never")
-    assert (status, out) == (1, "")
-
+    assert "+ echo traced 'a b'" in err
+    assert run(emu, "set -e; sh -c 'false; echo inner'; echo after")[:2] == (0, "inner\nafter\n")
+    assert run(emu, "set -e; sh -c 'exit 3'; echo never")[:2] == (3, "")
 
 
 @pytest.mark.parametrize("script,want", [
     ("echo a$empty b", "a b"),
     ('x="a  b"; echo $x; echo "$x"', "a b\na  b"),
     ('x=" lead"; echo [$x]', "[ lead]"),
-    ("echo \"a\\nb\"", "a\\nb"),
     ('for i in "$@"; do echo $i; done; echo end', "end"),
     ('set -- "a b" c; for i in "$@"; do echo [$i]; done', "[a b]\n[c]"),
-    ("echo ~ ~/x a~", "/ /x a~"),
+    ("echo ~ a~", "/ a~"),
     ("cd /data; cd local; cd ..; cd -; pwd", "/data/local\n/data/local"),
 ])
-def test_expansion_corner_cases(dev, script, want):
-    status, out, err = run(dev, script)
+def test_expansion_corner_cases(emu, script, want):
+    status, out, err = run(emu, script)
     assert (status, out.rstrip("\n")) == (0, want), err
 
 
-def test_doctor_rows_describe_the_emulator(tmp_path, monkeypatch):
-    from edgeclas.doctor import PROVIDERS
-    from edgeclas.emulator.manager import doctor_rows
-
-    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path))
-    assert "edgeclas.emulator.manager:doctor_rows" in PROVIDERS
-    rows = {r.name: r for r in doctor_rows()}
-    assert rows["emulator profiles"].version == str(len(profile_names()))
-    assert rows["emulated devices"].version == "0 running"
-    iso = rows["emulator --isolate"]
-    import shutil
-
-    if os.geteuid() == 0 and shutil.which("qemu-aarch64-static"):
-        assert iso.found, iso.note  # as root a mount namespace and chroot always work
-    else:
-        assert iso.found or iso.note  # otherwise it depends on user namespaces and says why not
-
-
-def test_transport_handshake_refusal_and_flow_control():
-    """The device side of the transport against a scripted host on a socketpair (no adb involved)."""
-    import select
-    import socket
-    import struct
-    import threading
-
-    from edgeclas.emulator.transport import (A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, ADB_VERSION, Connection,
-                                             pack_message, read_message)
-
-    def service(name):
-        if name != "burst:":
-            return None
-        return lambda stream: [stream.write(bytes([k]) * 10) for k in range(3)]
-
-    dev, host = socket.socketpair()
-    conn = Connection(dev, b"device::features=shell_v2", service)
-    threading.Thread(target=conn.serve, daemon=True).start()
-    with host:
-        host.settimeout(5)
-        host.sendall(pack_message(A_CNXN, ADB_VERSION, 4096, b"host::\0"))
-        m = read_message(host)
-        assert (m.command, m.arg0, m.arg1, m.data) == (A_CNXN, ADB_VERSION, 1024 * 1024, b"device::features=shell_v2")
-        host.sendall(pack_message(A_OPEN, 11, 0, b"nosuch:\0"))
-        m = read_message(host)
-        assert (m.command, m.arg0, m.arg1) == (A_CLSE, 0, 11)  # refused
-        host.sendall(pack_message(A_OPEN, 12, 0, b"burst:\0"))
-        m = read_message(host)
-        assert m.command == A_OKAY and m.arg1 == 12
-        local = m.arg0
-        for k in range(3):
-            m = read_message(host)
-            assert (m.command, m.arg0, m.arg1, m.data) == (A_WRTE, local, 12, bytes([k]) * 10)
-            if k < 2:
-                # no further data may arrive before we acknowledge this packet (peek, never half-read)
-                assert select.select([host], [], [], 0.3)[0] == []
-                host.sendall(pack_message(A_OKAY, 12, local))
-            else:
-                m = read_message(host)
-                assert (m.command, m.arg0, m.arg1) == (A_CLSE, local, 12)  # the service finished
-        host.sendall(pack_message(A_WRTE, 12, local, b"late"))  # to a stream that is gone
-        m = read_message(host)
-        assert (m.command, m.arg0, m.arg1) == (A_CLSE, local, 12)
-
-
-
-def test_ls_long_shows_owners_like_a_phone(dev):
-    status, out, _ = run(dev, "touch /data/local/tmp/f; ls -l /data/local/tmp/f /proc/cpuinfo")
+def test_ls_long_shows_owners_like_a_phone(emu):
+    if os.geteuid() != 0:
+        pytest.skip("only a root emulator keeps host uid 2000 apart from root (unprivileged, everything is shell's)")
+    status, out, _ = run(emu, f"touch {TMP}/sh/f; ls -l {TMP}/sh/f /system/build.prop")
     lines = out.splitlines()
-    assert status == 0 and " shell shell " in lines[0] and " root  root " in lines[1]
-    assert lines[1].startswith("-r--r--r--")
+    assert status == 0 and " shell shell " in lines[0] and " root root " in lines[1].replace("  ", " ")
 
 
-
-def test_background_jobs_wait_and_kill(dev):
-    script = ("cd /data/local/tmp; sleep 0.2 && echo slow > slow.txt & first=$!; echo started; "
-              "sleep 30 & kill $!; wait $!; echo killed=$?; wait $first; echo first=$?; cat slow.txt; "
+def test_background_jobs_wait_and_kill(emu):
+    script = (f"cd {TMP}/sh; sleep 0.2 && echo slow > slow.txt & first=$!; echo started; "
+              "sleep 30 & sleep 0.2; kill $!; wait $!; echo killed=$?; wait $first; echo first=$?; cat slow.txt; "
               "wait 12; echo unknown=$?")
-    status, out, err = run(dev, script)
+    status, out, err = run(emu, script)
     assert out.splitlines() == ["started", "killed=143", "first=0", "slow", "unknown=127"], err
 
 
-def test_only_jobs_that_write_to_the_session_hold_it():
-    from edgeclas.emulator.shell import _holds_output
-
-    assert _holds_output(parse("sleep 1 &")[0])
-    assert _holds_output(parse("sleep 1 > f &")[0])
-    assert not _holds_output(parse("sleep 1 > f 2>&1 &")[0])
-    assert not _holds_output(parse("sleep 1 &> f &")[0])
-    assert not _holds_output(parse("sleep 1 >/dev/null 2>/dev/null &")[0])
+def test_log_and_logcat(emu):
+    status, out, err = run(emu, "logcat -c; log -t edgeclas -p w 'hello from the device'; "
+                                "printf 'one\\ntwo\\n' | log -t lines; logcat -d; logcat -d -v brief -s edgeclas:W; "
+                                "logcat -d -v raw lines:I '*:S'; logcat -d -t 1")
+    assert status == 0, err
+    out = out.splitlines()
+    assert out[0] == "--------- beginning of main"
+    assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} +\d+ +\d+ W edgeclas: hello from the device", out[1])
+    assert out[2].endswith(" I lines   : one") and out[3].endswith(" I lines   : two")
+    assert out[4:] == ["--------- beginning of main", "W/edgeclas(" + out[1].split()[2] + "): hello from the device",
+                       "--------- beginning of main", "one", "two", "--------- beginning of main", out[3]]
+    assert run(emu, "logcat -c; logcat -d") == (0, "", "")
+    status, _, err = run(emu, "logcat -v nonsense")
+    assert status == 1 and "unknown format" in err

@@ -12,7 +12,7 @@ from ._app import cli, console, handle_errors
 
 @cli.group()
 def emulator() -> None:
-    """Run an emulated ARM Android device (adb over 127.0.0.1, ARM programs under qemu-user).
+    """Run an emulated ARM Android device (adb over 127.0.0.1; Android's mksh, toybox and ARM programs under qemu-user).
 
     \b
       edgeclas emulator start --arch armv8        # prints the serial, e.g. 127.0.0.1:40123
@@ -27,13 +27,15 @@ def emulator() -> None:
               help="Device ABI (armv8: arm64-v8a that also runs armeabi-v7a programs).")
 @click.option("--profile", default=None, help="Device profile name in devices/ or a YAML file (overrides --arch).")
 @click.option("--port", type=int, default=None, help="TCP port on 127.0.0.1 for the device [default: a free one].")
-@click.option("--adb-port", type=int, default=None, help="adb server port [default: $ANDROID_ADB_SERVER_PORT or 5037].")
+@click.option("--adb-port", type=int, default=None,
+              help="adb server port on this machine [default: the server every verb uses: $EDGECLAS_ADB_SERVER, "
+                   "$ANDROID_ADB_SERVER_PORT or 5037].")
 @click.option("--root", type=click.Path(file_okay=False), default=None,
               help="Host folder holding the device's files [default: in the edgeclas cache].")
 @click.option("--quota-mb", type=click.IntRange(1), default=None, help="Storage quota of /data and /sdcard [default: profile, 512].")
 @click.option("--isolate/--no-isolate", default=None,
-              help="Run programs chrooted into the device root in a private mount namespace [default: whenever this "
-                   "machine allows it (root or user namespaces); --no-isolate runs them under plain qemu -L].")
+              help="The device always runs in its own namespaces (its real shell would otherwise act on this "
+                   "machine's files): --isolate is the only mode, --no-isolate is refused.")
 @click.option("--no-connect", is_flag=True, help="Only start the device; do not run 'adb connect'.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @handle_errors

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .adb import AdbDevice, AdbServer, adb_binary
 from ..errors import DeviceError
-from .base import CpuCluster, Device, DeviceInfo, ShellResult
+from .base import CpuCluster, Device, DeviceInfo, RemoteDigests, ShellResult
 from .errors import (
     AdbServerError,
     DeviceNotFound,
@@ -28,6 +28,7 @@ __all__ = [
     "DeviceInfo",
     "CpuCluster",
     "ShellResult",
+    "RemoteDigests",
     "AdbDevice",
     "AdbServer",
     "adb_binary",

@@ -6,14 +6,17 @@ user named one explicitly (then a missing server is an error, not a silently sta
 A server on another machine (``HOST:PORT``, started there with ``adb -a nodaemon server``) gives
 access to a pool of phones plugged in elsewhere.
 
-Shell commands use the shell v2 protocol (exit code, separate stderr) with a wall-clock deadline;
-push/pull speak the sync protocol directly so a device's failure message ("No space left on
-device") reaches the user instead of a bare ``FAIL``.
+Shell commands use the shell v2 protocol (exit code, separate stderr) with a wall-clock deadline, or
+on devices before Android 7 shell v1 with the status carried by a marker line; push/pull speak the
+sync protocol directly so a device's failure message ("No space left on device") reaches the user
+instead of a bare ``FAIL``. Files are compared with sha256sum, or md5sum / ``ls -l`` sizes on phones
+that lack it (:meth:`AdbDevice.digests`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -21,11 +24,12 @@ import struct
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .base import DeviceInfo, ShellResult
+from .base import DeviceInfo, RemoteDigests, ShellResult
 from .errors import (
     AdbServerError,
     DeviceNotFound,
@@ -35,7 +39,7 @@ from .errors import (
     RemoteCommandError,
     RemoteTimeout,
 )
-from .info import build_device_info, freq_command, info_command, parse_cpu_list, split_sections
+from .info import SECTION, build_device_info, freq_command, info_command, parse_cpu_list, split_sections
 
 if TYPE_CHECKING:
     import adbutils
@@ -164,6 +168,21 @@ class AdbServer:
         except Exception as e:
             raise _map_adb_error(e, address, self) from None
 
+    def disconnect(self, address: str) -> None:
+        """``adb disconnect HOST:PORT``: the server forgets that device (nothing when it did not know it)."""
+        try:
+            self.client().disconnect(address)
+        except Exception as e:
+            raise _map_adb_error(e, address, self) from None
+
+    def kill(self) -> None:
+        """``adb kill-server`` (nothing when none answers)."""
+        if self.reachable():
+            try:
+                self.client().server_kill()
+            except Exception:  # it went away while being told to: that is what was asked
+                pass
+
 
 def _client(host: str, port: int) -> "adbutils.AdbClient":
     import adbutils
@@ -233,6 +252,7 @@ class AdbDevice:
         self._dev: Any = None
         self._v2: bool | None = None
         self._info: DeviceInfo | None = None
+        self._digest_algorithm = "sha256"  # the strongest; lowered to what the device turns out to have
 
     def __repr__(self) -> str:
         return f"AdbDevice({self._serial!r}, server={self.server.address})"
@@ -302,7 +322,8 @@ class AdbDevice:
                            time.monotonic() - start)
 
     def _recv_exact(self, c: Any, n: int, deadline: float | None, command: str,
-                    out: bytearray, err: bytearray) -> bytes:
+                    out: bytearray, err: bytearray, some: bool = False) -> bytes:
+        """``n`` bytes before ``deadline``; ``some``: the next 1..n bytes, or b"" at the end of the stream."""
         buf = bytearray()
         while len(buf) < n:
             if deadline is not None:
@@ -322,6 +343,8 @@ class AdbDevice:
                 raise DeviceOffline(f"{self._serial}: connection lost while running '{_short(command)}' ({e})",
                                     partial=ShellResult(command, 255, out.decode("utf-8", "replace"),
                                                         err.decode("utf-8", "replace"), 0.0)) from None
+            if some:
+                return chunk
             if not chunk:
                 raise DeviceOffline(
                     f"{self._serial}: connection closed while running '{_short(command)}' (device gone?)",
@@ -332,16 +355,24 @@ class AdbDevice:
         return bytes(buf)
 
     def _shell_v1(self, command: str, timeout: float | None, start: float) -> ShellResult:
-        # Devices older than Android 7 have no shell v2: adbutils appends an exit-code marker.
+        """Devices older than Android 7 have no shell v2: output and errors arrive merged (through a
+        terminal there: CR LF), without the exit code. The command runs in a subshell followed by a marker
+        line with its status: a marker appended after it (adbutils' way) never comes if it calls ``exit``."""
+        marker = f"edgeclas-status-{uuid.uuid4().hex[:12]}:"
+        deadline = None if timeout is None else start + timeout
+        c = self._open(f"shell:(\n{command}\n); echo {marker}$?", timeout)
+        out = bytearray()
         try:
-            r = self._device().shell2(command, timeout=timeout, rstrip=False, v2=False)
-        except Exception as e:
-            from adbutils.errors import AdbTimeout
-
-            if isinstance(e, AdbTimeout):
-                raise RemoteTimeout(f"{self._serial}: '{_short(command)}' timed out after {timeout} s") from None
-            raise _map_adb_error(e, self._serial, self.server) from None
-        return ShellResult(command, r.returncode, r.output, "", time.monotonic() - start)
+            while chunk := self._recv_exact(c, 65536, deadline, command, out, bytearray(), some=True):
+                out += chunk
+        finally:
+            c.close()
+        text = out.decode("utf-8", "replace").replace("\r\n", "\n")
+        m = re.search(re.escape(marker) + r"(\d+)\n?$", text)
+        if m is None:
+            raise DeviceOffline(f"{self._serial}: '{_short(command)}' ended without its exit status (device gone?)",
+                                partial=ShellResult(command, 255, text, "", time.monotonic() - start))
+        return ShellResult(command, int(m.group(1)), text[:m.start()], "", time.monotonic() - start)
 
     def push(self, local: str | os.PathLike[str], remote: str, mode: int = 0o644, timeout: float | None = 300.0) -> int:
         return self.push_many([(local, remote, mode)], timeout=timeout)
@@ -424,16 +455,27 @@ class AdbDevice:
                 os.unlink(tmp)
         return size
 
-    def sha256(self, remote_paths: Sequence[str], timeout: float | None = 120.0) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def digests(self, remote_paths: Sequence[str], timeout: float | None = 120.0) -> RemoteDigests:
+        """sha256sum (Android 8+), else md5sum (older toybox and toolbox), else sizes from ``ls -l``; the
+        first one the device has is remembered for this device."""
         paths = list(remote_paths)
-        for i in range(0, len(paths), 64):  # keep command lines short for old shells
-            r = self.shell(["sha256sum", *paths[i:i + 64]], timeout=timeout)
-            if r.exit_code == 127:
-                raise RemoteCommandError(f"{self._serial}: no sha256sum on the device ({r.stderr.strip()})",
-                                         hint="Android 8+ (toybox) has sha256sum; update the device")
-            found.update(parse_sha256sum(r.stdout))
-        return found
+        tried: list[str] = []
+        for algorithm in _DIGEST_ORDER[_DIGEST_ORDER.index(self._digest_algorithm):]:
+            found: dict[str, str] = {}
+            missing_tool = False
+            for i in range(0, len(paths), 64):  # keep command lines short for old shells
+                chunk = paths[i:i + 64]
+                r = self.shell(_digest_command(algorithm, chunk), timeout=timeout)
+                if r.exit_code == 127 and _not_found(r):
+                    missing_tool = True
+                    tried.append(f"{_DIGEST_TOOL[algorithm]}: {(r.stderr or r.stdout).strip()[:80]}")
+                    break
+                found.update(parse_digest_output(algorithm, r.stdout))
+            if not missing_tool:
+                self._digest_algorithm = algorithm
+                return RemoteDigests(algorithm, found)
+        raise RemoteCommandError(f"{self._serial}: cannot compare files: {'; '.join(tried)}",
+                                 hint="the device lacks sha256sum, md5sum and ls; is it an Android device?")
 
     def info(self, refresh: bool = False) -> DeviceInfo:
         if self._info is None or refresh:
@@ -447,13 +489,47 @@ class AdbDevice:
         return self._info
 
 
-def parse_sha256sum(text: str) -> dict[str, str]:
-    """``HASH  PATH`` lines (toybox and coreutils; a leading ``\\`` marks an escaped name) → {path: hash}."""
+_DIGEST_ORDER = ("sha256", "md5", "size")
+_DIGEST_TOOL = {"sha256": "sha256sum", "md5": "md5sum", "size": "ls -l"}
+
+
+def _not_found(r: ShellResult) -> bool:
+    # mksh: "inaccessible or not found"; older shells: "not found"
+    return "not found" in (r.stderr + r.stdout)
+
+
+def _digest_command(algorithm: str, paths: list[str]) -> str:
+    q = shlex.quote
+    if algorithm != "size":
+        return " ".join([_DIGEST_TOOL[algorithm], *(q(p) for p in paths)])
+    # One `ls -l` per path behind a marker: toolbox (Android before 6) prints only the basename.
+    return "; ".join(f"echo {q(SECTION + p)}; ls -l {q(p)}" for p in paths)
+
+
+def parse_digest_output(algorithm: str, text: str) -> dict[str, str]:
+    """What :func:`_digest_command` printed → {path: digest}; ``size``: the size field of ``ls -l``."""
+    if algorithm != "size":
+        return parse_sha256sum(text, 64 if algorithm == "sha256" else 32)
+    out: dict[str, str] = {}
+    for path, body in split_sections(text).items():
+        for line in body.splitlines():
+            fields = line.split()
+            # toybox: MODE LINKS OWNER GROUP SIZE DATE TIME NAME; toolbox: MODE OWNER GROUP SIZE DATE TIME NAME
+            date = next((i for i, f in enumerate(fields) if re.fullmatch(r"\d{4}-\d\d-\d\d", f)), None)
+            if line.startswith("-") and date and fields[date - 1].isdigit():
+                out[path] = fields[date - 1]
+                break
+    return out
+
+
+def parse_sha256sum(text: str, length: int = 64) -> dict[str, str]:
+    """``HASH  PATH`` lines (toybox and coreutils; a leading ``\\`` marks an escaped name) → {path: hash};
+    ``length`` 64 for sha256sum, 32 for md5sum."""
     out: dict[str, str] = {}
     for line in text.splitlines():
         escaped = line.startswith("\\")
         digest, sep, path = line.lstrip("\\").partition("  ")
-        if not sep or len(digest) != 64:
+        if not sep or len(digest) != length:
             continue
         if escaped:
             path = path.replace("\\n", "\n").replace("\\\\", "\\")

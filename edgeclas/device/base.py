@@ -10,7 +10,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-__all__ = ["ShellResult", "CpuCluster", "DeviceInfo", "Device"]
+__all__ = ["ShellResult", "CpuCluster", "DeviceInfo", "RemoteDigests", "Device"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,26 @@ class DeviceInfo:
         return d
 
 
+@dataclass(frozen=True)
+class RemoteDigests:
+    """What a device can tell about its files, with the strongest command it has: ``sha256`` (sha256sum,
+    Android 8+), ``md5`` (md5sum, older toybox), else ``size`` (from ``ls -l``: a changed file of the same
+    size looks unchanged). Missing files are absent from ``digests``."""
+
+    algorithm: str
+    digests: dict[str, str]  # remote path → hex digest (or the size in bytes, as text)
+
+    def same(self, remote: str, local: str | os.PathLike[str], local_sha256: str | None = None) -> bool:
+        """Whether the device's ``remote`` holds what the local file does."""
+        if remote not in self.digests:
+            return False
+        if self.algorithm == "sha256" and local_sha256 is not None:
+            return self.digests[remote] == local_sha256
+        from ..fsutil import file_digest
+
+        return self.digests[remote] == file_digest(local, self.algorithm)
+
+
 @runtime_checkable
 class Device(Protocol):
     """A device edgeclas can push files to and run commands on."""
@@ -101,5 +121,5 @@ class Device(Protocol):
     def info(self) -> DeviceInfo:
         """Model, ABIs, OS version, SoC, CPU clusters (cached after the first call)."""
 
-    def sha256(self, remote_paths: Sequence[str]) -> dict[str, str]:
-        """sha256 of each remote file that exists (missing files are absent from the result)."""
+    def digests(self, remote_paths: Sequence[str]) -> RemoteDigests:
+        """Digests of the remote files that exist, by the strongest means the device has."""

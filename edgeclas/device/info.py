@@ -67,11 +67,13 @@ def info_command() -> str:
 
 
 def freq_command(cpus: Iterable[int]) -> str:
-    """Print ``@cpuN`` then that core's ``cpuinfo_max_freq`` (kHz) for each core; a missing file prints nothing."""
+    """Print ``@cpuN`` then that core's ``cpuinfo_max_freq`` (kHz) for each core; a missing file prints nothing.
+    The shell's own ``read`` takes the value: no program per core (each costs a process start, a long one
+    on the emulated device)."""
     cmds = []
     for n in cpus:
         path = shlex.quote(f"{_CPU_SYS}/cpu{int(n)}/cpufreq/cpuinfo_max_freq")
-        cmds.append(f"echo @cpu{int(n)}; cat {path}")
+        cmds.append(f'echo @cpu{int(n)}; read -r f < {path} && echo "$f"')
     return "; ".join(cmds)
 
 

@@ -1,18 +1,25 @@
-"""The emulated device's filesystem: a sandbox folder on the host that looks like a phone's root.
+"""The emulated device's filesystem: a folder on the host laid out like a phone's root.
 
 Layout of the device root (``ROOT``)::
 
-    ROOT/data/local/tmp, ROOT/sdcard         writable, counted against the storage quota
-    ROOT/proc/{cpuinfo,meminfo,version}      generated from the profile (read-only)
-    ROOT/sys/devices/system/cpu/...          per-core cpufreq and topology, from the profile (read-only)
-    ROOT/system/build.prop, ROOT/system/bin  generated (read-only)
-    ROOT/lib/ld-linux-*.so.*, ROOT/lib/<triplet>   links to the glibc cross sysroots, so ARM programs run
-                                             under ``qemu-user -L ROOT`` find their loader and libc
+    ROOT/data/local/tmp, ROOT/sdcard         writable (owned by the shell user), counted against the quota
+    ROOT/system/bin                          mksh as sh, toybox and its command links, busybox for the few
+                                             commands Debian's toybox lacks or is slow at, getprop/log/logcat
+    ROOT/system/lib64 (lib on armv7)         libcrypt for toybox; ROOT/system/etc: mkshrc, hosts, passwd
+    ROOT/system/build.prop                   the profile's properties (what getprop answers)
+    ROOT/proc/{cpuinfo,meminfo,version}      generated from the profile; the device's init binds them over
+                                             the device's own procfs
+    ROOT/sys/devices/system/cpu/...          per-core cpufreq and topology, from the profile
+    ROOT/bin -> system/bin, ROOT/etc -> system/etc     as on Android 10+
+    ROOT/lib/ld-linux-*.so.*, ROOT/lib/<triplet>   links to the glibc cross sysroots (mounted read-only at
+                                             ROOT/usr/<triplet>/lib inside the device) for ARM programs
+    ROOT/dev, ROOT/usr/<triplet>/lib         empty mount points (the device's init mounts them privately)
 
-Every device path goes through :meth:`DeviceFS.resolve`: it is made absolute against the shell's cwd
-and normalised lexically (``/..`` stays ``/``, as on Linux), mapped under ``ROOT``, and then the host
-path's real location must stay inside ``ROOT`` (or, read-only, inside a linked sysroot). So ``..``,
-absolute paths and symlinks planted by a program cannot reach the host.
+The programs' view is built by :mod:`.devinit` (a chroot into ROOT, read-only but for /data and
+/sdcard). Paths that the adb ``sync`` service serves go through :meth:`DeviceFS.resolve`: made absolute,
+normalised lexically (``/..`` stays ``/``, as on Linux), mapped under ``ROOT``, and the host path's
+real location must stay inside ``ROOT`` (or, read-only, inside a linked sysroot). So ``..``, absolute
+paths and symlinks planted by a program cannot reach the host.
 """
 
 from __future__ import annotations
@@ -23,10 +30,14 @@ import posixpath
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .profile import DeviceProfile
 
-__all__ = ["FsError", "DeviceFS", "SYSROOTS", "populate_root"]
+if TYPE_CHECKING:
+    from ..sdk.userland import Userland
+
+__all__ = ["FsError", "DeviceFS", "SYSROOTS", "SHELL_UID", "populate_root", "prepare_mount_points", "give_to_shell"]
 
 # Debian cross sysroots: (loader name, multiarch triplet, folder). Kept apart (never merged into one
 # lib folder): both have a libc.so.6, and mixing libcs under one prefix makes qemu spin.
@@ -35,6 +46,9 @@ SYSROOTS = {
     "armv7": ("ld-linux-armhf.so.3", "arm-linux-gnueabihf", Path("/usr/arm-linux-gnueabihf/lib")),
 }
 WRITABLE_TOPS = ("/data", "/sdcard")
+SHELL_UID = 2000  # Android's shell user: adb shell runs as it and owns what it creates and pushes
+# The device's own files (scripts, /system/etc): this package's resources/device/system.
+_DEVICE_FILES = Path(__file__).resolve().parents[1] / "resources" / "device" / "system"
 
 
 class FsError(OSError):
@@ -90,21 +104,35 @@ def _cpu_list(first: int, count: int) -> str:
     return str(first) if count == 1 else f"{first}-{first + count - 1}"
 
 
-def populate_root(root: Path, profile: DeviceProfile) -> None:
-    """Create (or refresh) the device root: writable folders kept, generated read-only files rewritten."""
+def give_to_shell(path: Path) -> None:
+    """Make ``path`` the shell user's, as files adb pushes and folders it creates are on a phone. Only
+    a root emulator can (and needs to: unprivileged, the device maps the caller's uid to the shell user)."""
+    if os.geteuid() == 0:
+        os.chown(path, SHELL_UID, SHELL_UID, follow_symlinks=False)
+
+
+def prepare_mount_points(root: Path) -> None:
+    """The folders the device's init mounts over or binds (``dev``, ``proc``, the sysroots' are empty)."""
+    for d in ("dev", "proc", "data", "sdcard", *(f"usr/{triplet}/lib" for _l, triplet, _f in SYSROOTS.values())):
+        (root / d).mkdir(parents=True, exist_ok=True)
+
+
+def populate_root(root: Path, profile: DeviceProfile, userland: Userland) -> None:
+    """Create (or refresh) the device root: writable folders kept, everything generated made anew."""
     root.mkdir(parents=True, exist_ok=True)
     for d in ("data/local/tmp", "sdcard"):
         (root / d).mkdir(parents=True, exist_ok=True)
+    for d in ("data/local/tmp", "sdcard"):
+        give_to_shell(root / d)
     for top in ("data", "sdcard"):
         for stale in (root / top).rglob(".*.edgeclas-push"):  # pushes cut off when the device was killed
             stale.unlink(missing_ok=True)
+    prepare_mount_points(root)
+    _system(root / "system", profile, userland)
     files: dict[str, str] = {
         "proc/cpuinfo": _cpuinfo(profile),
         "proc/meminfo": _meminfo(profile),
         "proc/version": profile.kernel + "\n",
-        "system/build.prop": "".join(f"{k}={v}\n" for k, v in profile.props.items()),
-        # Android's shell lives here; ours is built into the emulator, this file only marks the place.
-        "system/bin/sh": "#!/system/bin/sh\n# the emulated device's shell is built into edgeclas.emulator.shell\n",
     }
     n = profile.ncpu
     cpu = "sys/devices/system/cpu"
@@ -132,19 +160,49 @@ def populate_root(root: Path, profile: DeviceProfile) -> None:
         if p.is_symlink() or p.is_dir():
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         p.write_text(text)
-        p.chmod(0o755 if rel == "system/bin/sh" else 0o444)
+        p.chmod(0o444)
+    links = {"bin": "system/bin", "etc": "system/etc"}
     # The glibc loaders and libraries for ARM programs; an armv8 device also runs armv7 programs.
-    lib = root / "lib"
-    lib.mkdir(exist_ok=True)
     arches = ("armv8", "armv7") if profile.arch == "armv8" else ("armv7",)
     for arch in arches:
         loader, triplet, folder = SYSROOTS[arch]
-        for name, target in ((loader, folder / loader), (triplet, folder)):
-            link = lib / name
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            if target.exists():
-                link.symlink_to(target)
+        links[f"lib/{loader}"] = str(folder / loader)
+        links[f"lib/{triplet}"] = str(folder)
+    # glibc's loader looks in /usr/lib/<triplet>; the library itself lives where Android keeps it.
+    lib_triplet = SYSROOTS[profile.arch][1]
+    links[f"usr/lib/{lib_triplet}/libcrypt.so.1"] = f"/{userland.lib_dir}/libcrypt.so.1"
+    for rel, target in links.items():
+        link = root / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.is_file():
+            link.unlink()
+        elif link.is_dir():
+            shutil.rmtree(link)
+        link.symlink_to(target)
+
+
+def _system(system: Path, profile: DeviceProfile, userland: Userland) -> None:
+    """``/system`` made anew from the userland, the device's own files and the profile."""
+    if system.is_symlink() or system.is_file():
+        system.unlink()
+    elif system.exists():
+        shutil.rmtree(system)
+    shutil.copytree(_DEVICE_FILES, system, symlinks=True)
+    for rel in ("bin/sh", "bin/toybox", "bin/busybox", f"{userland.lib_dir[len('system/'):]}/libcrypt.so.1"):
+        (system / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(userland.root / "system" / rel, system / rel)
+    missing = set(profile.missing_commands)
+    taken = {p.name for p in (system / "bin").iterdir()}
+    for multicall, commands in (("busybox", userland.busybox), ("toybox", userland.toybox)):
+        for cmd in commands:
+            if cmd not in missing and cmd not in taken:
+                (system / "bin" / cmd).symlink_to(multicall)
+                taken.add(cmd)
+    (system / "build.prop").write_text("".join(f"{k}={v}\n" for k, v in sorted(profile.props.items())))
+    for p in [system, *system.rglob("*")]:
+        if not p.is_symlink():
+            p.chmod(0o755 if p.is_dir() or p.parent.name == "bin" or p.suffix == ".so" or ".so." in p.name
+                    else 0o644)
 
 
 class DeviceFS:

@@ -1,17 +1,19 @@
 """Start, stop and list emulated devices as detached processes, connected through an adb server.
 
 Each running emulator has a state file ``cache_dir("emulators")/<port>.json`` (pid, port, profile,
-device root, adb server port, log file). ``start`` launches ``python -m edgeclas.emulator``, waits
-until it listens, makes sure an adb server runs on the chosen port (``--adb-port`` →
-``$ANDROID_ADB_SERVER_PORT`` → 5037), runs ``adb connect 127.0.0.1:PORT`` and waits for state ``device``.
+device root, adb server, log file). ``start`` launches ``python -m edgeclas.emulator``, waits until it
+listens, makes sure the adb server runs (the one :class:`edgeclas.device.AdbServer` resolves, or
+``--adb-port`` on this machine; it is started when missing, and the handle says so), connects it to
+``127.0.0.1:PORT`` and waits for state ``device``. All adb plumbing is :mod:`edgeclas.device`'s: one
+adb lookup, one server resolution, the same environment variables as every other verb.
 A device restarted on the same port shows ``offline`` for a few seconds in the adb server: ``start``
 disconnects the old transport first and reconnects until it is ``device`` again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-
 import json
 import os
 import shutil
@@ -24,14 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..device import AdbServer
 from ..doctor import ToolStatus
-from ..errors import DeviceError, ToolchainError
+from ..errors import ConfigError, DeviceError
 from ..fsutil import atomic_write_json
 from ..paths import cache_dir
 from .profile import load_profile
 
-__all__ = ["EmulatorInfo", "start", "stop", "status", "adb_binary", "adb_server_port", "ensure_adb_server", "free_port",
-           "doctor_rows"]
+__all__ = ["EmulatorInfo", "start", "stop", "status", "free_port", "doctor_rows"]
 
 _ARCH_PROFILES = {"armv8": "emulated-armv8", "armv7": "emulated-armv7"}
 
@@ -47,8 +49,15 @@ class EmulatorInfo:
     adb_port: int
     log: str
     state: str = "device"  # as the adb server reports it, or "not running"
-    isolate: bool = False  # programs run chrooted in a private mount namespace
     owns_root: bool = False  # root was made in the cache for this device: stop removes it
+    adb_server: str = ""  # HOST:PORT of the adb server it is registered with
+    adb_server_started: bool = False  # start() had to start that server (stop(with_adb_server=True) ends it)
+
+    @classmethod
+    def from_json(cls, data: dict) -> EmulatorInfo:
+        """From a state file; keys a newer or older edgeclas wrote and this one does not know are left out."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def _state_dir() -> Path:
@@ -66,86 +75,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def adb_binary() -> str:
-    """``$EDGECLAS_ADB`` → ``adb`` on PATH → the adb that adbutils ships."""
-    explicit = os.environ.get("EDGECLAS_ADB")
-    if explicit:
-        return explicit
-    found = shutil.which("adb")
-    if found:
-        return found
-    try:
-        import adbutils
-
-        path = adbutils.adb_path()
-        if path and os.path.exists(path):
-            return path
-    except Exception:  # adbutils missing or without a bundled binary
-        pass
-    raise ToolchainError("adb not found", hint="apt-get install adb, or pip install adbutils, or set EDGECLAS_ADB")
+def _server(adb_port: int | None) -> AdbServer:
+    """The adb server the device registers with: ``adb_port`` on this machine, else the one every verb uses."""
+    server = AdbServer("127.0.0.1", adb_port) if adb_port is not None else AdbServer.resolve()
+    if not server.is_local:
+        raise DeviceError(f"the adb server at {server.address} is on another machine and cannot reach the emulated "
+                          "device (it listens on this machine's loopback only)",
+                          hint="use a local adb server: --adb-port N, or unset EDGECLAS_ADB_SERVER / ANDROID_ADB_SERVER_HOST")
+    return server
 
 
-def adb_server_port(adb_port: int | None = None) -> int:
-    if adb_port is not None:
-        return adb_port
-    env = os.environ.get("ANDROID_ADB_SERVER_PORT")
-    return int(env) if env and env.isdigit() else 5037
+def _state(server: AdbServer, serial: str) -> str:
+    return next((state for s, state in server.list() if s == serial), "absent")
 
 
-def _adb(adb_port: int, *args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANDROID_ADB_SERVER_PORT=str(adb_port))
-    try:
-        return subprocess.run([adb_binary(), "-P", str(adb_port), *args], capture_output=True, text=True,
-                              timeout=timeout, env=env, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise DeviceError(f"'adb {' '.join(args)}' did not answer within {timeout:.0f} s (adb server port {adb_port})",
-                          hint=f"restart the adb server: adb -P {adb_port} kill-server") from None
-
-
-def ensure_adb_server(adb_port: int) -> None:
-    r = _adb(adb_port, "start-server", timeout=30)
-    if r.returncode != 0:
-        raise DeviceError(f"could not start the adb server on port {adb_port}: {(r.stderr or r.stdout).strip()}",
-                          hint="is another program using that port? try --adb-port with a free one")
-
-
-def _adb_server_running(adb_port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", adb_port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _adb_state(adb_port: int, serial: str) -> str:
-    r = _adb(adb_port, "devices")
-    for line in r.stdout.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] == serial:
-            return parts[1]
-    return "absent"
-
-
-def _connect(adb_port: int, serial: str, timeout: float) -> None:
-    """``adb connect`` and wait until the adb server lists ``serial`` as ``device``."""
-    _adb(adb_port, "disconnect", serial)  # drop a stale (offline) transport from a previous run on this port
+def _connect(server: AdbServer, serial: str, timeout: float) -> None:
+    """Connect the adb server to ``serial`` and wait until it lists it as ``device``."""
+    server.disconnect(serial)  # drop a stale (offline) transport from a previous run on this port
     deadline = time.monotonic() + timeout
     last = ""
     next_connect = 0.0
     while time.monotonic() < deadline:
         if time.monotonic() >= next_connect:
-            r = _adb(adb_port, "connect", serial)
-            last = (r.stdout + r.stderr).strip()
+            try:
+                last = server.connect(serial)
+            except DeviceError as e:
+                last = e.message
             next_connect = time.monotonic() + 3.0
-        state = _adb_state(adb_port, serial)
+        state = _state(server, serial)
         if state == "device":
             return
         if state == "offline" and time.monotonic() >= next_connect - 0.5:
-            _adb(adb_port, "disconnect", serial)
+            server.disconnect(serial)
             next_connect = 0.0
         time.sleep(0.2)
-    raise DeviceError(f"emulated device {serial} did not come online in the adb server (port {adb_port}) within {timeout:.0f} s: {last}",
-                      hint=f"check 'adb -P {adb_port} devices'; the emulator log is in {_state_dir()}")
+    raise DeviceError(f"emulated device {serial} did not come online in the adb server ({server.address}) within "
+                      f"{timeout:.0f} s: {last}",
+                      hint=f"check 'adb -P {server.port} devices'; the emulator log is in {_state_dir()}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -167,36 +133,44 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
           isolate: bool | None = None, timeout: float = 30.0, die_with_caller: bool = False) -> EmulatorInfo:
     """Launch a detached emulated device on 127.0.0.1 and (by default) connect the adb server to it.
 
-    ``isolate`` None (the default) isolates the device's programs whenever this machine can
-    (:func:`isolation_problem`): under plain ``qemu -L`` a program could read host files that the
-    device root does not shadow, chrooted it sees only the device.
+    The device runs Android's real shell and commands (the ``android-userland`` SDK item: a missing
+    one is a ToolchainError naming ``edgeclas sdk install``) in a sandbox of its own namespaces.
+    ``isolate=False`` is refused: without the sandbox, mksh and toybox would act on this machine's files.
 
     Idempotent per port: when the same profile already runs there, it is only (re)connected.
     ``die_with_caller`` (test fixtures): the device gets SIGTERM when the calling thread's process dies,
     so a killed test run leaves no device behind.
     """
+    if isolate is False:
+        raise ConfigError("--no-isolate is not possible any more: the emulated device runs Android's real shell "
+                          "and toybox, which outside the device's sandbox would act on this machine's files",
+                          hint="drop --no-isolate (the sandbox needs root or unprivileged user namespaces and "
+                               "Linux 6.7+; 'edgeclas doctor' shows whether this machine has them)")
     if profile is None:
         if arch not in _ARCH_PROFILES:
             raise DeviceError(f"unknown arch '{arch}'", hint=f"use one of {', '.join(_ARCH_PROFILES)}")
         profile = _ARCH_PROFILES[arch]
     prof = load_profile(profile)
-    if isolate is None:
-        isolate = isolation_problem() is None
+    from ..sdk import resolve as sdk_resolve
+
+    userland = sdk_resolve("android-userland", arch=prof.arch).path
+    server = _server(adb_port)
     port = port or free_port()
-    adb_port = adb_server_port(adb_port)
     state_file = _state_file(port)
     if state_file.exists():
-        old = EmulatorInfo(**json.loads(state_file.read_text()))
+        old = EmulatorInfo.from_json(json.loads(state_file.read_text()))
         if _pid_alive(old.pid):
-            if old.profile != prof.name or old.isolate != isolate:
-                raise DeviceError(f"an emulated device ({old.profile}{', isolated' if old.isolate else ''}) already runs "
-                                  f"on port {port} (pid {old.pid})",
+            if old.profile != prof.name:
+                raise DeviceError(f"an emulated device ({old.profile}) already runs on port {port} (pid {old.pid})",
                                   hint=f"edgeclas emulator stop --port {port}, or pick another --port")
             # Already running (say, the adb server was restarted and forgot it): just connect it again.
-            old = EmulatorInfo(**{**asdict(old), "adb_port": adb_port})
+            started = False
             if connect:
-                ensure_adb_server(adb_port)
-                _connect(adb_port, old.serial, timeout)
+                started = not server.reachable()
+                server.ensure_running()
+                _connect(server, old.serial, timeout)
+            old = EmulatorInfo(**{**asdict(old), "adb_port": server.port, "adb_server": server.address,
+                                  "adb_server_started": started})
             atomic_write_json(state_file, asdict(old))
             return old
     root_path = Path(root) if root is not None else cache_dir("emulators", "roots", f"{prof.name}-{port}")
@@ -205,11 +179,9 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
     _state_dir().mkdir(parents=True, exist_ok=True)
     ready.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "edgeclas.emulator", "--profile", str(prof.path or prof.name), "--root", str(root_path),
-           "--port", str(port), "--ready-file", str(ready)]
+           "--port", str(port), "--ready-file", str(ready), "--userland", str(userland)]
     if quota_mb is not None:
         cmd += ["--quota-mb", str(quota_mb)]
-    if isolate:
-        cmd += ["--isolate"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True,
@@ -228,14 +200,20 @@ def start(*, arch: str = "armv8", profile: str | None = None, port: int | None =
         time.sleep(0.05)
     info = json.loads(ready.read_text())
     ready.unlink(missing_ok=True)
+    if "error" in info:
+        proc.wait(timeout=30)
+        raise DeviceError(f"the emulated device cannot boot on this machine: {info['error']}",
+                          hint="it needs root or unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) "
+                               "and Linux 6.7+ (binfmt_misc per user namespace); 'edgeclas doctor' shows which is missing")
+    started = connect and not server.reachable()
     result = EmulatorInfo(serial=f"127.0.0.1:{port}", port=port, pid=proc.pid, profile=prof.name, arch=prof.arch,
-                          root=info["root"], adb_port=adb_port, log=str(log_path), isolate=isolate,
-                          owns_root=root is None)
+                          root=info["root"], adb_port=server.port, log=str(log_path), owns_root=root is None,
+                          adb_server=server.address, adb_server_started=started)
     atomic_write_json(state_file, asdict(result))
     if connect:
         try:
-            ensure_adb_server(adb_port)
-            _connect(adb_port, result.serial, timeout)
+            server.ensure_running()
+            _connect(server, result.serial, timeout)
         except BaseException:
             _terminate(proc.pid)
             state_file.unlink(missing_ok=True)
@@ -298,7 +276,7 @@ def _load_states() -> list[EmulatorInfo]:
     out = []
     for f in sorted(_state_dir().glob("*.json")):
         try:
-            out.append(EmulatorInfo(**json.loads(f.read_text())))
+            out.append(EmulatorInfo.from_json(json.loads(f.read_text())))
         except (OSError, ValueError, TypeError):
             continue
     return out
@@ -308,12 +286,13 @@ def status(*, adb: bool = True) -> list[EmulatorInfo]:
     """Emulators started from this cache; ``state`` is what their adb server says (or ``not running``)."""
     rows = []
     for info in _load_states():
+        server = AdbServer("127.0.0.1", info.adb_port)
         if not _pid_alive(info.pid):
             state = "not running"
-        elif adb and _adb_server_running(info.adb_port):
+        elif adb and server.reachable():
             try:
-                state = _adb_state(info.adb_port, info.serial)
-            except (DeviceError, ToolchainError):
+                state = _state(server, info.serial)
+            except DeviceError:
                 state = "unknown"
         else:
             state = "running"
@@ -321,9 +300,11 @@ def status(*, adb: bool = True) -> list[EmulatorInfo]:
     return rows
 
 
-def stop(*, port: int | None = None, serial: str | None = None, all_: bool = False) -> list[EmulatorInfo]:
+def stop(*, port: int | None = None, serial: str | None = None, all_: bool = False,
+         with_adb_server: bool = False) -> list[EmulatorInfo]:
     """Disconnect and terminate matching emulators; removes their state files, logs and the device roots
-    made in the cache (not a ``--root`` folder). Raises when none matches."""
+    made in the cache (not a ``--root`` folder). ``with_adb_server``: also end the adb server their
+    ``start`` started (one that ran before is left alone). Raises when none matches."""
     if serial is not None:
         host, _, p = serial.rpartition(":")
         if not p.isdigit():
@@ -334,13 +315,16 @@ def stop(*, port: int | None = None, serial: str | None = None, all_: bool = Fal
         raise DeviceError("no matching emulated device is running" if not all_ else "no emulated device is running",
                           hint="edgeclas emulator status lists them")
     for info in chosen:
+        server = AdbServer("127.0.0.1", info.adb_port, explicit=True)  # stopping never starts a server
         if _pid_alive(info.pid):
             try:
-                if _adb_server_running(info.adb_port):  # any adb command would start a server otherwise
-                    _adb(info.adb_port, "disconnect", info.serial, timeout=10)
-            except (DeviceError, ToolchainError):
+                if server.reachable():
+                    server.disconnect(info.serial)
+            except DeviceError:
                 pass
             _terminate(info.pid)
+        if with_adb_server and info.adb_server_started:
+            server.kill()
         _state_file(info.port).unlink(missing_ok=True)
         Path(info.log).unlink(missing_ok=True)  # a clean stop leaves nothing; a crashed device keeps its log
         if info.owns_root:  # a --root folder is the user's and stays
@@ -349,33 +333,26 @@ def stop(*, port: int | None = None, serial: str | None = None, all_: bool = Fal
 
 
 @functools.lru_cache(maxsize=1)
-def isolation_problem() -> str | None:
-    """None when programs can run chrooted in a private mount namespace here, else why not (probed once)."""
-    import tempfile
+def sandbox_problem() -> str | None:
+    """None when the device's sandbox (namespaces, binfmt_misc, qemu) can be built here, else why not (probed once)."""
+    from .sandbox import probe
 
-    tmp = Path(tempfile.mkdtemp(prefix="edgeclas-isolate-probe-"))
-    try:
-        from .isolate import probe
-        from .programs import _qemu
-
-        return probe(tmp, _qemu("armv8"))
-    except (ToolchainError, OSError) as e:
-        return str(e)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return probe("armv8")
 
 
 def doctor_rows() -> list[ToolStatus]:
-    """``edgeclas doctor``: device profiles, whether ``--isolate`` works here, emulators running."""
+    """``edgeclas doctor``: device profiles, whether the device sandbox can be built here, emulators running."""
     from .profile import profile_names, profiles_dir
 
     names = profile_names()
     rows = [ToolStatus("device", "emulator profiles", bool(names), str(len(names)), str(profiles_dir()),
                        note=", ".join(names))]
-    problem = isolation_problem()
-    rows.append(ToolStatus("device", "emulator --isolate", problem is None, where="mount namespace + chroot",
-                           how="run as root or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
-                           note=problem or "programs run chrooted into the device root (the default here)"))
+    problem = sandbox_problem()
+    rows.append(ToolStatus("device", "emulator sandbox", problem is None,
+                           where="user/mount/pid/net namespaces + binfmt_misc (Linux 6.7+)",
+                           how="run as root or enable unprivileged user namespaces "
+                               "(sysctl kernel.unprivileged_userns_clone=1), on Linux 6.7 or newer",
+                           note=problem or "the emulated device can boot here"))
     running = [i for i in status(adb=False) if i.state != "not running"]
     rows.append(ToolStatus("device", "emulated devices", True, f"{len(running)} running",
                            note=", ".join(i.serial for i in running)))

@@ -2,6 +2,9 @@
 
 The emulated device serves its ``getprop``, ``/proc/cpuinfo``, ``/proc/meminfo``, ``/proc/version``
 and ``/sys/devices/system/cpu`` from a profile; real phone profiles are the same data for reports.
+Two keys shape an emulated device like an older phone: ``adb_features`` (what its adbd advertises;
+default: everything the emulator serves, :data:`ADB_FEATURES`) and ``missing_commands`` (commands its
+``/system/bin`` lacks, e.g. ``sha256sum`` before Android 8).
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from typing import Any
 from ..errors import ConfigError
 from ..paths import source_dir
 
-__all__ = ["Cluster", "DeviceProfile", "load_profile", "profile_names", "profiles_dir"]
+__all__ = ["ADB_FEATURES", "Cluster", "DeviceProfile", "load_profile", "profile_names", "profiles_dir"]
 
 _ARCHES = ("armv8", "armv7")
+# What the emulated adbd serves: shell protocol v2 (exit codes, separate stderr), `cmd`, sync
+# STA2/LST2/LIS2 and SND2/RCV2 (uncompressed), and parent folders created by SEND.
+ADB_FEATURES = ("shell_v2", "cmd", "stat_v2", "ls_v2", "fixed_push_mkdir", "sendrecv_v2")
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,16 @@ class DeviceProfile:
     memory_kb: int
     kernel: str
     storage_quota_mb: int
+    adb_features: tuple[str, ...] = ADB_FEATURES
+    missing_commands: tuple[str, ...] = ()
     path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kernel_release(self) -> str:
+        """What ``uname -r`` says: the word after "Linux version" in the profile's kernel line."""
+        words = self.kernel.split()
+        return words[2] if len(words) > 2 and words[:2] == ["Linux", "version"] else (words[0] if words else "")
 
     @property
     def ncpu(self) -> int:
@@ -104,7 +118,13 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
     if not clusters:
         raise ConfigError(f"{p}: cpu.clusters is empty")
     props = {str(k): "" if v is None else str(v) for k, v in (data.get("props") or {}).items()}
-    known = {"name", "kind", "arch", "os", "props", "cpu", "memory_kb", "kernel", "storage_quota_mb"}
+    known = {"name", "kind", "arch", "os", "props", "cpu", "memory_kb", "kernel", "storage_quota_mb", "adb_features",
+             "missing_commands"}
+    features = tuple(str(f) for f in data.get("adb_features", ADB_FEATURES))
+    unknown = sorted(set(features) - set(ADB_FEATURES))
+    if unknown:
+        raise ConfigError(f"{p}: adb_features: the emulator does not serve {', '.join(unknown)}",
+                          hint=f"choose from {', '.join(ADB_FEATURES)}")
     return DeviceProfile(
         name=str(data.get("name", p.stem)),
         kind=str(data.get("kind", "phone")),
@@ -116,6 +136,8 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
         memory_kb=int(data.get("memory_kb", 4 * 1024 * 1024)),
         kernel=str(data.get("kernel", "Linux version 4.14.0")),
         storage_quota_mb=int(data.get("storage_quota_mb", 512)),
+        adb_features=features,
+        missing_commands=tuple(str(c) for c in data.get("missing_commands", ())),
         path=p,
         extra={k: v for k, v in data.items() if k not in known},
     )

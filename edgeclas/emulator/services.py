@@ -1,15 +1,25 @@
 """ADB services of the emulated device: ``shell:`` (v1), ``shell,v2`` (framed, with exit code), ``exec:`` and ``sync:``.
 
 Service names as a host sends them: ``shell:CMD``, ``shell,v2,TERM=xterm,raw:CMD`` (the adb CLI),
-``shell,v2:CMD`` (adbutils), ``exec:CMD``, ``sync:``. An empty command with ``pty`` starts an
-interactive session (line editing: backspace, Ctrl-C cancels the running command, Ctrl-D on an
-empty line logs out).
+``shell,v2:CMD`` (adbutils), ``exec:CMD``, ``sync:``. Shell and exec run the device's real shell,
+``/system/bin/sh -c CMD`` (mksh, under qemu, started by the device's init in its sandbox: see
+:mod:`.sandbox`); an empty command with ``pty`` (``adb shell`` from a terminal) is an interactive
+mksh on a terminal of the device, where Ctrl-C, job control and line editing are the kernel's and
+mksh's own. adbd does nothing more than move bytes: stdin from the host into the program, stdout and
+stderr back (shell v2 keeps them apart; v1, ``exec:`` and terminals merge them), then the status.
 
 Shell protocol v2 packets are ``id:u8 length:u32le payload`` with ids stdin 0, stdout 1, stderr 2,
-exit 3, close-stdin 4, window-size 5; the exit packet comes after all output.
+exit 3, close-stdin 4, window-size 5; the exit packet comes after all output, i.e. once the shell
+has exited *and* every process holding its output has closed it (a background job that writes to
+the session keeps it open, as on a phone). Then, or when the host closes the stream, whatever is
+left of the session's process group is killed.
 
-Sync requests are ``id:4s length:u32le`` + payload: STAT/LIST/SEND/RECV/QUIT, and STA2/LST2/LIS2
-(features ``stat_v2``, ``ls_v2``: 64-bit sizes, stat vs lstat, errno); file data moves in DATA chunks
+``reverse:…`` (``adb reverse``) and ``tcp:PORT`` (``adb forward``) are in :mod:`.forward`.
+
+Sync requests are ``id:4s length:u32le`` + payload: STAT/LIST/SEND/RECV/QUIT, STA2/LST2/LIS2
+(features ``stat_v2``, ``ls_v2``: 64-bit sizes, stat vs lstat, errno), and SND2/RCV2 (``sendrecv_v2``,
+newer adb clients: the path, then a second header with the mode and flags; no compression is offered,
+``adb push --dry-run`` is honoured); file data moves in DATA chunks
 of at most 64 KiB; errors are ``FAIL`` + text,
 worded like adbd (``write failed: No space left on device``).
 """
@@ -17,25 +27,28 @@ worded like adbd (``write failed: No space left on device``).
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
-import queue
 import signal
 import stat as statmod
 import struct
+import termios
 import threading
 import uuid
 from typing import TYPE_CHECKING, Callable
 
-from .fs import FsError
-from .shell import Cancel, Shell, ShellIO, Sink, Source, default_env
+from .forward import reverse_service, tcp_service
+from .fs import FsError, give_to_shell
 from .transport import Stream, StreamClosed
 
 if TYPE_CHECKING:
     from .server import EmulatedDevice
 
-__all__ = ["open_service", "SYNC_DATA_MAX"]
+__all__ = ["open_service", "SYNC_DATA_MAX", "SH"]
 
+SH = "/system/bin/sh"
 SYNC_DATA_MAX = 64 * 1024
+SYNC_FLAG_DRY_RUN = 0x80000000  # sendrecv_v2 flags: brotli 1, lz4 2, zstd 4 are not served
 ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN, ID_WINDOW = range(6)
 
 
@@ -47,15 +60,19 @@ def open_service(device: EmulatedDevice, name: str) -> Callable[[Stream], None] 
             return None
         args = head.split(",")[1:]
         v2 = "v2" in args
+        if v2 and "shell_v2" not in device.profile.adb_features:
+            return None  # an adbd older than Android 7 does not know "shell,v2"
         term = next((a[5:] for a in args if a.startswith("TERM=")), None)
         pty = "pty" in args or (not command and "raw" not in args)
-        if not command and pty:
-            return lambda s: _interactive(device, s, v2, term)
-        return lambda s: _shell(device, s, command, v2, term)
+        return lambda s: _shell(device, s, command, v2=v2, pty=pty, term=term)
     if name.startswith("exec:"):
-        return lambda s: _exec(device, s, name[5:])
+        return lambda s: _shell(device, s, name[5:], v2=False, pty=False, term=None)  # as shell v1, raw
     if name == "sync:":
         return lambda s: _sync(device, s)
+    if name.startswith("reverse:"):
+        return lambda s: reverse_service(device, s, name[len("reverse:"):])
+    if name.startswith("tcp:") and name[4:].isdigit() and int(name[4:]) < 65536:
+        return lambda s: tcp_service(device, s, int(name[4:]))
     if name in _MESSAGES:
         return lambda s: s.write(_MESSAGES[name])
     if name.startswith("reboot:"):  # reboot:, reboot:bootloader … all just restart the emulated device
@@ -69,12 +86,6 @@ _MESSAGES = {
     "unroot:": b"adbd not running as root\n",
     "remount:": b"Not running as root. Try \"adb root\" first.\n",
 }
-
-
-def _new_shell(device: EmulatedDevice, stream: Stream, term: str | None) -> Shell:
-    cancel = Cancel()
-    stream.on_close(cancel.set)  # the host went away: stop builtins, kill the program's process group
-    return Shell(device.fs, device.profile, device.procs, env=default_env(term), cwd="/", cancel=cancel)
 
 
 class _V2Writer:
@@ -91,145 +102,147 @@ class _V2Writer:
                 chunk = data[off : off + step]
                 self.stream.write(bytes([kind]) + struct.pack("<I", len(chunk)) + chunk)
 
-    def sink(self, kind: int) -> Sink:
-        return Sink(lambda d: self.packet(kind, d))
 
-
-class _V2Stdin:
-    """Reads the host's v2 packets on a thread: stdin data into a queue, close-stdin as EOF."""
-
-    def __init__(self, stream: Stream) -> None:
-        self.q: queue.Queue[bytes] = queue.Queue()
-        self.eof = False
-        threading.Thread(target=self._run, args=(stream,), daemon=True).start()
-
-    def _run(self, stream: Stream) -> None:
+def _shell(device: EmulatedDevice, stream: Stream, command: str, *, v2: bool, pty: bool, term: str | None) -> None:
+    """Run ``sh -c COMMAND`` (or an interactive sh) and move its bytes over the stream until it is done."""
+    argv = [SH, "-c", command] if command else [SH]
+    env = device.shell_env(term=term if pty else None, interactive=not command and pty)
+    session = _Session()
+    try:
+        if pty:
+            master, slave = device.sandbox.openpty()
+            session.own(master)
+            _set_window(master, 24, 80)
+            try:
+                prog = device.sandbox.spawn(argv, env, (slave,), tty=True, fsize=device.fs.free_bytes())
+            finally:
+                os.close(slave)
+            outputs = [(master, ID_STDOUT)]
+            session.stdin = master
+        else:
+            in_r, in_w = os.pipe()
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe() if v2 else (None, out_w)  # without the shell protocol: one stream
+            for fd in (in_w, out_r, err_r):
+                session.own(fd)
+            try:
+                prog = device.sandbox.spawn(argv, env, (in_r, out_w, err_w), fsize=device.fs.free_bytes())
+            finally:
+                for fd in {in_r, out_w, err_w}:
+                    os.close(fd)
+            outputs = [(out_r, ID_STDOUT)] + ([(err_r, ID_STDERR)] if err_r is not None else [])
+            session.stdin = in_w
+    except BaseException:
+        session.close()
+        raise
+    # The host went away (adb client exited, kill-server, a dropped connection): the session ends.
+    stream.on_close(lambda: prog.signal(signal.SIGKILL))
+    writer = _V2Writer(stream) if v2 else None
+    send = writer.packet if writer else (lambda kind, data: stream.write(data))
+    pumps = [threading.Thread(target=_pump_out, args=(fd, kind, send, prog), daemon=True) for fd, kind in outputs]
+    for t in pumps:
+        t.start()
+    threading.Thread(target=_pump_in, args=(stream, session, v2, pty), daemon=True).start()
+    for t in pumps:
+        t.join()
+    status = prog.wait()
+    prog.signal(signal.SIGKILL)  # jobs left in the session's process group end with it
+    session.close()
+    if writer is not None and not stream.closed.is_set():
         try:
-            while True:
-                head = stream.read_exact(5)
-                kind, length = head[0], struct.unpack("<I", head[1:])[0]
-                data = stream.read_exact(length) if length else b""
-                if kind == ID_STDIN and data:
-                    self.q.put(data)
-                elif kind == ID_CLOSE_STDIN:
-                    break
+            writer.packet(ID_EXIT, bytes([(status if status is not None else 255) & 0xFF]))
         except StreamClosed:
             pass
-        self.q.put(b"")
-
-    def read(self) -> bytes:
-        if self.eof:
-            return b""
-        data = self.q.get()
-        if not data:
-            self.eof = True
-        return data
 
 
-def _shell(device: EmulatedDevice, stream: Stream, command: str, v2: bool, term: str | None) -> None:
-    sh = _new_shell(device, stream, term)
-    if v2:
-        w = _V2Writer(stream)
-        stdin = _V2Stdin(stream)
-        io = ShellIO(Source(reader=stdin.read), w.sink(ID_STDOUT), w.sink(ID_STDERR))
-        status = sh.run(command, io)
-        _wait_for_writers(sh)
-        w.packet(ID_EXIT, bytes([status & 0xFF]))
-    else:
-        # v1: stdout and stderr share the stream and the exit status is lost, as on a real device.
-        out = Sink(stream.write)
-        reader = stream.read_chunk
-        sh.run(command, ShellIO(Source(reader=lambda: reader() or b""), out, out))
-        _wait_for_writers(sh)
+class _Session:
+    """The session's file descriptors; the host-input thread may outlive the session, so writes to
+    stdin and the close of it are serialised (a closed descriptor number must never be written to)."""
 
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fds: list[int] = []
+        self.stdin: int | None = None
+        self.closed = False
 
-def _exec(device: EmulatedDevice, stream: Stream, command: str) -> None:
-    sh = _new_shell(device, stream, None)
-    sh.run(command, ShellIO(Source(reader=lambda: stream.read_chunk() or b""), Sink(stream.write), Sink(lambda d: None)))
-    _wait_for_writers(sh)
+    def own(self, fd: int | None) -> None:
+        if fd is not None:
+            self.fds.append(fd)
 
-
-def _wait_for_writers(sh: Shell) -> None:
-    """Like adb, whose stream stays open while a background process holds the output pipe: wait for the
-    jobs still writing to the session; the others are ended with it (the stream's close cancels them)."""
-    sh.wait_jobs([j.id for j in sh.jobs.values() if j.holds_output])
-
-
-def _interactive(device: EmulatedDevice, stream: Stream, v2: bool, term: str | None) -> None:
-    sh = _new_shell(device, stream, term)
-    w = _V2Writer(stream) if v2 else None
-
-    def out(data: bytes) -> None:
-        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # the pty's ONLCR
-        if w is not None:
-            w.packet(ID_STDOUT, data)
-        else:
-            stream.write(data)
-
-    lines: queue.Queue[str | None] = queue.Queue()
-    state = {"running": None}
-
-    def reader() -> None:
-        buf = bytearray()
-        stdin = _V2Stdin(stream) if v2 else None
-        escape = 0  # inside an ESC [ … sequence (arrow keys): there is no history or cursor movement
-        while True:
-            chunk = stdin.read() if stdin is not None else (stream.read_chunk() or b"")
-            if not chunk:
-                lines.put(None)
+    def write_stdin(self, data: bytes) -> None:
+        with self.lock:
+            if self.stdin is None or self.closed:
                 return
-            for b in chunk:
-                if escape:
-                    escape = 2 if (escape == 1 and b == ord("[")) else (0 if 0x40 <= b <= 0x7E else escape)
-                    continue
-                if b == 27:
-                    escape = 1
-                elif b == 3:  # Ctrl-C
-                    running = state["running"]
-                    if running is not None:
-                        running.set(signal.SIGINT)
-                    else:
-                        out(b"^C\n")
-                        buf.clear()
-                        lines.put("")
-                elif b == 4 and not buf:  # Ctrl-D
-                    lines.put(None)
-                    return
-                elif b in (8, 127):
-                    if buf:
-                        buf.pop()
-                        out(b"\b \b")
-                elif b in (10, 13):
-                    out(b"\n")
-                    lines.put(buf.decode("utf-8", "replace"))
-                    buf.clear()
-                else:
-                    buf.append(b)
-                    out(bytes([b]))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.stdin, view):]
 
-    threading.Thread(target=reader, daemon=True).start()
-    prompt_name = device.profile.props.get("ro.product.device", "emulator")
-    status = 0
-    while True:
-        out(f"{prompt_name}:{sh.cwd} $ ".encode())
-        line = lines.get()
-        if line is None:
-            break
-        if not line.strip():
-            continue
-        cmd_cancel = Cancel(parent=sh.cancel)
-        state["running"] = cmd_cancel
-        saved, sh.cancel = sh.cancel, cmd_cancel
-        sink = Sink(out)
-        try:
-            status = sh.run(line, ShellIO(Source(), sink, sink))
-        finally:
-            sh.cancel = saved
-            state["running"] = None
-        if sh.cancel.is_set() or sh.exited:
-            break
-    if w is not None:
-        w.packet(ID_EXIT, bytes([status & 0xFF]))
+    def close_stdin(self) -> None:
+        with self.lock:
+            if self.stdin is not None and not self.closed:
+                self.fds.remove(self.stdin)
+                os.close(self.stdin)
+            self.stdin = None
+
+    def window(self, rows: int, cols: int) -> None:
+        with self.lock:
+            if self.stdin is not None and not self.closed:
+                _set_window(self.stdin, rows, cols)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            for fd in self.fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.fds.clear()
+
+
+def _set_window(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _pump_out(fd: int, kind: int, send: Callable[[int, bytes], None], prog) -> None:
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: a terminal whose last user has gone
+                break
+            if not chunk:
+                break
+            send(kind, chunk)
+    except StreamClosed:
+        prog.signal(signal.SIGKILL)  # nobody to read the output any more: as a closed pipe would, end it
+
+
+def _pump_in(stream: Stream, session: _Session, v2: bool, pty: bool) -> None:
+    """The host's input: raw bytes (v1, exec) or v2 packets (stdin, close-stdin, window size)."""
+    try:
+        while True:
+            if not v2:
+                data = stream.read_chunk()
+                if data is None:
+                    return
+                session.write_stdin(data)
+                continue
+            head = stream.read_exact(5)
+            kind, length = head[0], struct.unpack("<I", head[1:])[0]
+            data = stream.read_exact(length) if length else b""
+            if kind == ID_STDIN and data:
+                session.write_stdin(data)
+            elif kind == ID_CLOSE_STDIN and not pty:
+                session.close_stdin()
+            elif kind == ID_WINDOW and pty:
+                try:  # "ROWSxCOLS,XPIXxYPIX"
+                    rows, cols = (int(v) for v in data.decode().split(",")[0].split("x"))
+                    session.window(rows, cols)
+                except (ValueError, OSError):
+                    pass
+    except (StreamClosed, OSError):
+        return
 
 
 # ------------------------------------------------------------------------------------------------ sync
@@ -265,7 +278,30 @@ def _sync(device: EmulatedDevice, stream: Stream) -> None:
         elif cmd == b"RECV":
             _recv(fs, stream, arg)
         elif cmd == b"SEND":
-            _send(device, stream, arg)
+            path, comma, mode_text = arg.rpartition(",")
+            if not comma:
+                path, mode_text = arg, "33188"
+            if not mode_text.isdigit():
+                _drain_until_done(stream)
+                _sync_fail(stream, f"bad file mode in '{arg}'")
+                continue
+            _send(device, stream, path, int(mode_text))
+        elif cmd in (b"SND2", b"RCV2"):
+            # sendrecv_v2: the path came first; a second header with the same id carries the rest.
+            setup = stream.read_exact(12 if cmd == b"SND2" else 8)
+            if setup[:4] != cmd:
+                _sync_fail(stream, f"expected {cmd.decode()} setup, got {setup[:4]!r}")
+                return
+            mode, flags = struct.unpack("<II", setup[4:]) if cmd == b"SND2" else (0, struct.unpack("<I", setup[4:])[0])
+            if flags & ~SYNC_FLAG_DRY_RUN:  # brotli, lz4, zstd: not advertised, so a host should not ask
+                if cmd == b"SND2":
+                    _drain_until_done(stream)
+                _sync_fail(stream, f"unsupported compression flags {flags:#x}")
+                continue
+            if cmd == b"SND2":
+                _send(device, stream, arg, mode, dry_run=bool(flags & SYNC_FLAG_DRY_RUN))
+            else:
+                _recv(fs, stream, arg)
         else:
             _sync_fail(stream, f"unknown sync command {cmd!r}")
             return
@@ -364,17 +400,9 @@ def _drain_until_done(stream: Stream) -> None:
         stream.read_exact(length)
 
 
-def _send(device: EmulatedDevice, stream: Stream, spec: str) -> None:
+def _send(device: EmulatedDevice, stream: Stream, path: str, mode: int, dry_run: bool = False) -> None:
+    """Receive a file (SEND/SND2); ``dry_run`` (``adb push --dry-run``) reads it all and writes nothing."""
     fs = device.fs
-    path, comma, mode_text = spec.rpartition(",")
-    if not comma:
-        path, mode_text = spec, "33188"
-    try:
-        mode = int(mode_text)
-    except ValueError:
-        _drain_until_done(stream)
-        _sync_fail(stream, f"bad file mode in '{spec}'")
-        return
     error = None
     tmp = None
     try:
@@ -386,13 +414,13 @@ def _send(device: EmulatedDevice, stream: Stream, spec: str) -> None:
         res = fs.resolve(path, write=True)
         parent = res.host.parent
         try:
-            parent.mkdir(parents=True, exist_ok=True)  # adbd creates missing parent folders
+            _mkdirs_for_shell(parent)  # adbd creates missing parent folders
         except (FileExistsError, NotADirectoryError):
             raise _SendError(f"secure_mkdirs failed: {os.strerror(errno.ENOTDIR)}") from None
         if res.host.is_dir():
             raise _SendError(f"couldn't create file: {os.strerror(errno.EISDIR)}")
         free = fs.free_bytes() + (res.host.stat().st_size if res.host.is_file() else 0)
-        tmp = parent / f".{res.host.name}.{uuid.uuid4().hex[:8]}.edgeclas-push"
+        tmp = os.devnull if dry_run else parent / f".{res.host.name}.{uuid.uuid4().hex[:8]}.edgeclas-push"
         written = 0
         with open(tmp, "wb") as f:
             while True:
@@ -408,10 +436,14 @@ def _send(device: EmulatedDevice, stream: Stream, spec: str) -> None:
                 if written > free:
                     raise _SendError(f"write failed: {os.strerror(errno.ENOSPC)}")
                 f.write(data)
-        os.chmod(tmp, mode & 0o777)
-        os.utime(tmp, (mtime, mtime))
-        os.replace(tmp, res.host)
-        tmp = None
+        if dry_run:
+            tmp = None
+        else:
+            os.chmod(tmp, mode & 0o777)
+            give_to_shell(tmp)
+            os.utime(tmp, (mtime, mtime))
+            os.replace(tmp, res.host)
+            tmp = None
         stream.write(b"OKAY" + b"\0\0\0\0")
         return
     except FsError as e:
@@ -430,6 +462,16 @@ def _send(device: EmulatedDevice, stream: Stream, spec: str) -> None:
     if not error.drained:
         _drain_until_done(stream)
     _sync_fail(stream, error.message)
+
+
+def _mkdirs_for_shell(folder) -> None:
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+        give_to_shell(d)
 
 
 class _SendError(Exception):

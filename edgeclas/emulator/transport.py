@@ -7,6 +7,8 @@ acknowledged with ``OKAY`` before the sender may send the next one on that strea
 
 One reader thread per connection dispatches messages; each opened service runs on its own thread
 and talks to a :class:`Stream`, which gives it blocking ``read``/``write`` with that flow control.
+The device opens streams to the host too (:meth:`Connection.open_stream`, for ``adb reverse``):
+``OPEN(our_id, 0, "tcp:PORT\\0")``, answered ``OKAY(host_id, our_id)`` or ``CLSE``.
 """
 
 from __future__ import annotations
@@ -111,10 +113,11 @@ class StreamClosed(Exception):
 class Stream:
     """One ADB stream as the service sees it: blocking reads of host data, flow-controlled writes."""
 
-    def __init__(self, conn: Connection, local_id: int, remote_id: int) -> None:
+    def __init__(self, conn: Connection, local_id: int, remote_id: int | None) -> None:
         self.conn = conn
         self.local_id = local_id
-        self.remote_id = remote_id
+        self.remote_id = remote_id  # None until the host accepts a stream the device opened
+        self._opened = threading.Event()
         self._incoming: queue.Queue[bytes | None] = queue.Queue()
         self._buf = bytearray()
         self._can_send = threading.Condition()
@@ -124,6 +127,10 @@ class Stream:
         self._sent_close = False
 
     # -- called by the connection's reader thread
+    def _accepted(self, remote_id: int) -> None:
+        self.remote_id = remote_id
+        self._opened.set()
+
     def _feed(self, data: bytes) -> None:
         self._incoming.put(data)
 
@@ -140,6 +147,7 @@ class Stream:
         if self.closed.is_set():
             return
         self.closed.set()
+        self._opened.set()  # an open the host refused (CLSE) ends here too
         self._incoming.put(None)
         with self._can_send:
             self._can_send.notify_all()
@@ -194,7 +202,7 @@ class Stream:
             self.conn.send(A_WRTE, self.local_id, self.remote_id, bytes(view[off : off + step]))
 
     def close(self) -> None:
-        if not self._sent_close:
+        if not self._sent_close and self.remote_id is not None:
             self._sent_close = True
             self.conn.send(A_CLSE, self.local_id, self.remote_id)
         self.conn._forget(self.local_id)
@@ -218,6 +226,8 @@ class Connection:
         self._streams_lock = threading.Lock()
         self._next_id = 1
         self._dead = False
+        self.on_end: list[Callable[[], None]] = []  # run once when the connection is gone (reverse listeners)
+        self.state: dict[str, object] = {}  # what services keep per connection (its adb reverses)
 
     def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         if self._dead:
@@ -229,6 +239,26 @@ class Connection:
             except OSError as e:
                 self._dead = True
                 raise StreamClosed() from e
+
+    def open_stream(self, service: str, timeout: float = 30.0) -> Stream | None:
+        """Open a stream from the device to the host (``adb reverse``: ``tcp:PORT`` on the host side).
+        The stream once the host accepted it (OKAY), or None when it refused (CLSE) or did not answer."""
+        with self._streams_lock:
+            local_id = self._next_id
+            self._next_id += 1
+            stream = Stream(self, local_id, None)
+            self._streams[local_id] = stream
+        try:
+            self.send(A_OPEN, local_id, 0, service.encode() + b"\0")
+        except StreamClosed:
+            self._forget(local_id)
+            return None
+        if not stream._opened.wait(timeout) or stream.closed.is_set():
+            self._forget(local_id)
+            if stream.remote_id is not None and not stream.closed.is_set():
+                stream.close()
+            return None
+        return stream
 
     def drop(self) -> None:
         """Cut the TCP connection (the reader loop then closes every stream), as a rebooting device does."""
@@ -262,6 +292,11 @@ class Connection:
                 self.sock.close()
             except OSError:
                 pass
+            for cb in self.on_end:
+                try:
+                    cb()
+                except Exception:  # a cleanup callback must not hide the others
+                    log.exception("connection cleanup failed")
 
     def _dispatch(self, msg: Message) -> None:
         log.debug("<- %r", msg)
@@ -292,7 +327,10 @@ class Connection:
                     self.send(A_CLSE, msg.arg1, msg.arg0)
                 return
             if msg.command == A_OKAY:
-                stream._okay()
+                if stream.remote_id is None:  # the host accepted a stream the device opened
+                    stream._accepted(msg.arg0)
+                else:
+                    stream._okay()
             elif msg.command == A_WRTE:
                 stream._feed(msg.data)
             else:

@@ -4,6 +4,8 @@ Every artifact edgeclas installs is named in a table with its sha256; a file who
 deleted and rejected. Archives are extracted member by member after checking each one: no absolute
 paths, no ``..``, no links pointing outside the target, no device files, bounded size and count.
 Extraction goes to a staging directory that replaces the target only when everything succeeded.
+Debian packages (``.deb``, fetched with ``apt-get download``) are read in Python: the ``ar``
+container is parsed here and its ``data.tar.*`` goes through the same checked extraction.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ __all__ = [
     "safe_extract",
     "MAX_TOTAL_BYTES",
     "MAX_MEMBERS",
+    "deb_data_tar",
+    "DEB_ARCH",
 ]
 
 # Bounds for extraction: large enough for an NDK (~2 GB unpacked, ~10k files per toolchain dir would
@@ -48,9 +52,11 @@ class Artifact:
     """One downloadable file, pinned by sha256.
 
     ``via`` says which registry client fetches it: ``pip`` (``spec`` is the requirement, ``args`` extra
-    pip options such as ``--platform``) or ``npm`` (``spec`` is ``name@version``, fetched with
-    ``npm pack``). Nothing is fetched from a plain URL: only registries are reachable where edgeclas
-    is tested, and nothing unpinned is downloaded.
+    pip options such as ``--platform``), ``npm`` (``spec`` is ``name@version``, fetched with
+    ``npm pack``) or ``apt`` (``spec`` is ``package:debian-arch=version``, fetched with ``apt-get
+    download`` from the Debian mirrors this machine's apt uses, through a private package index so the
+    system's architectures and lists stay untouched). Nothing is fetched from a plain URL: only
+    registries are reachable where edgeclas is tested, and nothing unpinned is downloaded.
     """
 
     name: str  # file name as the client writes it
@@ -97,13 +103,14 @@ def fetch(artifact: Artifact, dest_dir: str | os.PathLike[str], *, timeout: int 
     return path
 
 
-def _run_client(cmd: list[str], what: str, timeout: int) -> None:
+def _run_client(cmd: list[str], what: str, timeout: int, cwd: Path | None = None) -> None:
     exe = shutil.which(cmd[0]) if not os.path.isabs(cmd[0]) else cmd[0]
     if not exe:
         raise ToolchainError(f"'{cmd[0]}' is not on PATH; it is needed to fetch {what}",
                              hint=f"apt-get install {cmd[0]}")
     try:
-        out = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                             stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise ToolchainError(f"fetching {what} timed out after {timeout} s",
                              hint="check the network connection to the package registry and retry") from None
@@ -134,10 +141,102 @@ def _fetch_npm(a: Artifact, tmp: Path, timeout: int) -> Path:
     return _single_file(tmp, a)
 
 
+# Debian's names for the ARM architectures edgeclas emulates.
+DEB_ARCH = {"aarch64": "arm64", "armv7": "armhf"}
+
+
+def _apt_state() -> Path:
+    """A private apt state (package lists, cache) in the edgeclas cache: foreign-architecture indexes are
+    fetched there, never into the system's lists, and no ``dpkg --add-architecture`` is needed."""
+    from ..paths import cache_dir
+
+    root = cache_dir("sdk", "apt")
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "status").touch()
+    return root
+
+
+def _apt_options(state: Path) -> list[str]:
+    opts = [f"Dir::State::Lists={state / 'lists'}", f"Dir::State::status={state / 'status'}",
+            f"Dir::Cache={state / 'cache'}", "Debug::NoLocking=true", "Acquire::Languages=none",
+            "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false",
+            "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"]
+    # Only the ARM indexes: the sources stay the system's (its mirrors, proxies and keys).
+    opts += [f"APT::Architectures::={a}" for a in DEB_ARCH.values()]
+    if os.geteuid() == 0:
+        opts.append("APT::Sandbox::User=root")  # the private dirs are root's; apt's _apt user cannot write them
+    return [w for o in opts for w in ("-o", o)]
+
+
+def _fetch_apt(a: Artifact, tmp: Path, timeout: int) -> Path:
+    state = _apt_state()
+    opts = _apt_options(state)
+    try:
+        _run_client(["apt-get", "-q", *opts, "download", a.spec], a.spec, timeout, cwd=tmp)
+    except ToolchainError:
+        # First use, or the index is older than the pin: refresh the private index once and retry. A
+        # suite whose index fails (a mirror mid-sync, seen for armhf) does not matter when the pinned
+        # package is in another one, so the update's failure only counts if the download fails too.
+        update_problem = ""
+        try:
+            _run_client(["apt-get", "-q", *opts, "update"], "the Debian package index", timeout)
+        except ToolchainError as e:
+            update_problem = f" (the index update also said: {e.message})"
+        try:
+            _run_client(["apt-get", "-q", *opts, "download", a.spec], a.spec, timeout, cwd=tmp)
+        except ToolchainError as e:
+            raise ToolchainError(e.message + update_problem,
+                                 hint="the pinned Debian package is not on this machine's apt mirrors (a newer "
+                                 "point release replaced it?): update the pin table, or put the pinned file "
+                                 f"{a.name} into the edgeclas cache's sdk/downloads/ by hand") from None
+    return _single_file(tmp, a)
+
+
 _FETCHERS: dict[str, Callable[[Artifact, Path, int], Path]] = {
     "pip": _fetch_pip,
     "npm": _fetch_npm,
+    "apt": _fetch_apt,
 }
+
+
+def deb_data_tar(deb: str | os.PathLike[str], dest_dir: str | os.PathLike[str]) -> Path:
+    """Copy the ``data.tar.*`` member of a Debian package into ``dest_dir``; returns its path.
+
+    A ``.deb`` is an ``ar`` archive: the magic ``!<arch>\\n``, then per member a 60-byte header (name
+    16, mtime 12, uid 6, gid 6, mode 8, size 10, ``\\x60\\n``) and the data padded to an even size.
+    """
+    deb = Path(deb)
+    with open(deb, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise ToolchainError(f"{deb}: not a Debian package (no ar magic)")
+        while True:
+            head = f.read(60)
+            if len(head) < 60:
+                break
+            if head[58:60] != b"\x60\n":
+                raise ToolchainError(f"{deb}: damaged ar member header")
+            name = head[:16].decode("ascii", "replace").strip().rstrip("/")
+            try:
+                size = int(head[48:58].decode("ascii").strip())
+            except ValueError:
+                raise ToolchainError(f"{deb}: damaged ar member size for '{name}'") from None
+            if name.startswith("data.tar"):
+                out = Path(dest_dir) / name
+                with open(out, "wb") as w:
+                    left = size
+                    while left:
+                        block = f.read(min(left, _COPY_BLOCK))
+                        if not block:
+                            raise ToolchainError(f"{deb}: member '{name}' is truncated")
+                        w.write(block)
+                        left -= len(block)
+                return out
+            f.seek(size + (size & 1), os.SEEK_CUR)
+    raise ToolchainError(f"{deb}: no data.tar member")
+
+
+_COPY_BLOCK = 1 << 20
 
 
 # ----------------------------------------------------------------------------------------------
