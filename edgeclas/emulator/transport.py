@@ -202,10 +202,12 @@ class Stream:
             self.conn.send(A_WRTE, self.local_id, self.remote_id, bytes(view[off : off + step]))
 
     def close(self) -> None:
+        # Forget the stream before the host can hear of the close: data it sends after our CLSE must find no
+        # stream (and get CLSE again), not be queued into a stream that is going away.
+        self.conn._forget(self.local_id)
         if not self._sent_close and self.remote_id is not None:
             self._sent_close = True
             self.conn.send(A_CLSE, self.local_id, self.remote_id)
-        self.conn._forget(self.local_id)
         self._mark_closed()
 
 
