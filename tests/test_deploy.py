@@ -519,10 +519,10 @@ def test_older_phones_deploy_and_skip_unchanged_files(emulator_factory, fake_bui
         assert (r.exit_code, r.stdout, r.stderr) == (3, "out\n", "err\n")
     remote = _remote(tmp_path)
     kw = dict(remote_dir=remote, keep=True, bundle_dir=tmp_path / "bundle", out=tmp_path / "r.json")
-    first = deploy(emu.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    first = deploy(emu.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(), **kw)
     assert first.sync.files_pushed == len(first.bundle.files) and first.run.exit_code == 0
     digests = dev.digests([f"{remote}/{rel}" for rel in first.bundle.files])
     assert digests.algorithm == algorithm and len(digests.digests) == len(first.bundle.files)
-    second = deploy(emu.serial, model_dir, images, fake_build("OK"), RunSettings(), **kw)
+    second = deploy(emu.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(), **kw)
     assert (second.sync.files_pushed, second.sync.bytes_pushed) == (0, 0)
     assert [p.top1 for p in second.run.predictions] == [p.top1 for p in first.run.predictions]

@@ -645,6 +645,7 @@ def test_adb_logcat_dump_and_follow(emulator):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 
@@ -728,6 +729,8 @@ def test_adb_reverse_and_forward_cross_the_devices_own_loopback(emulator):
         assert line == b"through forward\n"
     finally:
         listener.kill()
+        listener.wait()
+        listener.stdout.close()
         emulator.adb("forward", "--remove", f"tcp:{fport}")
 
 
