@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -16,12 +17,16 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import ConfigError
+
 __all__ = [
     "sha256_file",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
     "append_jsonl",
+    "json_text",
+    "read_yaml",
     "staging_dir",
     "safe_name",
 ]
@@ -64,8 +69,58 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def read_yaml(path: str | os.PathLike[str], what: str) -> Any:
+    """A YAML file (a recipe, a pipeline, a device profile) as Python data; a :class:`ConfigError` naming
+    the file, and the line when YAML knows it, when it cannot be read, is not UTF-8 text or is not YAML."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the {what} ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not a text file (byte {e.start} is not UTF-8); a {what} is YAML text",
+                          hint=f"pass the {what} file itself, not a binary or an archive") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}{line}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def json_text(obj: Any, *, indent: int | None = None) -> str:
+    """``obj`` as strict JSON text, the form of every JSON file edgeclas writes.
+
+    NaN and ±inf are not JSON (``json.dumps`` writes bare ``NaN`` tokens other parsers reject): they
+    become ``null``. A file name that is not UTF-8 reaches Python as ``str`` with lone surrogates
+    (``os.fsdecode``); those are written as ``\\udcXX`` escapes, so the text stays valid UTF-8 and
+    ``json.loads`` gives back the very same ``str`` (``os.fsencode`` of it: the original bytes).
+    """
+    seps = (",", ": ") if indent is not None else (",", ":")
+    try:
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=indent, separators=seps)
+    except ValueError:  # a non-finite float somewhere
+        text = json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False, indent=indent, separators=seps)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    return atomic_write_text(path, json_text(obj, indent=2) + "\n")
 
 
 def append_jsonl(path: str | os.PathLike[str], obj: Any) -> None:
@@ -74,7 +129,7 @@ def append_jsonl(path: str | os.PathLike[str], obj: Any) -> None:
     A reader never sees a partial line unless the process dies inside the write itself; readers
     of JSONL files written here skip a final line without a newline.
     """
-    line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    line = (json_text(obj) + "\n").encode("utf-8")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from .errors import ConfigError, EdgeclasError, ModelError, ValidationError
-from .fsutil import atomic_write_json, sha256_file
+from .fsutil import atomic_write_json, read_yaml, sha256_file
 from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
 from .paths import source_dir
 from .targets import engine_names, model_engine_names, target
@@ -507,15 +507,8 @@ def _nearest(key: str, choices: Any) -> str:
 
 def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
     """Read and validate a pipeline YAML; errors name the file and the key."""
-    import yaml
-
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the pipeline ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    raw = read_yaml(path, "pipeline")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a pipeline is a mapping with 'stages' (see edgeclas/resources/demo.yaml)")
     for k in raw:

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgeclas.cli._app import cli, handle_errors, parse_csv
-from edgeclas.errors import DataError, EdgeclasError, ModelError
-from edgeclas.fsutil import append_jsonl, atomic_write_json, sha256_file, staging_dir
+from edgeclas.errors import ConfigError, DataError, EdgeclasError, ModelError
+from edgeclas.fsutil import append_jsonl, atomic_write_json, json_text, read_yaml, sha256_file, staging_dir
 from edgeclas.manifest import check_files, read_manifest, write_manifest
 from edgeclas.preprocess import PreprocessConfig, center_crop, preprocess, resize_short_size
 
@@ -46,6 +46,40 @@ def test_append_jsonl_one_line_per_object(tmp_path):
         append_jsonl(path, {"i": i, "s": "ü\n"})
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(x)["i"] for x in lines] == [0, 1, 2]
+
+
+def test_json_files_are_strict_and_keep_non_utf8_names(tmp_path):
+    name = os.fsdecode(b"x\xff1.png")  # what os.listdir gives for a file name that is not UTF-8
+    obj = {"loss": float("nan"), "inf": [float("inf"), -float("inf"), 1.5], "image": name, "ok": "ü"}
+    text = json_text(obj)
+    assert "NaN" not in text and "Infinity" not in text and "\\udcff" in text and "ü" in text
+    back = json.loads(text)
+    assert back == {"loss": None, "inf": [None, None, 1.5], "image": name, "ok": "ü"}
+    assert os.fsencode(back["image"]) == b"x\xff1.png"
+    append_jsonl(tmp_path / "m.jsonl", obj)
+    atomic_write_json(tmp_path / "m.json", obj)
+    for f in ("m.jsonl", "m.json"):
+        raw = (tmp_path / f).read_bytes()
+        raw.decode("utf-8")  # valid UTF-8 text
+        assert json.loads(raw, parse_constant=lambda c: pytest.fail(f"bare {c} token")) == back
+
+
+def test_read_yaml_names_the_file_for_binary_and_broken_input(tmp_path):
+    (tmp_path / "bin.yaml").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match=r"bin.yaml: not a text file \(byte 128 is not UTF-8\); a recipe is YAML") as e:
+        read_yaml(tmp_path / "bin.yaml", "recipe")
+    assert "not a binary" in e.value.hint
+    (tmp_path / "nul.yaml").write_bytes(b"a: 1\n\x00\x01\n")  # UTF-8, but not characters YAML accepts
+    with pytest.raises(ConfigError, match=r"nul.yaml(:\d+)?: not valid YAML"):
+        read_yaml(tmp_path / "nul.yaml", "recipe")
+    with pytest.raises(ConfigError, match="cannot read the pipeline"):
+        read_yaml(tmp_path, "pipeline")  # a directory
+    assert read_yaml(_write(tmp_path / "ok.yaml", "a: [1, 2]\n"), "recipe") == {"a": [1, 2]}
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
 
 
 def test_manifest_round_trip_and_tamper_detection(tmp_path):

@@ -51,6 +51,13 @@ def test_bad_pipelines_name_the_key(tmp_path, text, message):
     assert message in e.value.message and "p.yaml" in e.value.message
 
 
+def test_a_binary_pipeline_file_is_a_config_error(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)))  # a gzip file given as the pipeline
+    with pytest.raises(ConfigError, match=r"p.yaml: not a text file \(byte 1 is not UTF-8\); a pipeline is YAML"):
+        load_pipeline(p)
+
+
 def test_device_stages_need_a_device(tmp_path):
     text = HOST + "  build: {}\n  deploy: {}\n"
     with pytest.raises(ConfigError, match="deploy/bench need a device"):
