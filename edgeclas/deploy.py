@@ -267,17 +267,23 @@ def make_bundle(
     images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     settings: RunSettings | None = None,
     out_dir: str | os.PathLike[str] | None = None,
+    *,
+    verify: bool = True,
 ) -> Bundle:
-    """Write the bundle directory (atomically) and return it; see the module doc for the layout."""
+    """Write the bundle directory (atomically) and return it; see the module doc for the layout.
+
+    ``verify``: the build's and the model's files are checked against their manifests (size and sha256)
+    before they are copied (``--no-verify`` turns it off).
+    """
     from .model_dir import ModelDir
 
     settings = (settings or RunSettings()).validate()
     build_dir = Path(build_dir)
     bm = read_manifest(build_dir, "build")
-    problems = check_files(build_dir, bm)
+    problems = check_files(build_dir, bm) if verify else []
     if problems:
         raise BuildError(f"{build_dir}: build changed since it was made: {problems[0]}",
-                         hint=f"rebuild it: edgeclas build --out {build_dir}")
+                         hint=f"rebuild it: edgeclas build --out {build_dir}; or pass --no-verify to use it as it is")
     try:
         engine = str(bm["engine"]["name"])
         engine_version = str(bm["engine"].get("version", ""))
@@ -290,8 +296,8 @@ def make_bundle(
     if not (build_dir / binary).is_file():
         raise BuildError(f"{build_dir / binary}: the build's binary is missing", hint=f"rebuild: edgeclas build --out {build_dir}")
 
-    model = ModelDir.load(model_dir)
-    model_src = targets.engine(engine).model_file(model.path, model.formats, engine_version)
+    model = ModelDir.load(model_dir, verify=verify)
+    model_src = targets.engine(engine).model_file(model, engine_version)
     model_rel = f"model/{model_src.name}"
     image_entries = _image_entries(images)
     out_dir = Path(out_dir) if out_dir else Path("bundles") / f"{model.name}-{target.get('os', '')}-{target.get('arch', '')}-{engine}"
@@ -582,6 +588,7 @@ def deploy(
     adb_server: str | None = None,
     bundle_dir: str | os.PathLike[str] | None = None,
     lock_timeout_s: float = 600.0,
+    verify: bool = True,
 ) -> DeployResult:
     """Select → pick/build → bundle → sync → run → write result JSON → clean up (see module doc).
 
@@ -598,7 +605,7 @@ def deploy(
     remote_dir = _check_remote_dir(remote_dir)
     if engine is not None and engine not in targets.model_engine_names():
         raise ConfigError(f"engine '{engine}' is not one of {', '.join(targets.model_engine_names())}")
-    model = ModelDir.load(model_dir)
+    model = ModelDir.load(model_dir, verify=verify)
     device = select_device(device_serial, AdbServer.resolve(adb_server))
     info = device.info()
     if os_name:
@@ -610,7 +617,7 @@ def deploy(
     else:
         build_path = locate(device_target(info), engine or targets.default_engine_for_model(model.formats, info.os))
 
-    bundle = make_bundle(build_path, model.path, images, settings, bundle_dir)
+    bundle = make_bundle(build_path, model.path, images, settings, bundle_dir, verify=verify)
     result_path = Path(out) if out else bundle.path.with_name(bundle.path.name + ".result.json")
     record: dict[str, Any] = {
         "kind": "deploy_result",

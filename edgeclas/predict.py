@@ -37,16 +37,19 @@ def predict(
     topk_k: int = 5,
     batch_size: int = 8,
     threads: int | None = None,
+    *,
+    verify: bool = True,
 ) -> Iterator[Prediction]:
     """Yield one :class:`Prediction` per image, batch by batch (a big folder streams).
 
-    ``images``: a file, a folder (searched recursively), or a list of files.
+    ``images``: a file, a folder (searched recursively), or a list of files. ``verify``: check the model's
+    files against its manifest first (``--no-verify`` turns it off).
     """
     from . import engines
 
     if topk_k < 1 or batch_size < 1:
         raise ConfigError(f"--topk and --batch-size must be >= 1 (got {topk_k}, {batch_size})")
-    model = ModelDir.load(model_dir)
+    model = ModelDir.load(model_dir, verify=verify)
     paths = list_images(images) if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]
     predictor = engines.load(engine, model, threads=threads)
     k = min(topk_k, model.class_num)

@@ -107,11 +107,16 @@ def verify(
     tol: float = DEFAULT_TOL,
     limit: int = 16,
     threads: int | None = None,
+    *,
+    verify: bool = True,
 ) -> VerifyReport:
-    """Run the engines (default: every one available) on the same batch; never raises for a mismatch."""
+    """Run the engines (default: every one available) on the same batch; never raises for a mismatch.
+
+    ``verify``: each engine's files are checked against the model's manifest before it loads them.
+    """
     from . import engines as registry
 
-    model = ModelDir.load(model_dir)
+    model = ModelDir.load(model_dir, verify=verify)
     if images is None:
         paths = default_images(model, limit)
     elif isinstance(images, (str, os.PathLike)):
@@ -124,6 +129,10 @@ def verify(
     wanted = [REFERENCE] + [n for n in wanted if n != REFERENCE]
     ref_ok, ref_why = avail.get(REFERENCE, (False, "not registered"))
     if not ref_ok:
+        try:  # loading it raises the engine's own error, with its hint (a damaged file: what to re-make)
+            registry.load(REFERENCE, model, threads=threads)
+        except EdgeclasError as e:
+            raise ValidationError(f"the reference engine '{REFERENCE}' cannot run: {e.message}", hint=e.hint) from None
         raise ValidationError(f"the reference engine '{REFERENCE}' cannot run: {ref_why}")
 
     checks: list[EngineCheck] = []

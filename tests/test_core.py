@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from edgeclas.cli._app import cli, handle_errors, parse_csv
 from edgeclas.errors import ConfigError, DataError, EdgeclasError, ModelError
 from edgeclas.fsutil import append_jsonl, atomic_write_json, json_text, read_yaml, sha256_file, staging_dir
-from edgeclas.manifest import check_files, read_manifest, write_manifest
+from edgeclas.manifest import check_files, read_manifest, update_manifest, verify_file, write_manifest
 from edgeclas.preprocess import PreprocessConfig, center_crop, preprocess, resize_short_size
 
 
@@ -87,11 +87,35 @@ def test_manifest_round_trip_and_tamper_detection(tmp_path):
     m = write_manifest(tmp_path, "model", {"model": {"arch": "X"}}, files=["w.bin"])
     assert m["files"]["w.bin"] == sha256_file(tmp_path / "w.bin")
     assert read_manifest(tmp_path, "model")["model"] == {"arch": "X"}
-    assert check_files(tmp_path, m) == []
-    (tmp_path / "w.bin").write_bytes(b"\x01")
-    assert any("changed" in p for p in check_files(tmp_path, m))
+    assert check_files(tmp_path, m) == [] and m["sizes"] == {"w.bin": 10}
+    (tmp_path / "w.bin").write_bytes(b"\x00" * 9 + b"\x01")  # same size, one byte flipped
+    assert check_files(tmp_path, m) == [f"{tmp_path / 'w.bin'}: changed since the manifest was written (sha256 differs)"]
+    (tmp_path / "w.bin").write_bytes(b"\x00" * 4)
+    assert check_files(tmp_path, m) == [f"{tmp_path / 'w.bin'}: truncated: 4 bytes, the manifest says 10"]
+    with pytest.raises(ModelError, match=r"w.bin: truncated: 4 bytes, the manifest says 10") as e:
+        verify_file(tmp_path, m, "w.bin", remake="make it again")
+    assert e.value.hint == "make it again; or pass --no-verify to use it as it is"
+    with pytest.raises(ModelError, match="other.bin: not listed in manifest.json's files"):
+        verify_file(tmp_path, m, "other.bin", remake="x")
     os.unlink(tmp_path / "w.bin")
     assert any("missing" in p for p in check_files(tmp_path, m))
+
+
+def test_update_manifest_hashes_only_what_it_adds(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"a" * 3)
+    write_manifest(tmp_path, "model", {"formats": {}}, files=["a.bin"])
+    (tmp_path / "a.bin").write_bytes(b"A" * 3)  # changed behind the manifest's back
+    (tmp_path / "b.bin").write_bytes(b"b" * 5)
+
+    def add(m):
+        m["formats"]["b"] = {"file": "b.bin"}
+        return ["b.bin"]
+
+    m = update_manifest(tmp_path, "model", add)
+    assert m["formats"] == {"b": {"file": "b.bin"}} and m["sizes"] == {"a.bin": 3, "b.bin": 5}
+    assert read_manifest(tmp_path, "model") == m
+    # the change to a.bin is still detected: the update did not bless it
+    assert check_files(tmp_path, m) == [f"{tmp_path / 'a.bin'}: changed since the manifest was written (sha256 differs)"]
 
 
 def test_read_manifest_errors_name_the_directory_and_the_maker(tmp_path):

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from edgeclas import engines
-from edgeclas.errors import ValidationError
+from edgeclas.errors import ConversionError, ValidationError
 from edgeclas.lite import convert_nb
+from edgeclas.manifest import read_manifest
 from edgeclas.model_dir import ModelDir
 from edgeclas.preprocess import load_batch
 
@@ -75,9 +76,15 @@ def test_lite_is_unavailable_without_an_x86_nb(tiny_lite_models, lite_runtime):
     assert not ok and "--target x86" in why
 
 
-def test_all_zero_outputs_are_refused(tiny_lite_models, sample_images, lite_runtime, tmp_path):
+def test_all_zero_outputs_are_refused(tiny_lite_models, sample_images, lite_runtime, tmp_path, monkeypatch):
     md = Path(shutil.copytree(tiny_lite_models["zeros"], tmp_path / "tiny_zeros"))
-    convert_nb(md, target="x86")
+    with pytest.raises(ConversionError, match="all-zero"):
+        convert_nb(md, target="x86")  # convert runs what it wrote and refuses to record it
+    assert "nb" not in read_manifest(md)["formats"] and not list((md / "nb").glob("*.nb"))
+    import edgeclas.engines.lite
+
+    monkeypatch.setattr(edgeclas.engines.lite, "check_nb", lambda *args: "not run (test)")
+    convert_nb(md, target="x86")  # recorded without that check: the engine still refuses its outputs
     model = ModelDir.load(md)
     lite = engines.load("lite", model)
     try:

@@ -89,6 +89,7 @@ def bench(
     lock_timeout_s: float = 600.0,
     progress: Callable[[str], None] = print,
     session_factory: Callable[[str], Any] | None = None,
+    verify: bool = True,
 ) -> BenchResult:
     """Run the matrix (see :mod:`edgeclas.bench.runner`); ``devices`` is ``"all"``, ``"a,b"`` or a list."""
     from ..manifest import write_manifest
@@ -125,11 +126,12 @@ def bench(
     })
     if session_factory is None:
         build_cache = BuildCache(Path(build_root), [Path(b) for b in builds], allow_build)
-        ref_cache = ReferenceCache(reference) if reference else None
+        ref_cache = ReferenceCache(reference, verify=verify) if reference else None
 
         def session_factory(serial: str) -> DeploySession:
             return DeploySession(serial, images=image_paths, work_dir=run_dir, builds=build_cache,
-                                 references=ref_cache, adb_server=adb_server, os_name=os_name, timeout_s=timeout_s)
+                                 references=ref_cache, adb_server=adb_server, os_name=os_name, timeout_s=timeout_s,
+                                 verify=verify)
 
     res = run_matrix(cells, run_dir, session_factory, images=len(image_paths), resume=resume,
                      retry_errors=retry_errors, cooldown_s=cooldown_s, lock_timeout_s=lock_timeout_s, progress=progress)

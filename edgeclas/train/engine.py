@@ -149,8 +149,8 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         warnings.filterwarnings("ignore", message="No ccache found")
         import paddle
 
-    from ..models import build_model, load_pretrained
-    from .checkpoint import WEIGHTS, copy_checkpoint, load_optimizer_state, read_checkpoint, save_checkpoint
+    from ..models import build_model, load_pretrained, read_state_dict
+    from .checkpoint import OPTIMIZER, WEIGHTS, copy_checkpoint, load_optimizer_state, read_checkpoint, save_checkpoint
     from .loss import build_loss
     from .metrics import compute_metrics
     from .optim import build_optimizer
@@ -175,16 +175,20 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     if resume:
         if not latest_dir.is_dir():
             raise ModelError(f"{latest_dir}: nothing to resume", hint="run without --resume first")
-        manifest = read_checkpoint(latest_dir)
+        manifest = read_checkpoint(latest_dir, files=(WEIGHTS, OPTIMIZER))
         if manifest["model"]["arch"] != arch["name"] or manifest["model"]["class_num"] != arch["class_num"]:
             raise ConfigError(f"{latest_dir}: was trained as {manifest['model']['arch']}/{manifest['model']['class_num']} "
                               f"classes, the recipe asks for {arch['name']}/{arch['class_num']}")
-        model.set_state_dict(paddle.load(str(latest_dir / WEIGHTS)))
+        model.set_state_dict(read_state_dict(latest_dir / WEIGHTS))
         load_optimizer_state(latest_dir, model, opt)
-        start = int(manifest["epoch"]) + 1
+        epoch = manifest.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ModelError(f"{latest_dir / 'manifest.json'}: epoch: {epoch!r} is not a count of epochs",
+                             hint="start a new run: another -o Global.output_dir=…")
+        start = epoch + 1
         last_metrics = dict(manifest.get("metrics") or {})
         if best_dir.is_dir():
-            best_metrics = read_checkpoint(best_dir).get("metrics", {})
+            best_metrics = read_checkpoint(best_dir, files=()).get("metrics", {})
     else:
         pretrained = arch["pretrained"] or g["pretrained_model"]
         if pretrained:
@@ -268,7 +272,8 @@ def _eval_batches(data: _Data, pre, dl: dict[str, Any]):
 
 
 def evaluate(checkpoint_dir: str | os.PathLike[str], list_file: str | os.PathLike[str] | None = None,
-             root: str | os.PathLike[str] | None = None, batch_size: int = 32) -> dict[str, float]:
+             root: str | os.PathLike[str] | None = None, batch_size: int = 32, *,
+             verify: bool = True) -> dict[str, float]:
     """Metrics of a checkpoint on its validation list (or ``list_file``, paths relative to ``root``).
 
     Preprocessing is the checkpoint's (``edgeclas.preprocess``), metrics are its recipe's ``Metric.Eval``.
@@ -281,12 +286,12 @@ def evaluate(checkpoint_dir: str | os.PathLike[str], list_file: str | os.PathLik
     from .loss import build_loss
     from .metrics import compute_metrics
 
-    model, manifest = load_model(checkpoint_dir)
+    model, manifest = load_model(checkpoint_dir, verify=verify)
     ds = manifest.get("dataset", {})
     root = Path(root) if root is not None else Path(ds.get("root", "."))
     lst = Path(list_file) if list_file is not None else root / ds.get("val_list", "val_list.txt")
     items = read_list(lst, root, int(manifest["model"]["class_num"]))
-    pre = PreprocessConfig.from_dict(manifest["preprocess"])
+    pre = PreprocessConfig.from_dict(manifest["preprocess"], str(Path(checkpoint_dir) / "manifest.json"))
     recipe = manifest.get("recipe", {})
     loss_spec = recipe.get("Loss", {}).get("Eval") or [{"CELoss": {"weight": 1.0}}]
     probs, labels, loss = _predict(model, eval_batches(items, pre, batch_size),
