@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, ModelError
+from ..errors import ConfigError, DataError, ModelError, ValidationError
 from ..fsutil import append_jsonl
 from ..manifest import write_manifest
 
@@ -211,11 +211,15 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             for step, (x, y) in enumerate(_train_batches(data, transform, bs, g["seed"], epoch, steps, dl), 1):
                 logits = model(paddle.to_tensor(x))
                 loss = loss_fn(logits, paddle.to_tensor(y))
+                value = float(loss)
+                if not math.isfinite(value):  # before backward: NaN must not reach the weights or best/
+                    raise _diverged(config_path, f"epoch {epoch}, step {step}: the training loss is {value}",
+                                    sched.get_lr(), latest_dir, epoch)
                 loss.backward()
                 opt.step()
                 opt.clear_grad()
                 sched.step()
-                losses.append(float(loss))
+                losses.append(value)
                 train_probs.append(paddle.nn.functional.softmax(logits.detach(), axis=-1).numpy())
                 train_labels.append(y)
                 seen += len(y)
@@ -236,6 +240,13 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                 # the recipe's metrics first: the first one decides which epoch is `best`
                 last_metrics = {**compute_metrics(probs, labels, eval_spec), "loss": eval_loss}
                 record.update({f"eval_{k}": v for k, v in last_metrics.items()})
+            if evaluated and not math.isfinite(last_metrics["loss"]):
+                raise _diverged(config_path, f"epoch {epoch}: the evaluation loss is {last_metrics['loss']}",
+                                sched.get_lr(), latest_dir, epoch)
+            bad = next((n for n, p in model.named_parameters() if not bool(paddle.isfinite(p).all())), None)
+            if bad is not None:  # the last step's update can overflow after its (finite) loss was computed
+                raise _diverged(config_path, f"epoch {epoch}: parameter {bad} is no longer finite",
+                                sched.get_lr(), latest_dir, epoch)
             body = _checkpoint_body(cfg, data, epoch, last_metrics if evaluated else {}, pre)
             save_checkpoint(latest_dir, model, opt, body)
             best_key = best_key or next(iter(last_metrics), None)
@@ -255,6 +266,15 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     }, files=["metrics.jsonl"] if (run_dir / "metrics.jsonl").is_file() else [])
     return TrainResult(run_dir, latest_dir, best_dir, g["epochs"], best_metrics, last_metrics,
                        images / seconds if seconds else 0.0, report)
+
+
+def _diverged(config_path: str | os.PathLike[str], what: str, lr: float, latest_dir: Path, epoch: int) -> ValidationError:
+    """The error that stops a diverged run; nothing of ``epoch`` was saved, earlier checkpoints are kept."""
+    kept = (f"{latest_dir} still holds the last good epoch ({epoch - 1}); fix the recipe and continue it with --resume"
+            if latest_dir.is_dir() else "no checkpoint was written")
+    return ValidationError(f"{config_path}: training diverged at {what}; stopped, epoch {epoch} was not saved",
+                           hint=f"lower the learning rate (now {lr:g}: -o Optimizer.lr.learning_rate=…) or check the "
+                                f"data; {kept}")
 
 
 def _train_batches(data: _Data, transform, bs: int, seed: int, epoch: int, steps: int, dl: dict[str, Any]):
