@@ -29,7 +29,7 @@ from ..fsutil import append_jsonl
 from ..manifest import utc_now
 from ..paths import checkout_root
 from .matrix import Cell
-from .results import RESULTS_NAME, read_results
+from .results import RESULTS_NAME, TORN_SUFFIX, scan_results, set_aside_torn
 from .schema import SCHEMA_VERSION, validate_cell
 
 __all__ = [
@@ -285,12 +285,17 @@ def run_matrix(
     """Run every cell not yet recorded in ``run_dir/results.jsonl``; devices in parallel."""
     run_dir = Path(run_dir)
     results_path = run_dir / RESULTS_NAME
-    existing = read_results(results_path)
+    existing = scan_results(results_path).records
     if existing and not resume:
         raise ConfigError(
             f"{results_path}: already holds {len(existing)} result(s)",
             hint="pass --resume to continue that run, or choose another --out",
         )
+    # a record cut short (kill, power cut, full disk) is moved out of the way before anything is appended
+    # after it: appending onto it would make both lines unreadable; its cell is simply not done yet
+    scan = set_aside_torn(results_path)
+    if scan.torn:
+        progress(f"{scan.warning()}; set aside in {results_path.name}{TORN_SUFFIX}, those cells run again")
     done = {r.get("key") for r in existing if r.get("status") == "ok" or not retry_errors}
     todo = [c for c in cells if c.key not in done]
     result = MatrixResult(run_dir=run_dir, total=len(cells), skipped=len(cells) - len(todo))

@@ -96,4 +96,6 @@ def import_results(files, tool, run_dir, device, model_name, engine, threads, po
     for f in files:
         r = import_output(f, tool, run_dir, device=device, model=model_name, engine=engine, threads=threads,
                           power_mode=power_mode, soc=soc, abi=abi)
+        if r.torn:
+            click.echo(f"warning: {r.torn}; set aside in {r.path.name}.torn", err=True)
         c.print(f"{f}: {'added' if r.added else 'already imported'} (cell {r.key}) → {r.path}")
