@@ -635,7 +635,7 @@ def deploy(
     }
     stats: SyncStats | None = None
     cleaned = False
-    with device_lock(device.serial, lock_timeout_s):
+    with device_lock(info.identity, lock_timeout_s, name=device.serial):
         try:
             stats = sync_bundle(device, bundle, remote_dir)
             record["sync"] = asdict(stats)

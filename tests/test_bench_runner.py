@@ -32,6 +32,9 @@ class Session:
         self.serial = serial
         self.closed = False
 
+    def identity(self):
+        return f"test/{self.serial.split('=')[0]}"  # "a" and "a=alias" are one device reached by two names
+
     def environment(self):
         return {"serial": self.serial, "model": "Test", "manufacturer": None, "soc": None, "abi": "arm64-v8a",
                 "android_version": None, "sdk": None, "kernel": None, "cpu_clusters": []}
@@ -160,19 +163,20 @@ def test_device_lock_excludes_another_process(tmp_path):
     with subprocess.Popen(  # the with-block closes its pipe
         [sys.executable, "-c",
          "import sys,time; from edgeclas.device.lock import device_lock\n"
-         "with device_lock('emu:1'):\n print('held', flush=True); time.sleep(30)"],
+         "with device_lock('test/emu:1', name='emu:0'):\n print('held', flush=True); time.sleep(30)"],
         stdout=subprocess.PIPE, text=True, env=env) as holder:
         try:
             assert holder.stdout.readline().strip() == "held"
-            with pytest.raises(DeviceError, match=r"emu:1: device is busy \(held by pid \d+"):
-                with device_lock("emu:1", timeout_s=0.6):
+            # keyed on identity (the test Session's "test/<serial>"): another name of the same device waits too
+            with pytest.raises(DeviceError, match=r"emu:1: device is busy \(held by pid \d+ .* as emu:0\)"):
+                with device_lock("test/emu:1", timeout_s=0.6, name="emu:1"):
                     pass
             cells = build_matrix(["emu:1"], [MODEL], ["onnxruntime"], [1], [3], 0, 2)
             res = run_matrix(cells, tmp_path / "run", Session, images=1, lock_timeout_s=0.6, progress=lambda s: None)
             assert "busy" in res.device_failures["emu:1"] and res.ran == 0
         finally:
             holder.kill()
-    with device_lock("emu:1", timeout_s=5):  # released when its holder dies
+    with device_lock("test/emu:1", timeout_s=5):  # released when its holder dies
         pass
 
 
@@ -241,3 +245,16 @@ def test_a_session_returning_a_bad_record_becomes_an_error_cell(tmp_path):
     (rec,) = read_results(tmp_path / "run" / "results.jsonl")
     assert rec["status"] == "error" and "latency_ms.p50: expected number, got str" in rec["error"]["message"]
     assert validate_cell(rec) == []
+
+
+def test_one_device_named_twice_runs_once_and_the_other_name_is_refused(tmp_path):
+    # "a" and "a=alias" answer the same identity (as 127.0.0.1:P and localhost:P of one phone do)
+    cells = build_matrix(["a", "a=alias"], [MODEL], ["onnxruntime"], [1, 2], [3], 0, 3)
+    lines: list[str] = []
+    res = run_matrix(cells, tmp_path / "run", Session, images=1, progress=lines.append)
+    assert len(res.device_failures) == 1
+    (loser, why), = res.device_failures.items()
+    winner = "a" if loser == "a=alias" else "a=alias"
+    assert why == f"{loser}: is the same device as {winner} (test/a), which this run already uses"
+    recs = read_results(tmp_path / "run" / "results.jsonl")
+    assert sorted(r["device"]["serial"] for r in recs) == [winner, winner]  # never both at once on one phone

@@ -99,6 +99,9 @@ class DeploySession:
         self.remote_root = posixpath.join(REMOTE_ROOT, safe_name(serial))
         self._bundles: dict[tuple[str, str], Any] = {}
 
+    def identity(self) -> str:
+        return self.info.identity
+
     def environment(self) -> dict[str, Any]:
         info = self.info
         kernel = None

@@ -4,6 +4,7 @@ Layout of the device root (``ROOT``)::
 
     ROOT/data/local/tmp, ROOT/sdcard         writable, counted against the storage quota
     ROOT/proc/{cpuinfo,meminfo,version}      generated from the profile (read-only)
+    ROOT/proc/sys/kernel/random/boot_id      a fresh UUID at every start, like a reboot (read-only)
     ROOT/sys/devices/system/cpu/...          per-core cpufreq and topology, from the profile (read-only)
     ROOT/system/build.prop, ROOT/system/bin  generated (read-only)
     ROOT/lib/ld-linux-*.so.*, ROOT/lib/<triplet>   links to the glibc cross sysroots, so ARM programs run
@@ -21,6 +22,7 @@ import errno
 import os
 import posixpath
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +104,8 @@ def populate_root(root: Path, profile: DeviceProfile) -> None:
         "proc/cpuinfo": _cpuinfo(profile),
         "proc/meminfo": _meminfo(profile),
         "proc/version": profile.kernel + "\n",
+        # a new one at every start, as a phone gets at every boot (device identity: edgeclas.device.base)
+        "proc/sys/kernel/random/boot_id": f"{uuid.uuid4()}\n",
         "system/build.prop": "".join(f"{k}={v}\n" for k, v in profile.props.items()),
         # Android's shell lives here; ours is built into the emulator, this file only marks the place.
         "system/bin/sh": "#!/system/bin/sh\n# the emulated device's shell is built into edgeclas.emulator.shell\n",
