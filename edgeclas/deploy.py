@@ -34,8 +34,8 @@ from . import targets
 from .device.base import Device, DeviceInfo, ShellResult
 from .device.errors import OutputParseError, PushError, RemoteCommandError, RemoteCrash, RemoteTimeout
 from .errors import BuildError, ConfigError, DataError, EdgeclasError, ModelError
-from .fsutil import atomic_write_json, atomic_write_text, sha256_file, staging_dir
-from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
+from .fsutil import atomic_write_json, atomic_write_text, printable_name, sha256_file, staging_dir
+from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, verify_file, write_manifest
 from .parsers.clas_system import ImageResult, LatencyStats, parse_clas_system
 from .preprocess import PreprocessConfig, list_images
 
@@ -250,7 +250,11 @@ def _image_entries(images: str | os.PathLike[str] | Sequence[str | os.PathLike[s
     out = []
     for rel, p in entries:
         if any(c in rel for c in "\n\r\0"):
-            raise DataError(f"{p}: image names with line breaks cannot be reported back reliably; rename it")
+            raise DataError(f"{printable_name(str(p))}: image names with line breaks cannot be reported back "
+                            "reliably; rename it")
+        # device paths travel as UTF-8 (sync protocol, clas_system's JSON): a name that is not UTF-8 gets its
+        # bytes as \xNN escapes there; image_sources keeps the exact host path
+        rel = printable_name(rel)
         stem, suffix = posixpath.splitext(rel)
         name, n = rel, 1
         while name in seen:  # two files called the same in a list: keep both
@@ -385,6 +389,9 @@ def sync_bundle(device: Device, bundle: Bundle, remote_dir: str = DEFAULT_REMOTE
         _check(device.shell(["rm", "-f", *chunk], timeout=60), "removing the previous bundle's files", device.serial)
     have = device.sha256(list(remote.values()))
     todo = [rel for rel, digest in bundle.files.items() if have.get(remote[rel]) != digest]
+    for rel in todo:  # what is pushed must be what the bundle's manifest says: a mismatch is local, not the device's
+        verify_file(bundle.path, bundle.manifest, rel, remake="remake the bundle: run edgeclas deploy again",
+                    error=BuildError)
     if todo:
         dirs = sorted({posixpath.dirname(remote[rel]) for rel in todo})
         _check(device.shell(["mkdir", "-p", *dirs], timeout=60), "creating the remote dirs", device.serial)
@@ -395,7 +402,9 @@ def sync_bundle(device: Device, bundle: Bundle, remote_dir: str = DEFAULT_REMOTE
         bad = [rel for rel in todo if got.get(remote[rel]) != bundle.files[rel]]
         if bad:
             raise PushError(f"{device.serial}: {len(bad)} file(s) differ on the device after the push "
-                            f"(first: {remote[bad[0]]})", partial=pushed_bytes)
+                            f"(first: {remote[bad[0]]})", partial=pushed_bytes,
+                            hint="the device stored something else than was sent (its storage, or the link): run "
+                                 "again; if it repeats, check the device's storage")
     _check(device.shell(["chmod", "755", remote[bundle.binary]], timeout=60), "chmod of the binary", device.serial)
     if previous != set(bundle.files):
         with tempfile.TemporaryDirectory() as td:

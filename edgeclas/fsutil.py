@@ -27,11 +27,15 @@ __all__ = [
     "append_jsonl",
     "json_text",
     "read_yaml",
+    "printable_name",
+    "is_utf8_name",
     "staging_dir",
     "safe_name",
 ]
 
 _CHUNK = 1 << 20
+# os.fsdecode turns each byte of a file name that is not UTF-8 into a lone surrogate (U+DC80..U+DCFF)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def safe_name(text: str) -> str:
@@ -69,6 +73,17 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def is_utf8_name(name: str) -> bool:
+    """False for a file name whose bytes are not UTF-8 (``os.fsdecode`` left lone surrogates in it)."""
+    return not _SURROGATE.search(name)
+
+
+def printable_name(name: str) -> str:
+    """A file name as text that can be printed or stored anywhere: bytes that are not UTF-8 become ``\\xNN``
+    (``b"x\\xff.png"`` → ``x\\xff.png``); other names are returned as they are."""
+    return name if is_utf8_name(name) else os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def read_yaml(path: str | os.PathLike[str], what: str) -> Any:
     """A YAML file (a recipe, a pipeline, a device profile) as Python data; a :class:`ConfigError` naming
     the file, and the line when YAML knows it, when it cannot be read, is not UTF-8 text or is not YAML."""
@@ -88,9 +103,6 @@ def read_yaml(path: str | os.PathLike[str], what: str) -> Any:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{p}{line}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _finite(obj: Any) -> Any:

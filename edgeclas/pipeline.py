@@ -393,7 +393,9 @@ class DeployStage(Stage):
 
     def check(self, o):
         ok = model_engine_names()
-        return None if o["engine"] in ok else f"stages.deploy.engine: unknown engine '{o['engine']}'; use {', '.join(ok)}"
+        if o["engine"] not in ok:
+            return f"stages.deploy.engine: unknown engine '{o['engine']}'; use {', '.join(ok)}"
+        return None if o["threads"] >= 1 else f"stages.deploy.threads = {o['threads']}: must be >= 1"
 
     def inputs(self, ws, o):
         return {"device": ws.pipe.device}
@@ -434,7 +436,13 @@ class BenchStage(Stage):
     def check(self, o):
         ok = model_engine_names()
         bad = [e for e in o["engines"] if e not in ok]
-        return f"stages.bench.engines: unknown engine '{bad[0]}'; use {', '.join(ok)}" if bad else None
+        if bad:
+            return f"stages.bench.engines: unknown engine '{bad[0]}'; use {', '.join(ok)}"
+        bad_threads = [t for t in o["threads"] if isinstance(t, bool) or not isinstance(t, int) or t < 1]
+        if bad_threads or not o["threads"]:
+            what = repr(bad_threads[0]) if bad_threads else "an empty list"
+            return f"stages.bench.threads: {what} is not a list of thread counts >= 1"
+        return None
 
     def inputs(self, ws, o):
         return {"device": ws.pipe.device}

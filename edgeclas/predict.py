@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -11,6 +12,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import ConfigError
+from .fsutil import is_utf8_name, printable_name
 from .model_dir import ModelDir
 from .preprocess import list_images, load_batch
 
@@ -76,8 +78,15 @@ def postprocess(probs: np.ndarray, names: Sequence[str], labels: Sequence[str], 
 def format_paddleclas(p: Prediction) -> str:
     """PaddleClas ``predict_cls.py`` output line (so scripts that parse it keep working)."""
     scores = "[{}]".format(", ".join(f"{s:.2f}" for s in p.scores))
-    return f"{p.image}:\tclass id(s): {p.class_ids}, score(s): {scores}, label_name(s): {p.label_names}"
+    return f"{printable_name(p.image)}:\tclass id(s): {p.class_ids}, score(s): {scores}, label_name(s): {p.label_names}"
 
 
 def format_json(p: Prediction) -> str:
-    return json.dumps(asdict(p), ensure_ascii=False)
+    """One JSON object. A file name that is not UTF-8 cannot be a JSON string as it is: ``image`` then shows it
+    with ``\\xNN`` escapes and ``image_raw`` holds its exact bytes in base64 (``os.fsdecode(base64 decoded)``
+    is the path), so every line is valid JSON and the name is recovered exactly."""
+    d = asdict(p)
+    if not is_utf8_name(p.image):
+        d["image"] = printable_name(p.image)
+        d["image_raw"] = base64.b64encode(os.fsencode(p.image)).decode("ascii")
+    return json.dumps(d, ensure_ascii=False)

@@ -97,6 +97,8 @@ def default_images(model: ModelDir, limit: int) -> list[Path]:
             out.append(model.dataset_root / line.split()[0])
         if len(out) == limit:
             break
+    if not out:  # comparing engines on no image would pass without comparing anything
+        raise DataError(f"{model.val_list}: the model's validation list is empty", hint="pass --images PATH")
     return out
 
 

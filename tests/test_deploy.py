@@ -147,6 +147,31 @@ def test_hostile_file_name_deploys_and_runs_nothing_else(emulator, fake_build, m
     assert not list(emulator.root.rglob("pwned")), "a file name was executed by the device shell"
 
 
+def test_file_names_that_are_not_utf8_deploy_and_the_result_json_is_written(emulator, fake_build, model_dir,
+                                                                            sample_images, tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    raw = os.path.join(os.fsencode(d), b"caf\xe9 \xff.png")  # Latin-1 names from an old camera or a zip
+    shutil.copy(sample_images[0], os.fsdecode(raw))
+    shutil.copy(sample_images[1], d / "ok.png")
+    out = tmp_path / "r.json"
+    res = deploy(emulator.serial, model_dir, d, build_dir=fake_build("OK"), settings=RunSettings(),
+                 remote_dir=_remote(tmp_path), out=out, bundle_dir=tmp_path / "bundle")
+    shown = "images/caf\\xe9 \\xff.png"  # the device gets a UTF-8 name: the bytes as \xNN escapes
+    assert sorted(res.bundle.images) == [shown, "images/ok.png"] and res.run.prediction(shown) is not None
+    record = json.loads(out.read_bytes().decode("utf-8"))  # valid UTF-8 JSON
+    assert record["status"] == "ok"
+    assert os.fsencode(record["bundle"]["image_sources"][shown]) == os.path.realpath(raw)  # the exact source
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    r = CliRunner().invoke(cli, ["deploy", "--device", emulator.serial, "--model", str(model_dir), "--images", str(d),
+                                 "--build", str(fake_build("OK")), "--remote-dir", _remote(tmp_path),
+                                 "--out", str(tmp_path / "r2.json"), "--bundle-dir", str(tmp_path / "b2")])
+    assert r.exit_code == 0 and "caf\\xe9 \\xff.png" in r.output, r.output
+
+
 def test_run_with_other_settings_pushes_a_separate_config(emulator, fake_build, model_dir, images, tmp_path):
     dev = select_device(emulator.serial)
     bundle = make_bundle(fake_build("OK"), model_dir, images, RunSettings(), tmp_path / "bundle")
@@ -289,6 +314,8 @@ def test_emulator_killed_mid_push(emulator_factory, tmp_path):
         t.join()
     assert killed.is_set()
     assert emu.serial in e.value.message
+    # a device lost mid-push is not a full disk: the hint says to reconnect, not to check free space
+    assert "went away" in e.value.hint and "space" not in e.value.hint and "df" not in e.value.hint
     # the adb server reports the device as gone or offline: selecting it again says so clearly
     with pytest.raises((DeviceOffline, DeviceNotFound)):
         select_device(emu.serial)

@@ -181,6 +181,10 @@ def test_every_stage_declares_its_options_and_needs():
     ("build", "build: {engines: [tflite]}", "stages.build.engines: unknown engine 'tflite'"),
     ("deploy", "deploy: {engine: none}", "stages.deploy.engine: unknown engine 'none'"),
     ("bench", "bench: {engines: [onnxruntime, tflite]}", "stages.bench.engines: unknown engine 'tflite'"),
+    # --threads below 1 is refused in a pipeline as on the command line, before any stage runs
+    ("deploy", "deploy: {threads: 0}", "stages.deploy.threads = 0: must be >= 1"),
+    ("bench", "bench: {threads: [1, -2]}", "stages.bench.threads: -2 is not a list of thread counts >= 1"),
+    ("bench", "bench: {threads: []}", "stages.bench.threads: an empty list is not a list of thread counts >= 1"),
 ])
 def test_engines_in_a_pipeline_come_from_the_engine_table(tmp_path, stage, text, message):
     yaml_text = f"device: {{serial: s}}\nstages:\n  {text}\n"

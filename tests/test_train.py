@@ -129,3 +129,32 @@ def test_a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_good_epoch(
     assert (run / "best" / "model.pdparams").read_bytes() == best_before
     lines = _strict_lines(run / "metrics.jsonl")
     assert [x["epoch"] for x in lines] == [1] and all(np.isfinite(x["train_loss"]) for x in lines)
+
+
+def test_an_empty_validation_list_trains_without_evaluating_and_says_so(dataset: Path, tmp_path: Path, caplog):
+    import shutil
+
+    data = Path(shutil.copytree(dataset, tmp_path / "data"))
+    (data / "val_list.txt").write_text("")
+    run = tmp_path / "run"
+    with caplog.at_level("WARNING", logger="edgeclas.train.engine"):
+        r = train(RECIPE, _quick(data, run, "Global.epochs=2"))
+    assert "val_list.txt: no validation images: epochs are not evaluated and best/ is the last epoch" in caplog.text
+    assert read_manifest(r.best, "checkpoint")["epoch"] == 2 and r.best_metrics == {}
+    lines = _strict_lines(run / "metrics.jsonl")
+    assert [x["epoch"] for x in lines] == [1, 2] and not any(k.startswith("eval_") for x in lines for k in x)
+
+
+def test_a_one_class_recipe_trains_with_a_warning(dataset: Path, tmp_path: Path, caplog):
+    import shutil
+
+    from edgeclas.data import prepare
+
+    src = tmp_path / "src" / "clear"
+    src.mkdir(parents=True)
+    for p in sorted((dataset / "images").rglob("*.png"))[:12]:
+        shutil.copy(p, src / p.name)
+    data = prepare(tmp_path / "src", tmp_path / "data", val_ratio=0.25).root
+    with caplog.at_level("WARNING", logger="edgeclas.train.engine"):
+        train(RECIPE, _quick(data, tmp_path / "run", "Global.epochs=1", "Arch.class_num=1"))
+    assert "Arch.class_num is 1: a one-class classifier can only ever answer 'clear'" in caplog.text

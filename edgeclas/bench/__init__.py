@@ -93,14 +93,15 @@ def bench(
 ) -> BenchResult:
     """Run the matrix (see :mod:`edgeclas.bench.runner`); ``devices`` is ``"all"``, ``"a,b"`` or a list."""
     from ..manifest import write_manifest
-    from .matrix import build_matrix, model_ref
+    from .matrix import build_matrix, check_settings, model_ref
     from .results import RESULTS_NAME, read_results
     from .runner import run_matrix
     from .session import BuildCache, DeploySession, ReferenceCache
 
     if not models:
         raise ConfigError("no models to benchmark", hint="pass --model MODEL_DIR[,MODEL_DIR…]")
-    # Everything local is checked before any device is contacted.
+    # Everything local is checked before any device is contacted: the settings first, then the models.
+    check_settings(engines, threads, power_modes, warmup, repeats)
     refs = [model_ref(m, engines) for m in models]
     image_paths = _resolve_images(images, refs[0].dir)
     build_matrix(["?"], refs, engines, threads, power_modes, warmup, repeats)

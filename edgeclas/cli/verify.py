@@ -32,9 +32,11 @@ def verify(model_dir: Path, images: Path | None, engines: str | None, tol: float
                         verify=not no_verify)
     if as_json:
         import dataclasses
-        import json
 
-        click.echo(json.dumps(dict(dataclasses.asdict(report), passed=report.passed), default=str, indent=2))
+        from ..fsutil import json_text
+
+        body = dict(dataclasses.asdict(report), model_dir=str(report.model_dir), passed=report.passed)
+        click.echo(json_text(body, indent=2))
     else:
         console().print(report.table())
     report.raise_for_failures()

@@ -65,7 +65,14 @@ def _resolve_data(cfg: dict[str, Any]) -> _Data:
     else:
         labels = [str(i) for i in range(class_num)]
     train = read_list(tr["cls_label_path"], tr["image_root"], class_num)
-    val = read_list(ev["cls_label_path"], ev["image_root"], class_num)
+    # an empty validation list is allowed (a tiny dataset, --val-ratio 0): the run trains without evaluating
+    val = read_list(ev["cls_label_path"], ev["image_root"], class_num, allow_empty=True)
+    if not val:
+        log.warning("%s: no validation images: epochs are not evaluated and best/ is the last epoch",
+                    ev["cls_label_path"])
+    if class_num == 1:
+        log.warning("Arch.class_num is 1: a one-class classifier can only ever answer '%s' (softmax of one "
+                    "logit is 1.0)", labels[0])
     return _Data(train, val, labels, Path(ev["image_root"]).resolve(), Path(ev["cls_label_path"]).resolve())
 
 
@@ -199,6 +206,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                             report.missing[:5], [k for k, _, _ in report.mismatched][:5])
 
     eval_spec = cfg["Metric"]["Eval"]
+    evaluating = g["eval_during_train"] and bool(data.val)
     images, seconds = 0, 0.0
     with _progress() as bar, warnings.catch_warnings():
         # BN in train mode always updates running statistics; paddle warns about it on every run
@@ -233,7 +241,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             train_metrics = compute_metrics(np.concatenate(train_probs), np.concatenate(train_labels),
                                             cfg["Metric"]["Train"])
             record.update({f"train_{k}": v for k, v in train_metrics.items()})
-            evaluated = g["eval_during_train"] and (epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
+            evaluated = evaluating and (epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
             if evaluated:
                 model.eval()
                 probs, labels, eval_loss = _predict(model, _eval_batches(data, pre, dl), eval_loss_fn)
@@ -252,7 +260,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             best_key = best_key or next(iter(last_metrics), None)
             better = evaluated and (not best_metrics or best_key is None
                                     or last_metrics.get(best_key, -1) > best_metrics.get(best_key, -1))
-            if better or (not g["eval_during_train"] and epoch == g["epochs"]) or not best_dir.exists():
+            if better or (not evaluating and epoch == g["epochs"]) or not best_dir.exists():
                 copy_checkpoint(latest_dir, best_dir)
                 if evaluated:
                     best_metrics = dict(last_metrics)
