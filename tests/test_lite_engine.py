@@ -105,3 +105,20 @@ def test_rewritten_flatten_model_matches_paddle(tiny_lite_models, sample_images,
         assert np.abs(lite(batch) - ref).max() <= 1e-4
     finally:
         lite.close()
+
+
+def test_a_truncated_nb_is_a_damaged_file_not_a_runtime_failure(tiny_x86, sample_images, tmp_path):
+    from edgeclas.errors import ModelError
+    from edgeclas.predict import predict
+
+    md = Path(shutil.copytree(tiny_x86.path, tmp_path / "m"))
+    nb = md / "nb" / "tiny_reshape_x86.nb"
+    size = nb.stat().st_size
+    nb.write_bytes(nb.read_bytes()[: size // 2])
+    with pytest.raises(ModelError, match=f"tiny_reshape_x86.nb: truncated: {size // 2} bytes, the manifest says {size}"):
+        list(predict(md, sample_images[0], engine="lite"))
+    # without the manifest check, the file itself is read before Paddle Lite sees it: never "check the runtime"
+    with pytest.raises(ModelError, match=r"tiny_reshape_x86.nb: not a complete Paddle Lite .nb \(") as e:
+        list(predict(md, sample_images[0], engine="lite", verify=False))
+    assert "the file is damaged, not the runtime" in e.value.hint and "doctor" not in e.value.hint
+    assert f"edgeclas convert {md} --to nb --target x86" in e.value.hint

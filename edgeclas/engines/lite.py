@@ -190,7 +190,7 @@ class LitePredictor(Predictor):
         """``route``: a specific module/compat route (default: the first usable one; none is an error naming
         ``edgeclas sdk install lite-opt``)."""
         nb = model.nb_file(_TARGET)
-        check_nb_file(nb, "edgeclas convert MODEL --to nb --target x86")
+        check_nb_file(nb, f"edgeclas convert {model.path} --to nb --target {_TARGET}")  # a damaged file, named as such
         self._worker, hello = _start(route or resolve_route(run_models=True), nb, int(threads or 1))
         self.numpy_version = hello["numpy"]
         super().__init__(model, hello["lite"], str(nb.relative_to(model.path)))
