@@ -19,6 +19,7 @@ the sync protocol (not the shell) and clas_system is given the image *directory*
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import shlex
@@ -74,6 +75,13 @@ class RunSettings:
     timeout_s: float = 300.0
 
     def validate(self) -> "RunSettings":
+        for key in ("threads", "power_mode", "warmup", "repeats", "topk"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"run setting {key}={value!r} is invalid: must be an integer")
+        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)) \
+                or not math.isfinite(self.timeout_s):
+            raise ConfigError(f"run setting timeout_s={self.timeout_s!r} is invalid: must be a finite number")
         checks = [
             ("threads", self.threads >= 1, "≥ 1"),
             ("power_mode", self.power_mode in (0, 1, 2, 3), "0 (big), 1 (little), 2 (all) or 3 (no bind)"),

@@ -104,6 +104,12 @@ def read_manifest(directory: str | os.PathLike[str], kind: str | None = None) ->
         raise ModelError(f"{path}: unreadable manifest ({e})", hint=_maker_hint(kind)) from None
     if not isinstance(manifest, dict):
         raise ModelError(f"{path}: manifest is not a JSON object", hint=_maker_hint(kind))
+    for key, value_type in (("files", str), ("sizes", int)):  # what every check of the files reads
+        section = manifest.get(key, {})
+        if not isinstance(section, dict) or not all(isinstance(k, str) and isinstance(v, value_type)
+                                                    and not isinstance(v, bool) for k, v in section.items()):
+            raise ModelError(f"{path}: {key}: not an object of relative path → {value_type.__name__}",
+                             hint="the manifest was edited or damaged: " + (_maker_hint(kind) or "make it again"))
     if kind is not None and manifest.get("kind") != kind:
         raise ModelError(
             f"{path}: this is a '{manifest.get('kind')}' directory, expected a '{kind}' directory",

@@ -65,6 +65,9 @@ class ModelDir:
         formats = {} if m.get("formats") is None else m["formats"]
         if not isinstance(formats, dict) or not all(isinstance(v, dict) for v in formats.values()):
             raise _bad(where, "formats", "is not an object of format entries")
+        bad_nb = [k for k, v in formats.get("nb", {}).items() if not isinstance(v, dict)]
+        if bad_nb:
+            raise _bad(where, f"formats.nb.{bad_nb[0]}", "is not an object with a 'file'")
         arch, name = model.get("arch"), model.get("name") or path.name
         if not isinstance(arch, str) or not isinstance(name, str):
             raise _bad(where, "model.arch" if not isinstance(arch, str) else "model.name", "is not a string")

@@ -8,6 +8,7 @@ reference) by max |Δprob| and top-1 agreement. Failures of every engine are col
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import DataError, EdgeclasError, ValidationError
+from .errors import ConfigError, DataError, EdgeclasError, ValidationError
 from .model_dir import ModelDir
 from .preprocess import list_images, load_batch
 
@@ -118,6 +119,10 @@ def verify(
     """
     from . import engines as registry
 
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+        raise ConfigError(f"--tol {tol!r}: must be a finite number >= 0", hint=f"the default is {DEFAULT_TOL:g}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"--limit {limit!r}: must be an integer >= 1")
     model = ModelDir.load(model_dir, verify=verify)
     if images is None:
         paths = default_images(model, limit)

@@ -114,6 +114,11 @@ def test_tampered_build_and_bad_inputs_are_refused(fake_build, model_dir, tmp_pa
         make_bundle(fake_build("OK"), model_dir, tmp_path / "nope.png", RunSettings(), tmp_path / "b")
     with pytest.raises(ConfigError, match="threads"):
         make_bundle(fake_build("OK"), model_dir, sample_images[0], RunSettings(threads=0), tmp_path / "b")
+    # settings read back from a hand-edited bundle manifest are type-checked, not compared blindly
+    for bad, what in ((RunSettings(threads="2"), "threads='2'"), (RunSettings(repeats=True), "repeats=True"),
+                      (RunSettings(timeout_s=float("nan")), "timeout_s=nan")):
+        with pytest.raises(ConfigError, match=f"run setting {what} is invalid"):
+            bad.validate()
 
 
 def test_render_config_is_plain_key_value_lines():

@@ -118,6 +118,9 @@ def test_manifest_values_are_checked_on_read(model, sample_images, tmp_path, key
     (lambda m: m["model"].update(input_size=[3, 32, 32]), "preprocess.crop_size: 64 does not give the model's input"),
     (lambda m: m.update(labels=["only one"]), "labels: 1 labels for model.class_num 2"),
     (lambda m: m.update(formats=[]), "formats: is not an object"),
+    (lambda m: m["formats"].update(nb={"arm": "nb/m.nb"}), "formats.nb.arm: is not an object with a 'file'"),
+    (lambda m: m.update(files=list(m["files"])), "files: not an object of relative path → str"),
+    (lambda m: m["sizes"].update({"model.onnx": "12"}), "sizes: not an object of relative path → int"),
 ])
 def test_model_section_values_are_checked_on_read(model, sample_images, mutate, needle):
     m = json.loads((model / "manifest.json").read_text())
