@@ -84,12 +84,20 @@ def printable_name(name: str) -> str:
     return name if is_utf8_name(name) else os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
+_YAML_MAX = 16 << 20  # recipes and pipelines are a few KiB
+
+
 def read_yaml(path: str | os.PathLike[str], what: str) -> Any:
     """A YAML file (a recipe, a pipeline, a device profile) as Python data; a :class:`ConfigError` naming
     the file, and the line when YAML knows it, when it cannot be read, is not UTF-8 text or is not YAML."""
     import yaml
 
     p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, or /dev/zero and friends, which would be read forever
+        raise ConfigError(f"{p}: not a regular file; a {what} is a YAML file")
+    if p.is_file() and p.stat().st_size > _YAML_MAX:
+        raise ConfigError(f"{p}: {p.stat().st_size} bytes is not a {what} (at most {_YAML_MAX >> 20} MiB)",
+                          hint=f"pass the {what} file itself, not a binary or an archive")
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:

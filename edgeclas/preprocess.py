@@ -201,6 +201,8 @@ def list_images(path: str | os.PathLike[str], limit: int | None = None) -> list[
     p = Path(path)
     if p.is_file():
         return [p]
+    if p.exists() and not p.is_dir():
+        raise DataError(f"{p}: not a regular file or a folder", hint="pass an image file or a folder of images")
     if not p.is_dir():
         raise DataError(f"{p}: no such file or directory")
     found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)

@@ -72,8 +72,12 @@ def test_read_yaml_names_the_file_for_binary_and_broken_input(tmp_path):
     (tmp_path / "nul.yaml").write_bytes(b"a: 1\n\x00\x01\n")  # UTF-8, but not characters YAML accepts
     with pytest.raises(ConfigError, match=r"nul.yaml(:\d+)?: not valid YAML"):
         read_yaml(tmp_path / "nul.yaml", "recipe")
-    with pytest.raises(ConfigError, match="cannot read the pipeline"):
+    with pytest.raises(ConfigError, match="not a regular file; a pipeline is a YAML file"):
         read_yaml(tmp_path, "pipeline")  # a directory
+    with pytest.raises(ConfigError, match="/dev/zero: not a regular file"):
+        read_yaml("/dev/zero", "pipeline")  # would be read forever
+    with pytest.raises(ConfigError, match="cannot read the recipe"):
+        read_yaml(tmp_path / "missing.yaml", "recipe")
     assert read_yaml(_write(tmp_path / "ok.yaml", "a: [1, 2]\n"), "recipe") == {"a": [1, 2]}
 
 

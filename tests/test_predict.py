@@ -44,6 +44,8 @@ def test_missing_images_path_is_a_data_error(tmp_path):
     r = _run(str(tmp_path), "--images", str(tmp_path / "none.jpg"))
     assert r.exit_code == DataError.exit_code
     assert r.output == f"error: {tmp_path / 'none.jpg'}: no such file or directory\n"
+    r = _run(str(tmp_path), "--images", "/dev/zero")  # a device file would be read forever
+    assert r.exit_code == DataError.exit_code and "error: /dev/zero: not a regular file or a folder" in r.output
 
 
 def test_not_a_model_dir_says_how_to_make_one(tmp_path):
