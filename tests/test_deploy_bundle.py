@@ -84,6 +84,7 @@ def test_lite_build_needs_a_nb_of_the_same_version(fake_build, model_dir, tmp_pa
     (model / "nb" / "clarity_arm.nb").write_bytes(b"not really a model")
     mm["formats"]["nb"] = {"arm": {"file": "nb/clarity_arm.nb", "opt_version": "v2.12", "route": "compat"}}
     mm["files"]["nb/clarity_arm.nb"] = sha256_file(model / "nb" / "clarity_arm.nb")  # recorded as convert does
+    mm.setdefault("sizes", {})["nb/clarity_arm.nb"] = (model / "nb" / "clarity_arm.nb").stat().st_size
     (model / "manifest.json").write_text(json.dumps(mm))
     with pytest.raises(ConversionError, match=r"opt v2\.12 but the device build uses Paddle Lite v2\.13-rc"):
         make_bundle(build, model, sample_images[0], RunSettings(), tmp_path / "b2")
