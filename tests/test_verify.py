@@ -37,7 +37,7 @@ def _corrupt_onnx(model_dir, dst):
     import onnx
     from onnx import numpy_helper
 
-    from edgeclas.fsutil import sha256_file
+    from edgeclas.manifest import update_manifest
 
     shutil.copytree(model_dir, dst)
     m = onnx.load(str(dst / "model.onnx"))
@@ -45,9 +45,7 @@ def _corrupt_onnx(model_dir, dst):
     arr = numpy_helper.to_array(init)
     init.CopyFrom(numpy_helper.from_array((arr + np.array([1.0, -1.0])).astype(arr.dtype), init.name))
     onnx.save(m, str(dst / "model.onnx"))
-    manifest = json.loads((dst / "manifest.json").read_text())
-    manifest["files"]["model.onnx"] = sha256_file(dst / "model.onnx")
-    (dst / "manifest.json").write_text(json.dumps(manifest))
+    update_manifest(dst, "model", lambda manifest: ["model.onnx"])  # recorded (hash and size) as convert does
     return dst
 
 
