@@ -19,6 +19,7 @@ the sync protocol (not the shell) and clas_system is given the image *directory*
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import shlex
@@ -34,8 +35,8 @@ from . import targets
 from .device.base import Device, DeviceInfo, ShellResult
 from .device.errors import OutputParseError, PushError, RemoteCommandError, RemoteCrash, RemoteTimeout
 from .errors import BuildError, ConfigError, DataError, EdgeclasError, ModelError
-from .fsutil import atomic_write_json, atomic_write_text, sha256_file, staging_dir
-from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
+from .fsutil import atomic_write_json, atomic_write_text, printable_name, sha256_file, staging_dir
+from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, verify_file, write_manifest
 from .parsers.clas_system import ImageResult, LatencyStats, parse_clas_system
 from .preprocess import PreprocessConfig, list_images
 
@@ -74,6 +75,13 @@ class RunSettings:
     timeout_s: float = 300.0
 
     def validate(self) -> "RunSettings":
+        for key in ("threads", "power_mode", "warmup", "repeats", "topk"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"run setting {key}={value!r} is invalid: must be an integer")
+        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)) \
+                or not math.isfinite(self.timeout_s):
+            raise ConfigError(f"run setting timeout_s={self.timeout_s!r} is invalid: must be a finite number")
         checks = [
             ("threads", self.threads >= 1, "≥ 1"),
             ("power_mode", self.power_mode in (0, 1, 2, 3), "0 (big), 1 (little), 2 (all) or 3 (no bind)"),
@@ -250,7 +258,11 @@ def _image_entries(images: str | os.PathLike[str] | Sequence[str | os.PathLike[s
     out = []
     for rel, p in entries:
         if any(c in rel for c in "\n\r\0"):
-            raise DataError(f"{p}: image names with line breaks cannot be reported back reliably; rename it")
+            raise DataError(f"{printable_name(str(p))}: image names with line breaks cannot be reported back "
+                            "reliably; rename it")
+        # device paths travel as UTF-8 (sync protocol, clas_system's JSON): a name that is not UTF-8 gets its
+        # bytes as \xNN escapes there; image_sources keeps the exact host path
+        rel = printable_name(rel)
         stem, suffix = posixpath.splitext(rel)
         name, n = rel, 1
         while name in seen:  # two files called the same in a list: keep both
@@ -267,17 +279,23 @@ def make_bundle(
     images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     settings: RunSettings | None = None,
     out_dir: str | os.PathLike[str] | None = None,
+    *,
+    verify: bool = True,
 ) -> Bundle:
-    """Write the bundle directory (atomically) and return it; see the module doc for the layout."""
+    """Write the bundle directory (atomically) and return it; see the module doc for the layout.
+
+    ``verify``: the build's and the model's files are checked against their manifests (size and sha256)
+    before they are copied (``--no-verify`` turns it off).
+    """
     from .model_dir import ModelDir
 
     settings = (settings or RunSettings()).validate()
     build_dir = Path(build_dir)
     bm = read_manifest(build_dir, "build")
-    problems = check_files(build_dir, bm)
+    problems = check_files(build_dir, bm) if verify else []
     if problems:
         raise BuildError(f"{build_dir}: build changed since it was made: {problems[0]}",
-                         hint=f"rebuild it: edgeclas build --out {build_dir}")
+                         hint=f"rebuild it: edgeclas build --out {build_dir}; or pass --no-verify to use it as it is")
     try:
         engine = str(bm["engine"]["name"])
         engine_version = str(bm["engine"].get("version", ""))
@@ -290,8 +308,8 @@ def make_bundle(
     if not (build_dir / binary).is_file():
         raise BuildError(f"{build_dir / binary}: the build's binary is missing", hint=f"rebuild: edgeclas build --out {build_dir}")
 
-    model = ModelDir.load(model_dir)
-    model_src = targets.engine(engine).model_file(model.path, model.formats, engine_version)
+    model = ModelDir.load(model_dir, verify=verify)
+    model_src = targets.engine(engine).model_file(model, engine_version)
     model_rel = f"model/{model_src.name}"
     image_entries = _image_entries(images)
     out_dir = Path(out_dir) if out_dir else Path("bundles") / f"{model.name}-{target.get('os', '')}-{target.get('arch', '')}-{engine}"
@@ -380,6 +398,9 @@ def sync_bundle(device: Device, bundle: Bundle, remote_dir: str = DEFAULT_REMOTE
         _check(device.shell(["rm", "-f", *chunk], timeout=60), "removing the previous bundle's files", device.serial)
     have = device.digests(list(remote.values()))
     todo = [rel for rel, digest in bundle.files.items() if not have.same(remote[rel], bundle.path / rel, digest)]
+    for rel in todo:  # what is pushed must be what the bundle's manifest says: a mismatch is local, not the device's
+        verify_file(bundle.path, bundle.manifest, rel, remake="remake the bundle: run edgeclas deploy again",
+                    error=BuildError)
     if todo:
         dirs = sorted({posixpath.dirname(remote[rel]) for rel in todo})
         _check(device.shell(["mkdir", "-p", *dirs], timeout=60), "creating the remote dirs", device.serial)
@@ -390,7 +411,9 @@ def sync_bundle(device: Device, bundle: Bundle, remote_dir: str = DEFAULT_REMOTE
         bad = [rel for rel in todo if not got.same(remote[rel], bundle.path / rel, bundle.files[rel])]
         if bad:
             raise PushError(f"{device.serial}: {len(bad)} file(s) differ on the device after the push "
-                            f"(first: {remote[bad[0]]})", partial=pushed_bytes)
+                            f"(first: {remote[bad[0]]})", partial=pushed_bytes,
+                            hint="the device stored something else than was sent (its storage, or the link): run "
+                                 "again; if it repeats, check the device's storage")
     _check(device.shell(["chmod", "755", remote[bundle.binary]], timeout=60), "chmod of the binary", device.serial)
     if previous != set(bundle.files):
         with tempfile.TemporaryDirectory() as td:
@@ -583,6 +606,7 @@ def deploy(
     adb_server: str | None = None,
     bundle_dir: str | os.PathLike[str] | None = None,
     lock_timeout_s: float = 600.0,
+    verify: bool = True,
 ) -> DeployResult:
     """Select → pick/build → bundle → sync → run → write result JSON → clean up (see module doc).
 
@@ -599,7 +623,7 @@ def deploy(
     remote_dir = _check_remote_dir(remote_dir)
     if engine is not None and engine not in targets.model_engine_names():
         raise ConfigError(f"engine '{engine}' is not one of {', '.join(targets.model_engine_names())}")
-    model = ModelDir.load(model_dir)
+    model = ModelDir.load(model_dir, verify=verify)
     device = select_device(device_serial, AdbServer.resolve(adb_server))
     info = device.info()
     if os_name:
@@ -611,7 +635,7 @@ def deploy(
     else:
         build_path = locate(device_target(info), engine or targets.default_engine_for_model(model.formats, info.os))
 
-    bundle = make_bundle(build_path, model.path, images, settings, bundle_dir)
+    bundle = make_bundle(build_path, model.path, images, settings, bundle_dir, verify=verify)
     result_path = Path(out) if out else bundle.path.with_name(bundle.path.name + ".result.json")
     record: dict[str, Any] = {
         "kind": "deploy_result",
@@ -629,7 +653,7 @@ def deploy(
     }
     stats: SyncStats | None = None
     cleaned = False
-    with device_lock(device.serial, lock_timeout_s):
+    with device_lock(info.identity, lock_timeout_s, name=device.serial):
         try:
             stats = sync_bundle(device, bundle, remote_dir)
             record["sync"] = asdict(stats)

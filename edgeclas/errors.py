@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ModelError",
+    "IntegrityError",
     "ToolchainError",
     "BuildError",
     "ConversionError",
@@ -50,6 +51,14 @@ class ModelError(EdgeclasError):
     """A checkpoint, exported model or model directory is missing, corrupt or inconsistent."""
 
     exit_code = 4
+
+
+class IntegrityError(ModelError):
+    """A file differs from what its manifest recorded (truncated, byte-flipped, replaced, or not listed).
+
+    Never a reason to fall back to another engine or file: the artifact is damaged and must be made
+    again (or used deliberately with ``--no-verify``).
+    """
 
 
 class ToolchainError(EdgeclasError):

@@ -38,11 +38,18 @@ def export(
     out: str | os.PathLike[str],
     formats: Sequence[str] = ("legacy", "pir"),
     name: str | None = None,
+    *,
+    verify: bool = True,
 ) -> Path:
     """Export ``checkpoint_dir`` (``kind: "checkpoint"``) into the model directory ``out``.
 
-    ``out`` appears only when every format was written (built in a staging directory). Returns ``out``.
+    The checkpoint's weights are checked against its manifest first (``verify``); each saved program is
+    loaded back with Paddle Inference and must give the checkpoint's own probabilities before it is
+    recorded. ``out`` appears only when every format was written (built in a staging directory).
+    Returns ``out``.
     """
+    from .train.checkpoint import WEIGHTS, read_checkpoint
+
     ckpt = Path(checkpoint_dir)
     out = Path(out)
     formats = tuple(dict.fromkeys(formats))
@@ -55,11 +62,10 @@ def export(
     if (ckpt / "best" / "manifest.json").is_file() and not (ckpt / "model.pdparams").is_file():
         raise ModelError(f"{ckpt}: is a training run, not a checkpoint",
                          hint=f"export {ckpt / 'best'} (best validation metric) or {ckpt / 'latest'}")
-    manifest = read_manifest(ckpt, "checkpoint")
-    _check_replaceable(out)
-    params = ckpt / "model.pdparams"
-    if not params.is_file():
-        raise ModelError(f"{params}: missing from the checkpoint", hint="point export at RUN_DIR/best or RUN_DIR/latest")
+    read_manifest(ckpt, "checkpoint")
+    _check_replaceable(out)  # before the checkpoint's own checks: never risk a folder that is not a model
+    manifest = read_checkpoint(ckpt, verify=verify)
+    params = ckpt / WEIGHTS
     try:
         model = manifest["model"]
         spec = {
@@ -80,7 +86,7 @@ def export(
         sections: dict[str, Any] = {}
         for fmt in formats:
             suffix, pir_flag = FORMATS[fmt]
-            _run_child(dict(spec, prefix=str(tmp / fmt / "inference")), pir_flag, ckpt, fmt)
+            _run_child(dict(spec, prefix=str(tmp / fmt / "inference"), program=f"inference{suffix}"), pir_flag, ckpt, fmt)
             prog, par = f"{fmt}/inference{suffix}", f"{fmt}/inference.pdiparams"
             for rel in (prog, par):
                 if not (tmp / rel).is_file():
@@ -156,6 +162,37 @@ def _run_child(spec: dict[str, Any], pir_flag: str, ckpt: Path, fmt: str) -> Non
         raise ModelError(f"exporting {ckpt} to {fmt} failed: {reason}", hint="run with --debug to see the child's log")
 
 
+_SAVED_TOL = 1e-4  # max |Δprob| between the saved program and the network it was traced from
+
+
+def _check_saved(model, spec: dict[str, Any], chw: tuple[int, int, int]) -> None:
+    """Child process: the program just written must load in Paddle Inference and give the network's own
+    (finite) probabilities on a batch of two random inputs; else the export fails and records nothing."""
+    import numpy as np
+    import paddle
+    import paddle.inference as pi
+
+    x = np.random.default_rng(0).standard_normal((2, *chw)).astype("float32")
+    with paddle.no_grad():
+        want = model(paddle.to_tensor(x)).numpy()
+    if not np.all(np.isfinite(want)):
+        raise ModelError(f"{spec['params']}: the checkpoint's weights give NaN/inf probabilities (training diverged?)")
+    prefix = Path(spec["prefix"])
+    config = pi.Config(str(prefix.with_name(spec["program"])), str(prefix.with_name("inference.pdiparams")))
+    config.disable_gpu()
+    config.disable_glog_info()
+    predictor = pi.create_predictor(config)
+    handle = predictor.get_input_handle(predictor.get_input_names()[0])
+    handle.reshape(list(x.shape))
+    handle.copy_from_cpu(x)
+    predictor.run()
+    got = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    diff = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+    if not diff <= _SAVED_TOL:
+        raise ModelError(f"the saved {spec['program']} does not reproduce the network (output {got.shape}, "
+                         f"max |Δprob| {diff:.2e} > {_SAVED_TOL:g})")
+
+
 def _save_static(spec_json: str) -> None:
     """Child process: rebuild the network, load the checkpoint, append softmax, ``paddle.jit.save``.
 
@@ -166,10 +203,10 @@ def _save_static(spec_json: str) -> None:
     try:
         import paddle
 
-        from .models import build_model, reparameterize
+        from .models import build_model, read_state_dict, reparameterize
 
         net = build_model(spec["arch"], spec["class_num"], **spec["arch_kwargs"])
-        state = paddle.load(spec["params"])
+        state = read_state_dict(spec["params"])
         missing, unexpected = net.set_state_dict(state)
         if missing or unexpected:
             raise ModelError(
@@ -192,6 +229,7 @@ def _save_static(spec_json: str) -> None:
         c, h, w = spec["input_size"]
         Path(spec["prefix"]).parent.mkdir(parents=True, exist_ok=True)
         paddle.jit.save(model, spec["prefix"], input_spec=[paddle.static.InputSpec([None, c, h, w], "float32", "x")])
+        _check_saved(model, spec, (c, h, w))
     except ModelError as e:
         print(f"error: {e.message}", file=sys.stderr)
         sys.exit(1)

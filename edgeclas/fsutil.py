@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from .errors import ConfigError
 
 __all__ = [
     "sha256_file",
@@ -23,11 +26,17 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "append_jsonl",
+    "json_text",
+    "read_yaml",
+    "printable_name",
+    "is_utf8_name",
     "staging_dir",
     "safe_name",
 ]
 
 _CHUNK = 1 << 20
+# os.fsdecode turns each byte of a file name that is not UTF-8 into a lone surrogate (U+DC80..U+DCFF)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def safe_name(text: str) -> str:
@@ -72,8 +81,74 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def is_utf8_name(name: str) -> bool:
+    """False for a file name whose bytes are not UTF-8 (``os.fsdecode`` left lone surrogates in it)."""
+    return not _SURROGATE.search(name)
+
+
+def printable_name(name: str) -> str:
+    """A file name as text that can be printed or stored anywhere: bytes that are not UTF-8 become ``\\xNN``
+    (``b"x\\xff.png"`` → ``x\\xff.png``); other names are returned as they are."""
+    return name if is_utf8_name(name) else os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+_YAML_MAX = 16 << 20  # recipes and pipelines are a few KiB
+
+
+def read_yaml(path: str | os.PathLike[str], what: str) -> Any:
+    """A YAML file (a recipe, a pipeline, a device profile) as Python data; a :class:`ConfigError` naming
+    the file, and the line when YAML knows it, when it cannot be read, is not UTF-8 text or is not YAML."""
+    import yaml
+
+    p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, or /dev/zero and friends, which would be read forever
+        raise ConfigError(f"{p}: not a regular file; a {what} is a YAML file")
+    if p.is_file() and p.stat().st_size > _YAML_MAX:
+        raise ConfigError(f"{p}: {p.stat().st_size} bytes is not a {what} (at most {_YAML_MAX >> 20} MiB)",
+                          hint=f"pass the {what} file itself, not a binary or an archive")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the {what} ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not a text file (byte {e.start} is not UTF-8); a {what} is YAML text",
+                          hint=f"pass the {what} file itself, not a binary or an archive") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}{line}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def json_text(obj: Any, *, indent: int | None = None) -> str:
+    """``obj`` as strict JSON text, the form of every JSON file edgeclas writes.
+
+    NaN and ±inf are not JSON (``json.dumps`` writes bare ``NaN`` tokens other parsers reject): they
+    become ``null``. A file name that is not UTF-8 reaches Python as ``str`` with lone surrogates
+    (``os.fsdecode``); those are written as ``\\udcXX`` escapes, so the text stays valid UTF-8 and
+    ``json.loads`` gives back the very same ``str`` (``os.fsencode`` of it: the original bytes).
+    """
+    seps = (",", ": ") if indent is not None else (",", ":")
+    try:
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=indent, separators=seps)
+    except ValueError:  # a non-finite float somewhere
+        text = json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False, indent=indent, separators=seps)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    return atomic_write_text(path, json_text(obj, indent=2) + "\n")
 
 
 def append_jsonl(path: str | os.PathLike[str], obj: Any) -> None:
@@ -82,7 +157,7 @@ def append_jsonl(path: str | os.PathLike[str], obj: Any) -> None:
     A reader never sees a partial line unless the process dies inside the write itself; readers
     of JSONL files written here skip a final line without a newline.
     """
-    line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    line = (json_text(obj) + "\n").encode("utf-8")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -13,7 +13,10 @@ Every stage output (dataset, run, model, build, bundle, bench run) is a director
       "files": {"relative/path": "sha256", ...}
     }
 
-``write_manifest`` hashes the files it is given; ``check_files`` re-verifies them.
+``write_manifest`` hashes the files it is given and records their sizes (``sizes``: relative
+path → bytes); ``check_files`` re-verifies both, and stages that read an artifact call
+``verify_file`` on each file they use (``--no-verify`` skips it), so a truncated, byte-flipped or
+replaced file is an error naming it instead of a silently wrong answer.
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import __version__
-from .errors import ModelError
+from .errors import EdgeclasError, IntegrityError, ModelError
 from .fsutil import atomic_write_json, sha256_file
 
-__all__ = ["MANIFEST_NAME", "SCHEMA", "read_manifest", "write_manifest", "hash_files", "check_files", "utc_now"]
+__all__ = [
+    "MANIFEST_NAME", "SCHEMA", "read_manifest", "write_manifest", "hash_files", "check_files", "file_problem",
+    "verify_file", "update_manifest", "utc_now",
+]
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA = 1
@@ -61,8 +67,27 @@ def write_manifest(
     }
     manifest.update(body)
     manifest["files"] = hash_files(directory, files)
+    manifest["sizes"] = {rel: (directory / rel).stat().st_size for rel in manifest["files"]}
     atomic_write_json(directory / MANIFEST_NAME, manifest)
     return manifest
+
+
+def update_manifest(directory: str | os.PathLike[str], kind: str,
+                    mutate: Callable[[dict[str, Any]], Iterable[str]]) -> dict[str, Any]:
+    """Re-write ``directory``'s manifest atomically with ``mutate(manifest) -> the files it added`` applied.
+
+    Only the added files are hashed and sized; every other entry keeps its recorded values, so a file
+    changed since (a byte flip in ``legacy/``) stays detectable instead of being blessed by the update.
+    """
+    directory = Path(directory)
+    m = read_manifest(directory, kind)
+    added = set(mutate(m))
+    files, sizes = dict(m.get("files") or {}), dict(m.get("sizes") or {})
+    for rel in added:
+        files[rel], sizes[rel] = sha256_file(directory / rel), (directory / rel).stat().st_size
+    m["files"], m["sizes"] = dict(sorted(files.items())), dict(sorted(sizes.items()))
+    atomic_write_json(directory / MANIFEST_NAME, m)
+    return m
 
 
 def read_manifest(directory: str | os.PathLike[str], kind: str | None = None) -> dict[str, Any]:
@@ -79,6 +104,12 @@ def read_manifest(directory: str | os.PathLike[str], kind: str | None = None) ->
         raise ModelError(f"{path}: unreadable manifest ({e})", hint=_maker_hint(kind)) from None
     if not isinstance(manifest, dict):
         raise ModelError(f"{path}: manifest is not a JSON object", hint=_maker_hint(kind))
+    for key, value_type in (("files", str), ("sizes", int)):  # what every check of the files reads
+        section = manifest.get(key, {})
+        if not isinstance(section, dict) or not all(isinstance(k, str) and isinstance(v, value_type)
+                                                    and not isinstance(v, bool) for k, v in section.items()):
+            raise ModelError(f"{path}: {key}: not an object of relative path → {value_type.__name__}",
+                             hint="the manifest was edited or damaged: " + (_maker_hint(kind) or "make it again"))
     if kind is not None and manifest.get("kind") != kind:
         raise ModelError(
             f"{path}: this is a '{manifest.get('kind')}' directory, expected a '{kind}' directory",
@@ -87,17 +118,43 @@ def read_manifest(directory: str | os.PathLike[str], kind: str | None = None) ->
     return manifest
 
 
+def file_problem(directory: str | os.PathLike[str], manifest: dict[str, Any], rel: str) -> str | None:
+    """What is wrong with ``directory/rel`` against the manifest's size and sha256, or None when it is intact.
+
+    A file the manifest does not list is a problem too: nothing vouches for it. Manifests written
+    before sizes were recorded are checked by sha256 alone.
+    """
+    p = Path(directory) / rel
+    digest = (manifest.get("files") or {}).get(rel)
+    if digest is None:
+        return f"not listed in {MANIFEST_NAME}'s files, so nothing vouches for it"
+    if not p.is_file():
+        return "missing"
+    size = p.stat().st_size
+    want = (manifest.get("sizes") or {}).get(rel)
+    if isinstance(want, int) and size != want:
+        what = "truncated" if size < want else "grown"
+        return f"{what}: {size} bytes, the manifest says {want}"
+    if sha256_file(p) != digest:
+        return "changed since the manifest was written (sha256 differs)"
+    return None
+
+
 def check_files(directory: str | os.PathLike[str], manifest: dict[str, Any]) -> list[str]:
-    """Return problems (missing or changed files) relative to the manifest's hashes; empty if intact."""
+    """Return problems (missing, resized or changed files) relative to the manifest; empty if intact."""
     directory = Path(directory)
-    problems = []
-    for rel, digest in manifest.get("files", {}).items():
-        p = directory / rel
-        if not p.is_file():
-            problems.append(f"{p}: missing")
-        elif sha256_file(p) != digest:
-            problems.append(f"{p}: changed since the manifest was written (sha256 differs)")
-    return problems
+    return [f"{directory / rel}: {problem}" for rel in (manifest.get("files") or {})
+            if (problem := file_problem(directory, manifest, rel))]
+
+
+def verify_file(directory: str | os.PathLike[str], manifest: dict[str, Any], rel: str, *, remake: str,
+                error: type[EdgeclasError] = IntegrityError) -> Path:
+    """``directory/rel`` after checking it against the manifest; ``error`` naming it and ``remake`` otherwise."""
+    problem = file_problem(directory, manifest, rel)
+    if problem:
+        raise error(f"{Path(directory) / rel}: {problem}",
+                    hint=f"{remake}; or pass --no-verify to use it as it is")
+    return Path(directory) / rel
 
 
 _MAKERS = {

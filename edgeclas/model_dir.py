@@ -1,7 +1,10 @@
 """Typed view of an exported model directory (``kind: "model"``, layout in docs/artifacts.md).
 
 Every consumer (host engines, predict, verify, convert, the C++ config writer, deploy, bench) reads
-the facts of a model from here instead of from raw manifest keys.
+the facts of a model from here instead of from raw manifest keys, and gets each file through
+:meth:`ModelDir.file`, which checks it against the manifest's size and sha256 first (``--no-verify``
+turns that off): a byte-flipped ``model.onnx`` or a truncated ``inference.pdiparams`` is an error
+naming the file, never a prediction.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError
-from .manifest import read_manifest
-from .preprocess import PreprocessConfig
+from .manifest import MANIFEST_NAME, read_manifest, verify_file
+from .preprocess import MAX_SIDE, PreprocessConfig
 
 __all__ = ["ModelDir"]
 
@@ -31,45 +34,75 @@ class ModelDir:
     dataset_root: Path | None = None
     val_list: Path | None = None
     manifest: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    verify: bool = True  # check each file against the manifest's size and sha256 before it is used
+    _verified: set[tuple[str, int, int]] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "ModelDir":
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> "ModelDir":
+        """Read and check ``path/manifest.json``; every value is type- and range-checked here, so a bad one is
+        a :class:`ModelError` naming the file and key, not a traceback later. ``verify=False`` (``--no-verify``)
+        skips the size/sha256 checks of the files, not these."""
         path = Path(path)
         m = read_manifest(path, "model")
-        where = path / "manifest.json"
-        try:
-            model = m["model"]
-            class_num = int(model["class_num"])
-            c, h, w = (int(x) for x in model["input_size"])
-            pre = PreprocessConfig.from_dict(m["preprocess"])
-            labels = [str(x) for x in m.get("labels") or [str(i) for i in range(class_num)]]
-            formats = dict(m.get("formats") or {})
-            name, arch = str(model.get("name") or path.name), str(model["arch"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ModelError(
-                f"{where}: malformed model manifest ({type(e).__name__}: {e})",
-                hint="re-export it with: edgeclas export CHECKPOINT --out MODEL_DIR",
-            ) from None
+        where = path / MANIFEST_NAME
+        model = _section(m, "model", where)
+        class_num = _int(model.get("class_num"), "model.class_num", where, 1)
+        size = model.get("input_size")
+        if not (isinstance(size, list) and len(size) == 3):
+            raise _bad(where, "model.input_size", f"{size!r} is not [C, H, W]")
+        c, h, w = (_int(x, "model.input_size", where, 1, MAX_SIDE) for x in size)
+        if c != 3:
+            raise _bad(where, "model.input_size", f"{size} has {c} channels; images have 3")
+        pre = PreprocessConfig.from_dict(m.get("preprocess"), str(where))
+        if (h, w) != (pre.crop_size, pre.crop_size):
+            raise _bad(where, "preprocess.crop_size",
+                       f"{pre.crop_size} does not give the model's input {h}x{w} (model.input_size)")
+        labels = [str(i) for i in range(class_num)] if m.get("labels") is None else m["labels"]
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise _bad(where, "labels", "is not a list of names")
         if len(labels) != class_num:
-            raise ModelError(f"{where}: {len(labels)} labels for class_num {class_num}", hint="re-export the model")
+            raise _bad(where, "labels", f"{len(labels)} labels for model.class_num {class_num}")
+        formats = {} if m.get("formats") is None else m["formats"]
+        if not isinstance(formats, dict) or not all(isinstance(v, dict) for v in formats.values()):
+            raise _bad(where, "formats", "is not an object of format entries")
+        bad_nb = [k for k, v in formats.get("nb", {}).items() if not isinstance(v, dict)]
+        if bad_nb:
+            raise _bad(where, f"formats.nb.{bad_nb[0]}", "is not an object with a 'file'")
+        arch, name = model.get("arch"), model.get("name") or path.name
+        if not isinstance(arch, str) or not isinstance(name, str):
+            raise _bad(where, "model.arch" if not isinstance(arch, str) else "model.name", "is not a string")
         ds = m.get("dataset") or {}
-        root = Path(ds["root"]) if ds.get("root") else None
-        val = root / ds["val_list"] if root and ds.get("val_list") else None
-        return cls(path, name, arch, class_num, (c, h, w), pre, labels, formats, root, val, m)
+        root = Path(ds["root"]) if isinstance(ds, dict) and isinstance(ds.get("root"), str) else None
+        val = root / ds["val_list"] if root and isinstance(ds.get("val_list"), str) else None
+        return cls(path, name, arch, class_num, (c, h, w), pre, labels, formats, root, val, m, verify)
 
     def _require(self, fmt: str) -> dict[str, Any]:
         entry = self.formats.get(fmt)
         if not entry:
-            make = {"onnx": "edgeclas convert {p} --to onnx", "nb": "edgeclas convert {p} --to nb"}.get(
-                fmt, "edgeclas export CHECKPOINT --out {p} --format " + fmt
-            )
-            raise ModelError(f"{self.path}: has no '{fmt}' format", hint="make it with: " + make.format(p=self.path))
+            raise ModelError(f"{self.path}: has no '{fmt}' format", hint="make it with: " + self.remake(fmt))
         return entry
 
-    def _file(self, rel: str) -> Path:
+    def remake(self, fmt: str) -> str:
+        """The command that makes a format's files again (for hints)."""
+        if fmt in ("onnx", "nb"):
+            return f"edgeclas convert {self.path} --to {fmt}"
+        ckpt = (self.manifest.get("inputs") or {}).get("checkpoint") or "CHECKPOINT"
+        return f"edgeclas export {ckpt} --out {self.path} (it replaces the folder: convert again afterwards)"
+
+    def file(self, rel: Any, remake: str) -> Path:
+        """``path/rel``, a file the manifest lists, checked against its size and sha256 (unless ``verify`` is
+        off) before anything reads it; ``remake`` is the command that makes it again."""
+        if not isinstance(rel, str) or not rel:
+            raise _bad(self.path / MANIFEST_NAME, "formats", f"file entry {rel!r} is not a path")
         p = self.path / rel
         if not p.is_file():
-            raise ModelError(f"{p}: listed in the manifest but missing", hint="re-export or re-convert the model")
+            raise ModelError(f"{p}: listed in the manifest but missing", hint=f"make it again: {remake}")
+        if self.verify:
+            st = p.stat()
+            key = (rel, st.st_size, st.st_mtime_ns)  # verified once per process unless the file changes
+            if key not in self._verified:
+                verify_file(self.path, self.manifest, rel, remake=f"make it again: {remake}")
+                self._verified.add(key)
         return p
 
     def has(self, fmt: str) -> bool:
@@ -78,21 +111,39 @@ class ModelDir:
     def paddle_files(self, fmt: str = "pir") -> tuple[Path, Path]:
         """(program, params) of the ``legacy`` or ``pir`` Paddle inference format."""
         entry = self._require(fmt)
-        return self._file(entry["model"]), self._file(entry["params"])
+        return self.file(entry.get("model"), self.remake(fmt)), self.file(entry.get("params"), self.remake(fmt))
 
     @property
     def onnx_file(self) -> Path:
-        return self._file(self._require("onnx")["file"])
+        return self.file(self._require("onnx").get("file"), self.remake("onnx"))
 
     def nb_file(self, target: str = "arm") -> Path:
         entry = self._require("nb").get(target)
+        remake = f"edgeclas convert {self.path} --to nb --target {target}"
         if not entry:
-            raise ModelError(
-                f"{self.path}: has no .nb for target '{target}'",
-                hint=f"make it with: edgeclas convert {self.path} --to nb --target {target}",
-            )
-        return self._file(entry["file"])
+            raise ModelError(f"{self.path}: has no .nb for target '{target}'", hint=f"make it with: {remake}")
+        return self.file(entry.get("file"), remake)
 
     @property
     def labels_file(self) -> Path:
-        return self._file(self.manifest.get("labels_file", "labels.txt"))
+        return self.file(self.manifest.get("labels_file", "labels.txt"), self.remake("labels"))
+
+
+def _bad(where: Path, key: str, why: str) -> ModelError:
+    return ModelError(f"{where}: {key}: {why}",
+                      hint="the manifest was edited or damaged: re-export the model (edgeclas export CHECKPOINT --out MODEL_DIR)")
+
+
+def _section(m: dict[str, Any], key: str, where: Path) -> dict[str, Any]:
+    value = m.get(key)
+    if not isinstance(value, dict):
+        raise _bad(where, key, "missing" if value is None else f"{value!r} is not an object")
+    return value
+
+
+def _int(value: Any, key: str, where: Path, low: int, high: int = 1 << 31) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(where, key, f"{value!r} is not an integer")
+    if not low <= value <= high:
+        raise _bad(where, key, f"{value} is outside {low}..{high}")
+    return value

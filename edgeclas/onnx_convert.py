@@ -16,10 +16,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .errors import ConversionError, ToolchainError
-from .fsutil import atomic_write_json, sha256_file
-from .manifest import MANIFEST_NAME
+from .manifest import update_manifest
 from .model_dir import ModelDir
 
 __all__ = ["DEFAULT_OPSET", "convert_onnx"]
@@ -33,12 +33,17 @@ _CHILD_TIMEOUT_S = 600
 _log = logging.getLogger(__name__)
 
 
-def convert_onnx(model_dir: str | os.PathLike[str], opset: int = DEFAULT_OPSET, source: str | None = None) -> Path:
-    """Write ``model_dir/model.onnx`` from the PIR (else legacy) program; update the manifest. Returns the file."""
+def convert_onnx(model_dir: str | os.PathLike[str], opset: int = DEFAULT_OPSET, source: str | None = None, *,
+                 verify: bool = True) -> Path:
+    """Write ``model_dir/model.onnx`` from the PIR (else legacy) program; update the manifest. Returns the file.
+
+    The program is checked against the manifest first (``verify``); the result must pass ``onnx.checker``,
+    load in ONNX Runtime and answer a batch with probabilities before it replaces ``model.onnx``.
+    """
     import importlib.metadata
     import importlib.util
 
-    model = ModelDir.load(model_dir)
+    model = ModelDir.load(model_dir, verify=verify)
     missing = [dist for mod, dist in _NEEDED if importlib.util.find_spec(mod) is None]
     if missing:
         raise ToolchainError(
@@ -54,20 +59,22 @@ def convert_onnx(model_dir: str | os.PathLike[str], opset: int = DEFAULT_OPSET, 
     try:
         _run_child(prog, params, tmp, opset)
         _check(tmp, opset)
+        _check_runs(tmp, model, prog)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
 
-    manifest = dict(model.manifest)
-    manifest.setdefault("formats", {})["onnx"] = {
-        "file": ONNX_FILE,
-        "opset": opset,
-        "paddle2onnx_version": importlib.metadata.version("paddle2onnx"),
-        "source": source,
-        "dynamic_batch": True,
-    }
-    manifest.setdefault("files", {})[ONNX_FILE] = sha256_file(final)
-    atomic_write_json(model.path / MANIFEST_NAME, manifest)
+    def record(m: dict[str, Any]) -> list[str]:
+        m.setdefault("formats", {})["onnx"] = {
+            "file": ONNX_FILE,
+            "opset": opset,
+            "paddle2onnx_version": importlib.metadata.version("paddle2onnx"),
+            "source": source,
+            "dynamic_batch": True,
+        }
+        return [ONNX_FILE]
+
+    update_manifest(model.path, "model", record)
     return final
 
 
@@ -102,6 +109,39 @@ def _check(path: Path, opset: int) -> None:
                 f"{path.name}: {kind} batch dimension is fixed, not dynamic",
                 hint="paddle2onnx could not fold the graph; check onnx_graphsurgeon and sympy are installed",
             )
+
+
+def _check_runs(path: Path, model: ModelDir, prog: Path) -> None:
+    """The written model must be valid ONNX (``onnx.checker``, with the external weights it names), load in
+    ONNX Runtime and turn a batch of two inputs into two finite probability rows: paddle2onnx exits 0 on a
+    truncated parameter file and writes a model that fails only here."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    what = f"paddle2onnx wrote an unusable {ONNX_FILE} from {prog}"
+    hint = f"the Paddle program or its parameters are damaged: re-export with: edgeclas export CHECKPOINT --out {model.path}"
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as e:  # noqa: BLE001 - onnx raises ValidationError, InferenceError, protobuf errors
+        raise ConversionError(f"{what}: onnx.checker: {_first_line(e)}", hint=hint) from None
+    try:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).standard_normal((2, *model.input_size)).astype(np.float32)
+        probs = np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0])
+    except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/RuntimeException types
+        raise ConversionError(f"{what}: ONNX Runtime cannot run it: {_first_line(e)}", hint=hint) from None
+    if probs.shape != (2, model.class_num) or not np.all(np.isfinite(probs)) \
+            or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
+        raise ConversionError(f"{what}: its output for two inputs is not two probability rows of "
+                              f"{model.class_num} classes (shape {probs.shape})", hint=hint)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:300]
 
 
 def _child(spec_json: str) -> None:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from .errors import ConfigError, EdgeclasError, ModelError, ValidationError
-from .fsutil import atomic_write_json, sha256_file
+from .fsutil import atomic_write_json, read_yaml, sha256_file
 from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
 from .paths import source_dir
 from .targets import engine_names, model_engine_names, target
@@ -389,7 +389,9 @@ class DeployStage(Stage):
 
     def check(self, o):
         ok = model_engine_names()
-        return None if o["engine"] in ok else f"stages.deploy.engine: unknown engine '{o['engine']}'; use {', '.join(ok)}"
+        if o["engine"] not in ok:
+            return f"stages.deploy.engine: unknown engine '{o['engine']}'; use {', '.join(ok)}"
+        return None if o["threads"] >= 1 else f"stages.deploy.threads = {o['threads']}: must be >= 1"
 
     def inputs(self, ws, o):
         return {"device": ws.pipe.device}
@@ -430,7 +432,13 @@ class BenchStage(Stage):
     def check(self, o):
         ok = model_engine_names()
         bad = [e for e in o["engines"] if e not in ok]
-        return f"stages.bench.engines: unknown engine '{bad[0]}'; use {', '.join(ok)}" if bad else None
+        if bad:
+            return f"stages.bench.engines: unknown engine '{bad[0]}'; use {', '.join(ok)}"
+        bad_threads = [t for t in o["threads"] if isinstance(t, bool) or not isinstance(t, int) or t < 1]
+        if bad_threads or not o["threads"]:
+            what = repr(bad_threads[0]) if bad_threads else "an empty list"
+            return f"stages.bench.threads: {what} is not a list of thread counts >= 1"
+        return None
 
     def inputs(self, ws, o):
         return {"device": ws.pipe.device}
@@ -503,15 +511,8 @@ def _nearest(key: str, choices: Any) -> str:
 
 def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
     """Read and validate a pipeline YAML; errors name the file and the key."""
-    import yaml
-
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the pipeline ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    raw = read_yaml(path, "pipeline")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a pipeline is a mapping with 'stages' (see edgeclas/resources/demo.yaml)")
     for k in raw:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -11,6 +12,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import ConfigError
+from .fsutil import is_utf8_name, printable_name
 from .model_dir import ModelDir
 from .preprocess import list_images, load_batch
 
@@ -37,16 +39,19 @@ def predict(
     topk_k: int = 5,
     batch_size: int = 8,
     threads: int | None = None,
+    *,
+    verify: bool = True,
 ) -> Iterator[Prediction]:
     """Yield one :class:`Prediction` per image, batch by batch (a big folder streams).
 
-    ``images``: a file, a folder (searched recursively), or a list of files.
+    ``images``: a file, a folder (searched recursively), or a list of files. ``verify``: check the model's
+    files against its manifest first (``--no-verify`` turns it off).
     """
     from . import engines
 
     if topk_k < 1 or batch_size < 1:
         raise ConfigError(f"--topk and --batch-size must be >= 1 (got {topk_k}, {batch_size})")
-    model = ModelDir.load(model_dir)
+    model = ModelDir.load(model_dir, verify=verify)
     paths = list_images(images) if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]
     predictor = engines.load(engine, model, threads=threads)
     k = min(topk_k, model.class_num)
@@ -73,8 +78,15 @@ def postprocess(probs: np.ndarray, names: Sequence[str], labels: Sequence[str], 
 def format_paddleclas(p: Prediction) -> str:
     """PaddleClas ``predict_cls.py`` output line (so scripts that parse it keep working)."""
     scores = "[{}]".format(", ".join(f"{s:.2f}" for s in p.scores))
-    return f"{p.image}:\tclass id(s): {p.class_ids}, score(s): {scores}, label_name(s): {p.label_names}"
+    return f"{printable_name(p.image)}:\tclass id(s): {p.class_ids}, score(s): {scores}, label_name(s): {p.label_names}"
 
 
 def format_json(p: Prediction) -> str:
-    return json.dumps(asdict(p), ensure_ascii=False)
+    """One JSON object. A file name that is not UTF-8 cannot be a JSON string as it is: ``image`` then shows it
+    with ``\\xNN`` escapes and ``image_raw`` holds its exact bytes in base64 (``os.fsdecode(base64 decoded)``
+    is the path), so every line is valid JSON and the name is recovered exactly."""
+    d = asdict(p)
+    if not is_utf8_name(p.image):
+        d["image"] = printable_name(p.image)
+        d["image_raw"] = base64.b64encode(os.fsencode(p.image)).decode("ascii")
+    return json.dumps(d, ensure_ascii=False)

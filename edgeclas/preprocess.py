@@ -11,6 +11,7 @@ Output size of the resize follows PaddleClas ``ResizeImage(resize_short=…)``:
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, ModelError
 
 __all__ = [
     "PreprocessConfig",
@@ -54,14 +55,83 @@ class PreprocessConfig:
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
 
+    def problems(self) -> list[tuple[str, str]]:
+        """``(key, what is wrong)`` for every setting the Python and C++ pipelines cannot run as given.
+
+        Beyond types and ranges, the normalised pixel ``(v * scale - mean) / std`` must be finite in
+        **float32** (what every engine computes in) for v in 0..255: ``scale 1e39`` or ``std 1e-45``
+        are fine doubles but give inf, and the network then answers NaN.
+        """
+        out: list[tuple[str, str]] = []
+
+        def integer(key: str, value: Any, low: int, high: int) -> bool:
+            if isinstance(value, bool) or not isinstance(value, int):
+                out.append((key, f"{value!r} is not an integer"))
+            elif not low <= value <= high:
+                out.append((key, f"{value} is outside {low}..{high}"))
+            else:
+                return True
+            return False
+
+        def numbers(key: str, value: Any, n: int) -> bool:
+            seq = value if isinstance(value, (list, tuple)) else [value]
+            if len(seq) != n or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in seq):
+                out.append((key, f"{value!r} is not {'a number' if n == 1 else f'{n} numbers'}"))
+            elif not all(math.isfinite(x) for x in seq):
+                out.append((key, f"{value!r} is not finite"))
+            else:
+                return True
+            return False
+
+        if integer("resize_short", self.resize_short, 1, MAX_SIDE):
+            integer("crop_size", self.crop_size, 1, self.resize_short)
+        ok = numbers("mean", self.mean, 3) & numbers("std", self.std, 3) & numbers("scale", self.scale, 1)
+        if ok and not all(s > 0 for s in self.std):
+            out.append(("std", f"{list(self.std)} must be > 0"))
+        elif ok and not self.scale > 0:
+            out.append(("scale", f"{self.scale!r} must be > 0"))
+        elif ok:
+            sane = PreprocessConfig()
+            values = {"scale": self.scale, "mean": self.mean, "std": self.std}
+            if _overflows(**values):
+                # the setting whose default value would make it finite is the one to name
+                key = next((k for k in values if not _overflows(**{**values, k: getattr(sane, k)})), "scale")
+                out.append((key, f"scale {self.scale!r}, mean {list(self.mean)}, std {list(self.std)} overflow "
+                                 "float32: normalised pixels become inf"))
+        if not isinstance(self.channel_order, str) or self.channel_order.upper() not in ("RGB", "BGR"):
+            out.append(("channel_order", f"{self.channel_order!r} is not RGB or BGR"))
+        return out
+
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PreprocessConfig":
+    def from_dict(cls, d: Any, where: str = "preprocess") -> "PreprocessConfig":
+        """From a manifest's ``preprocess`` section; a :class:`ModelError` naming ``where`` and the key when a
+        value is of the wrong type or out of range (``where``: e.g. ``MODEL/manifest.json``)."""
+        if not isinstance(d, dict):
+            raise ModelError(f"{where}: preprocess: {d!r} is not an object", hint=_REMAKE)
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in d.items() if k in known}
         for k in ("mean", "std"):
-            if k in kw:
-                kw[k] = tuple(float(x) for x in kw[k])
-        return cls(**kw)
+            if isinstance(kw.get(k), list):
+                kw[k] = tuple(kw[k])
+        cfg = cls(**kw)
+        problems = cfg.problems()
+        if problems:
+            key, why = problems[0]
+            raise ModelError(f"{where}: preprocess.{key}: {why}", hint=_REMAKE)
+        return cfg
+
+
+def _overflows(scale: float, mean: Sequence[float], std: Sequence[float]) -> bool:
+    """Whether ``(v * scale - mean) / std`` leaves float32's range for a pixel value v in 0..255."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        px = np.array([0.0, 255.0], np.float32)[:, None]
+        x = (px * np.float32(scale) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return not bool(np.all(np.isfinite(x)))
+
+
+MAX_SIDE = 16384  # longest resize target accepted (a 16k-pixel short side is already a 1 GB float image)
+_REMAKE = ("the manifest was edited or damaged: make it again with the stage that wrote it "
+           "(edgeclas export for a model, edgeclas train for a checkpoint)")
 
 
 def decode_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -131,6 +201,8 @@ def list_images(path: str | os.PathLike[str], limit: int | None = None) -> list[
     p = Path(path)
     if p.is_file():
         return [p]
+    if p.exists() and not p.is_dir():
+        raise DataError(f"{p}: not a regular file or a folder", hint="pass an image file or a folder of images")
     if not p.is_dir():
         raise DataError(f"{p}: no such file or directory")
     found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)

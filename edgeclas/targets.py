@@ -19,10 +19,13 @@ import importlib
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ConfigError, ModelError
 from .paths import source_dir
+
+if TYPE_CHECKING:  # the model directory view is passed in; targets stay importable without numpy
+    from .model_dir import ModelDir
 
 __all__ = [
     "TargetSpec",
@@ -189,23 +192,21 @@ class DeviceEngine:
             entry = entry.get(key) if isinstance(entry, dict) else None
         return entry if self.model_format and isinstance(entry, dict) and entry.get("file") else None
 
-    def model_file(self, model_path: Path, formats: Mapping[str, Any], engine_version: str = "") -> Path:
-        """This engine's model file in a model directory, checked against a build's engine version."""
+    def model_file(self, model: "ModelDir", engine_version: str = "") -> Path:
+        """This engine's model file in a model directory (verified against its manifest unless the model was
+        loaded with ``verify=False``), checked against a build's engine version."""
         if not self.runs_models:
             raise ConfigError(f"the build's engine is '{self.name}': it cannot run a model",
                               hint="build with an engine: edgeclas build --engine "
                                    + "|".join(model_engine_names()))
-        entry = self.model_entry(formats)
+        entry = self.model_entry(model.formats)
         if entry is None:
-            raise ModelError(f"{model_path}: the build's engine is {self.title} but the model has no {self.format_label}",
-                             hint=f"make it with: edgeclas convert {model_path} {self.convert}")
+            raise ModelError(f"{model.path}: the build's engine is {self.title} but the model has no {self.format_label}",
+                             hint=f"make it with: edgeclas convert {model.path} {self.convert}")
         if self.check_model:
             module, func = self.check_model.split(":")
             getattr(importlib.import_module(module), func)(entry, engine_version)
-        path = model_path / entry["file"]
-        if not path.is_file():
-            raise ModelError(f"{path}: listed in the manifest but missing", hint="re-export or re-convert the model")
-        return path
+        return model.file(entry["file"], f"edgeclas convert {model.path} {self.convert}")
 
 
 # Order matters: the first row whose default_on names the OS (and that fits) is the default.

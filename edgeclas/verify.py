@@ -8,6 +8,7 @@ reference) by max |Δprob| and top-1 agreement. Failures of every engine are col
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import DataError, EdgeclasError, ValidationError
+from .errors import ConfigError, DataError, EdgeclasError, ValidationError
 from .model_dir import ModelDir
 from .preprocess import list_images, load_batch
 
@@ -97,6 +98,8 @@ def default_images(model: ModelDir, limit: int) -> list[Path]:
             out.append(model.dataset_root / line.split()[0])
         if len(out) == limit:
             break
+    if not out:  # comparing engines on no image would pass without comparing anything
+        raise DataError(f"{model.val_list}: the model's validation list is empty", hint="pass --images PATH")
     return out
 
 
@@ -107,11 +110,20 @@ def verify(
     tol: float = DEFAULT_TOL,
     limit: int = 16,
     threads: int | None = None,
+    *,
+    verify: bool = True,
 ) -> VerifyReport:
-    """Run the engines (default: every one available) on the same batch; never raises for a mismatch."""
+    """Run the engines (default: every one available) on the same batch; never raises for a mismatch.
+
+    ``verify``: each engine's files are checked against the model's manifest before it loads them.
+    """
     from . import engines as registry
 
-    model = ModelDir.load(model_dir)
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+        raise ConfigError(f"--tol {tol!r}: must be a finite number >= 0", hint=f"the default is {DEFAULT_TOL:g}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"--limit {limit!r}: must be an integer >= 1")
+    model = ModelDir.load(model_dir, verify=verify)
     if images is None:
         paths = default_images(model, limit)
     elif isinstance(images, (str, os.PathLike)):
@@ -124,6 +136,10 @@ def verify(
     wanted = [REFERENCE] + [n for n in wanted if n != REFERENCE]
     ref_ok, ref_why = avail.get(REFERENCE, (False, "not registered"))
     if not ref_ok:
+        try:  # loading it raises the engine's own error, with its hint (a damaged file: what to re-make)
+            registry.load(REFERENCE, model, threads=threads)
+        except EdgeclasError as e:
+            raise ValidationError(f"the reference engine '{REFERENCE}' cannot run: {e.message}", hint=e.hint) from None
         raise ValidationError(f"the reference engine '{REFERENCE}' cannot run: {ref_why}")
 
     checks: list[EngineCheck] = []

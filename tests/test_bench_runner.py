@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edgeclas.bench.matrix import ModelRef, build_matrix
-from edgeclas.bench.results import read_results
+from edgeclas.bench.results import read_results, scan_results, set_aside_torn
 from edgeclas.bench.runner import run_matrix
 from edgeclas.device.lock import device_lock
 from edgeclas.bench.schema import validate_cell
@@ -31,6 +31,9 @@ class Session:
     def __init__(self, serial: str) -> None:
         self.serial = serial
         self.closed = False
+
+    def identity(self):
+        return f"test/{self.serial.split('=')[0]}"  # "a" and "a=alias" are one device reached by two names
 
     def environment(self):
         return {"serial": self.serial, "model": "Test", "manufacturer": None, "soc": None, "abi": "arm64-v8a",
@@ -110,14 +113,49 @@ def test_retry_errors_reruns_only_failed_cells(tmp_path):
     assert (res.skipped, res.ran) == (1, 1)
 
 
-def test_read_results_skips_a_cut_last_line(tmp_path, cell_record):
+def test_a_torn_last_line_is_set_aside_and_its_cell_runs_again(tmp_path):
+    from edgeclas.report.table import load_run
+
+    cells = build_matrix(["a"], [MODEL], ["onnxruntime"], [1, 2, 4], [3], 0, 3)
+    run = tmp_path / "run"
+    results = run / "results.jsonl"
+    run_matrix(cells, run, Session, images=1, progress=lambda s: None)
+    data = results.read_bytes()
+    last = data.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    torn = last[: len(last) // 2]
+    results.write_bytes(data[: len(data) - len(last) - 1] + torn)  # the power went out inside the last write
+
+    # report reads the run: the two whole cells, and a warning naming the torn line (no refusal)
+    r = load_run(run)
+    assert len(r.rows) == 2 and "1 torn line(s) skipped (line 3" in r.torn
+    assert results.read_bytes().endswith(torn)  # reading changes nothing
+
+    lines: list[str] = []
+    res = run_matrix(cells, run, Session, images=1, resume=True, progress=lines.append)
+    assert (res.skipped, res.ran) == (2, 1)
+    assert any("1 torn line(s) skipped" in ln and "set aside in results.jsonl.torn" in ln for ln in lines)
+    assert (run / "results.jsonl.torn").read_bytes() == torn + b"\n"  # kept, byte for byte
+    keys = [rec["key"] for rec in read_results(results)]
+    assert sorted(keys) == sorted(c.key for c in cells)  # every cell exactly once
+    assert load_run(run).torn is None and results.read_bytes().endswith(b"\n")
+    # a run that is already whole is left alone by the next resume
+    before = results.read_bytes()
+    assert run_matrix(cells, run, Session, images=1, resume=True, progress=lambda s: None).ran == 0
+    assert results.read_bytes() == before
+
+
+def test_a_record_appended_onto_a_torn_line_is_salvaged(tmp_path, cell_record):
+    # what an older edgeclas left: --resume appended the next record right after the torn bytes
     p = tmp_path / "results.jsonl"
-    good = json.dumps(cell_record())
-    p.write_text(good + "\n" + good[: len(good) // 2])
-    assert len(read_results(p)) == 1
-    p.write_text("{not json\n" + good + "\n")
-    with pytest.raises(ConfigError, match=r"results.jsonl:1: not a JSON line"):
-        read_results(p)
+    a, b, c = (json.dumps(cell_record()) for _ in range(3))
+    p.write_text(a + "\n" + b[:40] + c + "\n" + "[1, 2]\n" + "{broken\n")
+    scan = scan_results(p)
+    assert len(scan.records) == 2 and [t.line for t in scan.torn] == [2, 3, 4]
+    assert scan.torn[0].salvaged and scan.torn[0].data == b[:40].encode()
+    set_aside_torn(p)
+    assert p.read_text() == a + "\n" + c + "\n"
+    assert (tmp_path / "results.jsonl.torn").read_text() == b[:40] + "\n[1, 2]\n{broken\n"
+    assert set_aside_torn(p).torn == [] and p.read_text() == a + "\n" + c + "\n"
 
 
 def test_device_lock_excludes_another_process(tmp_path):
@@ -125,19 +163,20 @@ def test_device_lock_excludes_another_process(tmp_path):
     with subprocess.Popen(  # the with-block closes its pipe
         [sys.executable, "-c",
          "import sys,time; from edgeclas.device.lock import device_lock\n"
-         "with device_lock('emu:1'):\n print('held', flush=True); time.sleep(30)"],
+         "with device_lock('test/emu:1', name='emu:0'):\n print('held', flush=True); time.sleep(30)"],
         stdout=subprocess.PIPE, text=True, env=env) as holder:
         try:
             assert holder.stdout.readline().strip() == "held"
-            with pytest.raises(DeviceError, match=r"emu:1: device is busy \(held by pid \d+"):
-                with device_lock("emu:1", timeout_s=0.6):
+            # keyed on identity (the test Session's "test/<serial>"): another name of the same device waits too
+            with pytest.raises(DeviceError, match=r"emu:1: device is busy \(held by pid \d+ .* as emu:0\)"):
+                with device_lock("test/emu:1", timeout_s=0.6, name="emu:1"):
                     pass
             cells = build_matrix(["emu:1"], [MODEL], ["onnxruntime"], [1], [3], 0, 2)
             res = run_matrix(cells, tmp_path / "run", Session, images=1, lock_timeout_s=0.6, progress=lambda s: None)
             assert "busy" in res.device_failures["emu:1"] and res.ran == 0
         finally:
             holder.kill()
-    with device_lock("emu:1", timeout_s=5):  # released when its holder dies
+    with device_lock("test/emu:1", timeout_s=5):  # released when its holder dies
         pass
 
 
@@ -206,3 +245,16 @@ def test_a_session_returning_a_bad_record_becomes_an_error_cell(tmp_path):
     (rec,) = read_results(tmp_path / "run" / "results.jsonl")
     assert rec["status"] == "error" and "latency_ms.p50: expected number, got str" in rec["error"]["message"]
     assert validate_cell(rec) == []
+
+
+def test_one_device_named_twice_runs_once_and_the_other_name_is_refused(tmp_path):
+    # "a" and "a=alias" answer the same identity (as 127.0.0.1:P and localhost:P of one phone do)
+    cells = build_matrix(["a", "a=alias"], [MODEL], ["onnxruntime"], [1, 2], [3], 0, 3)
+    lines: list[str] = []
+    res = run_matrix(cells, tmp_path / "run", Session, images=1, progress=lines.append)
+    assert len(res.device_failures) == 1
+    (loser, why), = res.device_failures.items()
+    winner = "a" if loser == "a=alias" else "a=alias"
+    assert why == f"{loser}: is the same device as {winner} (test/a), which this run already uses"
+    recs = read_results(tmp_path / "run" / "results.jsonl")
+    assert sorted(r["device"]["serial"] for r in recs) == [winner, winner]  # never both at once on one phone

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from edgeclas.cli._app import cli, handle_errors, parse_csv
-from edgeclas.errors import DataError, EdgeclasError, ModelError
-from edgeclas.fsutil import append_jsonl, atomic_write_json, sha256_file, staging_dir
-from edgeclas.manifest import check_files, read_manifest, write_manifest
+from edgeclas.errors import ConfigError, DataError, EdgeclasError, ModelError
+from edgeclas.fsutil import append_jsonl, atomic_write_json, json_text, read_yaml, sha256_file, staging_dir
+from edgeclas.manifest import check_files, read_manifest, update_manifest, verify_file, write_manifest
 from edgeclas.preprocess import PreprocessConfig, center_crop, preprocess, resize_short_size
 
 
@@ -48,16 +48,78 @@ def test_append_jsonl_one_line_per_object(tmp_path):
     assert [json.loads(x)["i"] for x in lines] == [0, 1, 2]
 
 
+def test_json_files_are_strict_and_keep_non_utf8_names(tmp_path):
+    name = os.fsdecode(b"x\xff1.png")  # what os.listdir gives for a file name that is not UTF-8
+    obj = {"loss": float("nan"), "inf": [float("inf"), -float("inf"), 1.5], "image": name, "ok": "ü"}
+    text = json_text(obj)
+    assert "NaN" not in text and "Infinity" not in text and "\\udcff" in text and "ü" in text
+    back = json.loads(text)
+    assert back == {"loss": None, "inf": [None, None, 1.5], "image": name, "ok": "ü"}
+    assert os.fsencode(back["image"]) == b"x\xff1.png"
+    append_jsonl(tmp_path / "m.jsonl", obj)
+    atomic_write_json(tmp_path / "m.json", obj)
+    for f in ("m.jsonl", "m.json"):
+        raw = (tmp_path / f).read_bytes()
+        raw.decode("utf-8")  # valid UTF-8 text
+        assert json.loads(raw, parse_constant=lambda c: pytest.fail(f"bare {c} token")) == back
+
+
+def test_read_yaml_names_the_file_for_binary_and_broken_input(tmp_path):
+    (tmp_path / "bin.yaml").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match=r"bin.yaml: not a text file \(byte 128 is not UTF-8\); a recipe is YAML") as e:
+        read_yaml(tmp_path / "bin.yaml", "recipe")
+    assert "not a binary" in e.value.hint
+    (tmp_path / "nul.yaml").write_bytes(b"a: 1\n\x00\x01\n")  # UTF-8, but not characters YAML accepts
+    with pytest.raises(ConfigError, match=r"nul.yaml(:\d+)?: not valid YAML"):
+        read_yaml(tmp_path / "nul.yaml", "recipe")
+    with pytest.raises(ConfigError, match="not a regular file; a pipeline is a YAML file"):
+        read_yaml(tmp_path, "pipeline")  # a directory
+    with pytest.raises(ConfigError, match="/dev/zero: not a regular file"):
+        read_yaml("/dev/zero", "pipeline")  # would be read forever
+    with pytest.raises(ConfigError, match="cannot read the recipe"):
+        read_yaml(tmp_path / "missing.yaml", "recipe")
+    assert read_yaml(_write(tmp_path / "ok.yaml", "a: [1, 2]\n"), "recipe") == {"a": [1, 2]}
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
 def test_manifest_round_trip_and_tamper_detection(tmp_path):
     (tmp_path / "w.bin").write_bytes(b"\x00" * 10)
     m = write_manifest(tmp_path, "model", {"model": {"arch": "X"}}, files=["w.bin"])
     assert m["files"]["w.bin"] == sha256_file(tmp_path / "w.bin")
     assert read_manifest(tmp_path, "model")["model"] == {"arch": "X"}
-    assert check_files(tmp_path, m) == []
-    (tmp_path / "w.bin").write_bytes(b"\x01")
-    assert any("changed" in p for p in check_files(tmp_path, m))
+    assert check_files(tmp_path, m) == [] and m["sizes"] == {"w.bin": 10}
+    (tmp_path / "w.bin").write_bytes(b"\x00" * 9 + b"\x01")  # same size, one byte flipped
+    assert check_files(tmp_path, m) == [f"{tmp_path / 'w.bin'}: changed since the manifest was written (sha256 differs)"]
+    (tmp_path / "w.bin").write_bytes(b"\x00" * 4)
+    assert check_files(tmp_path, m) == [f"{tmp_path / 'w.bin'}: truncated: 4 bytes, the manifest says 10"]
+    with pytest.raises(ModelError, match=r"w.bin: truncated: 4 bytes, the manifest says 10") as e:
+        verify_file(tmp_path, m, "w.bin", remake="make it again")
+    assert e.value.hint == "make it again; or pass --no-verify to use it as it is"
+    with pytest.raises(ModelError, match="other.bin: not listed in manifest.json's files"):
+        verify_file(tmp_path, m, "other.bin", remake="x")
     os.unlink(tmp_path / "w.bin")
     assert any("missing" in p for p in check_files(tmp_path, m))
+
+
+def test_update_manifest_hashes_only_what_it_adds(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"a" * 3)
+    write_manifest(tmp_path, "model", {"formats": {}}, files=["a.bin"])
+    (tmp_path / "a.bin").write_bytes(b"A" * 3)  # changed behind the manifest's back
+    (tmp_path / "b.bin").write_bytes(b"b" * 5)
+
+    def add(m):
+        m["formats"]["b"] = {"file": "b.bin"}
+        return ["b.bin"]
+
+    m = update_manifest(tmp_path, "model", add)
+    assert m["formats"] == {"b": {"file": "b.bin"}} and m["sizes"] == {"a.bin": 3, "b.bin": 5}
+    assert read_manifest(tmp_path, "model") == m
+    # the change to a.bin is still detected: the update did not bless it
+    assert check_files(tmp_path, m) == [f"{tmp_path / 'a.bin'}: changed since the manifest was written (sha256 differs)"]
 
 
 def test_read_manifest_errors_name_the_directory_and_the_maker(tmp_path):

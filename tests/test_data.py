@@ -15,7 +15,9 @@ from edgeclas.errors import ConfigError, DataError
 def _png(path: Path, value: int = 128, size: tuple[int, int] = (40, 30)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(value)
-    cv2.imwrite(str(path), rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    # encoded in memory: cv2.imwrite crashes (SIGSEGV) on a path that is not UTF-8, which these tests need
+    ok, png = cv2.imencode(".png", rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    path.write_bytes(png.tobytes())
     return path
 
 
@@ -93,6 +95,41 @@ def test_prepare_class_folders_is_stratified_and_deterministic(tmp_path: Path):
     val = read_list(a.root / "val_list.txt", a.root, 3)
     assert sorted({i.label for i in val}) == [0, 1]  # the single-image class stays in train
     assert len(read_list(a.root / "train_list.txt", a.root, 3, check_images=True)) == 6
+
+
+def test_prepare_keeps_names_that_are_not_utf8_and_warns(tmp_path: Path, caplog):
+    import os
+
+    src = tmp_path / "src"
+    latin1 = os.fsdecode(os.path.join(os.fsencode(src), b"p\xeache"))  # a class folder named in Latin-1
+    for i in range(3):
+        _png(Path(latin1) / os.fsdecode(b"photo \xe9t\xe9 %d.png" % i), i)  # and its images too
+        _png(src / "prune" / f"{i}.png", 10 + i)
+    with caplog.at_level("WARNING", logger="edgeclas.data.prepare"):
+        info = prepare(src, tmp_path / "out", val_ratio=0.34, seed=0)
+    assert info.labels == ["prune", "p\\xeache"] and (info.train, info.val) == (4, 2)  # sorted by name bytes
+    assert (tmp_path / "out" / "label_list.txt").read_bytes().decode("utf-8") == "0 prune\n1 p\\xeache\n"
+    assert "its name is not UTF-8; its label is written as 'p\\xeache'" in caplog.text
+    assert len(read_list(info.root / "train_list.txt", info.root, 2, check_images=True)) == 4
+    assert read_dataset(info.root).labels == info.labels
+
+
+def test_one_class_and_an_empty_validation_list_are_warned_about(tmp_path: Path, caplog):
+    src = tmp_path / "src"
+    for i in range(3):
+        _png(src / "only" / f"{i}.png", i)
+    with caplog.at_level("WARNING", logger="edgeclas.data.prepare"):
+        info = prepare(src, tmp_path / "out", val_ratio=0.0)
+    assert (info.train, info.val) == (3, 0)
+    assert "only one class (only): a classifier needs two or more" in caplog.text
+    assert "the validation list is empty (--val-ratio 0)" in caplog.text
+    caplog.clear()
+    _png(src / "other" / "0.png", 7)  # two classes of one image each: nothing can go to validation
+    (src / "only" / "1.png").unlink()
+    (src / "only" / "2.png").unlink()
+    with caplog.at_level("WARNING", logger="edgeclas.data.prepare"):
+        prepare(src, tmp_path / "out2", val_ratio=0.5)
+    assert "only one class" not in caplog.text and "validation list is empty (one image per class)" in caplog.text
 
 
 def test_prepare_rejects_bad_input_and_leaves_nothing(tmp_path: Path):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -59,7 +61,7 @@ def _discriminative_model(model_dir: Path, dst: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from edgeclas.fsutil import sha256_file
+    from edgeclas.manifest import update_manifest
     from edgeclas.model_dir import ModelDir
 
     shutil.copytree(model_dir, dst)
@@ -81,11 +83,7 @@ def _discriminative_model(model_dir: Path, dst: Path) -> Path:
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", classes])], inits)
     onnx_file = md.onnx_file
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(onnx_file))
-    manifest = json.loads((dst / "manifest.json").read_text())
-    rel = onnx_file.relative_to(dst).as_posix()
-    if rel in manifest.get("files", {}):
-        manifest["files"][rel] = sha256_file(onnx_file)
-    (dst / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    update_manifest(dst, "model", lambda m: [onnx_file.relative_to(dst).as_posix()])  # recorded as convert does
     return dst
 
 
@@ -147,6 +145,31 @@ def test_hostile_file_name_deploys_and_runs_nothing_else(emulator, fake_build, m
     assert res.run.prediction("images/" + HOSTILE) is not None
     assert len(res.run.predictions) == 3
     assert not list(emulator.root.rglob("pwned")), "a file name was executed by the device shell"
+
+
+def test_file_names_that_are_not_utf8_deploy_and_the_result_json_is_written(emulator, fake_build, model_dir,
+                                                                            sample_images, tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    raw = os.path.join(os.fsencode(d), b"caf\xe9 \xff.png")  # Latin-1 names from an old camera or a zip
+    shutil.copy(sample_images[0], os.fsdecode(raw))
+    shutil.copy(sample_images[1], d / "ok.png")
+    out = tmp_path / "r.json"
+    res = deploy(emulator.serial, model_dir, d, build_dir=fake_build("OK"), settings=RunSettings(),
+                 remote_dir=_remote(tmp_path), out=out, bundle_dir=tmp_path / "bundle")
+    shown = "images/caf\\xe9 \\xff.png"  # the device gets a UTF-8 name: the bytes as \xNN escapes
+    assert sorted(res.bundle.images) == [shown, "images/ok.png"] and res.run.prediction(shown) is not None
+    record = json.loads(out.read_bytes().decode("utf-8"))  # valid UTF-8 JSON
+    assert record["status"] == "ok"
+    assert os.fsencode(record["bundle"]["image_sources"][shown]) == os.path.realpath(raw)  # the exact source
+    from click.testing import CliRunner
+
+    from edgeclas.cli import cli
+
+    r = CliRunner().invoke(cli, ["deploy", "--device", emulator.serial, "--model", str(model_dir), "--images", str(d),
+                                 "--build", str(fake_build("OK")), "--remote-dir", _remote(tmp_path),
+                                 "--out", str(tmp_path / "r2.json"), "--bundle-dir", str(tmp_path / "b2")])
+    assert r.exit_code == 0 and "caf\\xe9 \\xff.png" in r.output, r.output
 
 
 def test_run_with_other_settings_pushes_a_separate_config(emulator, fake_build, model_dir, images, tmp_path):
@@ -291,6 +314,8 @@ def test_emulator_killed_mid_push(emulator_factory, tmp_path):
         t.join()
     assert killed.is_set()
     assert emu.serial in e.value.message
+    # a device lost mid-push is not a full disk: the hint says to reconnect, not to check free space
+    assert "went away" in e.value.hint and "space" not in e.value.hint and "df" not in e.value.hint
     # the adb server reports the device as gone or offline: selecting it again says so clearly
     with pytest.raises((DeviceOffline, DeviceNotFound)):
         select_device(emu.serial)
@@ -443,14 +468,39 @@ def test_shell_gives_real_exit_codes_and_stdin_eof(emulator):
 
 
 def test_a_device_held_by_another_run_is_busy(emulator, fake_build, model_dir, images, tmp_path):
-    """deploy takes the per-device lock bench uses: it waits, then says who holds the device."""
+    """deploy takes the per-device lock bench uses, keyed on the device's identity: a run that reached the
+    same device as localhost:PORT waits for one that holds it as 127.0.0.1:PORT, then says who holds it."""
+    from edgeclas.device import AdbDevice, AdbServer
     from edgeclas.device.lock import device_lock
 
-    with device_lock(emulator.serial):
-        with pytest.raises(DeviceError, match="device is busy"):
-            deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(),
-                   remote_dir=_remote(tmp_path),
-                   out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle", lock_timeout_s=1)
+    alias = f"localhost:{emulator.port}"
+    assert b"connected" in emulator.adb_server.run("connect", alias).stdout
+    try:
+        server = AdbServer.resolve()
+        ident = AdbDevice(emulator.serial, server).info().identity
+        assert ident == AdbDevice(alias, server).info().identity  # one device, two serials
+        assert ident.startswith(f"EDGECLASEMU{emulator.port}/") and len(ident.split("/")[1]) == 36
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time\nfrom edgeclas.device.lock import device_lock\n"
+             "with device_lock(sys.argv[1], name=sys.argv[2]):\n print('held', flush=True); time.sleep(60)",
+             ident, emulator.serial], stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            with pytest.raises(DeviceError, match=f"{alias}: device is busy .* as {emulator.serial}"):
+                deploy(alias, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(),
+                       remote_dir=_remote(tmp_path),
+                       out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle", lock_timeout_s=1)
+        finally:
+            holder.kill()
+            holder.wait()
+            holder.stdout.close()
+        # in one process (bench --devices 127.0.0.1:P,localhost:P) the second name is refused at once
+        with device_lock(ident, name=emulator.serial):
+            with pytest.raises(DeviceError, match=f"{alias}: is the same device as {emulator.serial}"):
+                deploy(alias, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(),
+                       remote_dir=_remote(tmp_path), out=tmp_path / "r.json", bundle_dir=tmp_path / "bundle")
+    finally:
+        emulator.adb_server.run("disconnect", alias)
     assert not (emulator.root / _remote(tmp_path).lstrip("/")).exists()  # nothing was pushed meanwhile
     res = deploy(emulator.serial, model_dir, images, build_dir=fake_build("OK"), settings=RunSettings(),
                  remote_dir=_remote(tmp_path),

@@ -80,9 +80,11 @@ def test_lite_build_needs_a_nb_of_the_same_version(fake_build, model_dir, tmp_pa
     with pytest.raises(ModelError, match="no .nb for arm") as e:
         make_bundle(build, model, sample_images[0], RunSettings(), tmp_path / "b1")
     assert "--to nb" in e.value.hint
-    (model / "nb").mkdir()
+    (model / "nb").mkdir(exist_ok=True)  # another test may have converted the shared model already
     (model / "nb" / "clarity_arm.nb").write_bytes(b"not really a model")
     mm["formats"]["nb"] = {"arm": {"file": "nb/clarity_arm.nb", "opt_version": "v2.12", "route": "compat"}}
+    mm["files"]["nb/clarity_arm.nb"] = sha256_file(model / "nb" / "clarity_arm.nb")  # recorded as convert does
+    mm.setdefault("sizes", {})["nb/clarity_arm.nb"] = (model / "nb" / "clarity_arm.nb").stat().st_size
     (model / "manifest.json").write_text(json.dumps(mm))
     with pytest.raises(ConversionError, match=r"opt v2\.12 but the device build uses Paddle Lite v2\.13-rc"):
         make_bundle(build, model, sample_images[0], RunSettings(), tmp_path / "b2")
@@ -113,6 +115,11 @@ def test_tampered_build_and_bad_inputs_are_refused(fake_build, model_dir, tmp_pa
         make_bundle(fake_build("OK"), model_dir, tmp_path / "nope.png", RunSettings(), tmp_path / "b")
     with pytest.raises(ConfigError, match="threads"):
         make_bundle(fake_build("OK"), model_dir, sample_images[0], RunSettings(threads=0), tmp_path / "b")
+    # settings read back from a hand-edited bundle manifest are type-checked, not compared blindly
+    for bad, what in ((RunSettings(threads="2"), "threads='2'"), (RunSettings(repeats=True), "repeats=True"),
+                      (RunSettings(timeout_s=float("nan")), "timeout_s=nan")):
+        with pytest.raises(ConfigError, match=f"run setting {what} is invalid"):
+            bad.validate()
 
 
 def test_render_config_is_plain_key_value_lines():

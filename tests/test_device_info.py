@@ -36,7 +36,27 @@ def recorded_info_output(name: str) -> tuple[str, str]:
 
 def test_info_command_sections_come_back_in_order():
     names = [p.split(SECTION)[1].split(";")[0] for p in info_command().split("echo ")[1:]]
-    assert names == ["props", "cpuinfo", "cpus", "uname", "linker"]
+    assert names == ["props", "cpuinfo", "cpus", "uname", "linker", "bootid"]
+
+
+BOOT = "5f7c1a52-9d0e-4b1e-8c39-2f4b0d6e7a11"
+
+
+def test_identity_comes_from_the_device_not_from_the_serial_text():
+    text, freq = recorded_info_output("sd855_phone")
+    with_boot = text + f"{SECTION}bootid\n{BOOT}\n"
+    by_ip = build_device_info("127.0.0.1:5555", "device", with_boot, freq)
+    by_name = build_device_info("localhost:5555", "device", with_boot, freq)
+    assert by_ip.boot_id == BOOT and by_ip.identity == by_name.identity == f"7c2a9b31/{BOOT}"
+    # the same phone after a reboot is another boot; another phone with a cloned serial number too
+    other = build_device_info("127.0.0.1:5555", "device", text + f"{SECTION}bootid\n{BOOT[:-1]}2\n", freq)
+    assert other.identity != by_ip.identity
+    # a board without getprop: the boot id alone; a device that says neither: its serial, marked as such
+    board = build_device_info("board", "device", f"{SECTION}uname\naarch64\n{SECTION}bootid\n{BOOT}\n")
+    assert board.identity == f"?/{BOOT}"
+    denied = f"{SECTION}bootid\ncat: /proc/sys/kernel/random/boot_id: Permission denied\n"
+    assert build_device_info("usb123", "device", denied).identity == "serial:usb123"
+    assert by_ip.to_dict()["boot_id"] == BOOT
 
 
 def test_getprop_parses_every_line_and_multiline_values():

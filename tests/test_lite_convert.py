@@ -15,6 +15,7 @@ from edgeclas.lite import LITE_VERSION, convert_nb, model_ops
 from edgeclas.lite.formats import parse_nb_header
 from edgeclas.manifest import check_files, read_manifest, write_manifest
 from edgeclas.model_dir import ModelDir
+from edgeclas.verify import verify
 
 pytestmark = pytest.mark.integration
 
@@ -99,9 +100,13 @@ def test_flatten_that_cannot_be_rewritten_is_refused_before_opt(tiny_lite_models
 def test_corrupt_and_missing_program(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
     md = _copy(tiny_lite_models["reshape"], tmp_path)
     prog = md / "legacy" / "inference.pdmodel"
+    size = prog.stat().st_size
     prog.write_bytes(prog.read_bytes()[:1000])
+    with pytest.raises(ModelError, match=f"inference.pdmodel: truncated: 1000 bytes, the manifest says {size}") as e:
+        convert_nb(md, target="arm")  # caught by the manifest's size before anything reads it
+    assert "--no-verify" in e.value.hint
     with pytest.raises(ModelError, match="not a readable Paddle legacy program") as e:
-        convert_nb(md, target="arm")
+        convert_nb(md, target="arm", verify=False)  # and by the program reader without the check
     assert str(prog) in e.value.message
     prog.unlink()
     with pytest.raises(ModelError, match="missing"):
@@ -194,7 +199,8 @@ def test_device_build_with_another_lite_version_is_refused(tiny_lite_models, lit
         convert_nb(md, target="arm", build=build)
 
 
-def test_manifest_entry_is_json_serialisable_and_relative(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):
+def test_manifest_entry_is_json_serialisable_and_relative(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path,
+                                                          sample_images):
     md = _copy(tiny_lite_models["reshape"], tmp_path)
     out = md / "custom" / "m.nb"
     convert_nb(md, target="arm", out=out)
@@ -205,7 +211,16 @@ def test_manifest_entry_is_json_serialisable_and_relative(tiny_lite_models, lite
     res = convert_nb(md, target="x86", out=outside)  # a directory: the default file name goes inside it
     assert res.path == outside / "tiny_reshape_x86.nb"
     entry = read_manifest(md)["formats"]["nb"]["x86"]
-    assert entry["file"] == str(res.path) and str(res.path) not in read_manifest(md)["files"]
+    # outside the model dir it is recorded relative to it, with its hash and size, like any other file
+    m = read_manifest(md)
+    assert entry["file"] == "../elsewhere/tiny_reshape_x86.nb" and m["sizes"][entry["file"]] == res.size
+    model = ModelDir.load(md)
+    assert model.nb_file("x86") == md / "../elsewhere/tiny_reshape_x86.nb"
+    report = verify(md, sample_images, engines=["lite"])
+    assert [c.status for c in report.checks] == ["reference", "ok"]
+    res.path.write_bytes(res.path.read_bytes()[:-10])
+    with pytest.raises(ModelError, match="tiny_reshape_x86.nb: truncated"):
+        ModelDir.load(md).nb_file("x86")
 
 
 def test_pir_only_export_gets_its_legacy_program_made_from_the_checkpoint(tmp_path, lite_runtime, no_opt_bin):
@@ -296,6 +311,7 @@ import numpy as np
 from edgeclas.lite import convert_nb, route_statuses
 from edgeclas.engines.lite import LitePredictor
 from edgeclas.model_dir import ModelDir
+from edgeclas.verify import verify
 res = convert_nb(sys.argv[1], target="x86")
 lite = LitePredictor(ModelDir.load(sys.argv[1]))
 probs = lite(np.linspace(-1, 1, 2 * 3 * 32 * 32, dtype=np.float32).reshape(2, 3, 32, 32))

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from edgeclas import engines
-from edgeclas.errors import ValidationError
+from edgeclas.errors import ConversionError, ValidationError
 from edgeclas.lite import convert_nb
+from edgeclas.manifest import read_manifest
 from edgeclas.model_dir import ModelDir
 from edgeclas.preprocess import load_batch
 
@@ -75,9 +76,15 @@ def test_lite_is_unavailable_without_an_x86_nb(tiny_lite_models, lite_runtime):
     assert not ok and "--target x86" in why
 
 
-def test_all_zero_outputs_are_refused(tiny_lite_models, sample_images, lite_runtime, tmp_path):
+def test_all_zero_outputs_are_refused(tiny_lite_models, sample_images, lite_runtime, tmp_path, monkeypatch):
     md = Path(shutil.copytree(tiny_lite_models["zeros"], tmp_path / "tiny_zeros"))
-    convert_nb(md, target="x86")
+    with pytest.raises(ConversionError, match="all-zero"):
+        convert_nb(md, target="x86")  # convert runs what it wrote and refuses to record it
+    assert "nb" not in read_manifest(md)["formats"] and not list((md / "nb").glob("*.nb"))
+    import edgeclas.engines.lite
+
+    monkeypatch.setattr(edgeclas.engines.lite, "check_nb", lambda *args: "not run (test)")
+    convert_nb(md, target="x86")  # recorded without that check: the engine still refuses its outputs
     model = ModelDir.load(md)
     lite = engines.load("lite", model)
     try:
@@ -98,3 +105,20 @@ def test_rewritten_flatten_model_matches_paddle(tiny_lite_models, sample_images,
         assert np.abs(lite(batch) - ref).max() <= 1e-4
     finally:
         lite.close()
+
+
+def test_a_truncated_nb_is_a_damaged_file_not_a_runtime_failure(tiny_x86, sample_images, tmp_path):
+    from edgeclas.errors import ModelError
+    from edgeclas.predict import predict
+
+    md = Path(shutil.copytree(tiny_x86.path, tmp_path / "m"))
+    nb = md / "nb" / "tiny_reshape_x86.nb"
+    size = nb.stat().st_size
+    nb.write_bytes(nb.read_bytes()[: size // 2])
+    with pytest.raises(ModelError, match=f"tiny_reshape_x86.nb: truncated: {size // 2} bytes, the manifest says {size}"):
+        list(predict(md, sample_images[0], engine="lite"))
+    # without the manifest check, the file itself is read before Paddle Lite sees it: never "check the runtime"
+    with pytest.raises(ModelError, match=r"tiny_reshape_x86.nb: not a complete Paddle Lite .nb \(") as e:
+        list(predict(md, sample_images[0], engine="lite", verify=False))
+    assert "the file is damaged, not the runtime" in e.value.hint and "doctor" not in e.value.hint
+    assert f"edgeclas convert {md} --to nb --target x86" in e.value.hint

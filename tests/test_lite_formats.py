@@ -13,6 +13,7 @@ from edgeclas.lite import LITE_VERSION, check_lite_version, resolve_route, route
 from edgeclas.lite.formats import (
     FormatError,
     normalize_lite_version,
+    parse_nb,
     parse_nb_header,
     parse_supported_ops,
     program_op_types,
@@ -93,6 +94,42 @@ def test_nb_header_of_a_real_file():
 def test_nb_header_rejects(data, size, what):
     with pytest.raises(FormatError, match=what):
         parse_nb_header(data, size)
+
+
+def _nb(params: list[bytes], topology: bytes = b"TOPO") -> bytes:
+    """A .nb laid out as Paddle Lite 2.13 writes it: header, topology, then the parameter records."""
+    head = struct.pack("<H16sQ", 2, b"v2.13-rc", len(topology)) + topology
+    section = struct.pack("<HH", 0, 0) + struct.pack("<H", 6) + struct.pack("<HI", len(params), max(map(len, params)))
+    for p in params:
+        section += struct.pack("<II", 4 + len(p), 4) + p
+    return head + section
+
+
+def test_parse_nb_walks_every_parameter_record():
+    data = _nb([b"w" * 40, b"b" * 8])
+    header, count = parse_nb(data)
+    assert (header.opt_version, header.topology_size, count) == ("v2.13-rc", 4, 2)
+    # every cut inside the parameters is found (a topology-only check passes all of these)
+    for cut in range(30 + 4, len(data)):
+        with pytest.raises(FormatError, match="truncated|topology size"):
+            parse_nb(data[:cut])
+    with pytest.raises(FormatError, match="1 bytes after the last of 2 parameters"):
+        parse_nb(data + b"x")
+    bad = bytearray(data)
+    bad[30:32] = struct.pack("<H", 1)  # the parameters' format version
+    with pytest.raises(FormatError, match="format version"):
+        parse_nb(bytes(bad))
+
+
+def test_check_nb_file_says_the_file_is_damaged(tmp_path):
+    from edgeclas.errors import ModelError
+    from edgeclas.lite.formats import check_nb_file
+
+    p = tmp_path / "m.nb"
+    p.write_bytes(_nb([b"w" * 40])[:-3])
+    with pytest.raises(ModelError, match=r"m.nb: not a complete Paddle Lite .nb \(truncated: parameter 1 of 1") as e:
+        check_nb_file(p, "edgeclas convert M --to nb")
+    assert e.value.hint == "the file is damaged, not the runtime: make it again with: edgeclas convert M --to nb"
 
 
 # --- versions ---

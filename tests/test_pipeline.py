@@ -51,6 +51,13 @@ def test_bad_pipelines_name_the_key(tmp_path, text, message):
     assert message in e.value.message and "p.yaml" in e.value.message
 
 
+def test_a_binary_pipeline_file_is_a_config_error(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)))  # a gzip file given as the pipeline
+    with pytest.raises(ConfigError, match=r"p.yaml: not a text file \(byte 1 is not UTF-8\); a pipeline is YAML"):
+        load_pipeline(p)
+
+
 def test_device_stages_need_a_device(tmp_path):
     text = HOST + "  build: {}\n  deploy: {}\n"
     with pytest.raises(ConfigError, match="deploy/bench need a device"):
@@ -174,6 +181,10 @@ def test_every_stage_declares_its_options_and_needs():
     ("build", "build: {engines: [tflite]}", "stages.build.engines: unknown engine 'tflite'"),
     ("deploy", "deploy: {engine: none}", "stages.deploy.engine: unknown engine 'none'"),
     ("bench", "bench: {engines: [onnxruntime, tflite]}", "stages.bench.engines: unknown engine 'tflite'"),
+    # --threads below 1 is refused in a pipeline as on the command line, before any stage runs
+    ("deploy", "deploy: {threads: 0}", "stages.deploy.threads = 0: must be >= 1"),
+    ("bench", "bench: {threads: [1, -2]}", "stages.bench.threads: -2 is not a list of thread counts >= 1"),
+    ("bench", "bench: {threads: []}", "stages.bench.threads: an empty list is not a list of thread counts >= 1"),
 ])
 def test_engines_in_a_pipeline_come_from_the_engine_table(tmp_path, stage, text, message):
     yaml_text = f"device: {{serial: s}}\nstages:\n  {text}\n"

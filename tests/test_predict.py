@@ -44,6 +44,8 @@ def test_missing_images_path_is_a_data_error(tmp_path):
     r = _run(str(tmp_path), "--images", str(tmp_path / "none.jpg"))
     assert r.exit_code == DataError.exit_code
     assert r.output == f"error: {tmp_path / 'none.jpg'}: no such file or directory\n"
+    r = _run(str(tmp_path), "--images", "/dev/zero")  # a device file would be read forever
+    assert r.exit_code == DataError.exit_code and "error: /dev/zero: not a regular file or a folder" in r.output
 
 
 def test_not_a_model_dir_says_how_to_make_one(tmp_path):
@@ -88,3 +90,47 @@ def test_bad_topk_and_unknown_engine_are_config_errors(model_dir, sample_images)
     assert r.exit_code == ConfigError.exit_code and "--topk" in r.output
     r = _run(str(model_dir), "-i", str(sample_images[0]), "--engine", "tflite")
     assert r.exit_code == ConfigError.exit_code and "unknown engine 'tflite'" in r.output
+
+
+@pytest.mark.parametrize("argv", [
+    ["predict", "M", "--images", "I", "--threads", "0"],
+    ["verify", "M", "--threads", "-1"],
+    ["serve", "M", "--threads", "0"],
+    ["deploy", "--model", "M", "--images", "I", "--threads", "0"],
+    ["bench", "--model", "M", "--threads", "1,0"],
+])
+def test_threads_below_one_are_refused_everywhere(argv):
+    r = CliRunner().invoke(cli, argv)  # refused before the (missing) model or any device is looked at
+    assert r.exit_code == ConfigError.exit_code, r.output
+    assert "threads" in r.output and "Traceback" not in r.output
+    assert "no manifest.json" not in r.output and "no such directory" not in r.output
+
+
+def test_threads_below_one_are_refused_by_the_engines_api():
+    from edgeclas import engines
+
+    for bad in (0, -3, True, 1.5):
+        with pytest.raises(ConfigError, match=r"threads .*: must be an integer >= 1"):
+            engines.load("paddle", "/no/such/model", threads=bad)
+
+
+@pytest.mark.integration
+def test_names_that_are_not_utf8_give_valid_json_and_come_back_exactly(model_dir, sample_images, tmp_path):
+    import base64
+    import os
+    import shutil
+
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.png")
+    shutil.copy(sample_images[0], os.fsdecode(raw))
+    r = _run(str(model_dir), "--images", str(tmp_path), "--json")
+    assert r.exit_code == 0, r.output
+    line = json.loads(r.stdout_bytes.decode("utf-8"))  # strict UTF-8, one valid JSON object
+    assert line["image"] == os.fsdecode(raw).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    assert line["image"].endswith("caf\\xe9.png") and base64.b64decode(line["image_raw"]) == raw
+    r = _run(str(model_dir), "--images", str(tmp_path))
+    assert r.exit_code == 0 and LINE.match(r.stdout_bytes.decode("utf-8").splitlines()[0])
+    assert "caf\\xe9.png:\t" in r.output
+    # a UTF-8 name has no image_raw
+    shutil.copy(sample_images[0], tmp_path / "été.png")
+    lines = [json.loads(x) for x in _run(str(model_dir), "--images", str(tmp_path / "été.png"), "--json").output.splitlines()]
+    assert lines[0]["image"].endswith("été.png") and "image_raw" not in lines[0]

@@ -392,11 +392,18 @@ def test_cli_workers_share_the_port_and_their_metrics(model_dir, sample_images):
 def test_cli_model_that_cannot_load_is_one_error_line(model_dir, tmp_path, workers):
     broken = Path(shutil.copytree(model_dir, tmp_path / "broken"))
     (broken / "model.onnx").write_bytes(b"not an onnx model")
-    out = subprocess.run([EDGECLAS, "serve", str(broken), "--engine", "onnxruntime", "--port", "0", "--workers", workers],
-                         capture_output=True, text=True, timeout=120)
+    cmd = [EDGECLAS, "serve", str(broken), "--engine", "onnxruntime", "--port", "0", "--workers", workers]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == ModelError.exit_code, out.stderr
-    assert re.search(r"^error: .*broken: cannot serve with the onnxruntime engine: ", out.stderr, re.M), out.stderr
-    assert "hint: " in out.stderr and "Traceback" not in out.stderr
+    assert re.search(r"^error: .*model.onnx: truncated: 17 bytes, the manifest says \d+$", out.stderr, re.M), out.stderr
+    assert "--no-verify" in out.stderr and "Traceback" not in out.stderr
+    # --no-verify: ONNX Runtime gets the file and its failure (in the worker) is one error line with its hint
+    out = subprocess.run(cmd + ["--no-verify"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == ModelError.exit_code, out.stderr
+    assert re.search(r"^error: .*broken: cannot serve with the onnxruntime engine: .*ONNX Runtime cannot load it",
+                     out.stderr, re.M), out.stderr
+    assert re.search(r"^hint: the file is damaged .*edgeclas convert .* --to onnx$", out.stderr, re.M), out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_cli_refuses_bad_options_before_serving(model_dir, tmp_path):

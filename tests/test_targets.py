@@ -103,18 +103,31 @@ def test_default_engines_follow_the_table():
 
 
 def test_model_file_lookup_and_its_errors(tmp_path):
+    from edgeclas.manifest import write_manifest
+    from edgeclas.model_dir import ModelDir
+    from edgeclas.preprocess import PreprocessConfig
+
     lite, ort = targets.engine("lite"), targets.engine("onnxruntime")
     formats = {"onnx": {"file": "model.onnx"}, "nb": {"x86": {"file": "nb/m_x86.nb"}}}
     (tmp_path / "model.onnx").write_bytes(b"onnx")
-    assert ort.model_file(tmp_path, formats) == tmp_path / "model.onnx"
+    write_manifest(tmp_path, "model", {"model": {"arch": "X", "class_num": 2, "input_size": [3, 32, 32]},
+                                       "preprocess": PreprocessConfig(36, 32).to_dict(), "formats": formats},
+                   files=["model.onnx"])
+    model = ModelDir.load(tmp_path)
+    assert ort.model_file(model) == tmp_path / "model.onnx"
     with pytest.raises(ModelError, match="engine is Paddle Lite but the model has no .nb for arm") as e:
-        lite.model_file(tmp_path, formats, "v2.13-rc")
+        lite.model_file(model, "v2.13-rc")
     assert e.value.hint == f"make it with: edgeclas convert {tmp_path} --to nb --target arm"
     with pytest.raises(ConfigError, match="engine is 'none': it cannot run a model"):
-        targets.engine("none").model_file(tmp_path, formats)
+        targets.engine("none").model_file(model)
+    (tmp_path / "model.onnx").write_bytes(b"oNnx")  # same size, one byte differs
+    with pytest.raises(ModelError, match="model.onnx: changed since the manifest was written") as e:
+        ort.model_file(ModelDir.load(tmp_path))
+    assert e.value.hint == f"make it again: edgeclas convert {tmp_path} --to onnx; or pass --no-verify to use it as it is"
+    assert ort.model_file(ModelDir.load(tmp_path, verify=False)) == tmp_path / "model.onnx"
     (tmp_path / "model.onnx").unlink()
     with pytest.raises(ModelError, match="listed in the manifest but missing"):
-        ort.model_file(tmp_path, formats)
+        ort.model_file(model)
     with pytest.raises(ConfigError, match="unknown engine 'tflite'"):
         targets.engine("tflite")
     assert targets.model_engine_names() == ["onnxruntime", "lite"]

@@ -100,3 +100,61 @@ def test_pretrained_weights_with_other_class_count_start_training(dataset: Path,
     # lr 0: the backbone is exactly the pretrained one; the classifier was re-initialised to 2 classes
     np.testing.assert_array_equal(got["conv1.conv.weight"].numpy(), src.state_dict()["conv1.conv.weight"].numpy())
     assert list(got["fc.weight"].shape) == [1280, 2]
+
+
+def _strict_lines(path: Path) -> list[dict]:
+    """metrics.jsonl as strict JSON: a bare NaN/Infinity token fails the test."""
+    return [json.loads(x, parse_constant=lambda c: pytest.fail(f"bare {c} in {path}"))
+            for x in path.read_text().splitlines()]
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_good_epoch(dataset: Path, tmp_path: Path):
+    from edgeclas.errors import ValidationError
+
+    run = tmp_path / "run"
+    # from scratch: the first steps already explode, nothing is saved (no best/ from NaN)
+    with pytest.raises(ValidationError, match=r"training diverged at epoch 1.*epoch 1 was not saved") as e:
+        train(RECIPE, _quick(dataset, run, "Global.epochs=2", "Optimizer.lr.learning_rate=1e30"))
+    assert "lower the learning rate (now 1e+30" in e.value.hint and "no checkpoint was written" in e.value.hint
+    assert not (run / "best").exists() and not (run / "latest").exists()
+
+    # a good epoch, then the same run resumed with a learning rate that diverges: latest/ and best/ stay epoch 1
+    train(RECIPE, _quick(dataset, run, "Global.epochs=1"))
+    best_before = (run / "best" / "model.pdparams").read_bytes()
+    with pytest.raises(ValidationError, match="training diverged at epoch 2") as e:
+        train(RECIPE, _quick(dataset, run, "Global.epochs=2", "Optimizer.lr.learning_rate=1e30"), resume=True)
+    assert f"{run / 'latest'} still holds the last good epoch (1)" in e.value.hint
+    assert read_manifest(run / "latest", "checkpoint")["epoch"] == 1
+    assert check_files(run / "latest", read_manifest(run / "latest", "checkpoint")) == []
+    assert (run / "best" / "model.pdparams").read_bytes() == best_before
+    lines = _strict_lines(run / "metrics.jsonl")
+    assert [x["epoch"] for x in lines] == [1] and all(np.isfinite(x["train_loss"]) for x in lines)
+
+
+def test_an_empty_validation_list_trains_without_evaluating_and_says_so(dataset: Path, tmp_path: Path, caplog):
+    import shutil
+
+    data = Path(shutil.copytree(dataset, tmp_path / "data"))
+    (data / "val_list.txt").write_text("")
+    run = tmp_path / "run"
+    with caplog.at_level("WARNING", logger="edgeclas.train.engine"):
+        r = train(RECIPE, _quick(data, run, "Global.epochs=2"))
+    assert "val_list.txt: no validation images: epochs are not evaluated and best/ is the last epoch" in caplog.text
+    assert read_manifest(r.best, "checkpoint")["epoch"] == 2 and r.best_metrics == {}
+    lines = _strict_lines(run / "metrics.jsonl")
+    assert [x["epoch"] for x in lines] == [1, 2] and not any(k.startswith("eval_") for x in lines for k in x)
+
+
+def test_a_one_class_recipe_trains_with_a_warning(dataset: Path, tmp_path: Path, caplog):
+    import shutil
+
+    from edgeclas.data import prepare
+
+    src = tmp_path / "src" / "clear"
+    src.mkdir(parents=True)
+    for p in sorted((dataset / "images").rglob("*.png"))[:12]:
+        shutil.copy(p, src / p.name)
+    data = prepare(tmp_path / "src", tmp_path / "data", val_ratio=0.25).root
+    with caplog.at_level("WARNING", logger="edgeclas.train.engine"):
+        train(RECIPE, _quick(data, tmp_path / "run", "Global.epochs=1", "Arch.class_num=1"))
+    assert "Arch.class_num is 1: a one-class classifier can only ever answer 'clear'" in caplog.text

@@ -74,10 +74,14 @@ def test_bad_overrides_name_the_key_and_the_fix(override: str, message: str, hin
 def test_yaml_errors_name_the_line(tmp_path: Path):
     bad = tmp_path / "r.yaml"
     bad.write_text("Global:\n  epochs: 3\n  output_dir: [unclosed\n")
-    with pytest.raises(ConfigError, match=r"r.yaml:\d+: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"r.yaml:\d+: not valid YAML"):
         load_config(bad)
     with pytest.raises(ConfigError, match="recipe not found"):
         load_config(tmp_path / "nope.yaml")
+    binary = tmp_path / "weights.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))  # a binary file passed as the recipe
+    with pytest.raises(ConfigError, match=r"weights.yaml: not a text file \(byte 0 is not UTF-8\); a recipe is YAML"):
+        load_config(binary)
 
 
 def test_validate_fills_defaults():

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeclas.cli import cli
-from edgeclas.errors import ValidationError
+from edgeclas.errors import ConfigError, ValidationError
 from edgeclas.verify import verify
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def _corrupt_onnx(model_dir, dst):
     import onnx
     from onnx import numpy_helper
 
-    from edgeclas.fsutil import sha256_file
+    from edgeclas.manifest import update_manifest
 
     shutil.copytree(model_dir, dst)
     m = onnx.load(str(dst / "model.onnx"))
@@ -45,9 +45,7 @@ def _corrupt_onnx(model_dir, dst):
     arr = numpy_helper.to_array(init)
     init.CopyFrom(numpy_helper.from_array((arr + np.array([1.0, -1.0])).astype(arr.dtype), init.name))
     onnx.save(m, str(dst / "model.onnx"))
-    manifest = json.loads((dst / "manifest.json").read_text())
-    manifest["files"]["model.onnx"] = sha256_file(dst / "model.onnx")
-    (dst / "manifest.json").write_text(json.dumps(manifest))
+    update_manifest(dst, "model", lambda manifest: ["model.onnx"])  # recorded (hash and size) as convert does
     return dst
 
 
@@ -71,6 +69,16 @@ def test_corrupted_onnx_is_a_mismatch_with_exit_8(model_dir, sample_images, tmp_
     assert "error: " in r.output and "engines disagree with paddle beyond tol 0.0001" in r.output
     # a generous tolerance accepts the same model
     assert verify(bad, sample_images, tol=1.0).passed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tol", "nan"], "--tol nan: must be a finite number >= 0"),  # nan would fail every engine silently
+    (["--tol", "-1"], "--tol -1.0: must be a finite number >= 0"),
+    (["--limit", "0"], "--limit 0: must be an integer >= 1"),  # 0 used to mean "every image"
+])
+def test_tolerance_and_limit_are_checked(model_dir, sample_images, args, message):
+    r = CliRunner().invoke(cli, ["verify", str(model_dir), "--images", str(sample_images[0]), *args])
+    assert r.exit_code == ConfigError.exit_code and f"error: {message}" in r.output
 
 
 def test_an_engine_asked_for_but_missing_fails(model_dir, sample_images):

@@ -89,17 +89,19 @@ def bench(
     lock_timeout_s: float = 600.0,
     progress: Callable[[str], None] = print,
     session_factory: Callable[[str], Any] | None = None,
+    verify: bool = True,
 ) -> BenchResult:
     """Run the matrix (see :mod:`edgeclas.bench.runner`); ``devices`` is ``"all"``, ``"a,b"`` or a list."""
     from ..manifest import write_manifest
-    from .matrix import build_matrix, model_ref
+    from .matrix import build_matrix, check_settings, model_ref
     from .results import RESULTS_NAME, read_results
     from .runner import run_matrix
     from .session import BuildCache, DeploySession, ReferenceCache
 
     if not models:
         raise ConfigError("no models to benchmark", hint="pass --model MODEL_DIR[,MODEL_DIR…]")
-    # Everything local is checked before any device is contacted.
+    # Everything local is checked before any device is contacted: the settings first, then the models.
+    check_settings(engines, threads, power_modes, warmup, repeats)
     refs = [model_ref(m, engines) for m in models]
     image_paths = _resolve_images(images, refs[0].dir)
     build_matrix(["?"], refs, engines, threads, power_modes, warmup, repeats)
@@ -125,11 +127,12 @@ def bench(
     })
     if session_factory is None:
         build_cache = BuildCache(Path(build_root), [Path(b) for b in builds], allow_build)
-        ref_cache = ReferenceCache(reference) if reference else None
+        ref_cache = ReferenceCache(reference, verify=verify) if reference else None
 
         def session_factory(serial: str) -> DeploySession:
             return DeploySession(serial, images=image_paths, work_dir=run_dir, builds=build_cache,
-                                 references=ref_cache, adb_server=adb_server, os_name=os_name, timeout_s=timeout_s)
+                                 references=ref_cache, adb_server=adb_server, os_name=os_name, timeout_s=timeout_s,
+                                 verify=verify)
 
     res = run_matrix(cells, run_dir, session_factory, images=len(image_paths), resume=resume,
                      retry_errors=retry_errors, cooldown_s=cooldown_s, lock_timeout_s=lock_timeout_s, progress=progress)

@@ -8,7 +8,6 @@ Inference on the host, computed with edgeclas's reference preprocessing.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -19,17 +18,17 @@ __all__ = ["reference_probs", "compare_probs"]
 
 
 def reference_probs(
-    model_dir: str | os.PathLike[str], images: Sequence[str | os.PathLike[str]], engine: str = "paddle"
+    model_dir: str | os.PathLike[str], images: Sequence[str | os.PathLike[str]], engine: str = "paddle",
+    *, verify: bool = True,
 ) -> np.ndarray:
     """Host reference probabilities ``[N, C]`` for ``images`` (Paddle Inference unless told otherwise)."""
     from ..engines import load
-    from ..manifest import read_manifest
-    from ..preprocess import PreprocessConfig, load_batch
+    from ..model_dir import ModelDir
+    from ..preprocess import load_batch
 
-    manifest = read_manifest(model_dir, "model")
-    cfg = PreprocessConfig.from_dict(manifest.get("preprocess", {}))
-    predictor = load(engine, Path(model_dir))
-    return np.asarray(predictor(load_batch(list(images), cfg)), dtype=np.float64)
+    model = ModelDir.load(model_dir, verify=verify)
+    predictor = load(engine, model)
+    return np.asarray(predictor(load_batch(list(images), model.preprocess)), dtype=np.float64)
 
 
 def compare_probs(

@@ -20,7 +20,7 @@ from ..errors import ConfigError, DataError
 from ..fsutil import append_jsonl
 from ..manifest import utc_now
 from .matrix import cell_key, check_engines
-from .results import RESULTS_NAME, read_results
+from .results import RESULTS_NAME, set_aside_torn
 from .runner import git_state
 from .schema import SCHEMA_VERSION, check_cell
 from ..stats import compute
@@ -35,6 +35,7 @@ class ImportResult:
     path: Path
     key: str
     added: bool  # False when the same output was imported before
+    torn: str | None = None  # torn lines found in results.jsonl and set aside before adding (a warning)
 
 
 def _latency_benchmark_bin(text: str, source: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -101,8 +102,9 @@ def import_output(
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     key = cell_key(device, digest, engine, threads, power_mode, warmup, repeats)
     results = Path(run_dir) / RESULTS_NAME
-    if any(r.get("key") == key for r in read_results(results)):
-        return ImportResult(results, key, False)
+    scan = set_aside_torn(results)  # never append after a torn line (see edgeclas.bench.results)
+    if any(r.get("key") == key for r in scan.records):
+        return ImportResult(results, key, False, scan.warning())
     now = utc_now(ms=True)
     rec = {
         "schema": SCHEMA_VERSION, "kind": "bench_cell", "key": key, "status": "ok", "error": None, "source": tool,
@@ -121,4 +123,4 @@ def import_output(
     }
     check_cell(rec, str(path))
     append_jsonl(results, rec)
-    return ImportResult(results, key, True)
+    return ImportResult(results, key, True, scan.warning())

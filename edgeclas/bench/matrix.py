@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..fsutil import sha256_file
 from ..manifest import read_manifest
 
-__all__ = ["POWER_MODES", "Cell", "ModelRef", "check_engines", "model_ref", "build_matrix", "cell_key"]
+__all__ = ["POWER_MODES", "Cell", "ModelRef", "check_engines", "check_settings", "model_ref", "build_matrix", "cell_key"]
 
 # Paddle Lite's power modes; edgeclas's clas_system gives them the same meaning for every engine.
 POWER_MODES = {0: "big cores", 1: "little cores", 2: "all cores", 3: "no binding"}
@@ -117,6 +117,16 @@ def _check_values(name: str, values: Sequence[int], lo: int, hi: int | None = No
             raise ConfigError(f"--{name}: {v} is out of range ({rng})")
 
 
+def check_settings(engines: Sequence[str], threads: Sequence[int], power_modes: Sequence[int], warmup: int,
+                   repeats: int) -> None:
+    """The matrix's settings, checked before any model or device is read (``--threads 0`` is refused first)."""
+    check_engines(engines)
+    _check_values("threads", threads, 1, 64)
+    _check_values("power-mode", power_modes, 0, 3)
+    _check_values("warmup", [warmup], 0)
+    _check_values("repeats", [repeats], 1)
+
+
 def _unique(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
@@ -135,11 +145,7 @@ def build_matrix(
         raise ConfigError("no devices to benchmark", hint="pass --devices SERIAL[,SERIAL…] or --devices all")
     if not models:
         raise ConfigError("no models to benchmark", hint="pass --model MODEL_DIR[,MODEL_DIR…]")
-    check_engines(engines)
-    _check_values("threads", threads, 1, 64)
-    _check_values("power-mode", power_modes, 0, 3)
-    _check_values("warmup", [warmup], 0)
-    _check_values("repeats", [repeats], 1)
+    check_settings(engines, threads, power_modes, warmup, repeats)
     return [
         Cell(d, m, e, t, p, warmup, repeats)
         for d in _unique(devices)

@@ -6,8 +6,9 @@ one line, fsync'd), so killing the process at any moment loses at most the cell 
 ``status: "error"`` and the device's next cell runs.
 
 Sharing phones: each worker holds its device's :class:`edgeclas.device.lock.device_lock` for the whole
-run, so two edgeclas processes (two users, two CI jobs) never benchmark on the same phone at once; the
-second waits up to ``lock_timeout_s``.
+run, keyed on the device's identity (not the serial text), so two edgeclas processes (two users, two CI
+jobs) never benchmark on the same phone at once, whatever name each reached it by; the second waits up
+to ``lock_timeout_s``.
 
 How a cell is actually run is injected: ``session_factory(serial)`` returns a :class:`DeviceSession`
 (the real one deploys through :mod:`edgeclas.deploy`; tests can pass their own).
@@ -29,7 +30,7 @@ from ..fsutil import append_jsonl
 from ..manifest import utc_now
 from ..paths import checkout_root
 from .matrix import Cell
-from .results import RESULTS_NAME, read_results
+from .results import RESULTS_NAME, TORN_SUFFIX, scan_results, set_aside_torn
 from .schema import SCHEMA_VERSION, validate_cell
 
 __all__ = [
@@ -42,6 +43,11 @@ __all__ = [
 
 class DeviceSession(Protocol):
     """What the runner needs from a device: its environment once, then one call per cell."""
+
+    def identity(self) -> str:
+        """Who the device is, whichever serial reached it: the key of its lock
+        (:attr:`edgeclas.device.base.DeviceInfo.identity`)."""
+        ...
 
     def environment(self) -> dict[str, Any]:
         """The ``device`` section of a record (serial, model, soc, abi, versions, cpu_clusters)."""
@@ -176,58 +182,62 @@ class _Worker(threading.Thread):
         self.serial, self.cells, self.ctx = serial, cells, ctx
 
     def run(self) -> None:
+        session: DeviceSession | None = None
+        key, setup_error = f"serial:{self.serial}", None
+        try:  # the device is asked who it is before it is locked: the lock is keyed on its identity
+            session = self.ctx.session_factory(self.serial)
+            key = session.identity()
+        except Exception as e:  # noqa: BLE001 - every cell of this device is recorded as failed
+            setup_error = e
         try:
-            with device_lock(self.serial, self.ctx.lock_timeout_s):
-                self._run_locked()
+            with device_lock(key, self.ctx.lock_timeout_s, name=self.serial):
+                self._run_locked(session, setup_error)
         except BaseException as e:  # noqa: BLE001 - reported per device, other devices go on
             with self.ctx.mutex:
                 self.ctx.result.device_failures[self.serial] = _error_section(e)["message"]
             self.ctx.say(f"[{self.serial}] stopped: {_error_section(e)['message']}")
-
-    def _run_locked(self) -> None:
-        ctx, n = self.ctx, len(self.cells)
-        session: DeviceSession | None = None
-        device = _bare_device(self.serial)
-        setup_error: BaseException | None = None
-        try:
-            session = ctx.session_factory(self.serial)
-            device = session.environment()
-        except Exception as e:  # noqa: BLE001 - every cell of this device is recorded as failed
-            setup_error = e
-        durations: list[float] = []
-        try:
-            for i, cell in enumerate(self.cells, start=1):
-                if ctx.stop.is_set():
-                    return
-                if i > 1 and ctx.cooldown_s > 0:
-                    time.sleep(ctx.cooldown_s)  # let the SoC cool down: thermal throttling skews later cells
-                started, t0 = utc_now(ms=True), time.monotonic()
-                measured, error = None, setup_error
-                if error is None:
-                    if cell.model_file is None:
-                        row = targets.engine(cell.engine)
-                        error = ConfigError(
-                            f"{cell.model.dir}: model has no {row.format_label} for engine {cell.engine}",
-                            hint=f"edgeclas convert {cell.model.dir} {row.convert}",
-                        )
-                    else:
-                        try:
-                            measured = session.run_cell(cell)  # type: ignore[union-attr]
-                        except Exception as e:  # noqa: BLE001 - recorded, the matrix goes on
-                            error = e
-                dt = time.monotonic() - t0
-                rec = _record(cell, device, ctx.images, ctx.cooldown_s, started, dt, measured, error)
-                problems = validate_cell(rec)
-                if problems:  # a session bug must not write an unreadable record
-                    rec = _record(cell, device, ctx.images, ctx.cooldown_s, started, dt, None,
-                                  ValueError("invalid record: " + "; ".join(problems[:5])))
-                ctx.append(rec)
-                durations.append(dt)
-                eta = (sum(durations) / len(durations) + ctx.cooldown_s) * (n - i)
-                ctx.say(f"[{self.serial}] cell {i}/{n} {cell.label()}: {_summary(rec)} (ETA {_fmt_eta(eta)})")
         finally:
             if session is not None:
                 session.close()
+
+    def _run_locked(self, session: DeviceSession | None, setup_error: BaseException | None) -> None:
+        ctx, n = self.ctx, len(self.cells)
+        device = _bare_device(self.serial)
+        if session is not None and setup_error is None:
+            try:
+                device = session.environment()
+            except Exception as e:  # noqa: BLE001 - every cell of this device is recorded as failed
+                setup_error = e
+        durations: list[float] = []
+        for i, cell in enumerate(self.cells, start=1):
+            if ctx.stop.is_set():
+                return
+            if i > 1 and ctx.cooldown_s > 0:
+                time.sleep(ctx.cooldown_s)  # let the SoC cool down: thermal throttling skews later cells
+            started, t0 = utc_now(ms=True), time.monotonic()
+            measured, error = None, setup_error
+            if error is None:
+                if cell.model_file is None:
+                    row = targets.engine(cell.engine)
+                    error = ConfigError(
+                        f"{cell.model.dir}: model has no {row.format_label} for engine {cell.engine}",
+                        hint=f"edgeclas convert {cell.model.dir} {row.convert}",
+                    )
+                else:
+                    try:
+                        measured = session.run_cell(cell)  # type: ignore[union-attr]
+                    except Exception as e:  # noqa: BLE001 - recorded, the matrix goes on
+                        error = e
+            dt = time.monotonic() - t0
+            rec = _record(cell, device, ctx.images, ctx.cooldown_s, started, dt, measured, error)
+            problems = validate_cell(rec)
+            if problems:  # a session bug must not write an unreadable record
+                rec = _record(cell, device, ctx.images, ctx.cooldown_s, started, dt, None,
+                              ValueError("invalid record: " + "; ".join(problems[:5])))
+            ctx.append(rec)
+            durations.append(dt)
+            eta = (sum(durations) / len(durations) + ctx.cooldown_s) * (n - i)
+            ctx.say(f"[{self.serial}] cell {i}/{n} {cell.label()}: {_summary(rec)} (ETA {_fmt_eta(eta)})")
 
 
 def _summary(rec: dict[str, Any]) -> str:
@@ -285,12 +295,17 @@ def run_matrix(
     """Run every cell not yet recorded in ``run_dir/results.jsonl``; devices in parallel."""
     run_dir = Path(run_dir)
     results_path = run_dir / RESULTS_NAME
-    existing = read_results(results_path)
+    existing = scan_results(results_path).records
     if existing and not resume:
         raise ConfigError(
             f"{results_path}: already holds {len(existing)} result(s)",
             hint="pass --resume to continue that run, or choose another --out",
         )
+    # a record cut short (kill, power cut, full disk) is moved out of the way before anything is appended
+    # after it: appending onto it would make both lines unreadable; its cell is simply not done yet
+    scan = set_aside_torn(results_path)
+    if scan.torn:
+        progress(f"{scan.warning()}; set aside in {results_path.name}{TORN_SUFFIX}, those cells run again")
     done = {r.get("key") for r in existing if r.get("status") == "ok" or not retry_errors}
     todo = [c for c in cells if c.key not in done]
     result = MatrixResult(run_dir=run_dir, total=len(cells), skipped=len(cells) - len(todo))

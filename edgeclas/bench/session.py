@@ -52,15 +52,16 @@ class BuildCache:
 class ReferenceCache:
     """Host reference probabilities per (model dir, image), computed once per model for all devices."""
 
-    def __init__(self, engine: str = "paddle") -> None:
+    def __init__(self, engine: str = "paddle", *, verify: bool = True) -> None:
         self.engine = engine
+        self.verify = verify
         self._probs: dict[str, dict[str, list[float]]] = {}
         self._lock = threading.Lock()
 
     def get(self, model_dir: str, images: Sequence[Path]) -> dict[str, list[float]]:
         with self._lock:
             if model_dir not in self._probs:
-                probs = reference_probs(model_dir, images, self.engine)
+                probs = reference_probs(model_dir, images, self.engine, verify=self.verify)
                 self._probs[model_dir] = {str(Path(p).resolve()): list(map(float, row)) for p, row in zip(images, probs)}
             return self._probs[model_dir]
 
@@ -80,6 +81,7 @@ class DeploySession:
         os_name: str | None = None,
         timeout_s: float = 600.0,
         keep: bool = False,
+        verify: bool = True,
     ) -> None:
         from ..device import AdbDevice, AdbServer
 
@@ -90,11 +92,15 @@ class DeploySession:
         self.references = references
         self.timeout_s = timeout_s
         self.keep = keep
+        self.verify = verify
         self.device = AdbDevice(serial, AdbServer.resolve(adb_server))
         self.info = self.device.info()
         self.os = os_name or self.info.os
         self.remote_root = posixpath.join(REMOTE_ROOT, safe_name(serial))
         self._bundles: dict[tuple[str, str], Any] = {}
+
+    def identity(self) -> str:
+        return self.info.identity
 
     def environment(self) -> dict[str, Any]:
         info = self.info
@@ -128,7 +134,7 @@ class DeploySession:
         if key not in self._bundles:
             build_dir = self.builds.get(device_target(self.info, self.os), cell.engine)
             out = self.work_dir / "bundles" / safe_name(self.serial) / f"{safe_name(cell.model.name)}-{cell.engine}"
-            bundle = make_bundle(build_dir, cell.model.dir, self.images, out_dir=out)
+            bundle = make_bundle(build_dir, cell.model.dir, self.images, out_dir=out, verify=self.verify)
             remote = posixpath.join(self.remote_root, f"{safe_name(cell.model.name)}-{cell.engine}")
             sync_bundle(self.device, bundle, remote)
             self._bundles[key] = (bundle, remote)

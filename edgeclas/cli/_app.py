@@ -12,7 +12,7 @@ import click
 from .. import __version__
 from ..errors import EdgeclasError
 
-__all__ = ["cli", "main", "handle_errors", "console", "parse_csv", "TableChoice", "TableList"]
+__all__ = ["cli", "main", "handle_errors", "console", "parse_csv", "TableChoice", "TableList", "no_verify_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,6 +75,13 @@ def handle_errors(fn: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def no_verify_option(fn: F) -> F:
+    """``--no-verify`` for the verbs that read a model, checkpoint or build: skip checking its files against the
+    sizes and sha256 its manifest recorded (for those who changed a file on purpose)."""
+    return click.option("--no-verify", is_flag=True,
+                        help="Do not check the files read against the sizes and sha256 in their manifest.")(fn)
 
 
 def parse_csv(value: str | None, cast: Callable[[str], Any] = str) -> list[Any]:

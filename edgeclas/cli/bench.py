@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..targets import OSES, model_engine_names
-from ._app import TableChoice, TableList, cli, console, handle_errors, parse_csv
+from ._app import TableChoice, TableList, cli, console, handle_errors, no_verify_option, parse_csv
 
 
 @cli.command()
@@ -43,9 +43,11 @@ from ._app import TableChoice, TableList, cli, console, handle_errors, parse_csv
 @click.option("--lock-timeout", "lock_timeout_s", default=600.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds to wait for a device another edgeclas run is using.")
 @click.option("--adb-server", default=None, metavar="HOST:PORT", help="adb server (default: local).")
+@no_verify_option
 @handle_errors
 def bench(devices, models, engines, threads, power_modes, warmup, repeats, cooldown_s, images, out, resume,
-          retry_errors, builds, build_root, no_build, os_name, reference, timeout_s, lock_timeout_s, adb_server) -> None:
+          retry_errors, builds, build_root, no_build, os_name, reference, timeout_s, lock_timeout_s, adb_server,
+          no_verify) -> None:
     """Benchmark models on devices: latency stats, peak memory, cores used and accuracy vs the host.
 
     \b
@@ -62,7 +64,7 @@ def bench(devices, models, engines, threads, power_modes, warmup, repeats, coold
         images=images, out=out, resume=resume, retry_errors=retry_errors, adb_server=adb_server, builds=builds,
         build_root=build_root, allow_build=not no_build, os_name=os_name, timeout_s=timeout_s,
         reference=None if reference == "none" else reference, lock_timeout_s=lock_timeout_s,
-        progress=lambda line: click.echo(line),
+        progress=lambda line: click.echo(line), verify=not no_verify,
     )
     c = console()
     c.print(f"{res.ran} cell(s) run, {res.skipped} already done, {res.errors} failed → {res.results_path}")
@@ -94,4 +96,6 @@ def import_results(files, tool, run_dir, device, model_name, engine, threads, po
     for f in files:
         r = import_output(f, tool, run_dir, device=device, model=model_name, engine=engine, threads=threads,
                           power_mode=power_mode, soc=soc, abi=abi)
+        if r.torn:
+            click.echo(f"warning: {r.torn}; set aside in {r.path.name}.torn", err=True)
         c.print(f"{f}: {'added' if r.added else 'already imported'} (cell {r.key}) → {r.path}")

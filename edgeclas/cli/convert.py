@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._app import cli, handle_errors
+from ._app import cli, handle_errors, no_verify_option
 
 
 @cli.command()
@@ -24,9 +24,10 @@ from ._app import cli, handle_errors
 @click.option("--build", type=click.Path(path_type=Path), default=None,
               help="Device build dir: refuse unless its Paddle Lite version matches opt's (nb only).")
 @click.option("--print-ops", is_flag=True, help="List the model's ops and those the target lacks; convert nothing.")
+@no_verify_option
 @handle_errors
 def convert(model_dir: Path, to: str, opset: int, target: str, fp16: bool, quant: str | None, out: Path | None,
-            opt_bin: Path | None, build: Path | None, print_ops: bool) -> None:
+            opt_bin: Path | None, build: Path | None, print_ops: bool, no_verify: bool) -> None:
     """Convert an exported model: --to onnx (paddle2onnx, dynamic batch) or --to nb (Paddle Lite opt).
 
     The file lands in MODEL_DIR and its manifest gains the format, so later stages find it.
@@ -34,15 +35,15 @@ def convert(model_dir: Path, to: str, opset: int, target: str, fp16: bool, quant
     if to == "onnx":
         from ..onnx_convert import convert_onnx
 
-        path = convert_onnx(model_dir, opset=opset)
+        path = convert_onnx(model_dir, opset=opset, verify=not no_verify)
     else:
-        _nb(model_dir, target, fp16, quant, out, opt_bin, build, print_ops)
+        _nb(model_dir, target, fp16, quant, out, opt_bin, build, print_ops, not no_verify)
         return
     click.echo(f"converted {model_dir} -> {path}")
 
 
 def _nb(model_dir: Path, target: str, fp16: bool, quant: str | None, out: Path | None, opt_bin: Path | None,
-        build: Path | None, print_ops: bool) -> None:
+        build: Path | None, print_ops: bool, verify: bool) -> None:
     from .. import lite
 
     if print_ops:
@@ -57,6 +58,7 @@ def _nb(model_dir: Path, target: str, fp16: bool, quant: str | None, out: Path |
         if rep.unsupported:
             click.echo(f"unsupported on {target}: {', '.join(rep.unsupported)}")
         return
-    res = lite.convert_nb(model_dir, target=target, fp16=fp16, quant=quant, out=out, opt_bin=opt_bin, build=build)
+    res = lite.convert_nb(model_dir, target=target, fp16=fp16, quant=quant, out=out, opt_bin=opt_bin, build=build,
+                          verify=verify)
     click.echo(f"converted {model_dir} -> {res.path} ({res.size / 1e6:.1f} MB, {res.seconds:.1f} s; opt {res.opt_version}, "
                f"{res.route} route, {res.precision}{', ' + res.quant if res.quant else ''})")

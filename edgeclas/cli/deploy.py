@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..targets import OSES, model_engine_names
-from ._app import TableChoice, cli, console, handle_errors
+from ._app import TableChoice, cli, console, handle_errors, no_verify_option
 
 
 @cli.command()
@@ -21,7 +21,7 @@ from ._app import TableChoice, cli, console, handle_errors
               help="Engine when no --build is given (default: lite on Android with a .nb, else onnxruntime).")
 @click.option("--os", "os_name", type=click.Choice(OSES), default=None,
               help="Override the device's detected userland (which build it needs).")
-@click.option("--threads", "-t", default=1, show_default=True, type=int)
+@click.option("--threads", "-t", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--power-mode", default=0, show_default=True, type=click.IntRange(0, 3),
               help="0 big cores, 1 little cores, 2 all cores, 3 no binding.")
 @click.option("--warmup", default=1, show_default=True, type=click.IntRange(0))
@@ -35,9 +35,10 @@ from ._app import TableChoice, cli, console, handle_errors
 @click.option("--timeout", "timeout_s", default=300.0, show_default=True, type=click.FloatRange(min=1),
               help="Seconds clas_system may run on the device.")
 @click.option("--adb-server", default=None, metavar="HOST:PORT", help="adb server (default: local, port 5037 or $ANDROID_ADB_SERVER_PORT).")
+@no_verify_option
 @handle_errors
 def deploy(device_serial, model_dir, images, build_dir, engine, os_name, threads, power_mode, warmup, repeats, topk,
-           remote_dir, keep, out, bundle_dir, timeout_s, adb_server) -> None:
+           remote_dir, keep, out, bundle_dir, timeout_s, adb_server, no_verify) -> None:
     """Bundle build + model + images, push what changed, run clas_system on the device, print the results."""
     from rich.markup import escape
     from rich.table import Table
@@ -47,7 +48,7 @@ def deploy(device_serial, model_dir, images, build_dir, engine, os_name, threads
     settings = RunSettings(threads=threads, power_mode=power_mode, warmup=warmup, repeats=repeats, topk=topk,
                            timeout_s=timeout_s)
     res = run_deploy(device_serial, model_dir, images, build_dir=build_dir, settings=settings, remote_dir=remote_dir,
-                     keep=keep, out=out, engine=engine, os_name=os_name, adb_server=adb_server, bundle_dir=bundle_dir)
+                     keep=keep, out=out, engine=engine, os_name=os_name, adb_server=adb_server, bundle_dir=bundle_dir, verify=not no_verify)
     run, info = res.run, res.device
     c = console()
     c.print(f"device {escape(info.serial)} ({escape(info.model)}, {escape(info.abi)}, {info.os}) · "

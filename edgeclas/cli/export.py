@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._app import cli, handle_errors, parse_csv
+from ._app import cli, handle_errors, no_verify_option, parse_csv
 
 
 @cli.command()
@@ -15,8 +15,9 @@ from ._app import cli, handle_errors, parse_csv
 @click.option("--format", "formats", default="legacy,pir", show_default=True,
               help="Comma-separated Paddle formats: legacy (.pdmodel, what Paddle Lite's opt reads), pir (.json).")
 @click.option("--name", default=None, help="Model name recorded in the manifest (default: the --out folder name).")
+@no_verify_option
 @handle_errors
-def export(checkpoint: Path, out: Path, formats: str, name: str | None) -> None:
+def export(checkpoint: Path, out: Path, formats: str, name: str | None, no_verify: bool) -> None:
     """Export a training checkpoint (RUN_DIR/best or RUN_DIR/latest) as Paddle inference models.
 
     The network gets a softmax head and a dynamic batch input [N, 3, H, W]; MODEL_DIR/manifest.json
@@ -24,5 +25,5 @@ def export(checkpoint: Path, out: Path, formats: str, name: str | None) -> None:
     """
     from ..export import export as run_export
 
-    model_dir = run_export(checkpoint, out, formats=parse_csv(formats), name=name)
+    model_dir = run_export(checkpoint, out, formats=parse_csv(formats), name=name, verify=not no_verify)
     click.echo(f"exported {checkpoint} -> {model_dir} ({formats})")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._app import cli, handle_errors
+from ._app import cli, handle_errors, no_verify_option
 
 
 @cli.command()
@@ -15,10 +15,12 @@ from ._app import cli, handle_errors
 @click.option("--engine", "-e", default="paddle", show_default=True, help="Host engine: paddle, onnxruntime, lite (see `edgeclas verify`).")
 @click.option("--topk", "-k", default=5, show_default=True, type=int, help="Classes reported per image.")
 @click.option("--batch-size", "-b", default=8, show_default=True, type=int, help="Images per forward pass.")
-@click.option("--threads", "-t", default=None, type=int, help="CPU threads of the engine (default 1).")
+@click.option("--threads", "-t", default=None, type=click.IntRange(1), help="CPU threads of the engine (default 1).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image instead of PaddleClas's line format.")
+@no_verify_option
 @handle_errors
-def predict(model_dir: Path, images: Path, engine: str, topk: int, batch_size: int, threads: int | None, as_json: bool) -> None:
+def predict(model_dir: Path, images: Path, engine: str, topk: int, batch_size: int, threads: int | None, as_json: bool,
+            no_verify: bool) -> None:
     """Classify images with an exported model on a host engine.
 
     Output lines follow PaddleClas's predict_cls.py:
@@ -27,5 +29,6 @@ def predict(model_dir: Path, images: Path, engine: str, topk: int, batch_size: i
     from ..predict import format_json, format_paddleclas, predict as run_predict
 
     fmt = format_json if as_json else format_paddleclas
-    for p in run_predict(model_dir, images, engine=engine, topk_k=topk, batch_size=batch_size, threads=threads):
+    for p in run_predict(model_dir, images, engine=engine, topk_k=topk, batch_size=batch_size, threads=threads,
+                           verify=not no_verify):
         click.echo(fmt(p))

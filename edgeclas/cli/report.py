@@ -27,6 +27,9 @@ def report(run_dir, compare, formats, out, threshold, alpha, fail_on_regression)
     from ..report import report as make_report
 
     res = make_report(run_dir, out, compare, parse_csv(formats), alpha=alpha, threshold=threshold)
+    if res.warning:
+        click.echo(f"warning: {res.warning}; edgeclas bench --resume sets them aside and runs those cells again",
+                   err=True)
     c = console()
     c.print(f"{res.cells} cell(s), {res.failed} failed" + (
         f", {res.regressions} regression(s) vs {compare}" if res.regressions is not None else ""))

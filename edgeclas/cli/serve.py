@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._app import cli, handle_errors
+from ._app import cli, handle_errors, no_verify_option
 
 
 @cli.command()
@@ -17,7 +17,7 @@ from ._app import cli, handle_errors
 @click.option("--port", "-p", default=8868, show_default=True, type=int, help="Port to listen on (0: a free one).")
 @click.option("--workers", "-w", default=1, show_default=True, type=int,
               help="Server processes, each with its own engine and batcher, sharing the port.")
-@click.option("--threads", "-t", default=1, show_default=True, type=int, help="CPU threads of each engine.")
+@click.option("--threads", "-t", default=1, show_default=True, type=click.IntRange(1), help="CPU threads of each engine.")
 @click.option("--max-batch", "-b", default=8, show_default=True, type=int,
               help="Images of concurrent requests run as one engine call, at most this many.")
 @click.option("--max-delay-ms", default=2.0, show_default=True, type=float,
@@ -29,10 +29,11 @@ from ._app import cli, handle_errors
 @click.option("--max-pixels", default=40_000_000, show_default=True, type=int,
               help="Largest image, as stored and after the short-side resize (413 above; checked before decoding).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="One log line per request.")
+@no_verify_option
 @handle_errors
 def serve(model_dir: Path, engine: str, host: str, port: int, workers: int, threads: int, max_batch: int,
           max_delay_ms: float, topk: int, threshold: float | None, max_body_mb: float, max_pixels: int,
-          access_log: bool) -> None:
+          access_log: bool, no_verify: bool) -> None:
     """Serve an exported model over HTTP until SIGTERM or Ctrl-C.
 
     \b
@@ -51,7 +52,7 @@ def serve(model_dir: Path, engine: str, host: str, port: int, workers: int, thre
     settings = resolve(ServeSettings(
         str(model_dir), engine=engine, host=host, port=port, workers=workers, threads=threads, max_batch=max_batch,
         max_delay_ms=max_delay_ms, topk=topk, threshold=threshold, max_body_mb=max_body_mb, max_pixels=max_pixels,
-        access_log=access_log,
+        access_log=access_log, verify=not no_verify,
     ))
     click.echo(f"serving {settings.model_dir} with {settings.engine} ({settings.threads} thread(s), "
                f"{settings.workers} worker(s), max batch {settings.max_batch}, max delay {settings.max_delay_ms:g} ms)",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from ._app import cli, console, handle_errors
+from ..fsutil import json_text
+
+from ._app import cli, console, handle_errors, no_verify_option
 
 
 def _fmt(metrics: dict) -> str:
@@ -50,13 +50,14 @@ def train(config: str, overrides: tuple[str, ...], pretrained: str | None, resum
               help="List file to evaluate instead of the checkpoint's val list.")
 @click.option("--root", type=click.Path(file_okay=False), help="Image root for --list (default: the dataset root).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@no_verify_option
 @handle_errors
-def eval_(checkpoint: str, list_file: str | None, root: str | None, as_json: bool) -> None:
+def eval_(checkpoint: str, list_file: str | None, root: str | None, as_json: bool, no_verify: bool) -> None:
     """Evaluate a checkpoint directory (RUN_DIR/best or RUN_DIR/latest) with the deployed preprocessing."""
     from ..train import evaluate
 
-    metrics = evaluate(checkpoint, list_file, root=root)
+    metrics = evaluate(checkpoint, list_file, root=root, verify=not no_verify)
     if as_json:
-        click.echo(json.dumps(metrics))
+        click.echo(json_text(metrics))
     else:
         console().print(_fmt(metrics))

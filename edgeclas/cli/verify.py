@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._app import cli, console, handle_errors, parse_csv
+from ._app import cli, console, handle_errors, no_verify_option, parse_csv
 
 
 @cli.command()
@@ -16,21 +16,27 @@ from ._app import cli, console, handle_errors, parse_csv
 @click.option("--engines", default=None, help="Comma-separated engines (default: every one available here).")
 @click.option("--tol", default=1e-4, show_default=True, type=float, help="Largest allowed max |Δprob| vs paddle.")
 @click.option("--limit", default=16, show_default=True, type=int, help="At most this many images.")
+@click.option("--threads", "-t", default=None, type=click.IntRange(1), help="CPU threads of each engine (default 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@no_verify_option
 @handle_errors
-def verify(model_dir: Path, images: Path | None, engines: str | None, tol: float, limit: int, as_json: bool) -> None:
+def verify(model_dir: Path, images: Path | None, engines: str | None, tol: float, limit: int, threads: int | None,
+           as_json: bool, no_verify: bool) -> None:
     """Run every host engine on the same preprocessed batch and compare with Paddle Inference.
 
     Prints max |Δprob| and top-1 agreement per engine; exits non-zero (8) above --tol.
     """
     from ..verify import verify as run_verify
 
-    report = run_verify(model_dir, images, engines=parse_csv(engines) or None, tol=tol, limit=limit)
+    report = run_verify(model_dir, images, engines=parse_csv(engines) or None, tol=tol, limit=limit, threads=threads,
+                        verify=not no_verify)
     if as_json:
         import dataclasses
-        import json
 
-        click.echo(json.dumps(dict(dataclasses.asdict(report), passed=report.passed), default=str, indent=2))
+        from ..fsutil import json_text
+
+        body = dict(dataclasses.asdict(report), model_dir=str(report.model_dir), passed=report.passed)
+        click.echo(json_text(body, indent=2))
     else:
         console().print(report.table())
     report.raise_for_failures()

@@ -54,11 +54,12 @@ def read_list(
     multilabel: bool = False,
     *,
     check_images: bool = False,
+    allow_empty: bool = False,
 ) -> list[ListItem]:
     """Parse a list file; image paths are relative to ``root``. Blank lines and ``#`` comments are skipped.
 
     With ``check_images`` every image is decoded once, so an unreadable file is reported with its line
-    here rather than in the middle of training.
+    here rather than in the middle of training. A list without entries is an error unless ``allow_empty``.
     """
     path, root = Path(path), Path(root)
     items: list[ListItem] = []
@@ -84,7 +85,7 @@ def read_list(
             except DataError as e:
                 raise DataError(f"{where}: {e.message}", hint="remove or replace the image") from None
         items.append(ListItem(image, label, where))
-    if not items:
+    if not items and not allow_empty:
         raise DataError(f"{path}: no entries", hint="a list needs 'relative/path label' lines")
     return items
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from ..fsutil import staging_dir
+from ..fsutil import is_utf8_name, printable_name, staging_dir
 from ..preprocess import IMAGE_SUFFIXES, decode_image
 from .info import DatasetInfo, check_output_dir, write_dataset
 
 __all__ = ["prepare"]
+
+log = logging.getLogger(__name__)
 
 
 def _class_images(src: Path) -> dict[str, list[Path]]:
@@ -25,9 +28,18 @@ def _class_images(src: Path) -> dict[str, list[Path]]:
     for c in classes:
         images = sorted(q for q in c.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
-            raise DataError(f"{c}: class folder has no images ({', '.join(IMAGE_SUFFIXES)})",
+            raise DataError(f"{printable_name(str(c))}: class folder has no images ({', '.join(IMAGE_SUFFIXES)})",
                             hint="remove the folder or add images")
-        found[c.name] = images
+        # A label is text in label_list.txt, manifests and the device's labels file: a folder name that is
+        # not UTF-8 is kept readable and unambiguous as \xNN escapes (the images are copied under fixed names).
+        label = printable_name(c.name)
+        if not is_utf8_name(c.name):
+            log.warning("class folder %s: its name is not UTF-8; its label is written as '%s'",
+                        printable_name(str(c)), label)
+        if label in found:
+            raise DataError(f"{printable_name(str(c))}: two class folders give the label '{label}'",
+                            hint="rename one of them")
+        found[label] = images
     return found
 
 
@@ -45,6 +57,9 @@ def prepare(src: str | os.PathLike[str], out: str | os.PathLike[str], val_ratio:
     per_class = _class_images(src)
     check_output_dir(out, src)
     labels = list(per_class)
+    if len(labels) == 1:
+        log.warning("%s: only one class (%s): a classifier needs two or more; trained on this it can only ever "
+                    "answer '%s'", printable_name(str(src)), labels[0], labels[0])
     rng = random.Random(seed)
     train: list[tuple[str, int]] = []
     val: list[tuple[str, int]] = []
@@ -62,5 +77,9 @@ def prepare(src: str | os.PathLike[str], out: str | os.PathLike[str], val_ratio:
                 (val if i < n_val else train).append((rel, label))
         train.sort()
         val.sort()
+        if not val:
+            log.warning("%s: the validation list is empty (%s): training will not evaluate nor pick a best "
+                        "epoch; give each class two or more images and --val-ratio > 0",
+                        printable_name(str(out)), "--val-ratio 0" if val_ratio == 0 else "one image per class")
         info = write_dataset(tmp, out, "folder", labels, train, val, seed)
     return info

@@ -407,13 +407,14 @@ class AdbDevice:
                     if status != b"FAIL":
                         raise PushError(f"{self._serial}: push of {local} to {remote} failed (sent {this} of "
                                         f"{local.stat().st_size} bytes): connection lost ({e})",
-                                        partial=sent) from None
+                                        hint=_LOST_HINT, partial=sent) from None
                 if status == b"FAIL":
-                    raise PushError(f"{self._serial}: push of {local} to {remote} failed: {_read_message(c)}",
-                                    partial=sent)
+                    reason = _read_message(c)
+                    raise PushError(f"{self._serial}: push of {local} to {remote} failed: {reason}",
+                                    hint=push_failure_hint(reason), partial=sent)
                 if status != b"OKAY":
                     raise PushError(f"{self._serial}: push of {local} to {remote}: unexpected answer {status!r}",
-                                    partial=sent)
+                                    hint=_LOST_HINT, partial=sent)
                 _read_exact(c, 4)  # the OKAY's (empty) length word
                 sent += this
             _quit(c)
@@ -487,6 +488,20 @@ class AdbDevice:
             freq = self.shell(freq_command(cpus), timeout=30).stdout if cpus else ""
             self._info = build_device_info(self._serial, state, r.stdout, freq)
         return self._info
+
+
+_LOST_HINT = ("the device went away during the push (cable, network, reboot, adbd restart): reconnect it until "
+              "'edgeclas devices' lists it as 'device', then run again (pushed files are checked by sha256)")
+
+
+def push_failure_hint(reason: str) -> str | None:
+    """What to do about adbd's own reason for refusing a file (None: the class's default hint)."""
+    low = reason.lower()
+    if "no space" in low or "quota" in low or "enospc" in low:
+        return "free space on the device ('df /data/local/tmp'), or push fewer or smaller images"
+    if "read-only" in low or "permission denied" in low or "not a directory" in low:
+        return "the remote dir cannot be written there: choose another --remote-dir (e.g. under /data/local/tmp)"
+    return None
 
 
 _DIGEST_ORDER = ("sha256", "md5", "size")

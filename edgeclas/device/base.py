@@ -58,7 +58,19 @@ class DeviceInfo:
     clusters: tuple[CpuCluster, ...] = ()
     cpu_parts: tuple[str, ...] = ()  # e.g. ("Cortex-A55", "Cortex-A76")
     build_arch: str | None = None  # which edgeclas build fits: "armv8", "armv7" or None
+    boot_id: str = ""  # /proc/sys/kernel/random/boot_id: new at every boot
     props: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def identity(self) -> str:
+        """Who the device is, whichever serial reached it: ``127.0.0.1:5555``, ``localhost:5555`` and a USB
+        serial of the same phone all give the same identity (``ro.serialno`` and the boot id; the boot id
+        alone on boards without getprop, and it keeps apart clones that share a serial number). Falls back
+        to the adb serial only when the device says neither."""
+        serialno = self.props.get("ro.serialno", "")
+        if not serialno and not self.boot_id:
+            return f"serial:{self.serial}"
+        return f"{serialno or '?'}/{self.boot_id or '?'}"
 
     @property
     def abi(self) -> str:

@@ -60,9 +60,13 @@ class AdbServerError(_DeviceFault):
 
 
 class PushError(_DeviceFault):
-    """A file could not be written to the device (no space, read-only path, connection lost)."""
+    """A file could not be written to the device (no space, read-only path, connection lost).
 
-    default_hint = "check free space on the device ('df /data/local/tmp') and that the remote dir is writable"
+    The backend gives the hint that fits the cause (a lost connection is not a full disk); this
+    default is for the rest.
+    """
+
+    default_hint = "read the device's reason above; check the remote dir with 'adb shell ls -ld DIR'"
 
 
 class RemoteCommandError(_DeviceFault):

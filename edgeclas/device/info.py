@@ -16,6 +16,7 @@ from .base import CpuCluster, DeviceInfo
 
 __all__ = [
     "SECTION",
+    "BOOT_ID",
     "ABI_TO_ARCH",
     "ARCH_TO_ABI",
     "info_command",
@@ -33,6 +34,9 @@ __all__ = [
 
 # Marks the start of each section in the combined info command's output; no real text starts so.
 SECTION = "@@edgeclas:"
+# A random UUID the kernel makes at every boot (Linux and Android alike): with ro.serialno, who the device is.
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+_BOOT_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # Android ABI names ↔ edgeclas build arches: from the targets table (docs/targets.md).
 ARCH_TO_ABI = {v: k for k, v in ABI_TO_ARCH.items()}
@@ -61,8 +65,9 @@ _CPU_PARTS = {
 
 def info_command() -> str:
     """One round trip for props, cpuinfo, the CPU list and the machine name (``;`` so one failure is harmless)."""
-    parts = ["getprop", "cat /proc/cpuinfo", f"ls {_CPU_SYS}", "uname -m", f"ls {' '.join(_BIONIC_LINKERS)}"]
-    names = ["props", "cpuinfo", "cpus", "uname", "linker"]
+    parts = ["getprop", "cat /proc/cpuinfo", f"ls {_CPU_SYS}", "uname -m", f"ls {' '.join(_BIONIC_LINKERS)}",
+             f"cat {BOOT_ID}"]
+    names = ["props", "cpuinfo", "cpus", "uname", "linker", "bootid"]
     return "; ".join(f"echo {SECTION}{n}; {p}" for n, p in zip(names, parts))
 
 
@@ -248,6 +253,7 @@ def build_device_info(
     cpu_count = max(len(cpus), len(processors))
     linker = "\n".join(ln for ln in sec.get("linker", "").splitlines() if ln.startswith("/")) if "linker" in sec else None
     os_name = device_os(props, linker)
+    boot = sec.get("bootid", "").strip().lower()
     return DeviceInfo(
         serial=serial,
         state=state,
@@ -264,5 +270,6 @@ def build_device_info(
         clusters=group_clusters(freqs),
         cpu_parts=tuple(dict.fromkeys(parts[k] for k in sorted(parts))),
         build_arch=arch_for_abis(abilist),
+        boot_id=boot if _BOOT_ID_RE.match(boot) else "",
         props=props,
     )

@@ -14,7 +14,7 @@ device server (:mod:`.sandbox`). It builds, once per device boot:
   the cross sysroots read-only at ``/usr/<triplet>/lib`` (the glibc that ``/lib`` links to); a small
   tmpfs on ``/dev`` with ``null zero random urandom tty`` bound from the host, a private ``devpts``
   for ``adb shell`` terminals and the log buffer ``/dev/log``; a ``procfs`` of the device's PID
-  namespace on ``/proc`` with the profile's ``cpuinfo``, ``meminfo`` and ``version`` bound over it;
+  namespace on ``/proc`` with the profile's ``cpuinfo``, ``meminfo`` and ``version`` and a boot id of its own bound over it;
 * a **binfmt_misc** instance of its own (Linux 6.7+ gives each user namespace one): ARM ELF files run
   through ``qemu-<arch>-static`` (registered with ``F``, opened now from the host, so qemu is not
   inside the device, and ``P``, so programs keep their ``argv[0]``), which is what lets the real
@@ -80,7 +80,7 @@ def _elf_match(bits: int, machine: int, first_phdr: int | None = None) -> tuple[
 _ELF_MAGIC = {"aarch64": _elf_match(64, 183), "arm": _elf_match(32, 40)}
 _FOREIGN = {"x86-64": _elf_match(64, 62, first_phdr=6), "i386": _elf_match(32, 3, first_phdr=6)}
 _DEV_NODES = ("null", "zero", "random", "urandom", "tty")
-_PROC_FILES = ("cpuinfo", "meminfo", "version")
+_PROC_FILES = ("cpuinfo", "meminfo", "version", "sys/kernel/random/boot_id")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]

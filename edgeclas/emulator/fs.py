@@ -9,6 +9,7 @@ Layout of the device root (``ROOT``)::
     ROOT/system/build.prop                   the profile's properties (what getprop answers)
     ROOT/proc/{cpuinfo,meminfo,version}      generated from the profile; the device's init binds them over
                                              the device's own procfs
+    ROOT/proc/sys/kernel/random/boot_id      a fresh UUID at every start, like a reboot (bound over procfs' own)
     ROOT/sys/devices/system/cpu/...          per-core cpufreq and topology, from the profile
     ROOT/bin -> system/bin, ROOT/etc -> system/etc     as on Android 10+
     ROOT/lib/ld-linux-*.so.*, ROOT/lib/<triplet>   links to the glibc cross sysroots (mounted read-only at
@@ -28,6 +29,7 @@ import errno
 import os
 import posixpath
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,6 +135,8 @@ def populate_root(root: Path, profile: DeviceProfile, userland: Userland) -> Non
         "proc/cpuinfo": _cpuinfo(profile),
         "proc/meminfo": _meminfo(profile),
         "proc/version": profile.kernel + "\n",
+        # a new one at every start, as a phone gets at every boot (device identity: edgeclas.device.base)
+        "proc/sys/kernel/random/boot_id": f"{uuid.uuid4()}\n",
     }
     n = profile.ncpu
     cpu = "sys/devices/system/cpu"

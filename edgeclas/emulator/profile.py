@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..fsutil import read_yaml
 from ..paths import source_dir
 
 __all__ = ["ADB_FEATURES", "Cluster", "DeviceProfile", "load_profile", "profile_names", "profiles_dir"]
@@ -90,8 +91,6 @@ def _need(data: dict[str, Any], key: str, where: Path) -> Any:
 
 def load_profile(name_or_path: str | Path) -> DeviceProfile:
     """Load ``devices/NAME.yaml`` or a YAML file path; raises :class:`ConfigError` naming the file and key."""
-    import yaml
-
     p = Path(name_or_path)
     if not (p.suffix in (".yaml", ".yml") and p.exists()):
         p = profiles_dir() / f"{name_or_path}.yaml"
@@ -99,10 +98,7 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
         close = difflib.get_close_matches(str(name_or_path), profile_names(), n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"known profiles: {', '.join(profile_names())}"
         raise ConfigError(f"device profile '{name_or_path}' not found in {profiles_dir()}", hint=hint)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    data = read_yaml(p, "device profile")
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a profile must be a mapping")
     arch = str(_need(data, "arch", p))

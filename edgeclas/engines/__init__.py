@@ -43,4 +43,8 @@ def load(name: str, model: ModelDir | str | os.PathLike[str], **opts) -> Predict
     """A ready predictor of engine ``name`` for ``model``; raises why it cannot be made."""
     if name not in ENGINES:
         raise ConfigError(f"unknown engine '{name}'", hint=f"use one of: {', '.join(ENGINES)}")
+    threads = opts.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads {threads!r}: must be an integer >= 1",
+                          hint="omit it for one thread, or pass --threads N with N >= 1")
     return _module(name).load(_as_model(model), **opts)

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError, ValidationError
+from ..errors import EdgeclasError, ModelError, ValidationError
 from ..model_dir import ModelDir
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "engine_failure"]
+
+
+def engine_failure(engine: str, doing: str, files: str, e: BaseException, remake: str) -> ModelError:
+    """An engine library's own exception (Paddle's RuntimeError, ORT's Fail/InvalidProtobuf…) while it
+    loads or runs a model file, as a :class:`ModelError` naming the file and saying what to do; the
+    library's traceback stays reachable with ``--debug`` (the exception is chained)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    reason = (lines[0] if lines else type(e).__name__)[:300]
+    return ModelError(f"{files}: {engine} cannot {doing} it ({type(e).__name__}: {reason})",
+                      hint=f"the file is damaged or was not made for this engine: {remake}")
 
 
 class Predictor:
@@ -36,11 +46,23 @@ class Predictor:
             )
         if batch.shape[0] == 0:
             return np.zeros((0, self.model.class_num), np.float32)
-        probs = np.asarray(self._run(np.ascontiguousarray(batch, dtype=np.float32)), dtype=np.float32)
+        try:
+            probs = np.asarray(self._run(np.ascontiguousarray(batch, dtype=np.float32)), dtype=np.float32)
+        except EdgeclasError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the engine library's own types; named and chained
+            raise engine_failure(self.name, "run", str(self.model.path / self.source), e,
+                                 "re-export or re-convert the model") from e
         if probs.shape != (batch.shape[0], self.model.class_num):
             raise ValidationError(
                 f"{self.name}: output of shape {probs.shape}, expected ({batch.shape[0]}, {self.model.class_num})",
                 hint=f"{self.model.path / self.source} does not match its manifest; re-export or re-convert it",
+            )
+        if not np.all(np.isfinite(probs)):
+            raise ValidationError(
+                f"{self.name}: {self.model.path / self.source} gave NaN/inf probabilities; refusing them",
+                hint="the model's weights are not finite (a diverged training run?) or its inputs overflow "
+                     "(the manifest's preprocess section): re-train or re-export",
             )
         return probs
 

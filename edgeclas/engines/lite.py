@@ -13,16 +13,18 @@ import select
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeclasError, ToolchainError, ValidationError
+from ..errors import ConversionError, EdgeclasError, IntegrityError, ToolchainError, ValidationError
 from ..model_dir import ModelDir
+from ..lite.formats import check_nb_file
 from ..lite.runtime import Route, compat_route, describe_returncode, resolve_route, summarize_stderr, worker_command
 from ..lite.worker import FRAME_LENGTH, write_message
 from ._base import Predictor
 
-__all__ = ["check", "load", "LitePredictor"]
+__all__ = ["check", "check_nb", "load", "LitePredictor"]
 
 _TARGET = "x86"  # the only .nb target that runs on this host
 _TIMEOUT_S = 300.0
@@ -36,6 +38,8 @@ def check(model: ModelDir | None) -> tuple[bool, str]:
         route = resolve_route(run_models=True)
         if model is not None:
             model.nb_file(_TARGET)
+    except IntegrityError:
+        raise  # a damaged file is an error, never a reason to skip this engine or pick another
     except EdgeclasError as e:
         if compat_route() is None and isinstance(e, ToolchainError):
             return False, "no Paddle Lite runtime (run: edgeclas sdk install lite-opt)"
@@ -127,6 +131,58 @@ class _Worker:
         self._stderr.close()
 
 
+def _start(route: Route, nb: Path, threads: int) -> tuple[_Worker, str]:
+    """A worker with ``nb`` loaded, and the worker's numpy version."""
+    worker = _Worker(route, threads)
+    try:
+        hello = worker.reply()[0]["hello"]
+        worker.request({"op": "load", "model": str(nb.resolve())})
+    except BaseException:
+        worker.close()
+        raise
+    return worker, hello
+
+
+def _run_checked(worker: _Worker, batch: np.ndarray, source: str, numpy_version: str) -> np.ndarray:
+    header, payload = worker.request({"op": "run", "shape": list(batch.shape)}, batch.tobytes())
+    probs = np.frombuffer(payload, dtype=np.float32).reshape(header["shape"])
+    zero_rows = ~np.any(probs.reshape(len(probs), -1), axis=1)  # a softmax row is never all zeros
+    if not np.all(np.isfinite(probs)) or np.any(zero_rows):
+        what = "NaN/inf" if not np.all(np.isfinite(probs)) else "all-zero"
+        raise ValidationError(
+            f"lite: Paddle Lite returned {what} outputs for {source} (worker numpy {numpy_version}); "
+            "refusing to use them",
+            hint=_NUMPY_HINT
+            if not numpy_version.startswith("1.")
+            else "the .nb may be broken; re-convert: edgeclas convert MODEL --to nb --target x86",
+        )
+    return probs
+
+
+def check_nb(nb: Path, input_size: tuple[int, int, int], class_num: int) -> str | None:
+    """Load a freshly written x86 ``.nb`` in Paddle Lite and run a batch of two on it: the rows must be
+    ``class_num`` finite probabilities. Returns what was checked, or None when no runtime can run models
+    here (only an opt binary); raises :class:`ConversionError` when the runtime refuses the file."""
+    try:
+        route = resolve_route(run_models=True)
+    except ToolchainError:
+        return None
+    try:
+        worker, hello = _start(route, nb, 1)
+        try:
+            x = np.random.default_rng(0).standard_normal((2, *input_size)).astype(np.float32)
+            probs = _run_checked(worker, x, nb.name, hello["numpy"])
+        finally:
+            worker.close()
+    except (ToolchainError, ValidationError) as e:
+        raise ConversionError(f"opt wrote {nb.name}, but Paddle Lite {route.kind} cannot run it: {e.message}",
+                              hint=e.hint) from None
+    if probs.shape != (2, class_num) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
+        raise ConversionError(f"opt wrote {nb.name}, but it answers a batch of two with shape {probs.shape}, "
+                              f"not two probability rows of {class_num} classes")
+    return f"loaded and run by Paddle Lite {hello['lite']} ({route.kind} route)"
+
+
 class LitePredictor(Predictor):
     name = "lite"
 
@@ -134,31 +190,13 @@ class LitePredictor(Predictor):
         """``route``: a specific module/compat route (default: the first usable one; none is an error naming
         ``edgeclas sdk install lite-opt``)."""
         nb = model.nb_file(_TARGET)
-        route = route or resolve_route(run_models=True)
-        self._worker = _Worker(route, int(threads or 1))
-        try:
-            hello = self._worker.reply()[0]["hello"]
-            self._worker.request({"op": "load", "model": str(nb.resolve())})
-        except BaseException:
-            self._worker.close()
-            raise
+        check_nb_file(nb, f"edgeclas convert {model.path} --to nb --target {_TARGET}")  # a damaged file, named as such
+        self._worker, hello = _start(route or resolve_route(run_models=True), nb, int(threads or 1))
         self.numpy_version = hello["numpy"]
         super().__init__(model, hello["lite"], str(nb.relative_to(model.path)))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        header, payload = self._worker.request({"op": "run", "shape": list(batch.shape)}, batch.tobytes())
-        probs = np.frombuffer(payload, dtype=np.float32).reshape(header["shape"])
-        zero_rows = ~np.any(probs.reshape(len(probs), -1), axis=1)  # a softmax row is never all zeros
-        if not np.all(np.isfinite(probs)) or np.any(zero_rows):
-            what = "NaN/inf" if not np.all(np.isfinite(probs)) else "all-zero"
-            raise ValidationError(
-                f"lite: Paddle Lite returned {what} outputs for {self.source} (worker numpy {self.numpy_version}); "
-                "refusing to use them",
-                hint=_NUMPY_HINT
-                if not self.numpy_version.startswith("1.")
-                else "the .nb may be broken; re-convert: edgeclas convert MODEL --to nb --target x86",
-            )
-        return probs
+        return _run_checked(self._worker, batch, self.source, self.numpy_version)
 
     def close(self) -> None:
         self._worker.close()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import EdgeclasError
+from ..errors import EdgeclasError, IntegrityError
 from ..model_dir import ModelDir
-from ._base import Predictor
+from ._base import Predictor, engine_failure
 from ._deps import require
 
 __all__ = ["check", "load", "OrtPredictor"]
@@ -17,6 +17,8 @@ def check(model: ModelDir | None) -> tuple[bool, str]:
         version = require("onnxruntime", "onnxruntime", "paddle")
         if model is not None:
             model.onnx_file
+    except IntegrityError:
+        raise  # a damaged file is an error, never a reason to skip this engine or pick another
     except EdgeclasError as e:
         return False, e.message + (f" ({e.hint})" if e.hint else "")
     return True, f"onnxruntime {version}"
@@ -35,7 +37,11 @@ class OrtPredictor(Predictor):
         opts.intra_op_num_threads = int(threads or 1)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
+            raise engine_failure("ONNX Runtime", "load", str(path), e,
+                                 "make it again: " + model.remake("onnx")) from e
         self._input = self._session.get_inputs()[0].name
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import EdgeclasError
+from ..errors import EdgeclasError, IntegrityError
 from ..model_dir import ModelDir
-from ._base import Predictor
+from ._base import Predictor, engine_failure
 from ._deps import require
 
 __all__ = ["check", "load", "PaddlePredictor"]
@@ -23,6 +23,8 @@ def check(model: ModelDir | None) -> tuple[bool, str]:
         version = require("paddle", "paddlepaddle", "paddle")
         if model is not None:
             model.paddle_files(_pick_format(model, None))
+    except IntegrityError:
+        raise  # a damaged file is an error, never a reason to skip this engine or pick another
     except EdgeclasError as e:
         return False, e.message + (f" ({e.hint})" if e.hint else "")
     return True, f"paddlepaddle {version}"
@@ -45,7 +47,11 @@ class PaddlePredictor(Predictor):
             config.enable_mkldnn()
         config.set_cpu_math_library_num_threads(int(threads or 1))
         config.switch_ir_optim(True)
-        self._predictor = pi.create_predictor(config)
+        try:
+            self._predictor = pi.create_predictor(config)
+        except Exception as e:  # noqa: BLE001 - Paddle raises RuntimeError/ValueError/OSError for bad files
+            raise engine_failure("Paddle Inference", "load", f"{prog} + {params.name}", e,
+                                 "make it again: " + model.remake(fmt)) from e
         self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
         # Output names differ between legacy and PIR programs (FINDINGS): address the first output.
         self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])

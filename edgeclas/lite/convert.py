@@ -20,11 +20,12 @@ from typing import Any
 
 from ..errors import ConfigError, ConversionError, ModelError
 from ..fsutil import sha256_file
-from ..manifest import read_manifest, write_manifest
+from ..manifest import read_manifest, update_manifest
 from ..model_dir import ModelDir
 from .formats import (
     FormatError,
     normalize_lite_version,
+    parse_nb,
     parse_nb_header,
     parse_supported_ops,
     program_op_types,
@@ -171,15 +172,7 @@ def _export_legacy_on_demand(md: ModelDir) -> None:
         m.setdefault("formats", {})["legacy"] = fresh["formats"]["legacy"]
         return list(fresh["formats"]["legacy"].values())
 
-    _update_manifest(md.path, add)
-
-
-def _update_manifest(model_dir: Path, mutate) -> None:
-    """Re-write the model manifest with ``mutate(manifest) -> new files`` applied (atomic; hashes refreshed)."""
-    m = read_manifest(model_dir, "model")
-    files = set(m.get("files", {})) | set(mutate(m))
-    body = {k: v for k, v in m.items() if k not in ("kind", "schema", "edgeclas_version", "created", "files")}
-    write_manifest(model_dir, "model", body, files=[f for f in files if (model_dir / f).is_file()])
+    update_manifest(md.path, "model", add)
 
 
 def _check_target(target: str, fp16: bool, quant: str | None) -> _Target:
@@ -245,14 +238,18 @@ def convert_nb(
     opt_bin: str | os.PathLike[str] | None = None,
     build: str | os.PathLike[str] | None = None,
     timeout: float = 600,
+    verify: bool = True,
 ) -> NbResult:
     """Convert ``model_dir``'s legacy export to ``.nb`` for ``target`` and record it in the manifest.
 
     ``build``: a device build directory; its Paddle Lite version must equal the opt version used
-    (default: the pinned :data:`LITE_VERSION`).
+    (default: the pinned :data:`LITE_VERSION`). The legacy program is checked against the manifest
+    first (``verify``); the written ``.nb`` must be whole (every parameter record inside the file) and,
+    for x86, load and run in Paddle Lite here, before it is recorded. ``out`` outside the model
+    directory is recorded relative to it (``../elsewhere/m.nb``), hashes included.
     """
     spec = _check_target(target, fp16, quant)
-    md = ModelDir.load(model_dir)
+    md = ModelDir.load(model_dir, verify=verify)
     expected = _build_lite_version(build) if build else LITE_VERSION
     prog, params, program, ops = _legacy_program(md)
     program, rewrites, refused = _plan_rewrites(target, program, ops)
@@ -291,29 +288,37 @@ def convert_nb(
         produced = Path(prefix + ".nb")
         if not produced.is_file():
             raise ConversionError(f"opt ({route.kind} route) reported success but wrote no {produced.name}")
-        with open(produced, "rb") as f:
-            head = f.read(64)
+        data = produced.read_bytes()
         try:
-            header = parse_nb_header(head, produced.stat().st_size)
+            header = parse_nb_header(data)
+            check_lite_version({"file": dest.name, "opt_version": header.opt_version}, expected)
+            parse_nb(data)  # then the whole file: every parameter record inside it
         except FormatError as e:
             raise ConversionError(f"opt ({route.kind} route) wrote a broken .nb: {e}") from None
-        check_lite_version({"file": dest.name, "opt_version": header.opt_version}, expected)
+        checked = "whole file read (header and every parameter record); no Paddle Lite runtime for " \
+                  f"{target} on this host"
+        if target == "x86":  # the only target whose runtime exists here
+            from ..engines.lite import check_nb
+
+            checked = check_nb(produced, md.input_size, md.class_num) or \
+                "whole file read; no Paddle Lite runtime that runs models here (an opt binary only)"
         os.replace(produced, dest)
     seconds = time.monotonic() - started
 
     result = NbResult(dest, target, variant, route.kind, header.opt_version, "fp16" if fp16 else "fp32",
                       quant, sha256_file(dest), dest.stat().st_size, seconds)
-    inside = dest.resolve().is_relative_to(md.path.resolve())
-    rel = dest.resolve().relative_to(md.path.resolve()).as_posix() if inside else str(dest.resolve())
+    # relative even outside the model dir: the manifest never holds an absolute path that verify/predict
+    # would read unchecked, and a model dir moved together with its neighbour keeps working
+    rel = Path(os.path.relpath(dest.resolve(), md.path.resolve())).as_posix()
 
     def record(m: dict[str, Any]) -> list[str]:
         m.setdefault("formats", {}).setdefault("nb", {})[variant] = {
             "file": rel, "target": target, "valid_targets": spec.valid_places, "opt_version": header.opt_version,
             "route": route.kind, "precision": result.precision, "quant": quant, "sha256": result.sha256,
-            "size": result.size, "from": os.path.relpath(prog, md.path),
+            "size": result.size, "from": os.path.relpath(prog, md.path), "checked": checked,
             "rewrites": {op: f"rewritten as {as_}" for op, as_ in rewrites.items()},
         }
-        return [rel] if inside else []
+        return [rel]
 
-    _update_manifest(md.path, record)
+    update_manifest(md.path, "model", record)
     return result

@@ -9,11 +9,16 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelError
 
 __all__ = [
     "FormatError",
     "NbHeader",
     "parse_nb_header",
+    "parse_nb",
+    "check_nb_file",
     "program_op_types",
     "rewrite_flatten_to_reshape",
     "parse_supported_ops",
@@ -115,6 +120,62 @@ def parse_nb_header(data: bytes, file_size: int | None = None) -> NbHeader:
     if topo == 0 or _NB_HEAD.size + topo > size:
         raise FormatError(f"topology size {topo} does not fit in {size} bytes")
     return NbHeader(meta, version, topo, size)
+
+
+# After the topology, the parameters (Paddle Lite's ParamSerializer, format 0): u16 format version, u16
+# size of reserved meta bytes, those bytes; u16 header size, header (u16 parameter count, u32 largest
+# tensor size); then per parameter u32 total size, u32 offset (>= 4), offset - 4 bytes, total - offset bytes.
+_U16, _U32 = struct.Struct("<H"), struct.Struct("<I")
+
+
+def parse_nb(data: bytes) -> tuple[NbHeader, int]:
+    """Walk a whole ``.nb``: its header and every parameter record, which must end exactly at the end of the
+    file. Returns (header, number of parameters); FormatError naming the first thing that does not fit,
+    so a truncated file is caught here instead of crashing (or being blamed on) the runtime."""
+    header = parse_nb_header(data)
+    pos, size = _NB_HEAD.size + header.topology_size, len(data)
+
+    def take(n: int, what: str) -> int:
+        nonlocal pos
+        if n < 0 or pos + n > size:
+            raise FormatError(f"truncated: {what} needs bytes {pos}..{pos + n} of a {size}-byte file")
+        pos += n
+        return pos - n
+
+    def u16(what: str) -> int:
+        return _U16.unpack_from(data, take(2, what))[0]
+
+    def u32(what: str) -> int:
+        return _U32.unpack_from(data, take(4, what))[0]
+
+    if u16("the parameters' format version") != 0:
+        raise FormatError(f"parameters' format version at byte {pos - 2} is not 0")
+    take(u16("the parameters' meta size"), "the parameters' meta bytes")
+    head_size = u16("the parameter header size")
+    start = take(head_size, "the parameter header")
+    if head_size < 6:
+        raise FormatError(f"parameter header of {head_size} bytes, expected at least 6")
+    count = _U16.unpack_from(data, start)[0]
+    for i in range(count):
+        total, offset = u32(f"parameter {i + 1} of {count}"), u32(f"parameter {i + 1} of {count}")
+        if offset < 4 or total < offset:
+            raise FormatError(f"parameter {i + 1} of {count} has sizes {total}/{offset}, which cannot be")
+        take(total - 4, f"parameter {i + 1} of {count}")
+    if pos != size:
+        raise FormatError(f"{size - pos} bytes after the last of {count} parameters")
+    return header, count
+
+
+def check_nb_file(path: str | Path, remake: str) -> NbHeader:
+    """:func:`parse_nb` of a file; a :class:`ModelError` naming it (and ``remake``) when it is not a whole .nb."""
+    p = Path(path)
+    try:
+        return parse_nb(p.read_bytes())[0]
+    except OSError as e:
+        raise ModelError(f"{p}: cannot read ({e.strerror or e})") from None
+    except FormatError as e:
+        raise ModelError(f"{p}: not a complete Paddle Lite .nb ({e})",
+                         hint=f"the file is damaged, not the runtime: make it again with: {remake}") from None
 
 
 # --- opt's print_supported_ops table ---

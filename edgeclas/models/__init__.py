@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ._pretrained import PretrainedReport, load_pretrained
+from ._pretrained import PretrainedReport, load_pretrained, read_state_dict
 
-__all__ = ["ARCHS", "ArchSpec", "build_model", "load_pretrained", "PretrainedReport", "reparameterize"]
+__all__ = ["ARCHS", "ArchSpec", "build_model", "load_pretrained", "read_state_dict", "PretrainedReport",
+           "reparameterize"]
 
 
 @dataclass(frozen=True)

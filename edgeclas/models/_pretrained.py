@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 
-__all__ = ["PretrainedReport", "load_pretrained", "CLASSIFIER_PREFIX"]
+__all__ = ["PretrainedReport", "load_pretrained", "read_state_dict", "CLASSIFIER_PREFIX"]
 
 # Every family names its classifier ``fc``; its shape depends on the class count of the task.
 CLASSIFIER_PREFIX = "fc."
@@ -38,6 +38,24 @@ class PretrainedReport:
         return f"{self.path}: " + ", ".join(parts)
 
 
+def read_state_dict(path: str | os.PathLike[str], hint: str | None = None) -> dict:
+    """``paddle.load`` of a ``.pdparams`` file; a :class:`ModelError` naming it when it is empty, truncated or
+    not a state dict (paddle raises ValueError, EOFError, pickle errors… for those, and an EOFError
+    would reach the CLI as a bare "Aborted!")."""
+    import paddle
+
+    p = Path(path)
+    if p.is_file() and p.stat().st_size == 0:
+        raise ModelError(f"{p}: empty file (0 bytes), not a .pdparams state dict", hint=hint)
+    try:
+        state = paddle.load(str(p))
+    except Exception as e:  # noqa: BLE001 - paddle raises assorted types for truncated or foreign files
+        raise ModelError(f"{p}: not a readable .pdparams file ({type(e).__name__}: {e})", hint=hint) from None
+    if not isinstance(state, dict):
+        raise ModelError(f"{p}: expected a state dict, found {type(state).__name__}", hint=hint)
+    return state
+
+
 def _resolve(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     # PaddleClas recipes name pretrained weights without the suffix.
@@ -59,13 +77,7 @@ def load_pretrained(model, path: str | os.PathLike[str]) -> PretrainedReport:
     import paddle
 
     p = _resolve(path)
-    try:
-        state = paddle.load(str(p))
-    except Exception as e:  # paddle raises assorted types for truncated/foreign files
-        raise ModelError(f"{p}: not a readable .pdparams file ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict):
-        raise ModelError(f"{p}: expected a state dict, found {type(state).__name__}")
-
+    state = read_state_dict(p)
     own = model.state_dict()
     report = PretrainedReport(path=str(p))
     to_load = {}

@@ -22,6 +22,7 @@ class ReportResult:
     cells: int = 0
     failed: int = 0
     regressions: int | None = None  # None without --compare
+    warning: str | None = None  # torn lines skipped in results.jsonl
 
 
 def report(
@@ -47,7 +48,7 @@ def report(
         changes = compare_runs(other, run, alpha=alpha, threshold=threshold)
         compare_name = other.path.name
     out_dir = Path(out) if out is not None else run.path
-    result = ReportResult(run_dir=run.path, cells=len(run.rows), failed=len(run.error_rows))
+    result = ReportResult(run_dir=run.path, cells=len(run.rows), failed=len(run.error_rows), warning=run.torn)
     if changes is not None:
         result.regressions = sum(c.verdict == "regression" for c in changes)
     if "md" in formats:
@@ -63,6 +64,7 @@ def report(
             "run": str(run.path),
             "cells": [r.rec for r in run.rows],
             "superseded_records": run.superseded,
+            "torn_lines": run.torn,
             "compare": None if changes is None else {"run": str(compare), "alpha": alpha, "threshold": threshold,
                                                      "changes": [c.to_dict() for c in changes]},
         }

@@ -141,6 +141,9 @@ def render_html(run: Run, changes: list[Change] | None = None, compare_name: str
         cls = "warn" if n else "meta"
         parts.append(f'<p class="{cls}">{n} regression(s) beyond noise vs {_e(compare_name)}</p>')
 
+    if run.torn:
+        parts.append(f'<p class="warn">{_e(run.torn)}. <code>edgeclas bench --resume</code> sets them aside and '
+                     "runs those cells again.</p>")
     parts.append("<h2>Devices</h2>")
     parts.append(_table(
         ["device", "serial", "SoC", "ABI", "Android", "kernel", "CPU clusters"],

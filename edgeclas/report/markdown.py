@@ -64,6 +64,8 @@ def render_markdown(run: Run, changes: list[Change] | None = None, compare_name:
         out += [f"**{len(regressions)} regression(s) beyond noise** vs `{compare_name}`" if regressions
                 else f"No regression beyond noise vs `{compare_name}`.", ""]
 
+    if run.torn:
+        out += [f"⚠ {run.torn}. `edgeclas bench --resume` sets them aside and runs those cells again.", ""]
     out += ["### Devices", ""]
     out += _table(
         ["device", "serial", "SoC", "ABI", "Android", "kernel", "CPU clusters"],

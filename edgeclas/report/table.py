@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bench.results import RESULTS_NAME, read_results
+from ..bench.results import RESULTS_NAME, scan_results
 from ..bench.schema import validate_cell
 from ..errors import ConfigError, ValidationError
 
@@ -107,6 +107,7 @@ class Run:
     rows: list[Row]
     superseded: int = 0
     problems: list[str] = field(default_factory=list)
+    torn: str | None = None  # torn lines of results.jsonl that were skipped (a warning), None when none
 
     @property
     def ok_rows(self) -> list[Row]:
@@ -135,9 +136,11 @@ def load_run(run_dir: str | Path) -> Run:
             f"{path}: no {RESULTS_NAME} here; not a bench run directory",
             hint="make one with: edgeclas bench --devices … --model … --out RUN_DIR",
         )
-    records = read_results(results)
+    scan = scan_results(results)
+    records = scan.records
     if not records:
-        raise ValidationError(f"{results}: holds no finished cell yet", hint="run (or --resume) edgeclas bench first")
+        raise ValidationError(f"{results}: holds no finished cell yet" + (f" ({scan.warning()})" if scan.torn else ""),
+                              hint="run (or --resume) edgeclas bench first")
     by_key: dict[str, dict[str, Any]] = {}
     for i, rec in enumerate(records, start=1):
         problems = validate_cell(rec)
@@ -150,7 +153,7 @@ def load_run(run_dir: str | Path) -> Run:
         by_key[rec["key"]] = rec
     rows = [Row(r) for r in by_key.values()]
     rows.sort(key=lambda r: (r.device, r.model, r.engine, r.power_mode, r.threads))
-    return Run(path=results.parent, rows=rows, superseded=len(records) - len(by_key))
+    return Run(path=results.parent, rows=rows, superseded=len(records) - len(by_key), torn=scan.warning())
 
 
 def speedups(run: Run) -> dict[tuple[str, str, str, int], list[tuple[int, float, float]]]:

@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import numpy as np
 
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_json
 from ..model_dir import ModelDir
 from ..predict import Prediction, format_json, postprocess
 from ..preprocess import decode_image_bytes, preprocess
@@ -59,7 +59,7 @@ class ServerState:
 
     def __init__(self, settings: ServeSettings, on_fatal: Callable[[BaseException], None]) -> None:
         self.settings = settings
-        self.model = ModelDir.load(settings.model_dir)
+        self.model = ModelDir.load(settings.model_dir, verify=settings.verify)
         self.metrics = Metrics(settings.max_batch)
         self.status = "loading"  # → "ready" | "failed"
         self.error: BaseException | None = None
@@ -308,8 +308,8 @@ def _exit_worker(error: BaseException) -> None:
     there); this worker has nothing to finish, as it never answered a request that needs the model.
     """
     path = os.environ.get(FATAL_ENV)
-    if path:
-        atomic_write_text(path, str(error))
+    if path:  # the engine's own message and hint (a damaged file says what to re-make), for the parent to raise
+        atomic_write_json(path, {"message": getattr(error, "message", str(error)), "hint": getattr(error, "hint", None)})
     logging.shutdown()
     os._exit(STARTUP_FAILURE)
 

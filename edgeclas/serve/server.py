@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import logging.config
 import os
@@ -60,6 +61,11 @@ def _stop_on_sigterm(server: list) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _cannot_serve(settings: ServeSettings, message: str, hint: str | None) -> ModelError:
+    return ModelError(f"{settings.model_dir}: cannot serve with the {settings.engine} engine: {message}",
+                      hint=hint or "check the engine with: edgeclas verify MODEL_DIR")
+
+
 def serve(settings: ServeSettings) -> None:
     """Serve ``settings`` (already :func:`~.settings.resolve`-d) in the foreground until SIGTERM or
     Ctrl-C; raises :class:`ModelError` when the model could not be loaded."""
@@ -85,8 +91,7 @@ def serve(settings: ServeSettings) -> None:
         server[0].run(sockets=[sock])
         error = app.state.serve.error
         if error is not None:
-            raise ModelError(f"{settings.model_dir}: cannot serve with the {settings.engine} engine: {error}",
-                             hint="check the engine with: edgeclas verify MODEL_DIR") from error
+            raise _cannot_serve(settings, getattr(error, "message", str(error)), getattr(error, "hint", None)) from error
         return
 
     from .app import FATAL_ENV, SETTINGS_ENV
@@ -101,5 +106,5 @@ def serve(settings: ServeSettings) -> None:
         uvicorn.run("edgeclas.serve.app:app_from_env", factory=True, host=host, port=port,
                     workers=settings.workers, **common)
         if fatal.is_file():
-            raise ModelError(f"{settings.model_dir}: cannot serve with the {settings.engine} engine: {fatal.read_text()}",
-                             hint="check the engine with: edgeclas verify MODEL_DIR")
+            why = json.loads(fatal.read_text(encoding="utf-8"))
+            raise _cannot_serve(settings, why["message"], why["hint"])

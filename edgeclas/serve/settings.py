@@ -30,6 +30,7 @@ class ServeSettings:
     max_body_mb: float = 20.0
     max_pixels: int = 40_000_000  # per image, as stored and after the short-side resize
     access_log: bool = True
+    verify: bool = True  # check the model's files against its manifest before loading (--no-verify: off)
 
     @property
     def max_body_bytes(self) -> int:
@@ -65,7 +66,7 @@ def resolve(settings: ServeSettings) -> ServeSettings:
     _check(s.max_pixels >= 1, "--max-pixels", s.max_pixels, ">= 1")
     from .. import engines
 
-    model = ModelDir.load(s.model_dir)
+    model = ModelDir.load(s.model_dir, verify=s.verify)
     avail = engines.available(model)
     if s.engine == "auto":
         usable = [name for name in ENGINE_PREFERENCE if avail.get(name, (False, ""))[0]]

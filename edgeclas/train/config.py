@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..fsutil import read_yaml
 
 __all__ = ["DEFAULTS", "LOSSES", "METRICS", "load_config", "apply_override", "validate"]
 
@@ -235,17 +236,10 @@ def apply_override(cfg: dict[str, Any], override: str) -> None:
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] = ()) -> dict[str, Any]:
     """Read a recipe, apply overrides, validate; returns the fully resolved config."""
-    import yaml
-
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: recipe not found", hint="see training/*.yaml for examples")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{p}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    raw = read_yaml(p, "recipe") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: a recipe is a mapping of sections (Global, Arch, ...)")
     for o in overrides:

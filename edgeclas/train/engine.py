@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, ModelError
+from ..errors import ConfigError, DataError, ModelError, ValidationError
 from ..fsutil import append_jsonl
 from ..manifest import write_manifest
 
@@ -65,7 +65,14 @@ def _resolve_data(cfg: dict[str, Any]) -> _Data:
     else:
         labels = [str(i) for i in range(class_num)]
     train = read_list(tr["cls_label_path"], tr["image_root"], class_num)
-    val = read_list(ev["cls_label_path"], ev["image_root"], class_num)
+    # an empty validation list is allowed (a tiny dataset, --val-ratio 0): the run trains without evaluating
+    val = read_list(ev["cls_label_path"], ev["image_root"], class_num, allow_empty=True)
+    if not val:
+        log.warning("%s: no validation images: epochs are not evaluated and best/ is the last epoch",
+                    ev["cls_label_path"])
+    if class_num == 1:
+        log.warning("Arch.class_num is 1: a one-class classifier can only ever answer '%s' (softmax of one "
+                    "logit is 1.0)", labels[0])
     return _Data(train, val, labels, Path(ev["image_root"]).resolve(), Path(ev["cls_label_path"]).resolve())
 
 
@@ -149,8 +156,8 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         warnings.filterwarnings("ignore", message="No ccache found")
         import paddle
 
-    from ..models import build_model, load_pretrained
-    from .checkpoint import WEIGHTS, copy_checkpoint, load_optimizer_state, read_checkpoint, save_checkpoint
+    from ..models import build_model, load_pretrained, read_state_dict
+    from .checkpoint import OPTIMIZER, WEIGHTS, copy_checkpoint, load_optimizer_state, read_checkpoint, save_checkpoint
     from .loss import build_loss
     from .metrics import compute_metrics
     from .optim import build_optimizer
@@ -175,16 +182,20 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     if resume:
         if not latest_dir.is_dir():
             raise ModelError(f"{latest_dir}: nothing to resume", hint="run without --resume first")
-        manifest = read_checkpoint(latest_dir)
+        manifest = read_checkpoint(latest_dir, files=(WEIGHTS, OPTIMIZER))
         if manifest["model"]["arch"] != arch["name"] or manifest["model"]["class_num"] != arch["class_num"]:
             raise ConfigError(f"{latest_dir}: was trained as {manifest['model']['arch']}/{manifest['model']['class_num']} "
                               f"classes, the recipe asks for {arch['name']}/{arch['class_num']}")
-        model.set_state_dict(paddle.load(str(latest_dir / WEIGHTS)))
+        model.set_state_dict(read_state_dict(latest_dir / WEIGHTS))
         load_optimizer_state(latest_dir, model, opt)
-        start = int(manifest["epoch"]) + 1
+        epoch = manifest.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ModelError(f"{latest_dir / 'manifest.json'}: epoch: {epoch!r} is not a count of epochs",
+                             hint="start a new run: another -o Global.output_dir=…")
+        start = epoch + 1
         last_metrics = dict(manifest.get("metrics") or {})
         if best_dir.is_dir():
-            best_metrics = read_checkpoint(best_dir).get("metrics", {})
+            best_metrics = read_checkpoint(best_dir, files=()).get("metrics", {})
     else:
         pretrained = arch["pretrained"] or g["pretrained_model"]
         if pretrained:
@@ -195,6 +206,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                             report.missing[:5], [k for k, _, _ in report.mismatched][:5])
 
     eval_spec = cfg["Metric"]["Eval"]
+    evaluating = g["eval_during_train"] and bool(data.val)
     images, seconds = 0, 0.0
     with _progress() as bar, warnings.catch_warnings():
         # BN in train mode always updates running statistics; paddle warns about it on every run
@@ -207,11 +219,15 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             for step, (x, y) in enumerate(_train_batches(data, transform, bs, g["seed"], epoch, steps, dl), 1):
                 logits = model(paddle.to_tensor(x))
                 loss = loss_fn(logits, paddle.to_tensor(y))
+                value = float(loss)
+                if not math.isfinite(value):  # before backward: NaN must not reach the weights or best/
+                    raise _diverged(config_path, f"epoch {epoch}, step {step}: the training loss is {value}",
+                                    sched.get_lr(), latest_dir, epoch)
                 loss.backward()
                 opt.step()
                 opt.clear_grad()
                 sched.step()
-                losses.append(float(loss))
+                losses.append(value)
                 train_probs.append(paddle.nn.functional.softmax(logits.detach(), axis=-1).numpy())
                 train_labels.append(y)
                 seen += len(y)
@@ -225,19 +241,26 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             train_metrics = compute_metrics(np.concatenate(train_probs), np.concatenate(train_labels),
                                             cfg["Metric"]["Train"])
             record.update({f"train_{k}": v for k, v in train_metrics.items()})
-            evaluated = g["eval_during_train"] and (epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
+            evaluated = evaluating and (epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
             if evaluated:
                 model.eval()
                 probs, labels, eval_loss = _predict(model, _eval_batches(data, pre, dl), eval_loss_fn)
                 # the recipe's metrics first: the first one decides which epoch is `best`
                 last_metrics = {**compute_metrics(probs, labels, eval_spec), "loss": eval_loss}
                 record.update({f"eval_{k}": v for k, v in last_metrics.items()})
+            if evaluated and not math.isfinite(last_metrics["loss"]):
+                raise _diverged(config_path, f"epoch {epoch}: the evaluation loss is {last_metrics['loss']}",
+                                sched.get_lr(), latest_dir, epoch)
+            bad = next((n for n, p in model.named_parameters() if not bool(paddle.isfinite(p).all())), None)
+            if bad is not None:  # the last step's update can overflow after its (finite) loss was computed
+                raise _diverged(config_path, f"epoch {epoch}: parameter {bad} is no longer finite",
+                                sched.get_lr(), latest_dir, epoch)
             body = _checkpoint_body(cfg, data, epoch, last_metrics if evaluated else {}, pre)
             save_checkpoint(latest_dir, model, opt, body)
             best_key = best_key or next(iter(last_metrics), None)
             better = evaluated and (not best_metrics or best_key is None
                                     or last_metrics.get(best_key, -1) > best_metrics.get(best_key, -1))
-            if better or (not g["eval_during_train"] and epoch == g["epochs"]) or not best_dir.exists():
+            if better or (not evaluating and epoch == g["epochs"]) or not best_dir.exists():
                 copy_checkpoint(latest_dir, best_dir)
                 if evaluated:
                     best_metrics = dict(last_metrics)
@@ -251,6 +274,15 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     }, files=["metrics.jsonl"] if (run_dir / "metrics.jsonl").is_file() else [])
     return TrainResult(run_dir, latest_dir, best_dir, g["epochs"], best_metrics, last_metrics,
                        images / seconds if seconds else 0.0, report)
+
+
+def _diverged(config_path: str | os.PathLike[str], what: str, lr: float, latest_dir: Path, epoch: int) -> ValidationError:
+    """The error that stops a diverged run; nothing of ``epoch`` was saved, earlier checkpoints are kept."""
+    kept = (f"{latest_dir} still holds the last good epoch ({epoch - 1}); fix the recipe and continue it with --resume"
+            if latest_dir.is_dir() else "no checkpoint was written")
+    return ValidationError(f"{config_path}: training diverged at {what}; stopped, epoch {epoch} was not saved",
+                           hint=f"lower the learning rate (now {lr:g}: -o Optimizer.lr.learning_rate=…) or check the "
+                                f"data; {kept}")
 
 
 def _train_batches(data: _Data, transform, bs: int, seed: int, epoch: int, steps: int, dl: dict[str, Any]):
@@ -268,7 +300,8 @@ def _eval_batches(data: _Data, pre, dl: dict[str, Any]):
 
 
 def evaluate(checkpoint_dir: str | os.PathLike[str], list_file: str | os.PathLike[str] | None = None,
-             root: str | os.PathLike[str] | None = None, batch_size: int = 32) -> dict[str, float]:
+             root: str | os.PathLike[str] | None = None, batch_size: int = 32, *,
+             verify: bool = True) -> dict[str, float]:
     """Metrics of a checkpoint on its validation list (or ``list_file``, paths relative to ``root``).
 
     Preprocessing is the checkpoint's (``edgeclas.preprocess``), metrics are its recipe's ``Metric.Eval``.
@@ -281,12 +314,12 @@ def evaluate(checkpoint_dir: str | os.PathLike[str], list_file: str | os.PathLik
     from .loss import build_loss
     from .metrics import compute_metrics
 
-    model, manifest = load_model(checkpoint_dir)
+    model, manifest = load_model(checkpoint_dir, verify=verify)
     ds = manifest.get("dataset", {})
     root = Path(root) if root is not None else Path(ds.get("root", "."))
     lst = Path(list_file) if list_file is not None else root / ds.get("val_list", "val_list.txt")
     items = read_list(lst, root, int(manifest["model"]["class_num"]))
-    pre = PreprocessConfig.from_dict(manifest["preprocess"])
+    pre = PreprocessConfig.from_dict(manifest["preprocess"], str(Path(checkpoint_dir) / "manifest.json"))
     recipe = manifest.get("recipe", {})
     loss_spec = recipe.get("Loss", {}).get("Eval") or [{"CELoss": {"weight": 1.0}}]
     probs, labels, loss = _predict(model, eval_batches(items, pre, batch_size),
