@@ -141,6 +141,8 @@ def build(
     lite_root: str | os.PathLike[str] | None = None,
     ndk: str | os.PathLike[str] | None = None,
     android_platform: str = "android-24",
+    image_libs: bool = True,
+    sanitize: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build ``clas_system`` for ``arch``/``os_`` with ``engine`` and publish it in ``out``.
@@ -149,6 +151,8 @@ def build(
     ``out`` to ``build/<os>-<arch>-<engine>``. ``tests`` builds and runs the native tests (under qemu
     for ARM Linux) and records the result in ``BuildResult.tests`` and the manifest;
     :meth:`BuildResult.check_tests` turns a failure into :class:`BuildError`.
+    ``image_libs=False`` decodes JPEG/PNG with stb_image instead of libjpeg-turbo/libpng (what Android
+    builds always do); ``sanitize`` builds with ASan + UBSan (host only: the runtimes are the host's).
     """
     say = log or (lambda _msg: None)
     t = sdk.target(arch, os_)
@@ -160,12 +164,17 @@ def build(
                           hint="drop --python, or build it with --arch host")
     if jobs < 1:
         raise ConfigError(f"--jobs must be ≥ 1, got {jobs}")
+    if sanitize and not t.is_host:
+        raise ConfigError(f"sanitizer builds run here, on the host; {t.key} is not supported",
+                          hint="build with --arch host")
     out = (Path(out) if out else Path("build") / f"{t.key}-{engine}").absolute()
     _check_out(out)
 
-    deps = _resolve_deps(t, engine, python=python, tests=tests, ort_root=ort_root, lite_root=lite_root, ndk=ndk)
+    image_libs = image_libs and t.os != "android"  # no libjpeg/libpng SDK piece for Android: stb_image there
+    deps = _resolve_deps(t, engine, python=python, tests=tests, ort_root=ort_root, lite_root=lite_root, ndk=ndk,
+                         image_libs=image_libs)
     cmake_args, env = _cmake_args(t, engine, deps, python=python, tests=tests, build_type=build_type,
-                                  android_platform=android_platform)
+                                  android_platform=android_platform, image_libs=image_libs, sanitize=sanitize)
     # Toolchain files (and what they include) are part of the key: CMake keeps cached compiler settings
     # across edits of them, so an edited toolchain gets a fresh build directory.
     toolchains = "".join(p.read_text() for p in sorted(deps["toolchain"].parent.glob("*.cmake"))) \
@@ -206,7 +215,8 @@ def _check_out(out: Path) -> None:
                               hint="choose a new or empty directory (an earlier build directory is replaced)") from None
 
 
-def _resolve_deps(t: sdk.Target, engine: str, *, python: bool, tests: bool, ort_root, lite_root, ndk) -> dict:
+def _resolve_deps(t: sdk.Target, engine: str, *, python: bool, tests: bool, ort_root, lite_root, ndk,
+                  image_libs: bool) -> dict:
     """Resolve every tool and library; collect all that are missing into one ToolchainError."""
     missing: list[ToolchainError] = []
     deps: dict[str, Any] = {}
@@ -228,6 +238,8 @@ def _resolve_deps(t: sdk.Target, engine: str, *, python: bool, tests: bool, ort_
     elif engine == "lite":
         need("paddle-lite", lambda: sdk.resolve("paddle-lite", arch=t.arch, os=t.os, flag=lite_root))
     if t.os == "linux" and not t.is_host:
+        if image_libs:
+            need("image-libs", lambda: sdk.resolve("image-libs", arch=t.arch, os=t.os))
         need("qemu", lambda: sdk.resolve("qemu", arch=t.arch, os=t.os))
 
         def prefix() -> Path:
@@ -267,11 +279,15 @@ def _pybind11_dir() -> str:
 
 
 def _cmake_args(t: sdk.Target, engine: str, deps: dict, *, python: bool, tests: bool, build_type: str,
-                android_platform: str) -> tuple[list[str], dict[str, str]]:
+                android_platform: str, image_libs: bool, sanitize: bool) -> tuple[list[str], dict[str, str]]:
     args = ["-G", "Ninja", f"-DCMAKE_BUILD_TYPE={build_type}", f"-DCMAKE_MAKE_PROGRAM={deps['ninja']}",
             f"-DEDGECLAS_ENGINE={engine}",
             f"-DEDGECLAS_BUILD_TESTS={'ON' if tests else 'OFF'}",
-            f"-DEDGECLAS_BUILD_PYTHON={'ON' if python else 'OFF'}"]
+            f"-DEDGECLAS_BUILD_PYTHON={'ON' if python else 'OFF'}",
+            f"-DEDGECLAS_IMAGE_LIBS={'ON' if image_libs else 'OFF'}",
+            f"-DEDGECLAS_SANITIZE={'ON' if sanitize else 'OFF'}"]
+    if image_libs and "image-libs" in deps:
+        args.append(f"-DEDGECLAS_IMAGE_LIBS_ROOT={deps['image-libs'].path}")
     env = dict(os.environ)
     if deps["toolchain"]:
         args.append(f"-DCMAKE_TOOLCHAIN_FILE={deps['toolchain']}")

