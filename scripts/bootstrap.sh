@@ -55,3 +55,9 @@ for target in "--arch host" "--arch armv8 --os linux"; do
   # shellcheck disable=SC2086  # $target is two words on purpose
   .venv/bin/edgeclas sdk path onnxruntime $target >/dev/null 2>&1 || .venv/bin/edgeclas sdk install onnxruntime $target
 done
+# libjpeg-turbo/libpng/zlib for ARM Linux clas_system builds: Debian's arm64/armhf -dev packages, fetched with
+# apt-get through a private apt state (the system apt never gets multiarch), pinned by sha256.
+for target in "--arch armv8 --os linux" "--arch armv7 --os linux"; do
+  # shellcheck disable=SC2086
+  .venv/bin/edgeclas sdk path image-libs $target >/dev/null 2>&1 || .venv/bin/edgeclas sdk install image-libs $target
+done
