@@ -143,6 +143,7 @@ def build(
     android_platform: str = "android-24",
     image_libs: bool = True,
     sanitize: bool = False,
+    fuzzers: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build ``clas_system`` for ``arch``/``os_`` with ``engine`` and publish it in ``out``.
@@ -152,7 +153,8 @@ def build(
     for ARM Linux) and records the result in ``BuildResult.tests`` and the manifest;
     :meth:`BuildResult.check_tests` turns a failure into :class:`BuildError`.
     ``image_libs=False`` decodes JPEG/PNG with stb_image instead of libjpeg-turbo/libpng (what Android
-    builds always do); ``sanitize`` builds with ASan + UBSan (host only: the runtimes are the host's).
+    builds always do); ``sanitize`` builds with ASan + UBSan (host only: the runtimes are the host's);
+    ``fuzzers`` adds the fuzz targets of ``native/fuzz`` (with gcc: corpus replayers, ``bin/fuzz_*``).
     """
     say = log or (lambda _msg: None)
     t = sdk.target(arch, os_)
@@ -174,7 +176,8 @@ def build(
     deps = _resolve_deps(t, engine, python=python, tests=tests, ort_root=ort_root, lite_root=lite_root, ndk=ndk,
                          image_libs=image_libs)
     cmake_args, env = _cmake_args(t, engine, deps, python=python, tests=tests, build_type=build_type,
-                                  android_platform=android_platform, image_libs=image_libs, sanitize=sanitize)
+                                  android_platform=android_platform, image_libs=image_libs, sanitize=sanitize,
+                                  fuzzers=fuzzers)
     # Toolchain files (and what they include) are part of the key: CMake keeps cached compiler settings
     # across edits of them, so an edited toolchain gets a fresh build directory.
     toolchains = "".join(p.read_text() for p in sorted(deps["toolchain"].parent.glob("*.cmake"))) \
@@ -279,13 +282,15 @@ def _pybind11_dir() -> str:
 
 
 def _cmake_args(t: sdk.Target, engine: str, deps: dict, *, python: bool, tests: bool, build_type: str,
-                android_platform: str, image_libs: bool, sanitize: bool) -> tuple[list[str], dict[str, str]]:
+                android_platform: str, image_libs: bool, sanitize: bool,
+                fuzzers: bool) -> tuple[list[str], dict[str, str]]:
     args = ["-G", "Ninja", f"-DCMAKE_BUILD_TYPE={build_type}", f"-DCMAKE_MAKE_PROGRAM={deps['ninja']}",
             f"-DEDGECLAS_ENGINE={engine}",
             f"-DEDGECLAS_BUILD_TESTS={'ON' if tests else 'OFF'}",
             f"-DEDGECLAS_BUILD_PYTHON={'ON' if python else 'OFF'}",
             f"-DEDGECLAS_IMAGE_LIBS={'ON' if image_libs else 'OFF'}",
-            f"-DEDGECLAS_SANITIZE={'ON' if sanitize else 'OFF'}"]
+            f"-DEDGECLAS_SANITIZE={'ON' if sanitize else 'OFF'}",
+            f"-DEDGECLAS_BUILD_FUZZERS={'ON' if fuzzers else 'OFF'}"]
     if image_libs and "image-libs" in deps:
         args.append(f"-DEDGECLAS_IMAGE_LIBS_ROOT={deps['image-libs'].path}")
     env = dict(os.environ)

@@ -4,7 +4,9 @@
 //   * BMP: a height of INT_MIN overflows abs() in stbi__bmp_load (signed overflow; found by UBSan), and
 //     stbi_info reports negative heights as they are: header fields are validated first;
 //   * JPEG: a DHT table whose 16 code counts sum past 256 writes past stbi__huffman::size[257] in
-//     stbi__build_huffman (fixed upstream in 2.28); every DHT segment of the file is checked first;
+//     stbi__build_huffman (fixed upstream in 2.28), also when the table is read past the end of its
+//     segment (found by fuzzing); every DHT segment of the file is checked first;
+//   * PNG: a chunk length past the end of the file makes stb allocate that much (found by fuzzing);
 //   * any format: the declared size is checked against max_pixels before stb allocates the pixels.
 #include <algorithm>
 #include <climits>
@@ -77,16 +79,35 @@ Status CheckJpegTables(const uint8_t* d, size_t n) {
     const size_t len = (static_cast<size_t>(d[pos + 2]) << 8) | d[pos + 3];
     if (len < 2) return Status::Error("corrupt JPEG (segment length " + std::to_string(len) + ")");
     if (m == 0xC4) {
+      // stb keeps reading tables while the segment has bytes left, past its end if a table overruns it, so
+      // a table must fit the segment exactly (stb itself rejects such a file, but only after the overflow).
       size_t t = pos + 4;
-      const size_t end = std::min(n, pos + 2 + len);
-      while (t + 17 <= end) {
+      const size_t end = pos + 2 + len;
+      while (t < end) {
+        if (t + 17 > end || t + 17 > n) return Status::Error("corrupt JPEG (Huffman table overruns its segment)");
         size_t count = 0;
         for (int i = 1; i <= 16; ++i) count += d[t + i];
         if (count > 256) return Status::Error("corrupt JPEG (Huffman table with " + std::to_string(count) + " codes)");
         t += 17 + count;
       }
+      if (t != end) return Status::Error("corrupt JPEG (Huffman table overruns its segment)");
     }
     pos += 2 + len;
+  }
+  return Status::OK();
+}
+
+// stb sizes its IDAT buffer from the chunk's declared length before reading it: a 300-byte file declaring a
+// 2 GB chunk allocates 2 GB (found by fuzzing). Every chunk must fit in the file.
+Status CheckPngChunks(const uint8_t* d, size_t n) {
+  size_t pos = 8;
+  while (pos < n) {
+    if (n - pos < 12) return Status::Error("corrupt PNG (truncated chunk)");
+    const size_t len = (static_cast<size_t>(d[pos]) << 24) | (static_cast<size_t>(d[pos + 1]) << 16) |
+                       (static_cast<size_t>(d[pos + 2]) << 8) | d[pos + 3];
+    if (len > n - pos - 12) return Status::Error("corrupt PNG (a chunk runs past the end of the file)");
+    if (std::memcmp(d + pos + 4, "IEND", 4) == 0) break;
+    pos += 12 + len;
   }
   return Status::OK();
 }
@@ -97,6 +118,7 @@ Status DecodeStb(const uint8_t* data, size_t size, const DecodeOptions& opt, Ima
   if (size > static_cast<size_t>(INT_MAX)) return Status::Error("file too large for stb_image");
   if (size >= 2 && data[0] == 'B' && data[1] == 'M') EDGECLAS_RETURN_IF_ERROR(CheckBmp(data, size, opt));
   if (size >= 2 && data[0] == 0xFF && data[1] == 0xD8) EDGECLAS_RETURN_IF_ERROR(CheckJpegTables(data, size));
+  if (size >= 8 && data[0] == 0x89 && data[1] == 'P') EDGECLAS_RETURN_IF_ERROR(CheckPngChunks(data, size));
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &n))
     return Status::Error(std::string("corrupt image (") + stbi_failure_reason() + ")");
