@@ -5,7 +5,8 @@
 //     stbi_info reports negative heights as they are: header fields are validated first;
 //   * JPEG: a DHT table whose 16 code counts sum past 256 writes past stbi__huffman::size[257] in
 //     stbi__build_huffman (fixed upstream in 2.28), also when the table is read past the end of its
-//     segment (found by fuzzing); every DHT segment of the file is checked first;
+//     segment (found by fuzzing), and a scan that uses a table no DHT defined reads far out of bounds in
+//     stbi__jpeg_huff_decode (uninitialised table; found by fuzzing): every DHT and SOS is checked first;
 //   * PNG: a chunk length past the end of the file makes stb allocate that much (found by fuzzing);
 //   * any format: the declared size is checked against max_pixels before stb allocates the pixels.
 #include <algorithm>
@@ -63,6 +64,7 @@ Status CheckBmp(const uint8_t* d, size_t n, const DecodeOptions& opt) {
 
 // Walks every marker segment, entropy-coded data included (progressive files define tables between scans).
 Status CheckJpegTables(const uint8_t* d, size_t n) {
+  bool defined[2][4] = {};  // [DC, AC][table id]: stb leaves undefined tables as uninitialised memory
   size_t pos = 2;
   while (pos + 1 < n) {
     if (d[pos] != 0xFF) {  // entropy-coded data: skip to the next real marker
@@ -88,9 +90,25 @@ Status CheckJpegTables(const uint8_t* d, size_t n) {
         size_t count = 0;
         for (int i = 1; i <= 16; ++i) count += d[t + i];
         if (count > 256) return Status::Error("corrupt JPEG (Huffman table with " + std::to_string(count) + " codes)");
+        if ((d[t] >> 4) <= 1 && (d[t] & 15) <= 3) defined[d[t] >> 4][d[t] & 15] = true;  // stb refuses others
         t += 17 + count;
       }
       if (t != end) return Status::Error("corrupt JPEG (Huffman table overruns its segment)");
+    }
+    if (m == 0xDA) {
+      // A scan decodes with the DC tables of its components when it starts at coefficient 0 and with their
+      // AC tables when it reaches past it; stb indexes an undefined table's garbage (found by fuzzing).
+      const size_t ns = pos + 4 < n ? d[pos + 4] : 0;
+      const size_t spectral = pos + 5 + 2 * ns;
+      if (ns == 0 || ns > 4 || spectral + 1 >= n || 2 + 1 + 2 * ns + 3 > len)
+        return Status::Error("corrupt JPEG (bad scan header)");
+      const bool uses_dc = d[spectral] == 0, uses_ac = d[spectral + 1] > 0;
+      for (size_t c = 0; c < ns; ++c) {
+        const uint8_t tables = d[pos + 6 + 2 * c];
+        if ((uses_dc && ((tables >> 4) > 3 || !defined[0][tables >> 4])) ||
+            (uses_ac && ((tables & 15) > 3 || !defined[1][tables & 15])))
+          return Status::Error("corrupt JPEG (a scan uses an undefined Huffman table)");
+      }
     }
     pos += 2 + len;
   }
