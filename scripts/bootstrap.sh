@@ -2,7 +2,7 @@
 # Set up everything edgeclas needs on a fresh Debian machine, idempotently:
 #   1. system packages (apt) that are missing,
 #   2. the project virtualenv .venv with edgeclas[all] installed editable,
-#   3. SDK pieces that tests and the demo use, into the edgeclas cache.
+#   3. SDK pieces that tests and the demo use, into the edgeclas cache (ONNX Runtime, the Lite opt route).
 # Re-running is cheap: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libjpeg62-turbo-dev libpng-dev zlib1g-dev  # clas_system decodes JPEG/PNG with them on the host
   clang libclang-rt-14-dev  # libFuzzer targets (native/fuzz)
   chromium  # report tests open the HTML report in headless Chromium
+  curl      # the serve test posts an image the way README shows
 )
 
 missing=()
@@ -61,3 +62,7 @@ for target in "--arch armv8 --os linux" "--arch armv7 --os linux"; do
   # shellcheck disable=SC2086
   .venv/bin/edgeclas sdk path image-libs $target >/dev/null 2>&1 || .venv/bin/edgeclas sdk install image-libs $target
 done
+# The Paddle Lite compat runtime (.nb conversion and the host lite engine; an opt binary alone cannot run
+# models): no verb installs packages at run time, so it is set up here (pinned wheel from PyPI, sha256
+# checked). Idempotent: an installed runtime is only checked.
+.venv/bin/edgeclas sdk install lite-opt
