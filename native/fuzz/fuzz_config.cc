@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (st.message().rfind("fuzz.txt", 0) != 0) __builtin_trap();  // every error names the file
     return 0;
   }
-  (void)edgeclas::SettingsInEffect(c);
+  (void)edgeclas::SettingsInEffect(c, c.ignored);
   for (int ch = 0; ch < 3; ++ch) {
     const float a = c.scale / c.std[ch], b = -c.mean[ch] / c.std[ch];
     if (!std::isfinite(255.0f * std::fabs(a) + std::fabs(b))) __builtin_trap();  // the check let it through
