@@ -7,7 +7,8 @@
 //     stbi__build_huffman (fixed upstream in 2.28), also when the table is read past the end of its
 //     segment (found by fuzzing), and a scan that uses a table no DHT defined reads far out of bounds in
 //     stbi__jpeg_huff_decode (uninitialised table; found by fuzzing): every DHT and SOS is checked first;
-//   * PNG: a chunk length past the end of the file makes stb allocate that much (found by fuzzing);
+//   * PNG: a chunk length past the end of the file makes stb allocate that much, an empty first IDAT
+//     makes it memcpy into a null buffer (both found by fuzzing);
 //   * any format: the declared size is checked against max_pixels before stb allocates the pixels.
 #include <algorithm>
 #include <climits>
@@ -118,6 +119,7 @@ Status CheckJpegTables(const uint8_t* d, size_t n) {
 // stb sizes its IDAT buffer from the chunk's declared length before reading it: a 300-byte file declaring a
 // 2 GB chunk allocates 2 GB (found by fuzzing). Every chunk must fit in the file.
 Status CheckPngChunks(const uint8_t* d, size_t n) {
+  bool idat = false;
   size_t pos = 8;
   while (pos < n) {
     if (n - pos < 12) return Status::Error("corrupt PNG (truncated chunk)");
@@ -125,6 +127,10 @@ Status CheckPngChunks(const uint8_t* d, size_t n) {
                        (static_cast<size_t>(d[pos + 2]) << 8) | d[pos + 3];
     if (len > n - pos - 12) return Status::Error("corrupt PNG (a chunk runs past the end of the file)");
     if (std::memcmp(d + pos + 4, "IEND", 4) == 0) break;
+    // An empty first IDAT makes stb memcpy into its still-null buffer (UB; found by fuzzing).
+    if (len == 0 && !idat && std::memcmp(d + pos + 4, "IDAT", 4) == 0)
+      return Status::Error("corrupt PNG (empty first IDAT chunk, which stb_image cannot read)");
+    idat = idat || std::memcmp(d + pos + 4, "IDAT", 4) == 0;
     pos += 12 + len;
   }
   return Status::OK();
