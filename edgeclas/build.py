@@ -157,6 +157,9 @@ def build(
     engine_root: str | os.PathLike[str] | None = None,
     ndk: str | os.PathLike[str] | None = None,
     android_platform: str = "android-24",
+    image_libs: bool = True,
+    sanitize: bool = False,
+    fuzzers: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build ``clas_system`` for ``arch``/``os_`` with ``engine`` and publish it in ``out``.
@@ -166,6 +169,9 @@ def build(
     the SDK layer's environment variable or cache). ``tests`` builds and runs the native tests (under qemu
     for ARM Linux) and records the result in ``BuildResult.tests`` and the manifest;
     :meth:`BuildResult.check_tests` turns a failure into :class:`BuildError`.
+    ``image_libs=False`` decodes JPEG/PNG with stb_image instead of libjpeg-turbo/libpng (what Android
+    builds always do); ``sanitize`` builds with ASan + UBSan (host only: the runtimes are the host's);
+    ``fuzzers`` adds the fuzz targets of ``native/fuzz`` (with gcc: corpus replayers, ``bin/fuzz_*``).
     """
     say = log or (lambda _msg: None)
     t = targets.target(arch, os_)
@@ -176,12 +182,17 @@ def build(
                           hint="drop --python, or build it with --arch host")
     if jobs < 1:
         raise ConfigError(f"--jobs must be ≥ 1, got {jobs}")
+    if sanitize and not t.is_host:
+        raise ConfigError(f"sanitizer builds run here, on the host; {t.key} is not supported",
+                          hint="build with --arch host")
     out = (Path(out) if out else build_dir("build", t, engine)).absolute()
     _check_out(out)
 
-    deps = _resolve_deps(t, row, python=python, engine_root=engine_root, ndk=ndk)
+    image_libs = image_libs and t.os != "android"  # no libjpeg/libpng SDK piece for Android: stb_image there
+    deps = _resolve_deps(t, row, python=python, engine_root=engine_root, ndk=ndk, image_libs=image_libs)
     cmake_args, env = _cmake_args(t, row, deps, python=python, tests=tests, build_type=build_type,
-                                  android_platform=android_platform)
+                                  android_platform=android_platform, image_libs=image_libs, sanitize=sanitize,
+                                  fuzzers=fuzzers)
     # Toolchain files (and what they include) are part of the key: CMake keeps cached compiler settings
     # across edits of them, so an edited toolchain gets a fresh build directory.
     toolchains = "".join(p.read_text() for p in sorted(deps["toolchain"].parent.glob("*.cmake"))) \
@@ -331,7 +342,8 @@ Resolver = Callable[..., sdk.SdkItem]
 
 
 def _collect_deps(t: Target, row: targets.DeviceEngine, *, python: bool = False, engine_root=None, ndk=None,
-                  resolve: Resolver = sdk.resolve, prepare: bool = True) -> tuple[dict[str, Any], list[ToolchainError]]:
+                  image_libs: bool = True, resolve: Resolver = sdk.resolve,
+                  prepare: bool = True) -> tuple[dict[str, Any], list[ToolchainError]]:
     """Every tool and library a build of ``row`` for ``t`` needs: (what was found, what is missing).
 
     ``prepare`` makes the local pieces a build makes for itself (the qemu prefix: a symlink and a text
@@ -355,6 +367,8 @@ def _collect_deps(t: Target, row: targets.DeviceEngine, *, python: bool = False,
     if row.sdk:
         need(row.sdk, lambda: resolve(row.sdk, arch=t.arch, os=t.os, flag=engine_root))
     if t.os == "linux" and not t.is_host:
+        if image_libs:  # libjpeg-turbo/libpng for the decoder, linked statically
+            need("image-libs", lambda: resolve("image-libs", arch=t.arch, os=t.os))
         need("qemu", lambda: resolve("qemu", arch=t.arch, os=t.os))
         if prepare:
             def prefix() -> Path:
@@ -404,11 +418,17 @@ def _pybind11_dir() -> str:
 
 
 def _cmake_args(t: Target, row: targets.DeviceEngine, deps: dict, *, python: bool, tests: bool, build_type: str,
-                android_platform: str) -> tuple[list[str], dict[str, str]]:
+                android_platform: str, image_libs: bool, sanitize: bool,
+                fuzzers: bool) -> tuple[list[str], dict[str, str]]:
     args = ["-G", "Ninja", f"-DCMAKE_BUILD_TYPE={build_type}", f"-DCMAKE_MAKE_PROGRAM={deps['ninja']}",
             f"-DEDGECLAS_ENGINE={row.name}",
             f"-DEDGECLAS_BUILD_TESTS={'ON' if tests else 'OFF'}",
-            f"-DEDGECLAS_BUILD_PYTHON={'ON' if python else 'OFF'}"]
+            f"-DEDGECLAS_BUILD_PYTHON={'ON' if python else 'OFF'}",
+            f"-DEDGECLAS_IMAGE_LIBS={'ON' if image_libs else 'OFF'}",
+            f"-DEDGECLAS_SANITIZE={'ON' if sanitize else 'OFF'}",
+            f"-DEDGECLAS_BUILD_FUZZERS={'ON' if fuzzers else 'OFF'}"]
+    if image_libs and "image-libs" in deps:
+        args.append(f"-DEDGECLAS_IMAGE_LIBS_ROOT={deps['image-libs'].path}")
     env = dict(os.environ)
     if deps["toolchain"]:
         args.append(f"-DCMAKE_TOOLCHAIN_FILE={deps['toolchain']}")

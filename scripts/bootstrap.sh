@@ -12,6 +12,8 @@ APT_PACKAGES=(
   python3-venv cmake ninja-build g++ pkg-config
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user-static
   adb libstb-dev googletest unzip
+  libjpeg62-turbo-dev libpng-dev zlib1g-dev  # clas_system decodes JPEG/PNG with them on the host
+  clang libclang-rt-14-dev  # libFuzzer targets (native/fuzz)
   chromium  # report tests open the HTML report in headless Chromium
   curl      # the serve test posts an image the way README shows
 )
@@ -60,6 +62,12 @@ done
 for arch in armv8 armv7; do
   .venv/bin/edgeclas sdk path android-userland --arch "$arch" >/dev/null 2>&1 \
     || .venv/bin/edgeclas sdk install android-userland --arch "$arch"
+done
+# libjpeg-turbo/libpng/zlib for ARM Linux clas_system builds: Debian's arm64/armhf -dev packages, fetched with
+# apt-get through a private apt state (the system apt never gets multiarch), pinned by sha256.
+for target in "--arch armv8 --os linux" "--arch armv7 --os linux"; do
+  # shellcheck disable=SC2086
+  .venv/bin/edgeclas sdk path image-libs $target >/dev/null 2>&1 || .venv/bin/edgeclas sdk install image-libs $target
 done
 # The Paddle Lite compat runtime (.nb conversion and the host lite engine; an opt binary alone cannot run
 # models): no verb installs packages at run time, so it is set up here (pinned wheel from PyPI, sha256

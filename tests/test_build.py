@@ -247,7 +247,7 @@ def test_armv8_build_under_qemu_matches_host_onnxruntime(armv8_linux_build, mode
     r = armv8_linux_build.tests
     assert r is not None and r.ok and "qemu-aarch64" in r.runner, r
 
-    # PNG only: both sides decode PNG exactly (JPEG decoders differ by design: stb vs libjpeg-turbo).
+    # The PNG photos (JPEG and EXIF on this build: tests/test_native_decode.py).
     images = tmp_path / "images"
     images.mkdir()
     pngs = [p for p in sample_images if p.suffix == ".png"]

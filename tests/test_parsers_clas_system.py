@@ -83,3 +83,24 @@ def test_latency_stats_match_numpy_percentiles():
     assert s.p90 == pytest.approx(float(np.percentile(xs, 90)))
     assert s.std == pytest.approx(float(np.std(xs, ddof=1)))  # sample std, like edgeclas.stats and clas_system
     assert (s.min, s.max) == (1.0, 10.0)
+
+
+# Inputs the atheris fuzzer (native/fuzz/fuzz_clas_system_parser.py) found raising something other than
+# OutputParseError, i.e. a traceback in deploy/bench instead of a recorded failure; and their JSON cousins.
+_DEMO_HEAD = "===clas result for image: a.jpg===\nTop-1, class_id: 3, class_name: x, score: 0.5\n"
+
+
+@pytest.mark.parametrize("text,match", [
+    (_DEMO_HEAD + "Current time cost: 0.01559-0 s.\n", None),  # found: float('0.01559-0'); not a time line now
+    (_DEMO_HEAD + "Current time cost: 1e400 s.\n", "not a finite number"),  # found: an infinite sample
+    ('{"type": "image", "image": "a", "topk": [{"class_id": Infinity, "score": 1}]}\n', "integer"),
+    ('{"type": "image", "image": "a", "topk": [], "timing_ms": [1, 2]}\n', "timing_ms"),
+    ('{"type": "image", "image": ' + "[" * 100000 + "\n", "too deeply|not valid JSON|truncated"),
+])
+def test_fuzzer_findings_are_parse_errors_not_tracebacks(text, match):
+    if match is None:
+        out = parse_clas_system(text)
+        assert out.images[0].topk[0].class_id == 3 and out.ignored_lines == ["Current time cost: 0.01559-0 s."]
+        return
+    with pytest.raises(OutputParseError, match=match):
+        parse_clas_system(text)

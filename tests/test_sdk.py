@@ -26,7 +26,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty edgeclas cache and no SDK environment variables."""
     root = tmp_path / "cache"
     monkeypatch.setenv("EDGECLAS_CACHE", str(root))
-    for var in (*NDK_VARS, "EDGECLAS_ORT_ROOT", "EDGECLAS_LITE_ROOT", "EDGECLAS_QEMU_LD_PREFIX"):
+    for var in (*NDK_VARS, "EDGECLAS_ORT_ROOT", "EDGECLAS_LITE_ROOT", "EDGECLAS_QEMU_LD_PREFIX", "EDGECLAS_IMAGE_LIBS_ROOT"):
         monkeypatch.delenv(var, raising=False)
     return root
 
@@ -377,3 +377,60 @@ def test_ort_install_rejects_a_tampered_artifact(tmp_path: Path, monkeypatch) ->
         sdk.install("onnxruntime", arch="armv8", os="android")
     assert not (downloads / ort_sdk.AAR_NAME).exists()  # deleted on the sha256 mismatch
     assert not (cache_dir("sdk", "onnxruntime")).exists()
+
+
+# ----------------------------------------------------------------------------- image-libs (ARM Linux decoders)
+
+def test_image_libs_missing_names_the_install_command_and_refuses_other_targets(tmp_path: Path, cache: Path,
+                                                                                 monkeypatch) -> None:
+    with pytest.raises(ToolchainError) as e:
+        sdk.resolve("image-libs", arch="armv8", os="linux")
+    assert e.value.hint == "edgeclas sdk install image-libs --arch armv8 --os linux"
+    with pytest.raises(ToolchainError, match="stb_image"):
+        sdk.resolve("image-libs", arch="armv8", os="android")
+    half = tmp_path / "half"
+    (half / "include").mkdir(parents=True)
+    (half / "include" / "jpeglib.h").write_text("")
+    monkeypatch.setenv("EDGECLAS_IMAGE_LIBS_ROOT", str(half))
+    with pytest.raises(ToolchainError, match=r"lib/libpng16\.a.*EDGECLAS_IMAGE_LIBS_ROOT"):
+        sdk.resolve("image-libs", arch="armv7", os="linux")
+
+
+def test_image_libs_pins_every_package_for_both_arches() -> None:
+    from edgeclas.sdk import image_libs
+
+    for machine, arch in (("aarch64", "arm64"), ("armv7", "armhf")):
+        arts = image_libs.PACKAGES[machine]
+        assert {a.spec.split(":")[0] for a in arts} == {"libjpeg62-turbo-dev", "libpng-dev", "zlib1g-dev"}
+        for a in arts:
+            assert a.via == "apt" and f":{arch}=" in a.spec and a.name.endswith(f"_{arch}.deb")
+            assert len(a.sha256) == 64 and int(a.sha256, 16) >= 0
+
+
+def test_image_libs_install_from_the_pinned_debs(tmp_path: Path, monkeypatch) -> None:
+    """install() on the real pinned .debs (from the user's cache, so no network): the flat static layout."""
+    from edgeclas.paths import cache_dir
+    from edgeclas.sdk import image_libs
+    from edgeclas.sdk._elf import elf_machine
+
+    real = cache_dir("sdk", "downloads")
+    needed = [a.name for a in image_libs.PACKAGES["aarch64"]]
+    if not all((real / n).is_file() for n in needed):
+        pytest.skip(f"the pinned .debs are not in {real} yet: edgeclas sdk install image-libs --arch armv8 --os linux")
+    monkeypatch.setenv("EDGECLAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("EDGECLAS_IMAGE_LIBS_ROOT", raising=False)
+    downloads = cache_dir("sdk", "downloads")
+    downloads.mkdir(parents=True)
+    for n in needed:
+        (downloads / n).symlink_to(real / n)
+    item, = sdk.install("image-libs", arch="armv8", os="linux")
+    assert (item.path / "include" / "jconfig.h").read_text().count("LIBJPEG_TURBO_VERSION")
+    assert "PNG_LIBPNG_VER_STRING" in (item.path / "include" / "png.h").read_text()
+    for lib in ("libjpeg.a", "libpng16.a", "libz.a"):
+        with open(item.path / "lib" / lib, "rb") as f:
+            assert f.read(8) == b"!<arch>\n", lib
+    objs = subprocess.run(["ar", "t", str(item.path / "lib" / "libjpeg.a")], capture_output=True, text=True).stdout
+    first = objs.split()[0]
+    subprocess.run(["ar", "x", str(item.path / "lib" / "libjpeg.a"), first], cwd=tmp_path, check=True)
+    assert elf_machine(tmp_path / first) == "aarch64"
+    assert sdk.resolve("image-libs", arch="armv8", os="linux").source == "cache"

@@ -15,6 +15,7 @@ result at all raises :class:`OutputParseError` carrying what was parsed so far i
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -124,6 +125,8 @@ def _num(d: dict[str, Any], key: str, where: str, cast: type = float) -> Any:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ValueError(f"{where}: '{key}' should be a number, got {v!r}")
+    if cast is int and not (isinstance(v, int) or (math.isfinite(v) and v == int(v))):
+        raise ValueError(f"{where}: '{key}' should be an integer, got {v!r}")
     return cast(v)
 
 
@@ -138,7 +141,10 @@ def _image(obj: dict[str, Any], where: str) -> ImageResult:
     probs = obj.get("probs")
     if probs is not None and not (isinstance(probs, list) and all(isinstance(p, (int, float)) for p in probs)):
         raise ValueError(f"{where}: 'probs' should be a list of numbers")
-    timing = {k: float(v) for k, v in (obj.get("timing_ms") or {}).items() if isinstance(v, (int, float))}
+    timing_ms = obj.get("timing_ms") or {}
+    if not isinstance(timing_ms, dict):
+        raise ValueError(f"{where}: 'timing_ms' should be an object")
+    timing = {k: float(v) for k, v in timing_ms.items() if isinstance(v, (int, float))}
     return ImageResult(obj["image"], topk, [float(p) for p in probs] if probs is not None else None, timing)
 
 
@@ -200,6 +206,8 @@ def parse_json_lines(stdout: str) -> ClasSystemOutput:
             raise OutputParseError(f"{where} is {what}: {line[:80]!r}", partial=out) from None
         except (ValueError, TypeError) as e:
             raise OutputParseError(str(e), partial=out) from None
+        except RecursionError:  # json.loads on thousands of nested brackets
+            raise OutputParseError(f"{where} nests JSON too deeply: {line[:80]!r}", partial=out) from None
     if out.summary is None:
         raise OutputParseError(
             f"clas_system output ends without its summary line after {len(out.images)} image record(s): "
@@ -210,10 +218,11 @@ def parse_json_lines(stdout: str) -> ClasSystemOutput:
 
 
 _RESULT_HDR = re.compile(r"^===\s*clas result for image:\s*(.*?)\s*===\s*$")
+_FLOAT = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"  # what float() accepts, so a match always converts
 _TOP = re.compile(
-    r"^Top-(\d+),\s*class_id:\s*(-?\d+),\s*class_name:\s*(.*?),\s*score:\s*([-+0-9.eE]+|nan|inf)\s*$"
+    rf"^Top-(\d+),\s*class_id:\s*(-?\d+),\s*class_name:\s*(.*?),\s*score:\s*({_FLOAT}|nan|inf)\s*$"
 )
-_TIME = re.compile(r"^Current time cost:\s*([-+0-9.eE]+)\s*(s|ms)\b")
+_TIME = re.compile(rf"^Current time cost:\s*({_FLOAT})\s*(s|ms)\b")
 
 
 def parse_paddleclas_text(stdout: str) -> ClasSystemOutput:
@@ -238,6 +247,9 @@ def parse_paddleclas_text(stdout: str) -> ClasSystemOutput:
         m = _TIME.match(line)
         if m:
             value = float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
+            if not math.isfinite(value):
+                raise OutputParseError(f"clas_system stdout line {no}: time {m.group(1)} {m.group(2)} is not a "
+                                       "finite number", partial=out)
             samples.append(value)
             if current is not None:
                 current.timing_ms["inference"] = value

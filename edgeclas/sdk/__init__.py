@@ -1,7 +1,7 @@
 """The SDK layer: every external tool or library a build or deploy needs, found in one place.
 
 Each item (``ndk``, ``onnxruntime``, ``paddle-lite``, ``cross-gcc``, ``qemu``, ``qemu-prefix``,
-``android-userland``, and items other areas register, e.g. ``lite-opt``) is resolved in a fixed order::
+``android-userland``, ``image-libs``, and items other areas register, e.g. ``lite-opt``) is resolved in a fixed order::
 
     explicit flag  →  environment variable  →  edgeclas cache  →  (install: pinned download)
 
@@ -52,6 +52,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "cross-gcc": ("edgeclas.sdk.cross", "Debian cross compilers for ARM Linux boards"),
     "qemu": ("edgeclas.sdk.cross", "qemu user-mode emulators to run ARM binaries here"),
     "qemu-prefix": ("edgeclas.sdk.cross", "qemu -L prefix: cross libc + an ARM /proc/cpuinfo"),
+    "image-libs": ("edgeclas.sdk.image_libs", "static libjpeg-turbo + libpng + zlib from Debian for ARM Linux builds"),
     "lite-opt": ("edgeclas.lite.sdk", "Paddle Lite opt (model → .nb), v2.13-rc: binary, paddlelite or compat runtime"),
     "android-userland": ("edgeclas.sdk.userland", "the emulated phone's /system: mksh + toybox (Debian ARM packages)"),
 }

@@ -44,6 +44,8 @@ py::dict ConfigDict(const Config& c) {
   d["std"] = std::vector<float>(c.std.begin(), c.std.end());
   d["scale"] = c.scale;
   d["channel_order"] = c.channel_order;
+  d["jpeg_dct_scaling"] = c.jpeg_dct_scaling;
+  d["max_image_pixels"] = c.max_image_pixels;
   return d;
 }
 
@@ -71,6 +73,7 @@ PYBIND11_MODULE(_native, m) {
   m.doc() = "edgeclas native core (C++): config, decode, preprocess, top-k, stats, pipeline";
   m.attr("engine") = BuiltEngineName();
   m.attr("has_neon") = HasNeonPreprocess();
+  m.attr("decoders") = ImageDecoders();
 
   m.def(
       "parse_config",
@@ -87,14 +90,28 @@ PYBIND11_MODULE(_native, m) {
 
   m.def(
       "decode",
-      [](const std::string& path) {
+      [](const std::string& path, int jpeg_dct_min_short, long long max_pixels) {
         Image img;
-        Throw(DecodeImageFile(path, &img));
+        DecodeOptions opt;
+        opt.jpeg_dct_min_short = jpeg_dct_min_short;
+        opt.max_pixels = max_pixels;
+        {
+          py::gil_scoped_release release;
+          Throw(DecodeImageFile(path, &img, opt));
+        }
         py::array_t<uint8_t> a({img.height, img.width, 3});
         std::copy(img.rgb.begin(), img.rgb.end(), a.mutable_data());
         return a;
       },
-      py::arg("path"), "Decode with stb_image -> HxWx3 uint8 RGB.");
+      py::arg("path"), py::arg("jpeg_dct_min_short") = 0, py::arg("max_pixels") = kDefaultMaxImagePixels,
+      "Decode as clas_system does (EXIF orientation applied) -> HxWx3 uint8 RGB.");
+
+  m.def(
+      "exif_orientation", [](const py::bytes& data) {
+        const std::string s = data;
+        return ExifOrientation(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+      },
+      py::arg("data"), "EXIF orientation (1..8) of JPEG/PNG file bytes; 1 when absent.");
 
   m.def(
       "preprocess",

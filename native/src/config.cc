@@ -11,6 +11,8 @@
 #include <sstream>
 #include <sys/stat.h>
 
+#include "edgeclas/image.h"
+
 namespace edgeclas {
 namespace {
 
@@ -47,7 +49,40 @@ bool ParseFloat(const std::string& v, float* out) {
   double x = std::strtod(v.c_str(), &end);
   if (errno != 0 || *end != '\0' || !std::isfinite(x)) return false;
   *out = static_cast<float>(x);
+  return std::isfinite(*out);  // 1e39 is a finite double but inf as the float the pipeline uses
+}
+
+bool ParseInt64(const std::string& v, long long lo, long long hi, long long* out) {
+  if (v.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  long long x = std::strtoll(v.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || x < lo || x > hi) return false;
+  *out = x;
   return true;
+}
+
+// Preprocessing computes v * (scale / std) + (-mean / std) in float for pixel values v in 0..255: every
+// term must stay finite, or the model gets inf/NaN and answers with garbage. Returns the key to blame
+// and the reason, or an empty key.
+std::pair<std::string, std::string> NormalisationProblem(const Config& c) {
+  for (int ch = 0; ch < 3; ++ch) {
+    const float a = c.scale / c.std[ch], b = -c.mean[ch] / c.std[ch];
+    const float hi = 255.0f * std::fabs(a) + std::fabs(b);
+    if (std::isfinite(a) && std::isfinite(b) && std::isfinite(hi)) continue;
+    // Blame the value furthest (in orders of magnitude) from its ImageNet-typical size.
+    auto off = [](double v, double typical) { return std::fabs(std::log10(std::fabs(v) / typical)); };
+    const double off_std = off(c.std[ch], 0.225);
+    std::string key = !std::isfinite(a) ? (off(c.scale, 1 / 255.0) > off_std ? "scale" : "std")
+                      : !std::isfinite(b) ? (off(c.mean[ch], 0.45) > off_std ? "mean" : "std")
+                                          : "mean";
+    std::ostringstream why;
+    why.precision(7);
+    why << "(v * scale - mean) / std overflows float for channel " << ch << " (scale " << c.scale << ", mean "
+        << c.mean[ch] << ", std " << c.std[ch] << ")";
+    return {key, why.str()};
+  }
+  return {"", ""};
 }
 
 bool ParseBool(const std::string& v, bool* out) {
@@ -85,6 +120,8 @@ std::string FormatFloat(double x) {
   o << x;
   return o.str();
 }
+
+constexpr long long kMaxConfigBytes = 1 << 20;
 
 }  // namespace
 
@@ -154,19 +191,30 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
          if (v == "text") return c.output = OutputFormat::kText, std::string();
          return std::string("json or text");
        }},
-      {"mean", [&c](const std::string& v) { return ParseTriple(v, &c.mean) ? "" : std::string("three numbers"); }},
+      {"mean",
+       [&c](const std::string& v) {
+         return ParseTriple(v, &c.mean) ? "" : std::string("three numbers, finite as float");
+       }},
       {"std",
        [&c](const std::string& v) {
          std::array<float, 3> s{};
-         if (!ParseTriple(v, &s) || s[0] == 0 || s[1] == 0 || s[2] == 0) return std::string("three non-zero numbers");
+         if (!ParseTriple(v, &s) || s[0] == 0 || s[1] == 0 || s[2] == 0) return std::string("three non-zero numbers, finite as float");
          c.std = s;
          return std::string();
        }},
       {"scale",
        [&c](const std::string& v) {
-         return ParseFloat(v, &c.scale) && c.scale > 0 ? "" : std::string("a positive number (e.g. 0.00392157 or 1/255)");
+         return ParseFloat(v, &c.scale) && c.scale > 0
+                    ? ""
+                    : std::string("a positive number, finite as float (e.g. 0.00392157 or 1/255)");
        }},
       {"channel_order", one_of(&c.channel_order, {"RGB", "BGR"})},
+      {"jpeg_dct_scaling", boolean(&c.jpeg_dct_scaling)},
+      {"max_image_pixels",
+       [&c](const std::string& v) {
+         return ParseInt64(v, 1, 1LL << 34, &c.max_image_pixels) ? std::string()
+                                                                  : std::string("an integer in 1..17179869184");
+       }},
   };
 
   std::map<std::string, int> seen;
@@ -199,6 +247,15 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
   }
   if (c.clas_model_file.empty())
     return Status::Error(source + ": missing key 'clas_model_file' (the model file: .onnx or Paddle Lite .nb)");
+  const auto problem = NormalisationProblem(c);
+  if (!problem.first.empty()) {
+    std::string key = problem.first;
+    for (const char* k : {"std", "mean", "scale"})  // blame a key the file sets, when the guess is a default
+      if (!seen.count(key) && seen.count(k)) key = k;
+    const std::string at = seen.count(key) ? ":" + std::to_string(seen[key]) : "";
+    return Status::Error(source + at + ": " + key + ": " + problem.second +
+                         "; typical values: mean 0.485 0.456 0.406, std 0.229 0.224 0.225, scale 1/255");
+  }
   if (c.crop_size > c.resize_short_size)
     return Status::Error(source + ": crop_size " + std::to_string(c.crop_size) + " is larger than resize_short_size " +
                          std::to_string(c.resize_short_size) + " (the crop is taken from the resized image)");
@@ -218,6 +275,12 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
   if (c.tipc_benchmark)
     c.ignored.push_back({"tipc_benchmark", "1",
                          "clas_system prints its own settings and latency summary, not PaddleClas's TIPC AutoLog report"});
+#ifndef EDGECLAS_HAVE_LIBJPEG
+  if (c.jpeg_dct_scaling) {
+    c.ignored.push_back({"jpeg_dct_scaling", "1", "this build decodes JPEG with stb_image, which has no DCT scaling"});
+    c.jpeg_dct_scaling = false;
+  }
+#endif
   *cfg = c;
   return Status::OK();
 }
@@ -226,6 +289,9 @@ Status LoadConfigFile(const std::string& path, Config* cfg, std::vector<std::str
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return Status::Error(path + ": config file not found");
   if (S_ISDIR(st.st_mode)) return Status::Error(path + ": is a directory, expected a config.txt file");
+  if (!S_ISREG(st.st_mode)) return Status::Error(path + ": not a regular file, expected a config.txt file");
+  if (st.st_size > kMaxConfigBytes)
+    return Status::Error(path + ": " + std::to_string(st.st_size) + " bytes; a config.txt is a few lines (limit 1 MiB)");
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::Error(path + ": cannot read config file");
   std::ostringstream ss;
@@ -263,6 +329,9 @@ std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& 
       {"warmup", std::to_string(c.warmup)},
       {"repeats", std::to_string(c.repeats)},
       {"decode_threads", c.decode_threads ? std::to_string(c.decode_threads) : "0 (one per CPU in use)"},
+      {"decoders", ImageDecoders()},
+      {"jpeg_dct_scaling", c.jpeg_dct_scaling ? "1" : "0"},
+      {"max_image_pixels", std::to_string(c.max_image_pixels)},
       {"output", c.output == OutputFormat::kJson ? "json" : "text"},
       {"batch_size", std::to_string(c.batch_size)},
       {"precision", c.precision},

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <thread>
+
+#include <sys/stat.h>
 
 #include "edgeclas/image.h"
 #include "edgeclas/preprocess.h"
@@ -30,6 +33,10 @@ Status Pipeline::Init(const Config& cfg) {
   affinity_ = ApplyPowerMode(cfg_.power_mode);
   Config load_cfg = cfg_;
   load_cfg.clas_model_file = ResolveConfigPath(cfg_, cfg_.clas_model_file);
+  struct stat st {};
+  if (stat(load_cfg.clas_model_file.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return Status::Error(load_cfg.clas_model_file + ": clas_model_file is not a regular file (set it in " +
+                         cfg_.source + ")");
   const auto t0 = std::chrono::steady_clock::now();
   EDGECLAS_RETURN_IF_ERROR(engine_->Load(load_cfg));
   init_ms_ = MsSince(t0);
@@ -49,7 +56,10 @@ Status Pipeline::Init(const Config& cfg) {
 Pipeline::Prepared Pipeline::Prepare(const std::string& path) const {
   Prepared out;
   Image img;
-  out.status = DecodeImageFile(path, &img);
+  DecodeOptions opt;
+  opt.jpeg_dct_min_short = cfg_.jpeg_dct_scaling ? cfg_.resize_short_size : 0;
+  opt.max_pixels = cfg_.max_image_pixels;
+  out.status = DecodeImageFile(path, &img, opt);
   if (!out.status.ok()) return out;
   const auto t0 = std::chrono::steady_clock::now();
   PreprocessParams p;
@@ -92,6 +102,14 @@ Status Pipeline::Infer(const std::string& path, Prepared* prepared, ImageResult*
     }
   }
   r->inference_ms = timed_sum / cfg_.repeats;
+  for (size_t i = 0; i < output.size(); ++i) {
+    if (!std::isfinite(output[i])) {
+      ++failed_;
+      return Status::Error(path + ": the model's output " + std::to_string(i) + " is " +
+                           (std::isnan(output[i]) ? "NaN" : "infinite") +
+                           " (check mean/std/scale in " + cfg_.source + " and the model file)");
+    }
+  }
   const auto t0 = std::chrono::steady_clock::now();
   r->topk = TopK(output, cfg_.topk, labels_);
   r->postprocess_ms = MsSince(t0);

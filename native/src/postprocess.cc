@@ -5,7 +5,14 @@
 #include <fstream>
 #include <numeric>
 
+#include <sys/stat.h>
+
 namespace edgeclas {
+namespace {
+
+constexpr long long kMaxLabelFileBytes = 64LL << 20;  // ImageNet-21k's list is ~0.5 MB
+
+}  // namespace
 
 std::vector<ClassScore> TopK(const std::vector<float>& probs, int k, const std::vector<std::string>& labels) {
   const int n = static_cast<int>(probs.size());
@@ -25,6 +32,13 @@ std::vector<ClassScore> TopK(const std::vector<float>& probs, int k, const std::
 }
 
 Status LoadLabels(const std::string& path, std::vector<std::string>* labels) {
+  // /dev/zero, a FIFO or a huge file would otherwise hang clas_system or grow it without bound.
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return Status::Error(path + ": cannot open label file (label_path)");
+  if (!S_ISREG(st.st_mode)) return Status::Error(path + ": label_path is not a regular file");
+  if (st.st_size > kMaxLabelFileBytes)
+    return Status::Error(path + ": label file of " + std::to_string(st.st_size) +
+                         " bytes; label_path must be a label list (at most 64 MiB)");
   std::ifstream f(path);
   if (!f) return Status::Error(path + ": cannot open label file (label_path)");
   labels->clear();

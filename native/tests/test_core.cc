@@ -3,7 +3,9 @@
 
 #include <sched.h>
 
+#include <climits>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -74,6 +76,68 @@ std::vector<float> ReferencePreprocess(const std::vector<uint8_t>& img, int w, i
       }
     }
   return out;
+}
+
+std::vector<uint8_t> EncodeJpeg(const std::vector<uint8_t>& rgb, int w, int h) {
+  std::vector<uint8_t> out;
+  stbi_write_jpg_to_func(
+      [](void* ctx, void* data, int size) {
+        auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+        v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+      },
+      &out, w, h, 3, rgb.data(), 95);
+  return out;
+}
+
+std::vector<uint8_t> EncodeBmp(const std::vector<uint8_t>& rgb, int w, int h) {
+  std::vector<uint8_t> out;
+  stbi_write_bmp_to_func(
+      [](void* ctx, void* data, int size) {
+        auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+        v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+      },
+      &out, w, h, 3, rgb.data());
+  return out;
+}
+
+// A JPEG with an APP1 "Exif" segment right after SOI: TIFF header (II or MM), IFD0 with one SHORT tag 0x0112.
+std::vector<uint8_t> WithExifOrientation(const std::vector<uint8_t>& jpeg, int orientation, bool big_endian) {
+  auto u16 = [&](std::vector<uint8_t>* v, unsigned x) {
+    if (big_endian) v->insert(v->end(), {uint8_t(x >> 8), uint8_t(x)});
+    else v->insert(v->end(), {uint8_t(x), uint8_t(x >> 8)});
+  };
+  auto u32 = [&](std::vector<uint8_t>* v, uint32_t x) {
+    if (big_endian) v->insert(v->end(), {uint8_t(x >> 24), uint8_t(x >> 16), uint8_t(x >> 8), uint8_t(x)});
+    else v->insert(v->end(), {uint8_t(x), uint8_t(x >> 8), uint8_t(x >> 16), uint8_t(x >> 24)});
+  };
+  std::vector<uint8_t> tiff = {uint8_t(big_endian ? 'M' : 'I'), uint8_t(big_endian ? 'M' : 'I')};
+  u16(&tiff, 42);
+  u32(&tiff, 8);
+  u16(&tiff, 1);  // one entry
+  u16(&tiff, 0x0112);
+  u16(&tiff, 3);
+  u32(&tiff, 1);
+  u16(&tiff, static_cast<unsigned>(orientation));
+  u16(&tiff, 0);
+  u32(&tiff, 0);  // no next IFD
+  std::vector<uint8_t> seg = {'E', 'x', 'i', 'f', 0, 0};
+  seg.insert(seg.end(), tiff.begin(), tiff.end());
+  std::vector<uint8_t> out(jpeg.begin(), jpeg.begin() + 2);
+  const size_t len = seg.size() + 2;
+  out.insert(out.end(), {0xFF, 0xE1, uint8_t(len >> 8), uint8_t(len)});
+  out.insert(out.end(), seg.begin(), seg.end());
+  out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+  return out;
+}
+
+// Offset of the first marker segment `marker` (e.g. 0xC0 SOF0, 0xC4 DHT) in a JPEG, or 0.
+size_t FindSegment(const std::vector<uint8_t>& j, uint8_t marker) {
+  size_t pos = 2;
+  while (pos + 4 <= j.size() && j[pos] == 0xFF) {
+    if (j[pos + 1] == marker) return pos;
+    pos += 2 + ((j[pos + 2] << 8) | j[pos + 3]);
+  }
+  return 0;
 }
 
 float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
@@ -315,6 +379,173 @@ TEST(Image, PngRoundTripIsExactAndCorruptIsAnError) {
   EXPECT_NE(st.message().find("x.png"), std::string::npos);
   EXPECT_FALSE(DecodeImageMemory(bytes.data(), 0, "empty.png", &out).ok());
   EXPECT_FALSE(DecodeImageFile("/nonexistent/edgeclas.png", &out).ok());
+}
+
+TEST(Config, NonFiniteOrOverflowingNumbersAreRefused) {
+  struct Case {
+    const char* line;
+    const char* key;
+  } cases[] = {{"scale 1e39", "scale"},       {"mean 3e38 0.456 0.406", "mean"}, {"std 1e-45 0.224 0.225", "std"},
+               {"mean 1e39 0 0", "mean"},     {"std 0.2 nan 0.2", "std"},        {"scale inf", "scale"},
+               {"scale 1/1e-39", "scale"},    {"max_image_pixels 0", "max_image_pixels"},
+               {"jpeg_dct_scaling 2", "jpeg_dct_scaling"}};
+  for (const auto& k : cases) {
+    Config c;
+    Status st = ParseConfig(std::string("clas_model_file m.onnx\n") + k.line + "\n", "c.txt", &c, nullptr);
+    ASSERT_FALSE(st.ok()) << k.line;
+    EXPECT_NE(st.message().find("c.txt:2"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(k.key), std::string::npos) << st.message();
+  }
+  // Finite in range, but the normalised pixel is not: refused too, naming the line of the key to change.
+  Config c;
+  Status st = ParseConfig("clas_model_file m.onnx\nscale 1/255\nstd 1e-40 1 1\n", "c.txt", &c, nullptr);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("c.txt:3: std"), std::string::npos) << st.message();
+  EXPECT_TRUE(ParseConfig("clas_model_file m.onnx\njpeg_dct_scaling 1\nmax_image_pixels 1000\n", "c.txt", &c,
+                          nullptr).ok());
+#ifdef EDGECLAS_HAVE_LIBJPEG
+  EXPECT_TRUE(c.jpeg_dct_scaling);
+#else  // stb builds cannot scale: the key is reported as ignored, never shown as in effect
+  EXPECT_FALSE(c.jpeg_dct_scaling);
+  ASSERT_EQ(c.ignored.size(), 1u);
+  EXPECT_EQ(c.ignored[0].key, "jpeg_dct_scaling");
+#endif
+  EXPECT_EQ(c.max_image_pixels, 1000);
+}
+
+TEST(Config, SpecialFilesAreRefusedAtOnce) {
+  Config c;
+  Status st = LoadConfigFile("/dev/zero", &c, nullptr);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("not a regular file"), std::string::npos) << st.message();
+  std::vector<std::string> labels;
+  st = LoadLabels("/dev/zero", &labels);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("/dev/zero"), std::string::npos) << st.message();
+  EXPECT_FALSE(LoadLabels(::testing::TempDir(), &labels).ok());  // a directory
+}
+
+TEST(Image, JpegDecodesAndTruncatedOrCorruptJpegIsAnError) {
+  const int w = 37, h = 21;
+  std::vector<uint8_t> jpeg = EncodeJpeg(RandomImage(w, h, 6), w, h);
+  Image out;
+  Status st = DecodeImageMemory(jpeg.data(), jpeg.size(), "x.jpg", &out);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(out.width, w);
+  EXPECT_EQ(out.height, h);
+  EXPECT_EQ(out.rgb.size(), size_t{w} * h * 3);
+  for (size_t cut : {jpeg.size() / 2, jpeg.size() - 2, size_t{3}, size_t{20}}) {
+    st = DecodeImageMemory(jpeg.data(), cut, "cut.jpg", &out);
+    EXPECT_FALSE(st.ok()) << cut;
+    EXPECT_NE(st.message().find("cut.jpg"), std::string::npos) << st.message();
+    EXPECT_TRUE(out.rgb.empty());
+  }
+  // A Huffman table whose code counts add up past 256 (stb 2.27 wrote past its table on this).
+  std::vector<uint8_t> bad = jpeg;
+  const size_t dht = FindSegment(bad, 0xC4);
+  ASSERT_NE(dht, 0u);
+  for (int i = 0; i < 16; ++i) bad[dht + 5 + i] = 200;
+  EXPECT_FALSE(DecodeImageMemory(bad.data(), bad.size(), "dht.jpg", &out).ok());
+}
+
+TEST(Image, DecompressionBombsAreRefusedBeforeDecoding) {
+  std::vector<uint8_t> jpeg = EncodeJpeg(RandomImage(16, 16, 7), 16, 16);
+  const size_t sof = FindSegment(jpeg, 0xC0);
+  ASSERT_NE(sof, 0u);
+  jpeg[sof + 5] = 0xFF, jpeg[sof + 6] = 0x00;  // height 65280
+  jpeg[sof + 7] = 0xFF, jpeg[sof + 8] = 0x00;  // width 65280
+  Image out;
+  Status st = DecodeImageMemory(jpeg.data(), jpeg.size(), "bomb.jpg", &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("max_image_pixels"), std::string::npos) << st.message();
+  std::vector<uint8_t> bmp = EncodeBmp(RandomImage(4, 4, 8), 4, 4);
+  const int32_t big = 30000;
+  std::memcpy(&bmp[18], &big, 4);
+  std::memcpy(&bmp[22], &big, 4);
+  st = DecodeImageMemory(bmp.data(), bmp.size(), "bomb.bmp", &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("max_image_pixels"), std::string::npos) << st.message();
+  DecodeOptions small;
+  small.max_pixels = 100;
+  std::vector<uint8_t> ok = EncodeJpeg(RandomImage(16, 16, 9), 16, 16);
+  EXPECT_FALSE(DecodeImageMemory(ok.data(), ok.size(), "x.jpg", &out, small).ok());
+}
+
+TEST(Image, BmpDecodesAndHeightIntMinIsRefused) {
+  std::vector<uint8_t> img = RandomImage(5, 3, 10);
+  std::vector<uint8_t> bmp = EncodeBmp(img, 5, 3);
+  Image out;
+  ASSERT_TRUE(DecodeImageMemory(bmp.data(), bmp.size(), "x.bmp", &out).ok());
+  EXPECT_EQ(out.rgb, img);
+  const int32_t int_min = INT32_MIN;
+  std::memcpy(&bmp[22], &int_min, 4);
+  Status st = DecodeImageMemory(bmp.data(), bmp.size(), "min.bmp", &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("min.bmp"), std::string::npos);
+  EXPECT_FALSE(DecodeImageMemory(reinterpret_cast<const uint8_t*>("GIF89a...."), 10, "x.gif", &out).ok());
+}
+
+TEST(Exif, OrientationIsReadFromBothByteOrdersAndMalformedIsIgnored) {
+  std::vector<uint8_t> jpeg = EncodeJpeg(RandomImage(8, 4, 11), 8, 4);
+  EXPECT_EQ(ExifOrientation(jpeg.data(), jpeg.size()), 1);
+  for (int o = 1; o <= 8; ++o) {
+    for (bool be : {false, true}) {
+      std::vector<uint8_t> j = WithExifOrientation(jpeg, o, be);
+      EXPECT_EQ(ExifOrientation(j.data(), j.size()), o) << o << " " << be;
+      // Every prefix parses without reading past it (ASan build) and yields a valid orientation.
+      for (size_t n = 0; n < 60; ++n) {
+        const int got = ExifOrientation(j.data(), n);
+        EXPECT_TRUE(got >= 1 && got <= 8);
+      }
+    }
+  }
+  std::vector<uint8_t> j = WithExifOrientation(jpeg, 9, false);
+  EXPECT_EQ(ExifOrientation(j.data(), j.size()), 1);  // out of range: ignored, as cv2 does
+}
+
+TEST(Exif, OrientationIsAppliedOnDecode) {
+  // 3x2 image, pixel value = index; orientation 6 (rotate 90 clockwise) gives 2x3.
+  const int w = 3, h = 2;
+  Image img;
+  img.width = w, img.height = h;
+  for (int i = 0; i < w * h; ++i) img.rgb.insert(img.rgb.end(), {uint8_t(i), uint8_t(i), uint8_t(i)});
+  auto at = [](const Image& m, int x, int y) { return m.rgb[(static_cast<size_t>(y) * m.width + x) * 3]; };
+  const int expect_first[9] = {0, 0, 2, 5, 3, 0, 3, 5, 2};  // top-left pixel after each orientation
+  for (int o = 1; o <= 8; ++o) {
+    Image m = img;
+    ApplyOrientation(o, &m);
+    EXPECT_EQ(m.width, o >= 5 ? h : w) << o;
+    EXPECT_EQ(at(m, 0, 0), expect_first[o]) << o;
+  }
+  Image r = img;
+  ApplyOrientation(6, &r);  // rows of the result are the source's columns, bottom to top
+  EXPECT_EQ((std::vector<int>{at(r, 0, 0), at(r, 1, 0), at(r, 0, 1), at(r, 1, 1), at(r, 0, 2), at(r, 1, 2)}),
+            (std::vector<int>{3, 0, 4, 1, 5, 2}));
+  std::vector<uint8_t> jpeg = WithExifOrientation(EncodeJpeg(RandomImage(8, 4, 12), 8, 4), 8, true);
+  Image out;
+  ASSERT_TRUE(DecodeImageMemory(jpeg.data(), jpeg.size(), "x.jpg", &out).ok());
+  EXPECT_EQ(out.width, 4);
+  EXPECT_EQ(out.height, 8);
+  EXPECT_EQ(out.orientation, 8);
+}
+
+TEST(Image, JpegDctScalingKeepsTheShortSideAboveTheTarget) {
+  std::vector<uint8_t> jpeg = EncodeJpeg(RandomImage(640, 480, 13), 640, 480);
+  Image out;
+  DecodeOptions opt;
+  opt.jpeg_dct_min_short = 100;  // 480 / 4 = 120 >= 100 > 480 / 8 = 60
+  ASSERT_TRUE(DecodeImageMemory(jpeg.data(), jpeg.size(), "x.jpg", &out, opt).ok());
+#ifdef EDGECLAS_HAVE_LIBJPEG
+  EXPECT_EQ(out.jpeg_scale_denom, 4);
+  EXPECT_EQ(out.width, 160);
+  EXPECT_EQ(out.height, 120);
+#else
+  EXPECT_EQ(out.jpeg_scale_denom, 1);  // stb_image has no DCT scaling: the full image
+  EXPECT_EQ(out.width, 640);
+#endif
+  opt.jpeg_dct_min_short = 481;
+  ASSERT_TRUE(DecodeImageMemory(jpeg.data(), jpeg.size(), "x.jpg", &out, opt).ok());
+  EXPECT_EQ(out.width, 640);
 }
 
 TEST(Postprocess, TopKOrdersAndBreaksTiesByClassId) {

@@ -44,6 +44,10 @@ struct Config {
   std::array<float, 3> std = {0.229f, 0.224f, 0.225f};
   float scale = 1.0f / 255.0f;
   std::string channel_order = "RGB";
+  // Decoding: JPEGs at 1/2..1/8 size in the DCT domain while the short side stays >= resize_short_size
+  // (faster on large photos, not bit-identical to cv2's full decode: native/README.md); pixel limit.
+  bool jpeg_dct_scaling = false;
+  long long max_image_pixels = 100000000;  // kDefaultMaxImagePixels (image.h)
 
   // Where the config came from: relative file paths in it are resolved against its directory.
   std::string source = "<config>";
@@ -53,9 +57,11 @@ struct Config {
 };
 
 // One "key value" line per setting; '#' starts a comment; blank lines are ignored. Unknown keys are
-// warnings (naming the key and line), bad values are errors naming the key and line.
+// warnings (naming the key and line), bad values are errors naming the key and line: numbers must be
+// finite as float, and mean/std/scale must keep the normalised pixel (v * scale - mean) / std finite.
 Status ParseConfig(const std::string& text, const std::string& source, Config* cfg,
                    std::vector<std::string>* warnings);
+// The file must be a regular file of at most 1 MiB (a config path of /dev/zero or a FIFO is refused at once).
 Status LoadConfigFile(const std::string& path, Config* cfg, std::vector<std::string>* warnings);
 
 // A path from the config: as given when it exists (PaddleClas behaviour: relative to the working
