@@ -228,6 +228,16 @@ def test_num_threads_reaches_the_engine(host_build, model_dir, png_images, tmp_p
     assert threads[1] >= 1 and threads[4] - threads[1] == 3, threads
 
 
+def test_precision_the_engine_cannot_apply_is_a_warning_with_the_reason(host_build, model_dir, png_images, tmp_path):
+    m = _manifest(model_dir)
+    cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], precision="fp16",
+                      repeats=1)
+    r = _run(host_build.command(cfg, png_images[0]), env=host_build.env())
+    assert r.returncode == 0, r.stderr
+    assert "warning: precision FP16 ignored: ONNX Runtime's CPU engine runs the precision stored in" in r.stderr
+    assert json.loads(r.stdout.splitlines()[-1])["precision"] == "FP32"  # what ran, not what was asked
+
+
 def test_native_module_pipeline_matches_clas_system(native, host_build, model_dir, png_images, tmp_path):
     m = _manifest(model_dir)
     cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"])

@@ -1,5 +1,6 @@
 #include "edgeclas/config.h"
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -130,7 +131,14 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
       {"visualize", boolean(&c.visualize)},
       {"num_threads", int_in(&c.num_threads, 1, 256)},
       {"batch_size", int_in(&c.batch_size, 1, 1024)},
-      {"precision", text_value(&c.precision)},
+      {"precision",
+       [&c](const std::string& v) {
+         std::string up = v;
+         for (char& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+         if (up != "FP32" && up != "FP16" && up != "INT8") return std::string("FP32, FP16 or INT8");
+         c.precision = up;
+         return std::string();
+       }},
       {"runtime_device", text_value(&c.runtime_device)},
       {"enable_benchmark", boolean(&c.enable_benchmark)},
       {"tipc_benchmark", boolean(&c.tipc_benchmark)},

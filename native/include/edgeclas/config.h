@@ -20,7 +20,7 @@ struct Config {
   bool visualize = false;
   int num_threads = 1;
   int batch_size = 1;
-  std::string precision = "FP32";
+  std::string precision = "FP32";  // FP32, FP16 or INT8 (normalised to upper case); engines say what they apply
   std::string runtime_device = "arm_cpu";
   bool enable_benchmark = false;
   bool tipc_benchmark = false;

@@ -22,6 +22,10 @@ class Engine {
   virtual std::vector<int64_t> input_shape() const = 0;
   virtual std::string name() const = 0;
   virtual std::string version() const = 0;
+  // The arithmetic precision asked of the engine after Load ("FP32", "FP16"), for the summary.
+  virtual std::string precision() const { return "FP32"; }
+  // Settings the engine could not apply, each with the reason (printed as warnings); after Load.
+  virtual std::vector<std::string> notes() const { return {}; }
 };
 
 // The engine compiled into this binary, or nullptr for an engine-free build (EDGECLAS_ENGINE=none).
