@@ -141,6 +141,7 @@ def build(
     lite_root: str | os.PathLike[str] | None = None,
     ndk: str | os.PathLike[str] | None = None,
     android_platform: str = "android-24",
+    test_env: dict[str, str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build ``clas_system`` for ``arch``/``os_`` with ``engine`` and publish it in ``out``.
@@ -148,7 +149,8 @@ def build(
     ``os_`` defaults to android for armv7/armv8 and linux for host; ``engine`` to :func:`default_engine`;
     ``out`` to ``build/<os>-<arch>-<engine>``. ``tests`` builds and runs the native tests (under qemu
     for ARM Linux) and records the result in ``BuildResult.tests`` and the manifest;
-    :meth:`BuildResult.check_tests` turns a failure into :class:`BuildError`.
+    :meth:`BuildResult.check_tests` turns a failure into :class:`BuildError`. ``test_env``: variables for the
+    native tests only (e.g. ``EDGECLAS_TEST_NB``, the model the Lite engine tests run); not part of the build.
     """
     say = log or (lambda _msg: None)
     t = sdk.target(arch, os_)
@@ -184,7 +186,7 @@ def build(
         say(f"build with ninja -j{jobs}")
         _run([deps["cmake"], "--build", str(bdir), "--parallel", str(jobs)], "build (ninja)", t, log_path, env)
         compiler = _compiler(bdir)
-        test_run, ctest_log = _ctest(bdir, t, deps, env) if tests else (None, "")
+        test_run, ctest_log = _ctest(bdir, t, deps, {**env, **(test_env or {})}) if tests else (None, "")
         if tests and test_run is not None:
             say(f"native tests: {test_run.passed}/{test_run.total} passed ({test_run.runner or test_run.note})")
         return _publish(out, bdir, t, engine, deps, compiler, python, test_run, ctest_log, log_path, cmake_args)
@@ -284,7 +286,11 @@ def _cmake_args(t: sdk.Target, engine: str, deps: dict, *, python: bool, tests: 
     if engine == "onnxruntime":
         args.append(f"-DEDGECLAS_ORT_ROOT={deps['onnxruntime'].path}")
     elif engine == "lite":
-        args.append(f"-DEDGECLAS_LITE_ROOT={deps['paddle-lite'].path}")
+        from .sdk.paddle_lite import library_info
+
+        info = library_info(Path(deps["paddle-lite"].path))
+        args += [f"-DEDGECLAS_LITE_ROOT={deps['paddle-lite'].path}", f"-DEDGECLAS_LITE_VERSION={info.version}",
+                 f"-DEDGECLAS_LITE_FP16={'ON' if info.fp16 else 'OFF'}"]
     if python:
         args += [f"-Dpybind11_DIR={deps['pybind11']}", f"-DPython_EXECUTABLE={sys.executable}",
                  f"-DPython3_EXECUTABLE={sys.executable}"]
@@ -372,16 +378,25 @@ def _publish(out: Path, bdir: Path, t: sdk.Target, engine: str, deps: dict, comp
                          hint="native/CMakeLists.txt must put clas_system in the build dir's bin/")
     libs: list[tuple[Path, str]] = []  # (source, name in OUT/lib)
     engine_version = ""
+    engine_library: dict[str, Any] | None = None
     if engine == "onnxruntime":
         item: sdk.SdkItem = deps["onnxruntime"]
         engine_version = item.version
         soname = "libonnxruntime.so" if t.os == "android" else "libonnxruntime.so.1"
         libs.append(((Path(item.path) / "lib" / soname).resolve(), soname))
     elif engine == "lite":
+        from .sdk.paddle_lite import library_info
+
         item = deps["paddle-lite"]
         engine_version = item.version
+        info = library_info(Path(item.path))
         libs.append((Path(item.path) / "cxx" / "lib" / "libpaddle_light_api_shared.so",
                      "libpaddle_light_api_shared.so"))
+        libs += [(Path(item.path) / rel, Path(rel).name) for rel in info.runtime_libs]  # e.g. its libgomp
+        # Deploy checks a model's kernels against a tailored library before pushing anything.
+        engine_library = {"route": info.route, "fp16": info.fp16, "source_commit": info.source_commit or None,
+                          "tailored_models": list(info.tailored_models),
+                          "tailored_kernels": None if info.tailored_kernels is None else list(info.tailored_kernels)}
     if t.os == "android":
         from .sdk.ndk import libcxx_shared
 
@@ -418,7 +433,8 @@ def _publish(out: Path, bdir: Path, t: sdk.Target, engine: str, deps: dict, comp
             atomic_write_text(tmp / "logs" / "ctest.log", ctest_log)
         body = {
             "target": {"os": t.os, "arch": t.arch, "abi": t.abi, "triple": t.triple},
-            "engine": {"name": engine, "version": engine_version},
+            "engine": {"name": engine, "version": engine_version,
+                       **({"library": engine_library} if engine_library else {})},
             "compiler": compiler,
             "build_type": _read_cmake_cache(bdir).get("CMAKE_BUILD_TYPE", ""),
             "binary": f"bin/{BINARY}",

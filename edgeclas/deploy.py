@@ -227,7 +227,9 @@ def render_config(model_file: str, labels_file: str, preprocess: Any, engine: st
 
 # --- make_bundle --------------------------------------------------------------------------------
 
-def _model_file_for(engine: str, engine_version: str, model: Any) -> Path:
+def _model_file_for(engine: str, engine_version: str, model: Any, build_dir: Path | None = None,
+                    build: dict[str, Any] | None = None) -> Path:
+    """The file the build's engine loads; ``build``: its manifest (a tailored Lite library is checked against it)."""
     if engine == "onnxruntime":
         if not model.has("onnx"):
             raise ModelError(f"{model.path}: the build's engine is onnxruntime but the model has no .onnx",
@@ -238,9 +240,14 @@ def _model_file_for(engine: str, engine_version: str, model: Any) -> Path:
         if not nb:
             raise ModelError(f"{model.path}: the build's engine is Paddle Lite but the model has no .nb for arm",
                              hint=f"make it with: edgeclas convert {model.path} --to nb --target arm")
-        from .lite import check_lite_version  # one version rule for convert and deploy
+        from .lite import check_lite_version, check_tailored_library  # one rule each for convert and deploy
 
         check_lite_version(nb, engine_version)
+        if build is not None:
+            target = build.get("target") or {}
+            check_tailored_library(nb, (build.get("engine") or {}).get("library"), model_dir=str(model.path),
+                                   arch=str(target.get("arch", "ARCH")), os_name=str(target.get("os", "OS")),
+                                   build=str(build_dir))
         return model.nb_file("arm")
     raise ConfigError(f"the build's engine is '{engine}': it cannot run a model",
                       hint="build with an engine: edgeclas build --engine onnxruntime|lite")
@@ -311,7 +318,7 @@ def make_bundle(
         raise BuildError(f"{build_dir / binary}: the build's binary is missing", hint=f"rebuild: edgeclas build --out {build_dir}")
 
     model = ModelDir.load(model_dir)
-    model_src = _model_file_for(engine, engine_version, model)
+    model_src = _model_file_for(engine, engine_version, model, build_dir, bm)
     model_rel = f"model/{model_src.name}"
     image_entries = _image_entries(images)
     out_dir = Path(out_dir) if out_dir else Path("bundles") / f"{model.name}-{target.get('os', '')}-{target.get('arch', '')}-{engine}"

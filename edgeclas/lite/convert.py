@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ConversionError, ModelError
+from ..errors import ConfigError, ConversionError, ModelError, ToolchainError
 from ..fsutil import sha256_file
 from ..manifest import read_manifest, write_manifest
 from ..model_dir import ModelDir
@@ -36,7 +36,7 @@ from .formats import (
 from .runtime import LITE_VERSION, Route, resolve_route, run_opt_bin, run_worker
 
 __all__ = ["TARGETS", "KNOWN_CRASHERS", "NbResult", "OpsReport", "convert_nb", "model_ops", "check_lite_version",
-           "record_tailoring"]
+           "check_tailored_library", "record_tailoring"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,35 @@ def check_lite_version(nb_entry: dict[str, Any], build_lite_version: str) -> Non
             hint=f"re-convert with opt {build_lite_version} (edgeclas convert MODEL --to nb --opt-bin OPT) "
             f"or rebuild against Paddle Lite {made_by or LITE_VERSION}",
         )
+
+
+def check_tailored_library(nb_entry: dict[str, Any], library: dict[str, Any] | None, *, model_dir: str,
+                           arch: str, os_name: str, build: str) -> None:
+    """Refuse a ``.nb`` that needs kernels a tailored Paddle Lite library lacks (it would abort on the device).
+
+    ``library``: a build manifest's ``engine.library`` section (``tailored_kernels`` None: every kernel).
+    """
+    tailored = (library or {}).get("tailored_kernels")
+    if tailored is None:
+        return
+    file = nb_entry.get("file", "the .nb")
+    needed = nb_entry.get("kernels")
+    rebuild = (f"edgeclas sdk build paddle-lite --arch {arch} --os {os_name} --tailor "
+               + ",".join(dict.fromkeys([*(library or {}).get("tailored_models", []), str(model_dir)]))
+               + f" && edgeclas build --arch {arch} --os {os_name} --engine lite --out {build}")
+    if needed is None:
+        raise ConversionError(
+            f"{model_dir}: {file} does not record which kernels it needs (converted by an older edgeclas), and the "
+            f"Paddle Lite library of {build} is tailored to {len(tailored)} kernels",
+            hint=f"re-convert it: edgeclas convert {model_dir} --to nb --target arm")
+    have = set(tailored)
+    missing = [k for k in needed if k not in have]
+    if missing:
+        ops = list(dict.fromkeys(k.split(",")[0] for k in missing))
+        raise ToolchainError(
+            f"{model_dir}: {file} needs ops the tailored Paddle Lite library of {build} lacks: {', '.join(ops)} "
+            f"({len(missing)} kernel(s): {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''})",
+            hint=f"rebuild the library for this model too: {rebuild}")
 
 
 def _build_lite_version(build: str | os.PathLike[str]) -> str:
