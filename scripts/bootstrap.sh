@@ -11,6 +11,7 @@ APT_PACKAGES=(
   python3-venv cmake ninja-build g++ pkg-config
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user-static
   adb libstb-dev googletest unzip
+  git flatbuffers-compiler libflatbuffers-dev  # Paddle Lite from source (edgeclas sdk build paddle-lite)
   chromium  # report tests open the HTML report in headless Chromium
 )
 
@@ -49,6 +50,9 @@ fi
 
 # 3. SDK pieces the native builds and tests use, into the edgeclas cache (pinned sha256; cached after
 #    the first run). The ORT headers come from an npm package: `npm` must be on PATH (apt-get install npm).
+#    Paddle Lite for ARM is not built here: it is tailored to the test models' kernels, which only exist
+#    once the tests made those models, so the test session builds it (tests/fixtures_lite_build.py) from
+#    ../shared/third_party/ or $EDGECLAS_PADDLE_LITE_SOURCE into the edgeclas cache, once.
 for target in "--arch host" "--arch armv8 --os linux"; do
   # shellcheck disable=SC2086  # $target is two words on purpose
   .venv/bin/edgeclas sdk path onnxruntime $target >/dev/null 2>&1 || .venv/bin/edgeclas sdk install onnxruntime $target

@@ -269,3 +269,42 @@ def test_cli_builds_and_installs(cache: Path, tmp_path: Path) -> None:
     assert r.returncode == 5 and "x86 build is not a tiny publish" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([str(exe), "sdk", "build", "onnxruntime"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 2 and "only paddle-lite is built from source" in r.stderr
+
+
+@pytest.mark.parametrize("arch,abi,stl,api", [("armv8", "arm64-v8a", "c++_shared", 24),
+                                              ("armv7", "armeabi-v7a", "c++_static", 21)])
+def test_android_configure_of_the_real_source_reaches_the_ndk_toolchain_file(tmp_path, arch, abi, stl, api):
+    """No NDK here: a stand-in NDK whose toolchain file reports what Paddle Lite's CMake handed it, then stops."""
+    from edgeclas.sdk.paddle_lite_source import _clone, default_source, source_hint
+
+    found = default_source()
+    if found is None:
+        pytest.skip(f"no Paddle Lite source: {source_hint()}")
+    _needs_cross()
+    src = tmp_path / "src"
+    _clone(resolve_source(found[0]), src)
+    ndk = tmp_path / "ndk"
+    (ndk / "build" / "cmake").mkdir(parents=True)
+    (ndk / "build" / "cmake" / "android.toolchain.cmake").write_text(
+        'message(FATAL_ERROR "NDK-GOT ABI=${ANDROID_ABI} PLATFORM=${ANDROID_PLATFORM} STL=${ANDROID_STL} '
+        'API=${ANDROID_NATIVE_API_LEVEL} NEON=${ANDROID_ARM_NEON}")\n')
+    cmd = cmake_command(src, src / "build.edgeclas", sdk.target(arch, "android"),
+                        LiteBuildOptions(android_stl=stl, android_api=api), ndk=ndk)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    got = " ".join(r.stderr.split())
+    assert r.returncode != 0 and f"NDK-GOT ABI={abi} PLATFORM=android-{api} STL={stl} API={api}" in got, got[-800:]
+    if arch == "armv7":
+        assert "NEON=TRUE" in got  # Paddle Lite asks the NDK for NEON on armeabi-v7a
+
+
+def test_doctor_says_where_the_source_is_or_how_to_get_one(cache: Path, tmp_path: Path, monkeypatch) -> None:
+    from edgeclas.doctor import collect
+
+    repo = _fake_lite(tmp_path / "lite")
+    monkeypatch.setenv("EDGECLAS_PADDLE_LITE_SOURCE", str(repo))
+    row = next(r for r in collect(["edgeclas.sdk:doctor_rows"]) if r.name == "paddle-lite-source")
+    assert row.found and (row.version, row.where) == ("v2.13-rc", str(repo)) and row.note.startswith("env; clone at")
+    monkeypatch.setenv("EDGECLAS_PADDLE_LITE_SOURCE", str(tmp_path / "gone"))
+    row = next(r for r in collect(["edgeclas.sdk:doctor_rows"]) if r.name == "paddle-lite-source")
+    assert not row.found and "EDGECLAS_PADDLE_LITE_SOURCE" in row.note
+    assert "https://github.com/PaddlePaddle/Paddle-Lite" in row.how

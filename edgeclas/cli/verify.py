@@ -17,15 +17,32 @@ from ._app import cli, console, handle_errors, parse_csv
 @click.option("--tol", default=1e-4, show_default=True, type=float, help="Largest allowed max |Δprob| vs paddle.")
 @click.option("--limit", default=16, show_default=True, type=int, help="At most this many images.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--device", default=None, help="Also run the device engines on this device (serial) and compare.")
+@click.option("--device-engines", default="lite,onnxruntime", show_default=True,
+              help="Engines run on --device through clas_system.")
+@click.option("--build", "builds", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Device build dir(s) to use (default: build/<os>-<arch>-<engine>, built when missing).")
+@click.option("--adb-server", default=None, help="HOST:PORT of the adb server (default: local).")
+@click.option("--os", "os_name", type=click.Choice(["android", "linux"]), default=None,
+              help="Override the device's detected userland.")
 @handle_errors
-def verify(model_dir: Path, images: Path | None, engines: str | None, tol: float, limit: int, as_json: bool) -> None:
+def verify(model_dir: Path, images: Path | None, engines: str | None, tol: float, limit: int, as_json: bool,
+           device: str | None, device_engines: str, builds: tuple[str, ...], adb_server: str | None,
+           os_name: str | None) -> None:
     """Run every host engine on the same preprocessed batch and compare with Paddle Inference.
 
-    Prints max |Δprob| and top-1 agreement per engine; exits non-zero (8) above --tol.
+    Prints max |Δprob| and top-1 agreement per engine; exits non-zero (8) above --tol. With --device,
+    Paddle Lite (the arm .nb) and ONNX Runtime also run through clas_system on that device, one row each.
+
+    \b
+      edgeclas verify models/clarity --images data/clarity/val
+      edgeclas verify models/clarity --images some/ --device 127.0.0.1:5555
     """
     from ..verify import verify as run_verify
 
-    report = run_verify(model_dir, images, engines=parse_csv(engines) or None, tol=tol, limit=limit)
+    report = run_verify(model_dir, images, engines=parse_csv(engines) or None, tol=tol, limit=limit, device=device,
+                        device_engines=parse_csv(device_engines), builds=builds, adb_server=adb_server,
+                        os_name=os_name)
     if as_json:
         import dataclasses
         import json

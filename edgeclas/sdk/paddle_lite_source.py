@@ -56,6 +56,9 @@ __all__ = [
     "cmake_command",
     "build_paddle_lite",
     "tail_of_log",
+    "resolve",
+    "install",
+    "targets",
 ]
 
 SOURCE_ENV = "EDGECLAS_PADDLE_LITE_SOURCE"
@@ -584,3 +587,39 @@ def build_paddle_lite(
         return LiteBuild(t, root, version, src, options, tailoring, models, key, root / "cxx" / "lib" / _LIB,
                          seconds, False, log_path, manifest)
 
+
+
+# ----------------------------------------------------------------------------------------------
+# The ``paddle-lite-source`` SDK item: where ``sdk build paddle-lite`` takes the source from (doctor, sdk list)
+
+
+def targets(name: str) -> list[Target]:
+    return [make_target("host")]
+
+
+def resolve(name: str, t: Target, flag: Path | None):
+    from . import SdkItem
+
+    if flag is not None:
+        origin, where, source = str(flag), "--source", "flag"
+    else:
+        found = default_source()
+        if found is None:
+            raise ToolchainError(f"no Paddle Lite source: no --source, no ${SOURCE_ENV}, no {_BUNDLE_NAME} in "
+                                 "shared/third_party/ beside the checkout", hint=source_hint())
+        origin, where = found
+        source = "env" if where.startswith("$") else "system"
+    try:
+        if _kind(origin) == "url":  # not contacted here: doctor must not wait on the network
+            return SdkItem(name, DEFAULT_REF, Path(origin), source, note=f"git URL from {where}; fetched by sdk build")
+        src = resolve_source(origin, DEFAULT_REF)
+    except ConfigError as e:  # a missing path or ref is "not found" for the SDK layer (doctor shows it as a row)
+        raise ToolchainError(f"{e.message} (from {where})", hint=e.hint or source_hint()) from None
+    if not src.tags:
+        raise ToolchainError(f"{origin}: {DEFAULT_REF} has no version tag", hint=source_hint())
+    return SdkItem(name, src.tags[0], Path(origin), source, note=f"{src.kind} at {src.commit[:12]}, from {where}")
+
+
+def install(name: str, t: Target, **_: object):
+    raise ToolchainError("a source is not installed: edgeclas sdk build paddle-lite clones it from where it is",
+                         hint=source_hint())
