@@ -21,9 +21,9 @@ The YAML (every key documented in :data:`SCHEMA`; unknown keys are rejected with
       export:  {name: clarity}
       convert: {to: [onnx, nb], nb_targets: [arm, x86]}
       verify:  {tol: 1.0e-4}
-      build:   {arch: armv8, os: linux, engines: [onnxruntime]}
+      build:   {arch: armv8, os: linux, engines: [onnxruntime, lite], lite_source: auto}
       deploy:  {engine: onnxruntime, images: 2}
-      bench:   {engines: [onnxruntime], threads: [1, 2], power_modes: [0], warmup: 1, repeats: 20, images: 2}
+      bench:   {engines: [onnxruntime, lite], threads: [1, 2], power_modes: [0], warmup: 1, repeats: 20, images: 2}
       report:  {formats: [md, html]}
 
 A stage left out of ``stages`` is not run (a pipeline may stop after ``verify``).
@@ -76,6 +76,10 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any, str]]] = {
         "os": (str, "linux", "android | linux"),
         "engines": (list, ["onnxruntime"], "one build per engine"),
         "jobs": (int, 2, "parallel compile jobs"),
+        "lite_source": (str, "auto", "Paddle Lite for engine lite: auto (built from $EDGECLAS_PADDLE_LITE_SOURCE or "
+                                     "the CI bundle, tailored to the model; else the installed library; else lite "
+                                     "is skipped, saying why), installed (the installed library only), or a source "
+                                     "path/URL to build from"),
     },
     "deploy": {
         "engine": (str, "onnxruntime", "engine of the smoke run"),
@@ -250,6 +254,8 @@ class _Runner:
             extra["recipe"] = sha256_file(self._recipe())
         elif name == "build":
             extra["sources"] = _tree_hash(repo_root() / "native", repo_root() / "toolchains")
+            if "lite" in opts["engines"]:  # the Lite library is tailored to the model
+                extra["model"] = self.state["stages"].get("export", {}).get("fingerprint")
         elif name == "data" and opts["prepare"]:
             extra["src"] = _tree_hash(Path(opts["prepare"]))
         elif name in ("deploy", "bench"):
@@ -271,7 +277,8 @@ class _Runner:
             nb_ok = "nb" not in s["convert"]["to"] or all(t in formats.get("nb", {}) for t in s["convert"]["nb_targets"])
             return all(f in formats for f in s["convert"]["to"]) and nb_ok
         if name == "build":
-            return all(_manifest_ok(self.build_dir(e), "build") for e in s["build"]["engines"])
+            skipped = self.state["stages"].get("build", {}).get("skipped", {})
+            return all(_manifest_ok(self.build_dir(e), "build") or e in skipped for e in s["build"]["engines"])
         if name == "deploy":
             p = self.out / "deploy" / "result.json"
             return p.is_file() and json.loads(p.read_text(encoding="utf-8")).get("status") == "ok"
@@ -290,7 +297,8 @@ class _Runner:
         }.get(name)
         if name == "build":
             return _hash([inputs] + [sha256_file(self.build_dir(e) / MANIFEST_NAME)
-                                     for e in self.pipe.stages["build"]["engines"]])
+                                     for e in self.pipe.stages["build"]["engines"]
+                                     if (self.build_dir(e) / MANIFEST_NAME).is_file()])
         return _hash([inputs, sha256_file(produced) if produced and produced.is_file() else None])
 
     # -- devices ----------------------------------------------------------------------------
@@ -379,11 +387,42 @@ class _Runner:
     def stage_build(self, o: dict[str, Any]) -> str:
         from .build import build
 
-        parts = []
+        parts, skipped = [], {}
         for engine in o["engines"]:
-            r = build(o["arch"], o["os"], engine, self.build_dir(engine), jobs=o["jobs"])
+            lite_root = None
+            if engine == "lite":
+                lite_root, why_not = self._lite_library(o)
+                if why_not:
+                    skipped[engine] = why_not
+                    parts.append(f"lite skipped: {why_not}")
+                    self.on_stage(f"  lite skipped: {why_not}", None)
+                    continue
+            r = build(o["arch"], o["os"], engine, self.build_dir(engine), jobs=o["jobs"], lite_root=lite_root)
             parts.append(f"{o['os']}-{o['arch']} {engine} {r.engine_version} ({r.compiler})")
+        self.state["stages"]["build"]["skipped"] = skipped
         return ", ".join(parts)
+
+    def _lite_library(self, o: dict[str, Any]) -> tuple[Path | None, str]:
+        """(Paddle Lite dir for ``build --lite-root``, or None for the installed one; why lite is skipped, or "")."""
+        from . import sdk
+        from .errors import ToolchainError
+        from .sdk.paddle_lite_source import build_paddle_lite, default_source, source_hint
+
+        source = o["lite_source"]
+        if source == "installed":
+            return None, ""
+        if source == "auto":
+            found = default_source()
+            if found is None:
+                try:
+                    sdk.resolve("paddle-lite", arch=o["arch"], os=o["os"])
+                    return None, ""
+                except ToolchainError as e:
+                    return None, f"{e.message}; no Paddle Lite source either ({source_hint()})"
+            source = found[0]
+        b = build_paddle_lite(source, arch=o["arch"], os_=o["os"], tailor=[self.model], jobs=o["jobs"],
+                              log=lambda m: self.on_stage(f"  {m}", None))
+        return b.root, ""
 
     def _val_images(self, n: int) -> list[Path]:
         from .model_dir import ModelDir
@@ -408,15 +447,21 @@ class _Runner:
         bench_dir = self.out / "bench"
         if not resume:
             shutil.rmtree(bench_dir, ignore_errors=True)
-        res = bench([serial], [self.model], engines=o["engines"], threads=o["threads"], power_modes=o["power_modes"],
+        skipped = self.state["stages"].get("build", {}).get("skipped", {})
+        engines = [e for e in o["engines"] if e not in skipped]  # the build stage said why, once
+        if not engines:
+            raise ConfigError(f"bench: no engine left to run (skipped at build: {', '.join(skipped)})",
+                              hint="see the build stage's message for what is missing")
+        res = bench([serial], [self.model], engines=engines, threads=o["threads"], power_modes=o["power_modes"],
                     warmup=o["warmup"], repeats=o["repeats"], cooldown_s=o["cooldown"],
                     images=self._val_images(o["images"]), out=bench_dir, resume=resume, retry_errors=resume,
                     adb_server=self.pipe.device.get("adb_server"),
-                    builds=[self.build_dir(e) for e in o["engines"]], allow_build=False,
+                    builds=[self.build_dir(e) for e in engines], allow_build=False,
                     reference=None if o["reference"] == "none" else o["reference"],
                     progress=lambda line: self.on_stage("  " + line, None))
         self.values["bench_errors"] = res.errors + len(res.device_failures)
-        return f"{res.ran} cell(s) run, {res.skipped} already done, {res.errors} failed"
+        return (f"{res.ran} cell(s) run, {res.skipped} already done, {res.errors} failed"
+                + (f" ({', '.join(skipped)}: no build, see the build stage)" if skipped else ""))
 
     def stage_report(self, o: dict[str, Any]) -> str:
         from .report import report

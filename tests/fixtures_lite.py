@@ -3,12 +3,11 @@
 ``lite_runtime`` (session): runs ``edgeclas sdk install lite-opt`` (idempotent: the runtime is cached
 in the edgeclas cache; the first run fetches ~50 MB from PyPI) and returns the compat Route.
 
-``tiny_lite_models`` (session): ``{"reshape"|"flatten"|"flatten_inner"|"zeros"|"tanh": dir}``: model
+``tiny_lite_models`` (session): ``{"reshape"|"flatten"|"flatten_inner"|"zeros": dir}``: model
 directories (``kind: "model"``, legacy format only) of a seeded conv → BN → ReLU → pool → head →
 softmax net at 32²: the head is ``paddle.reshape`` (what edgeclas' models use), ``nn.Flatten()`` (the
-op that crashes opt for x86; edgeclas rewrites it), ``nn.Flatten(2)`` (not rewritable: refused), a
-reshape head whose output is multiplied by zero (what a broken runtime returns), or a reshape head with
-a tanh before the softmax (an op the libraries tailored for the tests lack). Saved by a child process with ``FLAGS_enable_pir_api=0`` (FINDINGS).
+op that crashes opt for x86; edgeclas rewrites it), ``nn.Flatten(2)`` (not rewritable: refused), or a
+reshape head whose output is multiplied by zero (what a broken runtime returns). Saved by a child process with ``FLAGS_enable_pir_api=0`` (FINDINGS).
 """
 
 from __future__ import annotations
@@ -42,8 +41,7 @@ class Net(paddle.nn.Layer):
             x = self.flatten(x)
         else:  # flatten_inner leaves [N, 8, 1]: the reshape finishes the job
             x = paddle.reshape(self.flatten(x) if self.flatten is not None else x, [-1, 8])
-        logits = self.fc(x) * 4.0
-        probs = paddle.nn.functional.softmax(paddle.tanh(logits) if self.head == "tanh" else logits, axis=-1)
+        probs = paddle.nn.functional.softmax(self.fc(x) * 4.0, axis=-1)
         return probs * 0.0 if self.head == "zeros" else probs
 
 for head, prefix in zip(sys.argv[1::2], sys.argv[2::2]):
@@ -58,7 +56,7 @@ def make_tiny_models(root: Path) -> dict[str, Path]:
     from edgeclas.manifest import write_manifest
     from edgeclas.preprocess import PreprocessConfig
 
-    dirs = {head: root / f"tiny_{head}" for head in ("reshape", "flatten", "flatten_inner", "zeros", "tanh")}
+    dirs = {head: root / f"tiny_{head}" for head in ("reshape", "flatten", "flatten_inner", "zeros")}
     args = []
     for head, d in dirs.items():
         args += [head, str(d / "legacy" / "inference")]

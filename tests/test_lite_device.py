@@ -35,7 +35,7 @@ def png_dir(tmp_path_factory, sample_images) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("which", ["trained", "tiny"])
+@pytest.mark.parametrize("which", ["trained", "disc"])
 def test_deploy_lite_on_the_emulated_armv8_matches_host_paddle(which, emulator, armv8_lite_build, lite_models,
                                                                 png_dir, tmp_path):
     from edgeclas.bench.accuracy import reference_probs
@@ -52,7 +52,7 @@ def test_deploy_lite_on_the_emulated_armv8_matches_host_paddle(which, emulator, 
     got = np.array([res.run.prediction(rel).probs for rel in res.bundle.images])
     assert np.abs(got - ref).max() <= 1e-4, np.abs(got - ref).max()
     assert (got.argmax(1) == ref.argmax(1)).all()
-    if which == "tiny":  # probabilities that differ per image: agreement above means something
+    if which == "disc":  # probabilities that differ per image: agreement above means something
         assert np.abs(ref - ref.mean(0)).max() > 0.05, ref
     assert res.run.peak_rss_kb and res.run.peak_rss_kb > 1000 and len(res.run.latency.samples) == 3 * len(sources)
 
@@ -88,7 +88,7 @@ def test_bench_on_the_emulated_armv7_lite_cells_are_real_and_ort_says_why_not(em
                                                                               lite_models, png_dir, tmp_path):
     dev = emulator_factory(arch="armv7")
     run = tmp_path / "run"
-    r = _cli("bench", "--devices", dev.serial, "--model", lite_models["tiny"], "--engine", "lite,onnxruntime",
+    r = _cli("bench", "--devices", dev.serial, "--model", lite_models["disc"], "--engine", "lite,onnxruntime",
              "--threads", "1,2", "--repeats", "3", "--images", png_dir, "--build", armv7_lite_build.out,
              "--no-build", "--out", run)
     recs = read_results(run / "results.jsonl")

@@ -43,9 +43,8 @@ def test_lite_library_is_the_tailored_build_and_small(request, arch, lite_models
     m = sdk_build.manifest
     assert (m["route"], m["version"], m["target"]["arch"]) == ("source", "v2.13-rc", arch)
     kernels = m["tailored"]["kernels"]
-    assert "hard_swish,kARM,kFloat,kNCHW,def" in kernels and "scale,kARM,kFloat,kNCHW,def" in kernels
-    assert sorted(m["tailored"]["models"]) == sorted(str(p.resolve()) for p in lite_models.values())
-    # Tailored to two small models, the library is a fraction of the full 2.6 MB one.
+    assert "hard_swish,kARM,kFloat,kNCHW,def" in kernels and len(kernels) == 14  # what PP-LCNet needs, no more
+    # Tailored to PP-LCNet's kernels, the library is a fraction of the full 2.6 MB one.
     assert 100_000 < m["library"]["bytes"] < 1_000_000
     from edgeclas.manifest import check_files
 
@@ -68,7 +67,7 @@ def test_native_lite_engine_tests_pass_under_qemu(request, arch):
     assert "EDGECLAS_TEST_NB / EDGECLAS_TEST_NB_CROP are not set" not in log
 
 
-@pytest.mark.parametrize("which", ["trained", "tiny"])
+@pytest.mark.parametrize("which", ["trained", "disc"])
 @pytest.mark.parametrize("arch", ARCHES)
 def test_clas_system_lite_matches_host_paddle(request, arch, which, lite_models, png_images, tmp_path):
     from edgeclas.bench.accuracy import reference_probs
@@ -89,7 +88,7 @@ def test_clas_system_lite_matches_host_paddle(request, arch, which, lite_models,
     assert got.shape == ref.shape
     assert np.abs(got - ref).max() <= 1e-4, np.abs(got - ref).max()
     assert (got.argmax(1) == ref.argmax(1)).all()
-    if which == "tiny":  # the comparison above can only fail if the reference itself says something
+    if which == "disc":  # the comparison above can only fail if the reference itself says something
         assert np.abs(ref - ref.mean(0)).max() > 0.05, ref
 
 
@@ -123,7 +122,8 @@ def test_nb_from_another_opt_version_is_a_clear_error(request, lite_models, png_
 
 
 def test_tailored_library_refuses_a_model_needing_other_kernels(request, tiny_lite_models, lite_runtime, tmp_path):
-    """The library has the kernels of the two test models; tanh is not one of them: refused before any push."""
+    """The library has PP-LCNet's kernels; the tiny net's batch_norm, relu and scale are not among them: refused
+    before anything is pushed."""
     import shutil
 
     from edgeclas.deploy import make_bundle
@@ -131,7 +131,7 @@ def test_tailored_library_refuses_a_model_needing_other_kernels(request, tiny_li
     from edgeclas.lite import convert_nb
 
     b = _build(request, "armv8")
-    model = Path(shutil.copytree(tiny_lite_models["tanh"], tmp_path / "tanh"))
+    model = Path(shutil.copytree(tiny_lite_models["reshape"], tmp_path / "tiny"))
     convert_nb(model, target="arm")
     image = tmp_path / "x.png"
     import cv2
@@ -139,7 +139,8 @@ def test_tailored_library_refuses_a_model_needing_other_kernels(request, tiny_li
     cv2.imwrite(str(image), np.full((40, 40, 3), 128, np.uint8))
     with pytest.raises(ToolchainError) as e:
         make_bundle(b.out, model, image, out_dir=tmp_path / "bundle")
-    assert "needs ops the tailored Paddle Lite library" in e.value.message and "tanh" in e.value.message
+    assert "needs ops the tailored Paddle Lite library" in e.value.message
+    assert "batch_norm, relu" in e.value.message and "scale" in e.value.message
     assert "edgeclas sdk build paddle-lite --arch armv8 --os linux --tailor" in e.value.hint
     assert str(model) in e.value.hint
     assert not (tmp_path / "bundle").exists()

@@ -131,8 +131,9 @@ def check_tailored_library(nb_entry: dict[str, Any], library: dict[str, Any] | N
         return
     file = nb_entry.get("file", "the .nb")
     needed = nb_entry.get("kernels")
+    still_there = [m for m in (library or {}).get("tailored_models", []) if Path(m).is_dir()]
     rebuild = (f"edgeclas sdk build paddle-lite --arch {arch} --os {os_name} --tailor "
-               + ",".join(dict.fromkeys([*(library or {}).get("tailored_models", []), str(model_dir)]))
+               + ",".join(dict.fromkeys([*still_there, str(model_dir)]))
                + f" && edgeclas build --arch {arch} --os {os_name} --engine lite --out {build}")
     if needed is None:
         raise ConversionError(
