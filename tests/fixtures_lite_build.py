@@ -7,7 +7,7 @@ skipped with that reason (``edgeclas doctor`` says how to get a source).
 * ``lite_models`` (session): ``{"trained": dir, "disc": dir}``: the test model (``model_dir``, a briefly
   trained PP-LCNet that answers ~0.5/0.5 for every image) and a small seeded 3-class net made of
   PP-LCNet's own ops (conv, depthwise conv, hard_swish, an SE-style hard_sigmoid gate, pool, fc, softmax)
-  whose probabilities differ clearly from image to image, each with its arm ``.nb`` converted.
+  whose probabilities differ clearly from image to image, each with its arm ``.nb`` (and ``.onnx``) converted.
 * ``lite_sdk_armv8`` / ``lite_sdk_armv7`` (session): :class:`edgeclas.sdk.paddle_lite_source.LiteBuild`,
   the light-API library for linux-armv8 / linux-armv7 tailored to those two models, which need the same
   14 kernels as any PP-LCNet: the cache key (source commit, target, options, kernels) is the one the demo's
@@ -79,7 +79,10 @@ def _discriminative_model(root: Path) -> Path:
 def lite_models(model_dir, lite_runtime, tmp_path_factory) -> dict[str, Path]:
     from edgeclas.lite import convert_nb
 
+    from edgeclas.onnx_convert import convert_onnx
+
     models = {"trained": model_dir, "disc": _discriminative_model(tmp_path_factory.mktemp("lite-disc"))}
+    convert_onnx(models["disc"])  # ONNX Runtime cells beside Lite's on the same model
     for m in models.values():
         convert_nb(m, target="arm")
     return models
