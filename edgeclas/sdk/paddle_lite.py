@@ -116,9 +116,15 @@ def _how(t: Target) -> str:
             f"--archive {PREBUILT[t.key]}.tar.gz --sha256 HEX   (or set {ENV}=DIR)")
 
 
+def _no_library(t: Target) -> ToolchainError:
+    return ToolchainError(f"Paddle Lite device libraries exist for {', '.join(PREBUILT)}, not {t.key}",
+                          hint="on this machine, x86 .nb files run through the host lite engine (edgeclas verify / "
+                               "predict --engine lite); ARM builds (--arch armv8|armv7 --os linux) run here under qemu")
+
+
 def resolve(name: str, t: Target, flag: Path | None) -> SdkItem:
     if t.key not in PREBUILT:
-        raise ToolchainError(f"Paddle Lite prebuilt libraries exist for {', '.join(PREBUILT)}, not {t.key}")
+        raise _no_library(t)
     env = os.environ.get(ENV)
     for source, root in (("flag", flag), ("env", Path(env) if env else None)):
         if root is not None:
@@ -136,7 +142,7 @@ def resolve(name: str, t: Target, flag: Path | None) -> SdkItem:
 
 def install(name: str, t: Target, *, archive: str | None = None, sha256: str | None = None, **_: object) -> SdkItem:
     if t.key not in PREBUILT:
-        raise ToolchainError(f"Paddle Lite prebuilt libraries exist for {', '.join(PREBUILT)}, not {t.key}")
+        raise _no_library(t)
     if not archive or not sha256:
         raise ToolchainError(
             f"Paddle Lite {VERSION} libraries are GitHub release files: no package registry carries them and "

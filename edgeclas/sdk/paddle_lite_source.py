@@ -511,8 +511,10 @@ def build_paddle_lite(
         from ..lite import record_tailoring
 
         say(f"recording the ops of {len(models)} model(s) for tailoring ...")
-        tailoring = merge_tailorings([record_tailoring(m, target="arm", fp16=options.fp16, opt_bin=opt_bin)
-                                      for m in models])
+        # With --fp16 the library must run both: FP32 .nb files (FP16 chosen at run time by precision FP16)
+        # and .nb files converted --fp16, whose kernels opt records separately.
+        tailoring = merge_tailorings([record_tailoring(m, target="arm", fp16=fp16, opt_bin=opt_bin)
+                                      for m in models for fp16 in ((False, True) if options.fp16 else (False,))])
     key = _key(src, t, options, tailoring, compiler, flatc_version)
     bdir_root = _build_dir(t, key)
     root, log_path = bdir_root / "install", bdir_root / "build.log"
