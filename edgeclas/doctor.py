@@ -19,7 +19,7 @@ __all__ = ["ToolStatus", "PROVIDERS", "collect", "python_rows", "which_version"]
 
 @dataclass(frozen=True)
 class ToolStatus:
-    group: str  # "python", "native", "sdk", "lite", "device"
+    group: str  # "python", "native", "sdk", "targets", "engines", "lite", "device"
     name: str
     found: bool
     version: str = ""
@@ -32,6 +32,7 @@ PROVIDERS: list[str] = [
     "edgeclas.doctor:python_rows",
     "edgeclas.doctor:host_tool_rows",
     "edgeclas.sdk:doctor_rows",
+    "edgeclas.build:doctor_rows",
     "edgeclas.lite:doctor_rows",
     "edgeclas.device:doctor_rows",
     "edgeclas.emulator.manager:doctor_rows",
@@ -50,6 +51,11 @@ _PY_PACKAGES = [
     ("adbutils", "devices, deploy, bench", "device"),
     ("pybind11", "native host module", "native"),
     ("matplotlib", "report plots", "report"),
+    ("uvicorn", "serve (the ASGI server)", "serve"),
+    ("starlette", "serve (routes, requests)", "serve"),
+    ("python-multipart", "serve (multipart uploads)", "serve"),
+    ("prometheus_client", "serve (/metrics)", "serve"),
+    ("httpx", "serve tests and benchmark (HTTP client)", "test"),
 ]
 
 

@@ -14,7 +14,7 @@ from .errors import ConfigError
 from .model_dir import ModelDir
 from .preprocess import list_images, load_batch
 
-__all__ = ["Prediction", "predict", "topk", "format_paddleclas", "format_json"]
+__all__ = ["Prediction", "predict", "postprocess", "topk", "format_paddleclas", "format_json"]
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,21 @@ def predict(
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
         probs = predictor(load_batch(chunk, model.preprocess))
-        for path, row, idx in zip(chunk, probs, topk(probs, k)):
-            yield Prediction(
-                str(path),
-                [int(i) for i in idx],
-                [round(float(row[i]), 5) for i in idx],
-                [model.labels[i] for i in idx],
-            )
+        yield from postprocess(probs, [str(p) for p in chunk], model.labels, k)
+
+
+def postprocess(probs: np.ndarray, names: Sequence[str], labels: Sequence[str], k: int,
+                threshold: float | None = None) -> list[Prediction]:
+    """Probabilities ``[N, C]`` of the images ``names`` → one :class:`Prediction` each: the top ``k``
+    classes, only those with probability >= ``threshold`` when one is given (possibly none).
+
+    The one place that turns engine outputs into answers: ``predict`` and ``serve`` both call it.
+    """
+    out = []
+    for name, row, idx in zip(names, probs, topk(probs, k)):
+        idx = [int(i) for i in idx if threshold is None or row[i] >= threshold]
+        out.append(Prediction(name, idx, [round(float(row[i]), 5) for i in idx], [labels[i] for i in idx]))
+    return out
 
 
 def format_paddleclas(p: Prediction) -> str:

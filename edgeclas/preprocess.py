@@ -24,6 +24,7 @@ __all__ = [
     "PreprocessConfig",
     "IMAGE_SUFFIXES",
     "decode_image",
+    "decode_image_bytes",
     "resize_short_size",
     "resize_short",
     "center_crop",
@@ -65,16 +66,22 @@ class PreprocessConfig:
 
 def decode_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as HxWx3 uint8 **RGB**; a clear :class:`DataError` if it cannot be read."""
-    import cv2
-
     p = Path(path)
     try:
         data = np.fromfile(p, dtype=np.uint8)
     except OSError as e:
         raise DataError(f"{p}: cannot read image ({e.strerror or e})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return decode_image_bytes(data, str(p))
+
+
+def decode_image_bytes(data: bytes | np.ndarray, name: str) -> np.ndarray:
+    """Encoded image bytes (a file's content, an upload) as HxWx3 uint8 **RGB**; ``name`` names it in errors."""
+    import cv2
+
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
     if img is None:
-        raise DataError(f"{p}: not a decodable image (JPEG/PNG/BMP expected)", hint="remove or replace the file")
+        raise DataError(f"{name}: not a decodable image (JPEG/PNG/BMP expected)", hint="remove or replace the file")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 

@@ -23,11 +23,10 @@ from .errors import DataError, EdgeclasError, ValidationError
 from .model_dir import ModelDir
 from .preprocess import list_images, load_batch
 
-__all__ = ["DEFAULT_TOL", "DEVICE_ENGINES", "EngineCheck", "VerifyReport", "verify", "default_images"]
+__all__ = ["DEFAULT_TOL", "EngineCheck", "VerifyReport", "verify", "default_images"]
 
 DEFAULT_TOL = 1e-4
 REFERENCE = "paddle"
-DEVICE_ENGINES = ("lite", "onnxruntime")  # what clas_system runs on a device, in table order
 
 
 @dataclass(frozen=True)
@@ -119,15 +118,16 @@ def verify(
     limit: int = 16,
     threads: int | None = None,
     device: str | None = None,
-    device_engines: Sequence[str] = DEVICE_ENGINES,
+    device_engines: Sequence[str] | None = None,
     builds: Sequence[str | os.PathLike[str]] = (),
     adb_server: str | None = None,
     os_name: str | None = None,
 ) -> VerifyReport:
     """Run the engines (default: every one available) on the same batch; never raises for a mismatch.
 
-    ``device``: also run ``device_engines`` there (builds from ``builds``, ``build/<os>-<arch>-<engine>`` or
-    made like ``edgeclas deploy`` does), one row per engine.
+    ``device``: also run ``device_engines`` there (default: every engine that runs models, from
+    :data:`edgeclas.targets.ENGINES`; builds from ``builds``, ``build/<os>-<arch>-<engine>`` or made like
+    ``edgeclas deploy`` does), one row per engine.
     """
     from . import engines as registry
 
@@ -183,30 +183,29 @@ def verify(
 
 
 def _device_checks(model: ModelDir, paths: list[Path], ref: np.ndarray, tol: float, serial: str,
-                   engines: Sequence[str], builds: Sequence[str | os.PathLike[str]], adb_server: str | None,
+                   engines: Sequence[str] | None, builds: Sequence[str | os.PathLike[str]], adb_server: str | None,
                    os_name: str | None, threads: int) -> list[EngineCheck]:
     """One row per device engine: clas_system's probabilities for the same images against the host reference."""
     import tempfile
 
-    from .bench.session import BuildCache
+    from .build import device_target, locate
     from .deploy import RunSettings, deploy
     from .device import AdbServer, select_device
 
-    unknown = [e for e in engines if e not in DEVICE_ENGINES]
+    from .targets import model_engine_names
+
+    known = model_engine_names()
+    engines = list(engines) if engines else known
+    unknown = [e for e in engines if e not in known]
     if unknown:
         raise ValidationError(f"--device-engines: unknown device engine(s) {', '.join(unknown)}",
-                              hint=f"choose from {', '.join(DEVICE_ENGINES)}")
+                              hint=f"choose from {', '.join(known)}")
     dev = select_device(serial, AdbServer.resolve(adb_server))
     info = dev.info()
-    target_os = os_name or info.os
-    cache = BuildCache(Path("build"), [Path(b) for b in builds])
     checks = []
     for engine in engines:
         try:
-            if not info.build_arch:
-                raise ValidationError(f"device {dev.serial} has ABIs {', '.join(info.abilist) or '(none)'}: "
-                                      "no edgeclas build fits it")
-            build_dir = cache.get(target_os, info.build_arch, info.abi, engine)
+            build_dir = locate(device_target(info, os_name), engine, given=builds)
             with tempfile.TemporaryDirectory(prefix="edgeclas-verify-") as td:
                 res = deploy(dev.serial, model.path, paths, build_dir, RunSettings(threads=threads, warmup=0, repeats=1),
                              engine=engine, adb_server=adb_server, os_name=os_name,

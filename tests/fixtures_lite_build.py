@@ -119,7 +119,7 @@ def _lite_build(tmp_path_factory, arch: str, sdk_build, lite_models):
     trained = ModelDir.load(lite_models["trained"])
     try:
         return build(arch, "linux", "lite", tmp_path_factory.mktemp(f"build-{arch}-lite") / "out", tests=True,
-                     jobs=2, lite_root=sdk_build.root,
+                     jobs=2, engine_root=sdk_build.root,
                      test_env={"EDGECLAS_TEST_NB": str(trained.nb_file("arm")),
                                "EDGECLAS_TEST_NB_CROP": str(trained.preprocess.crop_size)})
     except ToolchainError as e:

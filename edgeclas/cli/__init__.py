@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "convert",
     "predict",
     "verify",
+    "serve",
     "build",
     "sdk",
     "devices",

@@ -18,8 +18,8 @@ from ._app import cli, console, handle_errors, parse_csv
 @click.option("--limit", default=16, show_default=True, type=int, help="At most this many images.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--device", default=None, help="Also run the device engines on this device (serial) and compare.")
-@click.option("--device-engines", default="lite,onnxruntime", show_default=True,
-              help="Engines run on --device through clas_system.")
+@click.option("--device-engines", default=None,
+              help="Engines run on --device through clas_system [default: every one that runs models].")
 @click.option("--build", "builds", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Device build dir(s) to use (default: build/<os>-<arch>-<engine>, built when missing).")
 @click.option("--adb-server", default=None, help="HOST:PORT of the adb server (default: local).")
@@ -41,7 +41,7 @@ def verify(model_dir: Path, images: Path | None, engines: str | None, tol: float
     from ..verify import verify as run_verify
 
     report = run_verify(model_dir, images, engines=parse_csv(engines) or None, tol=tol, limit=limit, device=device,
-                        device_engines=parse_csv(device_engines), builds=builds, adb_server=adb_server,
+                        device_engines=parse_csv(device_engines) or None, builds=builds, adb_server=adb_server,
                         os_name=os_name)
     if as_json:
         import dataclasses

@@ -120,21 +120,23 @@ def check_lite_version(nb_entry: dict[str, Any], build_lite_version: str) -> Non
         )
 
 
-def check_tailored_library(nb_entry: dict[str, Any], library: dict[str, Any] | None, *, model_dir: str,
-                           arch: str, os_name: str, build: str) -> None:
+def check_tailored_library(nb_entry: dict[str, Any], library: dict[str, Any] | None, model_dir: str | os.PathLike[str],
+                           build: str | os.PathLike[str] | None, target: dict[str, Any]) -> None:
     """Refuse a ``.nb`` that needs kernels a tailored Paddle Lite library lacks (it would abort on the device).
 
-    ``library``: a build manifest's ``engine.library`` section (``tailored_kernels`` None: every kernel).
+    ``library``: a build manifest's ``engine.library`` section (``tailored_kernels`` None: every kernel);
+    ``target``: its ``target`` section (for the rebuild command in the hint).
     """
     tailored = (library or {}).get("tailored_kernels")
     if tailored is None:
         return
+    arch, os_name = target.get("arch", "ARCH"), target.get("os", "OS")
     file = nb_entry.get("file", "the .nb")
     needed = nb_entry.get("kernels")
     still_there = [m for m in (library or {}).get("tailored_models", []) if Path(m).is_dir()]
     rebuild = (f"edgeclas sdk build paddle-lite --arch {arch} --os {os_name} --tailor "
                + ",".join(dict.fromkeys([*still_there, str(model_dir)]))
-               + f" && edgeclas build --arch {arch} --os {os_name} --engine lite --out {build}")
+               + f" && edgeclas build --arch {arch} --os {os_name} --engine lite --out {build or 'BUILD_DIR'}")
     if needed is None:
         raise ConversionError(
             f"{model_dir}: {file} does not record which kernels it needs (converted by an older edgeclas), and the "

@@ -28,8 +28,8 @@ from . import target as make_target
 from ._elf import elf_machine
 from .download import safe_extract, verify_sha256
 
-__all__ = ["VERSION", "PREBUILT", "LibraryInfo", "release_url", "library_info", "resolve", "install", "install_build",
-           "targets"]
+__all__ = ["VERSION", "PREBUILT", "LibraryInfo", "release_url", "library_info", "library_facts", "resolve", "install",
+           "install_build", "targets"]
 
 VERSION = "v2.13-rc"
 ENV = "EDGECLAS_LITE_ROOT"
@@ -84,6 +84,20 @@ def library_info(root: Path) -> LibraryInfo:
         runtime_libs=tuple(m.get("runtime_libs") or ()),
         source_commit=str((m.get("source") or {}).get("commit") or ""),
     )
+
+
+def library_facts(root: Path) -> dict:
+    """For ``edgeclas build`` (targets.ENGINES["lite"].library_facts): the library's version and FP16 kernels as
+    CMake definitions (clas_system checks .nb versions and applies FP16 with them), its runtime libraries, and
+    the build manifest's ``engine.library`` section (deploy checks a model's kernels against a tailored one)."""
+    info = library_info(root)
+    return {
+        "cmake": [f"-DEDGECLAS_LITE_VERSION={info.version}", f"-DEDGECLAS_LITE_FP16={'ON' if info.fp16 else 'OFF'}"],
+        "libs": list(info.runtime_libs),
+        "manifest": {"route": info.route, "fp16": info.fp16, "source_commit": info.source_commit or None,
+                     "tailored_models": list(info.tailored_models),
+                     "tailored_kernels": None if info.tailored_kernels is None else list(info.tailored_kernels)},
+    }
 
 
 def release_url(t: Target) -> str:

@@ -40,7 +40,7 @@ from ..errors import BuildError, ConfigError, ToolchainError
 from ..fsutil import sha256_file, staging_dir
 from ..lite.formats import Tailoring, merge_tailorings
 from ..manifest import read_manifest, write_manifest
-from ..paths import cache_dir, repo_root
+from ..paths import cache_dir, tree_root
 from . import Target
 from . import target as make_target
 
@@ -140,7 +140,7 @@ def default_source() -> tuple[str, str] | None:
     env = os.environ.get(SOURCE_ENV)
     if env:
         return env, f"${SOURCE_ENV}"
-    root = repo_root()
+    root = tree_root()
     for base in (root.parent, root.parent.parent):
         bundle = base / "shared" / "third_party" / _BUNDLE_NAME
         if bundle.is_file():
@@ -274,7 +274,8 @@ def _clone(src: LiteSource, dest: Path) -> str:
 
 
 def _toolchain(t: Target) -> Path | None:
-    return None if t.os == "android" else repo_root() / "toolchains" / f"linux-{t.arch}.cmake"
+    """edgeclas's toolchain file for ARM Linux; Android builds use the NDK's own (Paddle Lite selects it)."""
+    return None if t.os == "android" else t.toolchain
 
 
 def cmake_command(src: Path, bdir: Path, t: Target, options: LiteBuildOptions, *, tailor_dir: Path | None = None,

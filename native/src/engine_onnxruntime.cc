@@ -32,9 +32,6 @@ class OnnxRuntimeEngine : public Engine {
     if (path.size() >= 3 && path.compare(path.size() - 3, 3, ".nb") == 0)
       return Status::Error(path + ": a Paddle Lite .nb model, but this clas_system uses onnxruntime (give the .onnx "
                                   "model or build with --engine lite)");
-    if (cfg.precision != "FP32")
-      notes_.push_back("precision " + cfg.precision + " ignored: ONNX Runtime's CPU engine runs the precision stored in "
-                       "the .onnx model (FP32 here)");
     EDGECLAS_RETURN_IF_ERROR(Check(api_->CreateEnv(ORT_LOGGING_LEVEL_WARNING, "edgeclas", &env_), "create env"));
     EDGECLAS_RETURN_IF_ERROR(Check(api_->CreateSessionOptions(&options_), "session options"));
     EDGECLAS_RETURN_IF_ERROR(Check(api_->SetIntraOpNumThreads(options_, cfg.num_threads), "num_threads"));
@@ -108,7 +105,6 @@ class OnnxRuntimeEngine : public Engine {
   std::vector<int64_t> input_shape() const override { return input_shape_; }
   std::string name() const override { return "onnxruntime"; }
   std::string version() const override { return OrtGetApiBase()->GetVersionString(); }
-  std::vector<std::string> notes() const override { return notes_; }
 
  private:
   Status Check(OrtStatus* s, const std::string& what) const {
@@ -125,12 +121,16 @@ class OnnxRuntimeEngine : public Engine {
   OrtMemoryInfo* memory_info_ = nullptr;
   std::string input_name_, output_name_;
   std::vector<int64_t> input_shape_;
-  std::vector<std::string> notes_;
 };
 
 }  // namespace
 
 std::unique_ptr<Engine> CreateEngine() { return std::make_unique<OnnxRuntimeEngine>(); }
 const char* BuiltEngineName() { return "onnxruntime"; }
+// The CPU provider runs the .onnx in the precision it was exported with; a config cannot change it.
+std::vector<IgnoredSetting> EngineIgnoredSettings(const Config& cfg) {
+  if (cfg.precision == "FP32") return {};
+  return {{"precision", cfg.precision, "onnxruntime runs the .onnx model in the precision it was exported with (fp32)"}};
+}
 
 }  // namespace edgeclas

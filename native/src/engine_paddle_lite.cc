@@ -74,18 +74,8 @@ class PaddleLiteEngine : public Engine {
       return Status::Error(path + ": made by Paddle Lite opt " + made_by + " but this clas_system's Paddle Lite library is " +
                            library + "; they must be the same version (re-convert with opt " + library +
                            ", or build against Paddle Lite " + made_by + ")");
-    bool low_precision = false;
-    if (cfg.precision == "FP16") {
-      if (EDGECLAS_LITE_FP16) {
-        low_precision = true;
-      } else {
-        notes_.push_back("precision FP16 ignored: this Paddle Lite library was built without ARMv8.2 FP16 kernels "
-                         "(edgeclas sdk build paddle-lite --fp16); running FP32");
-      }
-    } else if (cfg.precision == "INT8") {
-      notes_.push_back("precision INT8 ignored: a Paddle Lite model's integer precision is fixed when it is converted "
-                       "(edgeclas convert --to nb --quant int8); running the model as converted");
-    }
+    // What the config alone rules out is listed by EngineIgnoredSettings (printed before the run).
+    bool low_precision = cfg.precision == "FP16" && EDGECLAS_LITE_FP16;
     try {
       MobileConfig config;
       config.set_model_from_file(path);
@@ -148,5 +138,18 @@ class PaddleLiteEngine : public Engine {
 
 std::unique_ptr<Engine> CreateEngine() { return std::make_unique<PaddleLiteEngine>(); }
 const char* BuiltEngineName() { return "lite"; }
+// FP16 is applied in Load when the library has FP16 kernels (sdk build --fp16); an FP16 .nb (convert --fp16)
+// runs in FP16 whatever the config says, and a .nb's integer precision is fixed at conversion.
+std::vector<IgnoredSetting> EngineIgnoredSettings(const Config& cfg) {
+  if (cfg.precision == "FP16" && !EDGECLAS_LITE_FP16)
+    return {{"precision", cfg.precision,
+             "this Paddle Lite library was built without ARMv8.2 FP16 kernels (edgeclas sdk build paddle-lite --fp16); "
+             "running the .nb in the precision it was converted to"}};
+  if (cfg.precision == "INT8")
+    return {{"precision", cfg.precision,
+             "a Paddle Lite model's integer precision is fixed when it is converted (edgeclas convert --to nb "
+             "--quant int8); running the .nb as converted"}};
+  return {};
+}
 
 }  // namespace edgeclas

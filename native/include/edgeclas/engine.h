@@ -24,7 +24,8 @@ class Engine {
   virtual std::string version() const = 0;
   // The arithmetic precision asked of the engine after Load ("FP32", "FP16"), for the summary.
   virtual std::string precision() const { return "FP32"; }
-  // Settings the engine could not apply, each with the reason (printed as warnings); after Load.
+  // What Load found it could not apply after all (e.g. FP16 on a CPU without FP16 arithmetic), with the
+  // reason; printed as warnings. What the config alone rules out is EngineIgnoredSettings' job.
   virtual std::vector<std::string> notes() const { return {}; }
 };
 
@@ -32,5 +33,9 @@ class Engine {
 std::unique_ptr<Engine> CreateEngine();
 // Name of the compiled-in engine ("onnxruntime", "lite" or "none").
 const char* BuiltEngineName();
+// Settings of `cfg` the compiled-in engine does not honour, each with the reason (e.g. a precision the
+// engine cannot switch to). Defined in each engine's file: the one place where an engine that learns a
+// setting (Paddle Lite's FP16 on ARM) stops listing it and applies it in Load instead.
+std::vector<IgnoredSetting> EngineIgnoredSettings(const Config& cfg);
 
 }  // namespace edgeclas
