@@ -100,8 +100,10 @@ def test_fp16_request_is_printed_as_ignored_with_the_reason(request, lite_models
     cfg = clas_config(tmp_path, md.nb_file("arm"), None, md.preprocess.to_dict(), precision="FP16")
     r = subprocess.run(b.command(cfg, png_images[0]), capture_output=True, text=True, env=b.env(), timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert ("warning: precision FP16 ignored: this Paddle Lite library was built without ARMv8.2 FP16 kernels "
-            "(edgeclas sdk build paddle-lite --fp16)") in r.stderr
+    assert (f"warning: {cfg}: precision FP16 ignored: this Paddle Lite library was built without ARMv8.2 FP16 "
+            "kernels (edgeclas sdk build paddle-lite --fp16)") in r.stderr
+    settings = r.stderr.split("===settings===\n", 1)[1].split("\n\n", 1)[0]
+    assert "\nprecision " not in settings  # an ignored setting is not listed as in effect
     assert json.loads(r.stdout.splitlines()[-1])["precision"] == "FP32"
 
 
