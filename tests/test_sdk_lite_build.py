@@ -68,12 +68,16 @@ endif()
 """
 
 
-def _fake_lite(path: Path, tag: str | None = "v2.13-rc", *, fail: bool = False, markers: bool = True) -> Path:
+def _fake_lite(path: Path, tag: str | None = "v2.13-rc", *, fail: bool = False, markers: bool = True,
+               undefined: bool = False) -> Path:
     """A git repository shaped like Paddle Lite (marker files, a tag), small enough to build in seconds."""
     path.mkdir(parents=True)
     _git(path, "init", "-q", "-b", "main")
     files = {"CMakeLists.txt": _FAKE_CMAKE.replace("if(FAKE_FAIL)", f"if({'ON' if fail else 'OFF'})"),
-             "lite/api/light.c": "int paddle_lite_light_api(void) { return 213; }\n",
+             # undefined: calls a Paddle Lite function the library does not contain (a left-out kernel source)
+             "lite/api/light.c": ("extern int _ZN6paddle4lite6kernel7missingEv(void);\n"
+                                  "int paddle_lite_light_api(void) { return _ZN6paddle4lite6kernel7missingEv(); }\n"
+                                  if undefined else "int paddle_lite_light_api(void) { return 213; }\n"),
              "third-party/flatbuffers/pre-build/framework_generated.h": "// shipped, so flatc is not run\n"}
     if markers:
         files.update({"lite/api/paddle_api.h": "// stand-in\n", "lite/api/light_api.h": "// stand-in\n",
@@ -253,6 +257,18 @@ def test_failed_build_shows_the_end_of_its_log_and_where_the_log_is(cache: Path,
     log = Path(e.value.hint.split("the whole log: ")[1])
     assert log.is_file() and "the build broke here" in log.read_text()
     assert not list(cache.glob("build/paddle-lite-*/install"))  # nothing half-installed
+
+
+@pytest.mark.parametrize("arch", ["armv8", "armv7"])  # 64- and 32-bit ELF symbol tables
+def test_a_library_missing_its_own_code_is_refused(cache: Path, tmp_path: Path, arch: str) -> None:
+    _needs_cross()
+    if not shutil.which("arm-linux-gnueabihf-gcc"):
+        pytest.skip("arm-linux-gnueabihf-gcc not installed (scripts/bootstrap.sh installs it)")
+    repo = _fake_lite(tmp_path / "lite", undefined=True)
+    with pytest.raises(BuildError, match="leaves 1 of Paddle Lite's own symbols undefined") as e:
+        build_paddle_lite(repo, arch=arch, os_="linux")
+    assert "_ZN6paddle4lite6kernel7missingEv" in e.value.message and "without --tailor" in e.value.hint
+    assert not list(cache.glob("build/paddle-lite-*/install"))
 
 
 def test_cli_builds_and_installs(cache: Path, tmp_path: Path) -> None:

@@ -558,6 +558,17 @@ def build_paddle_lite(
         if len(libs) != 1:
             raise BuildError(f"the build finished but {_LIB} was not published exactly once in {bdir} "
                              f"({len(libs)} found)", hint=f"see {log_path}")
+        # A shared library links with undefined symbols; Paddle Lite's own ones mean a kernel's code was left out
+        # (seen with --fp16 --tailor in v2.13-rc: the FP16 depthwise conv). It would fail only on the device.
+        from ._elf import undefined_symbols
+
+        own = [sym for sym in undefined_symbols(libs[0]) if sym.startswith("_ZN6paddle")]
+        if own:
+            raise BuildError(
+                f"the built {_LIB} leaves {len(own)} of Paddle Lite's own symbols undefined (first: {own[0]}): the "
+                "build left out code it calls" + ("; Paddle Lite's tailoring misses FP16 kernel sources"
+                                                 if options.fp16 and tailoring else ""),
+                hint=f"build without --tailor{' (or without --fp16)' if options.fp16 else ''}; the log: {log_path}")
         published = libs[0].parent.parent
         seconds = round(time.monotonic() - started, 1)
         with staging_dir(root) as tmp:
