@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -160,6 +161,7 @@ def build(
     image_libs: bool = True,
     sanitize: bool = False,
     fuzzers: bool = False,
+    test_env: dict[str, str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build ``clas_system`` for ``arch``/``os_`` with ``engine`` and publish it in ``out``.
@@ -172,6 +174,8 @@ def build(
     ``image_libs=False`` decodes JPEG/PNG with stb_image instead of libjpeg-turbo/libpng (what Android
     builds always do); ``sanitize`` builds with ASan + UBSan (host only: the runtimes are the host's);
     ``fuzzers`` adds the fuzz targets of ``native/fuzz`` (with gcc: corpus replayers, ``bin/fuzz_*``).
+    ``test_env``: variables for the native tests only (e.g. ``EDGECLAS_TEST_NB``, the model the Lite engine
+    tests run); not part of the build.
     """
     say = log or (lambda _msg: None)
     t = targets.target(arch, os_)
@@ -211,7 +215,7 @@ def build(
         say(f"build with ninja -j{jobs}")
         _run([deps["cmake"], "--build", str(bdir), "--parallel", str(jobs)], "build (ninja)", t, log_path, env)
         compiler = _compiler(bdir)
-        test_run, ctest_log = _ctest(bdir, t, deps, env) if tests else (None, "")
+        test_run, ctest_log = _ctest(bdir, t, deps, {**env, **(test_env or {})}) if tests else (None, "")
         if tests and test_run is not None:
             say(f"native tests: {test_run.passed}/{test_run.total} passed ({test_run.runner or test_run.note})")
         return _publish(out, bdir, t, row, deps, compiler, python, test_run, ctest_log, log_path, cmake_args)
@@ -440,6 +444,7 @@ def _cmake_args(t: Target, row: targets.DeviceEngine, deps: dict, *, python: boo
         args.append(f"-DEDGECLAS_QEMU_LD_PREFIX={deps['qemu-prefix']}")
     if row.sdk and row.cmake_root:
         args.append(f"-D{row.cmake_root}={deps[row.sdk].path}")
+        args += _library_facts(row, deps)["cmake"]
     if python:
         args += [f"-Dpybind11_DIR={deps['pybind11']}", f"-DPython_EXECUTABLE={sys.executable}",
                  f"-DPython3_EXECUTABLE={sys.executable}"]
@@ -519,6 +524,15 @@ def _ctest(bdir: Path, t: Target, deps: dict, env: dict[str, str]) -> tuple[Test
     return TestRun(True, passed, failed, total, runner or "host"), proc.stdout
 
 
+def _library_facts(row: targets.DeviceEngine, deps: dict) -> dict[str, Any]:
+    """What the engine's SDK piece says about its library (``row.library_facts``): extra CMake definitions,
+    runtime libraries beside it to ship, and a ``library`` section for the build manifest."""
+    if not (row.sdk and row.library_facts):
+        return {"cmake": [], "libs": [], "manifest": {}}
+    module, func = row.library_facts.split(":")
+    return getattr(importlib.import_module(module), func)(Path(deps[row.sdk].path))
+
+
 def _publish(out: Path, bdir: Path, t: Target, row: targets.DeviceEngine, deps: dict, compiler: str, python: bool,
              test_run: TestRun | None, ctest_log: str, log_path: Path, cmake_args: list[str]) -> BuildResult:
     binary = bdir / "bin" / BINARY
@@ -527,10 +541,13 @@ def _publish(out: Path, bdir: Path, t: Target, row: targets.DeviceEngine, deps: 
                          hint="native/CMakeLists.txt must put clas_system in the build dir's bin/")
     engine, engine_version = row.name, ""
     libs: list[tuple[Path, str]] = []  # (source, name in OUT/lib); copies follow symlinks
+    library: dict[str, Any] | None = None
     if row.sdk:
         item: sdk.SdkItem = deps[row.sdk]
         engine_version = item.version
-        libs += [(Path(item.path) / rel, Path(rel).name) for rel in row.libs.get(t.os, ())]
+        facts = _library_facts(row, deps)
+        library = facts["manifest"] or None
+        libs += [(Path(item.path) / rel, Path(rel).name) for rel in (*row.libs.get(t.os, ()), *facts["libs"])]
     if t.os == "android":
         from .sdk.ndk import libcxx_shared
 
@@ -567,7 +584,7 @@ def _publish(out: Path, bdir: Path, t: Target, row: targets.DeviceEngine, deps: 
             atomic_write_text(tmp / "logs" / "ctest.log", ctest_log)
         body = {
             "target": {"os": t.os, "arch": t.arch, "abi": t.abi, "triple": t.triple},
-            "engine": {"name": engine, "version": engine_version},
+            "engine": {"name": engine, "version": engine_version, **({"library": library} if library else {})},
             "compiler": compiler,
             "build_type": _read_cmake_cache(bdir).get("CMAKE_BUILD_TYPE", ""),
             "binary": f"bin/{BINARY}",

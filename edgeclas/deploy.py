@@ -309,7 +309,7 @@ def make_bundle(
         raise BuildError(f"{build_dir / binary}: the build's binary is missing", hint=f"rebuild: edgeclas build --out {build_dir}")
 
     model = ModelDir.load(model_dir, verify=verify)
-    model_src = targets.engine(engine).model_file(model, engine_version)
+    model_src = targets.engine(engine).model_file(model, engine_version, bm, build_dir)
     model_rel = f"model/{model_src.name}"
     image_entries = _image_entries(images)
     out_dir = Path(out_dir) if out_dir else Path("bundles") / f"{model.name}-{target.get('os', '')}-{target.get('arch', '')}-{engine}"

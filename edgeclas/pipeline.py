@@ -23,9 +23,9 @@ The YAML (every key documented in :data:`SCHEMA`; unknown keys are rejected with
       export:  {name: clarity}
       convert: {to: [onnx, nb], nb_targets: [arm, x86]}
       verify:  {tol: 1.0e-4}
-      build:   {arch: armv8, os: linux, engines: [onnxruntime]}
+      build:   {arch: armv8, os: linux, engines: [onnxruntime, lite], lite_source: auto}
       deploy:  {engine: onnxruntime, images: 2}
-      bench:   {engines: [onnxruntime], threads: [1, 2], power_modes: [0], warmup: 1, repeats: 20, images: 2}
+      bench:   {engines: [onnxruntime, lite], threads: [1, 2], power_modes: [0], warmup: 1, repeats: 20, images: 2}
       report:  {formats: [md, html]}
 
 A stage left out of ``stages`` is not run (a pipeline may stop after ``verify``).
@@ -352,6 +352,10 @@ class BuildStage(Stage):
         "os": (str, "linux", "android | linux"),
         "engines": (list, ["onnxruntime"], "one build per engine"),
         "jobs": (int, 2, "parallel compile jobs"),
+        "lite_source": (str, "auto", "Paddle Lite for engine lite: auto (built from $EDGECLAS_PADDLE_LITE_SOURCE or "
+                                     "the CI bundle, tailored to the model; else the installed library; else lite "
+                                     "is skipped, saying why), installed (the installed library only), or a source "
+                                     "path/URL to build from"),
     }
 
     def check(self, o):
@@ -359,22 +363,66 @@ class BuildStage(Stage):
         return f"stages.build.engines: unknown engine '{bad[0]}'; use {', '.join(engine_names())}" if bad else None
 
     def inputs(self, ws, o):
-        return {"sources": _tree_hash(source_dir("native"), source_dir("toolchains"))}
+        extra = {"sources": _tree_hash(source_dir("native"), source_dir("toolchains"))}
+        if "lite" in o["engines"] and (ws.model / MANIFEST_NAME).is_file():  # the library is tailored to the model
+            extra["model"] = sha256_file(ws.model / MANIFEST_NAME)
+        return extra
 
     def outputs(self, ws, o):
         return [ws.build_dir(e) / MANIFEST_NAME for e in o["engines"]]
 
     def done(self, ws, o):
-        return all(_manifest_ok(ws.build_dir(e), "build") for e in o["engines"])
+        return all(_manifest_ok(ws.build_dir(e), "build") or (e == "lite" and _lite_skipped(o))
+                   for e in o["engines"])
 
     def run(self, ws, o, resume):
         from .build import build
+        from .sdk.paddle_lite_source import build_paddle_lite
 
         parts = []
         for engine in o["engines"]:
-            r = build(o["arch"], o["os"], engine, ws.build_dir(engine), jobs=o["jobs"])
+            root = None
+            if engine == "lite":
+                why = _lite_skipped(o)
+                if why:
+                    shutil.rmtree(ws.build_dir(engine), ignore_errors=True)  # no stale build stands in for it
+                    ws.say(f"  lite skipped: {why}")
+                    parts.append(f"lite skipped: {why}")
+                    continue
+                source = _lite_source(o)
+                if source is not None:
+                    root = build_paddle_lite(source, arch=o["arch"], os_=o["os"], tailor=[ws.model], jobs=o["jobs"],
+                                             log=lambda m: ws.say(f"  {m}")).root
+            r = build(o["arch"], o["os"], engine, ws.build_dir(engine), jobs=o["jobs"], engine_root=root)
             parts.append(f"{o['os']}-{o['arch']} {engine} {r.engine_version} ({r.compiler})")
         return Outcome(", ".join(parts))
+
+
+def _lite_source(o: dict[str, Any]) -> str | None:
+    """Where the build stage builds Paddle Lite from, or None to use the installed library."""
+    from .sdk.paddle_lite_source import default_source
+
+    if o["lite_source"] == "installed":
+        return None
+    if o["lite_source"] == "auto":
+        found = default_source()
+        return found[0] if found else None
+    return o["lite_source"]
+
+
+def _lite_skipped(o: dict[str, Any]) -> str:
+    """Why ``lite_source: auto`` leaves Paddle Lite out (no source and no installed library), else ""."""
+    from . import sdk
+    from .errors import ToolchainError
+    from .sdk.paddle_lite_source import source_hint
+
+    if o["lite_source"] != "auto" or _lite_source(o) is not None:
+        return ""
+    try:
+        sdk.resolve("paddle-lite", arch=o["arch"], os=o["os"])
+        return ""
+    except ToolchainError as e:
+        return f"{e.message}, and no Paddle Lite source to build one ({source_hint()})"
 
 
 class DeployStage(Stage):
@@ -452,20 +500,27 @@ class BenchStage(Stage):
     def run(self, ws, o, resume):
         from .bench import bench
 
+        # An engine the build stage skipped (it said why) has no build: the others run.
+        engines = [e for e in o["engines"] if _manifest_ok(ws.build_dir(e), "build")]
+        skipped = [e for e in o["engines"] if e not in engines]
+        if not engines:
+            raise ConfigError(f"stages.bench: no build for any of {', '.join(o['engines'])}",
+                              hint="the build stage says what is missing")
         serial = ws.device_serial()
         bench_dir = ws.out / "bench"
         if not resume:  # a bench cut short with the same inputs continues where it stopped
             shutil.rmtree(bench_dir, ignore_errors=True)
-        res = bench([serial], [ws.model], engines=o["engines"], threads=o["threads"], power_modes=o["power_modes"],
+        res = bench([serial], [ws.model], engines=engines, threads=o["threads"], power_modes=o["power_modes"],
                     warmup=o["warmup"], repeats=o["repeats"], cooldown_s=o["cooldown"],
                     images=ws.val_images(o["images"]), out=bench_dir, resume=resume, retry_errors=resume,
                     adb_server=ws.pipe.device.get("adb_server"),
-                    builds=[ws.build_dir(e) for e in o["engines"]], allow_build=False,
+                    builds=[ws.build_dir(e) for e in engines], allow_build=False,
                     reference=None if o["reference"] == "none" else o["reference"],
                     progress=lambda line: ws.say("  " + line))
         failed = res.errors + len(res.device_failures)
         return Outcome(
-            f"{res.ran} cell(s) run, {res.skipped} already done, {res.errors} failed",
+            f"{res.ran} cell(s) run, {res.skipped} already done, {res.errors} failed"
+            + (f" ({', '.join(skipped)}: no build, see the build stage)" if skipped else ""),
             failed=f"{failed} bench cell(s) or device(s) failed; the report shows why" if failed else "",
             hint="fix the cause and re-run the same command: only the failed cells run again",
         )

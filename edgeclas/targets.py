@@ -180,6 +180,12 @@ class DeviceEngine:
     default_on: tuple[str, ...] = ()  # OSes where it is the default engine (first row that fits wins)
     # "module:function(entry, engine_version)" refusing a model file this build's library cannot load.
     check_model: str | None = None
+    # "module:function(sdk_dir) -> {"cmake": [-D…], "libs": [rel paths], "manifest": {…}}": what the SDK
+    # piece's own manifest says about its library (version, options, tailoring), for build and deploy.
+    library_facts: str | None = None
+    # "module:function(entry, library, model_path, build_dir, target)" refusing a model file whose needs the
+    # build's library (the build manifest's engine.library, from library_facts) does not meet.
+    check_library: str | None = None
 
     @property
     def runs_models(self) -> bool:
@@ -192,9 +198,11 @@ class DeviceEngine:
             entry = entry.get(key) if isinstance(entry, dict) else None
         return entry if self.model_format and isinstance(entry, dict) and entry.get("file") else None
 
-    def model_file(self, model: "ModelDir", engine_version: str = "") -> Path:
+    def model_file(self, model: "ModelDir", engine_version: str = "", build: Mapping[str, Any] | None = None,
+                   build_dir: Path | None = None) -> Path:
         """This engine's model file in a model directory (verified against its manifest unless the model was
-        loaded with ``verify=False``), checked against a build's engine version."""
+        loaded with ``verify=False``), checked against a build's engine version and, given the build manifest,
+        against its library."""
         if not self.runs_models:
             raise ConfigError(f"the build's engine is '{self.name}': it cannot run a model",
                               hint="build with an engine: edgeclas build --engine "
@@ -206,6 +214,10 @@ class DeviceEngine:
         if self.check_model:
             module, func = self.check_model.split(":")
             getattr(importlib.import_module(module), func)(entry, engine_version)
+        if self.check_library and build is not None:
+            module, func = self.check_library.split(":")
+            getattr(importlib.import_module(module), func)(entry, (build.get("engine") or {}).get("library"),
+                                                           model.path, build_dir, build.get("target") or {})
         return model.file(entry["file"], f"edgeclas convert {model.path} {self.convert}")
 
 
@@ -225,6 +237,8 @@ ENGINES: dict[str, DeviceEngine] = {
         libs={os_: ("cxx/lib/libpaddle_light_api_shared.so",) for os_ in ("linux", "android")},
         default_on=("android",),
         check_model="edgeclas.lite:check_lite_version",  # .nb and library must come from one Paddle Lite version
+        library_facts="edgeclas.sdk.paddle_lite:library_facts",  # its version, FP16 kernels, libgomp, tailoring
+        check_library="edgeclas.lite:check_tailored_library",  # a tailored library lacking a kernel would abort
     ),
     "none": DeviceEngine("none", "no engine", "engine_none.cc", default_on=("android", "linux")),
 }

@@ -1,8 +1,11 @@
-"""``edgeclas verify``: do all host engines give the same probabilities on the same batch?
+"""``edgeclas verify``: do all engines give the same probabilities on the same images?
 
-Every available engine runs the one batch preprocessed with the model's own
+Every available host engine runs the one batch preprocessed with the model's own
 :class:`~edgeclas.preprocess.PreprocessConfig`; each is compared with Paddle Inference (the
-reference) by max |Δprob| and top-1 agreement. Failures of every engine are collected first, then
+reference) by max |Δprob| and top-1 agreement. With ``device``, each device engine (Paddle Lite on
+the arm ``.nb``, ONNX Runtime) also runs the same images through ``clas_system`` on that device
+(deployed like ``edgeclas deploy``, decoding and preprocessing in C++ there) and gets a row in the
+same table. Failures of every engine are collected first, then
 :meth:`VerifyReport.raise_for_failures` raises one :class:`ValidationError` naming them all.
 """
 
@@ -34,7 +37,13 @@ class EngineCheck:
     detail: str = ""  # version and file run, or why it was skipped / failed
     max_abs_diff: float | None = None
     top1_agreement: float | None = None  # fraction of images whose top-1 class equals the reference's
-    seconds: float | None = None  # one forward pass over the whole batch (after load)
+    seconds: float | None = None  # one forward pass over the whole batch (after load); host engines only
+    where: str = "host"  # "host", or the device serial the engine ran on
+
+
+    @property
+    def label(self) -> str:
+        return self.engine if self.where == "host" else f"{self.engine} on {self.where}"
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ class VerifyReport:
     def raise_for_failures(self) -> None:
         if self.failures:
             what = "; ".join(
-                f"{c.engine}: max |Δprob| {c.max_abs_diff:.2e}" if c.status == "mismatch" else f"{c.engine}: {c.detail}"
+                f"{c.label}: max |Δprob| {c.max_abs_diff:.2e}" if c.status == "mismatch" else f"{c.label}: {c.detail}"
                 for c in self.failures
             )
             raise ValidationError(
@@ -69,13 +78,14 @@ class VerifyReport:
         from rich.table import Table
 
         t = Table(title=f"verify {self.model_dir.name}: {len(self.images)} images, tol {self.tol:g}")
-        for col in ("engine", "status", "max |Δprob|", "top-1 agree", "batch ms"):
+        for col in ("engine", "where", "status", "max |Δprob|", "top-1 agree", "batch ms"):
             t.add_column(col, no_wrap=True)
         t.add_column("detail", overflow="fold")
         colour = {"reference": "cyan", "ok": "green", "mismatch": "red", "error": "red", "skipped": "yellow"}
         for c in self.checks:
             t.add_row(
                 c.engine,
+                c.where,
                 f"[{colour[c.status]}]{c.status}[/]",
                 "" if c.max_abs_diff is None else f"{c.max_abs_diff:.2e}",
                 "" if c.top1_agreement is None else f"{c.top1_agreement:.0%}",
@@ -112,10 +122,18 @@ def verify(
     threads: int | None = None,
     *,
     verify: bool = True,
+    device: str | None = None,
+    device_engines: Sequence[str] | None = None,
+    builds: Sequence[str | os.PathLike[str]] = (),
+    adb_server: str | None = None,
+    os_name: str | None = None,
 ) -> VerifyReport:
     """Run the engines (default: every one available) on the same batch; never raises for a mismatch.
 
     ``verify``: each engine's files are checked against the model's manifest before it loads them.
+    ``device``: also run ``device_engines`` there (default: every engine that runs models, from
+    :data:`edgeclas.targets.ENGINES`; builds from ``builds``, ``build/<os>-<arch>-<engine>`` or made like
+    ``edgeclas deploy`` does), one row per engine.
     """
     from . import engines as registry
 
@@ -171,4 +189,62 @@ def verify(
         agree = float((probs.argmax(1) == ref.argmax(1)).mean()) if len(probs) else 1.0
         # The tolerance is on probabilities; top-1 agreement is reported (near-ties may flip legitimately).
         checks.append(EngineCheck(name, "ok" if diff <= tol else "mismatch", detail, diff, agree, seconds))
+    if device is not None:
+        assert ref is not None
+        checks += _device_checks(model, paths, ref, tol, device, device_engines, builds, adb_server, os_name,
+                                 threads or 1)
     return VerifyReport(model.path, [str(p) for p in paths], tol, checks)
+
+
+def _device_checks(model: ModelDir, paths: list[Path], ref: np.ndarray, tol: float, serial: str,
+                   engines: Sequence[str] | None, builds: Sequence[str | os.PathLike[str]], adb_server: str | None,
+                   os_name: str | None, threads: int) -> list[EngineCheck]:
+    """One row per device engine: clas_system's probabilities for the same images against the host reference."""
+    import tempfile
+
+    from .build import device_target, locate
+    from .deploy import RunSettings, deploy
+    from .device import AdbServer, select_device
+
+    from .targets import model_engine_names
+
+    known = model_engine_names()
+    engines = list(engines) if engines else known
+    unknown = [e for e in engines if e not in known]
+    if unknown:
+        raise ValidationError(f"--device-engines: unknown device engine(s) {', '.join(unknown)}",
+                              hint=f"choose from {', '.join(known)}")
+    dev = select_device(serial, AdbServer.resolve(adb_server))
+    info = dev.info()
+    checks = []
+    for engine in engines:
+        try:
+            build_dir = locate(device_target(info, os_name), engine, given=builds)
+            with tempfile.TemporaryDirectory(prefix="edgeclas-verify-") as td:
+                res = deploy(dev.serial, model.path, paths, build_dir, RunSettings(threads=threads, warmup=0, repeats=1),
+                             engine=engine, adb_server=adb_server, os_name=os_name,
+                             bundle_dir=Path(td) / "bundle", out=Path(td) / "result.json")
+        except EdgeclasError as e:
+            checks.append(EngineCheck(engine, "error", e.message + (f" (hint: {e.hint})" if e.hint else ""),
+                                      where=dev.serial))
+            continue
+        got = []
+        for rel in res.bundle.images:
+            p = res.run.prediction(rel)
+            got.append(p.probs if p is not None and p.probs is not None else None)
+        if any(g is None for g in got) or len(got) != len(ref):
+            checks.append(EngineCheck(engine, "error", "clas_system printed no probabilities for some images",
+                                      where=dev.serial))
+            continue
+        # deploy orders images by their bundle names; the reference is in the order given
+        order = {str(Path(src).resolve()): i for i, src in enumerate(paths)}
+        ref_rows = np.stack([ref[order[str(Path(res.bundle.image_sources[rel]).resolve())]] for rel in res.bundle.images])
+        probs = np.asarray(got, dtype=np.float64)
+        diff = float(np.abs(probs - ref_rows).max()) if len(probs) else 0.0
+        agree = float((probs.argmax(1) == ref_rows.argmax(1)).mean()) if len(probs) else 1.0
+        lat = res.run.latency
+        per_image = f", {lat.mean:.1f} ms per image" if lat and lat.mean is not None else ""
+        detail = (f"{res.run.engine_version or res.bundle.engine_version} {res.bundle.target.get('os')}-"
+                  f"{res.bundle.target.get('arch')} clas_system{per_image}; build {build_dir}")
+        checks.append(EngineCheck(engine, "ok" if diff <= tol else "mismatch", detail, diff, agree, where=dev.serial))
+    return checks

@@ -14,6 +14,7 @@ APT_PACKAGES=(
   adb libstb-dev googletest unzip
   libjpeg62-turbo-dev libpng-dev zlib1g-dev  # clas_system decodes JPEG/PNG with them on the host
   clang libclang-rt-14-dev  # libFuzzer targets (native/fuzz)
+  git flatbuffers-compiler libflatbuffers-dev  # Paddle Lite from source (edgeclas sdk build paddle-lite)
   chromium  # report tests open the HTML report in headless Chromium
   curl      # the serve test posts an image the way README shows
 )
@@ -53,6 +54,9 @@ fi
 
 # 3. SDK pieces the native builds and tests use, into the edgeclas cache (pinned sha256; cached after
 #    the first run). The ORT headers come from an npm package: `npm` must be on PATH (apt-get install npm).
+#    Paddle Lite for ARM is not built here: it is tailored to the test models' kernels, which only exist
+#    once the tests made those models, so the test session builds it (tests/fixtures_lite_build.py) from
+#    ../shared/third_party/ or $EDGECLAS_PADDLE_LITE_SOURCE into the edgeclas cache, once.
 for target in "--arch host" "--arch armv8 --os linux"; do
   # shellcheck disable=SC2086  # $target is two words on purpose
   .venv/bin/edgeclas sdk path onnxruntime $target >/dev/null 2>&1 || .venv/bin/edgeclas sdk install onnxruntime $target

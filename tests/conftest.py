@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["fixtures_bench", "fixtures_model", "fixtures_lite", "fixtures_deploy", "fixtures_device", "fixtures_build"]
+pytest_plugins = ["fixtures_bench", "fixtures_model", "fixtures_lite", "fixtures_deploy", "fixtures_device", "fixtures_build",
+                  "fixtures_lite_build"]
 
 
 @pytest.fixture(scope="session")

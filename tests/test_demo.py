@@ -46,3 +46,17 @@ def test_demo_writes_data_runs_model_and_prints_the_verify_table(tmp_path, lite_
         assert str(out / sub) in r.output
     stages = json.loads((out / "manifest.json").read_text())["stages"]
     assert all(s["status"] == "done" for s in stages.values()), stages
+    # The bench matrix has Paddle Lite (built from source, tailored to the demo model) beside ONNX Runtime,
+    # or says at the build stage why Lite is missing.
+    from edgeclas.bench.runner import read_results
+    from edgeclas.sdk.paddle_lite_source import default_source
+
+    ok = {(r["settings"]["engine"], r["settings"]["threads"]) for r in read_results(out / "bench" / "results.jsonl")
+          if r["status"] == "ok"}
+    if default_source() is not None:
+        assert ok == {(e, t) for e in ("onnxruntime", "lite") for t in (1, 2)}, ok
+        lib = read_manifest(out / "build" / "linux-armv8-lite", "build")["engine"]["library"]
+        needed = read_manifest(out / "model", "model")["formats"]["nb"]["arm"]["kernels"]
+        assert lib["route"] == "source" and sorted(lib["tailored_kernels"]) == sorted(needed)  # tailored to it
+    else:
+        assert ok == {("onnxruntime", 1), ("onnxruntime", 2)} and "lite skipped" in stages["build"]["summary"]

@@ -131,6 +131,8 @@ def test_proc_and_sys_are_generated_from_the_profile(dev):
     freqs = [int((fs.root / f"sys/devices/system/cpu/cpu{i}/cpufreq/cpuinfo_max_freq").read_text()) for i in range(8)]
     assert freqs == [1785600] * 4 + [2419200] * 3 + [2841600]
     assert (fs.root / "sys/devices/system/cpu/possible").read_text() == "0-7\n"
+    # One uevent per CPU, as a kernel has: programs that count CPUs by them agree with cpuinfo.
+    assert sum((fs.root / f"sys/devices/system/cpu/cpu{i}/uevent").is_file() for i in range(9)) == 8
     assert "MemTotal:        5795460 kB" in (fs.root / "proc/meminfo").read_text()
 
 

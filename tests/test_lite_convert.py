@@ -45,6 +45,20 @@ def test_convert_model_dir(model_dir, lite_runtime, no_opt_bin, target):
     assert m["files"][entry["file"]] == res.sha256 and check_files(model_dir, m) == []
     assert ModelDir.load(model_dir).nb_file(target) == res.path
     assert "onnx" in m["formats"] and "pir" in m["formats"]  # other formats kept
+    # The ops/kernels the .nb needs, as opt recorded them for tailoring (checked against tailored libraries).
+    place = {"arm": "kARM", "x86": "kX86"}[target]
+    assert "conv2d" in entry["ops"] and f"conv2d,{place},kFloat,kNCHW,def" in entry["kernels"]
+    assert entry["kernels"] == res.tailoring.kernel_specs
+
+
+def test_record_tailoring_leaves_the_model_dir_alone(model_dir, lite_runtime, no_opt_bin):
+    from edgeclas.lite import record_tailoring
+
+    before = (model_dir / "manifest.json").read_bytes()
+    t = record_tailoring(model_dir, target="arm")
+    assert (model_dir / "manifest.json").read_bytes() == before
+    assert ("hard_swish", "activation_ops.cc") in t.ops
+    assert ("hard_swish,kARM,kFloat,kNCHW,def", "activation_extra_compute.cc") in t.kernels
 
 
 def test_fp16_and_int8_variants_are_recorded_separately(tiny_lite_models, lite_runtime, no_opt_bin, tmp_path):

@@ -11,11 +11,14 @@ import pytest
 from edgeclas.errors import ConversionError, ToolchainError
 from edgeclas.lite import LITE_VERSION, check_lite_version, resolve_route, route_statuses
 from edgeclas.lite.formats import (
+    TAILOR_FILES,
     FormatError,
+    merge_tailorings,
     normalize_lite_version,
     parse_nb,
     parse_nb_header,
     parse_supported_ops,
+    parse_tailoring,
     program_op_types,
     rewrite_flatten_to_reshape,
 )
@@ -295,3 +298,56 @@ def test_sdk_item_says_where_the_opt_came_from(clean_routes, tmp_path, monkeypat
     assert sdk.resolve("lite-opt").source == "env"
     item = sdk.resolve("lite-opt", flag=_fake_opt(tmp_path / "flag_opt"))
     assert (item.source, item.version, item.path) == ("flag", "v2.13-rc", tmp_path / "flag_opt")
+
+
+# --- tailoring lists (recorded from paddlelite 2.13rc0 opt, record_model_info, the test PP-LCNet for arm) ---
+
+def _recorded_tailoring() -> dict[str, str]:
+    d = DATA / "tailor_pplcnet_arm"
+    return {p.name: p.read_text() for p in d.iterdir()}
+
+
+def test_tailoring_of_a_recorded_model_pairs_each_kernel_with_its_source():
+    t = parse_tailoring(_recorded_tailoring())
+    assert "hard_swish" in t.op_names and ("conv2d", "conv_op.cc") in t.ops
+    assert ("conv2d,kARM,kFloat,kNCHW,def", "conv_compute.cc") in t.kernels
+    assert ("reshape2,kHost,kAny,kAny,def", "reshape_compute.cc") in t.kernels
+    assert len(t.kernels) == 14 and len(t.ops) == 14
+    # Written back, the files are what CMake reads: line i of a list goes with line i of its sources.
+    again = parse_tailoring(t.files())
+    assert again == t
+    files = t.files()
+    assert set(files) == {name for pair in TAILOR_FILES.values() for name in pair}
+    kernels, sources = files[".tailored_kernels_list"].splitlines(), files[".tailored_kernels_source_list"].splitlines()
+    assert sources[kernels.index("softmax,kARM,kFloat,kNCHW,def")] == "softmax_compute.cc"
+
+
+def test_merged_tailoring_is_the_union_and_missing_kernels_are_named():
+    a = parse_tailoring(_recorded_tailoring())
+    b = parse_tailoring({".tailored_ops_list": "relu\nconv2d\n", ".tailored_ops_source_list": "activation_ops.cc\nconv_op.cc\n",
+                         ".tailored_kernels_list": "relu,kARM,kFloat,kNCHW,def\n",
+                         ".tailored_kernels_source_list": "activation_compute.cc\n"})
+    m = merge_tailorings([a, b])
+    assert m.op_names[: len(a.ops)] == a.op_names and m.op_names[-1] == "relu"
+    assert len(m.kernels) == len(a.kernels) + 1
+    assert b.missing_from(a.kernel_specs) == ["relu,kARM,kFloat,kNCHW,def"]
+    assert a.missing_from(m.kernel_specs) == []
+
+
+@pytest.mark.parametrize("change,problem", [
+    ({".tailored_kernels_source_list": "conv_compute.cc\n"}, "has 14 entries but"),
+    ({".tailored_ops_list": "conv2d; rm -rf /\n"}, "is not valid"),
+    ({".tailored_kernels_source_list": "../../etc/passwd\n" * 14}, "is not valid"),
+    ({".tailored_ops_list": "", ".tailored_ops_source_list": ""}, "is empty"),
+])
+def test_tailoring_lists_that_are_not_opts_are_refused(change, problem):
+    texts = {**_recorded_tailoring(), **change}
+    with pytest.raises(FormatError, match=problem):
+        parse_tailoring(texts)
+
+
+def test_tailoring_without_a_list_file_names_it():
+    texts = _recorded_tailoring()
+    del texts[".tailored_kernels_list"]
+    with pytest.raises(FormatError, match="no .tailored_kernels_list"):
+        parse_tailoring(texts)

@@ -274,7 +274,17 @@ def test_qemu_prefix_layout(cache: Path) -> None:
     assert os.readlink(prefix / "lib") == "/usr/aarch64-linux-gnu/lib"
     text = (prefix / "proc" / "cpuinfo").read_text()
     assert text.count("processor\t:") == 8 and "CPU part\t: 0xd0b" in text and "CPU part\t: 0xd05" in text
+    # sysfs agrees with it on the CPU count (Paddle Lite counts cpuN/uevent and indexes by cpuinfo's processors).
+    cpus = prefix / "sys" / "devices" / "system" / "cpu"
+    assert sorted(p.name for p in cpus.glob("cpu*") if (p / "uevent").is_file()) == [f"cpu{n}" for n in range(8)]
     assert sdk.resolve("qemu-prefix", arch="armv8", os="linux").source == "cache"
+    # A prefix made before the sysfs part is made again on first use.
+    import shutil as _shutil
+
+    _shutil.rmtree(cpus)
+    with pytest.raises(ToolchainError, match="uevent"):
+        sdk.resolve("qemu-prefix", arch="armv8", os="linux")
+    assert (qemu_prefix("armv8") / "sys" / "devices" / "system" / "cpu" / "cpu7" / "uevent").is_file()
 
 
 @pytest.mark.integration
@@ -293,6 +303,13 @@ def test_arm_binary_under_qemu_sees_the_arm_cpuinfo(tmp_path: Path, cache: Path,
     assert out.returncode == 0, out.stderr
     assert "CPU implementer\t: 0x41" in out.stdout  # an ARM cpuinfo, not the host's x86 one
     assert "GenuineIntel" not in out.stdout and "AuthenticAMD" not in out.stdout
+    # The CPU count the way Paddle Lite takes it (cpuN/uevent files) matches the cpuinfo's processors.
+    src.write_text('#include <stdio.h>\nint main(void){int n=0;char p[64];FILE*f;for(;;){'
+                   'snprintf(p,sizeof p,"/sys/devices/system/cpu/cpu%d/uevent",n);if(!(f=fopen(p,"r")))break;'
+                   'fclose(f);n++;}printf("%d\\n",n);return 0;}\n')
+    subprocess.run([gcc, "-O1", "-o", str(exe), str(src)], check=True)
+    count = subprocess.run([*qemu_command(arch), str(exe)], capture_output=True, text=True, timeout=60)
+    assert int(count.stdout) == out.stdout.count("processor\t:"), (count.stdout, count.stderr)
 
 
 def test_doctor_shows_sdk_rows_found_and_missing(cache: Path) -> None:

@@ -148,6 +148,9 @@ def populate_root(root: Path, profile: DeviceProfile, userland: Userland) -> Non
         for k in range(first, first + c.cores):
             base = f"{cpu}/cpu{k}"
             files[f"{base}/online"] = "1\n"
+            # A kernel has one per CPU; programs count CPUs by them (Paddle Lite does, and indexes its per-CPU
+            # table by /proc/cpuinfo's processors, so the two must agree).
+            files[f"{base}/uevent"] = f"MODALIAS=cpu:type:{'aarch64' if profile.arch == 'armv8' else 'arm'}:feature:\n"
             files[f"{base}/cpufreq/cpuinfo_max_freq"] = f"{c.max_khz}\n"
             files[f"{base}/cpufreq/cpuinfo_min_freq"] = f"{c.min_khz}\n"
             files[f"{base}/cpufreq/scaling_cur_freq"] = f"{c.max_khz}\n"

@@ -7,7 +7,15 @@ a worker process (:mod:`edgeclas.lite.worker`) reached through :mod:`edgeclas.li
 
 from __future__ import annotations
 
-from .convert import NbResult, OpsReport, check_lite_version, convert_nb, model_ops
+from .convert import (
+    NbResult,
+    OpsReport,
+    check_lite_version,
+    check_tailored_library,
+    convert_nb,
+    model_ops,
+    record_tailoring,
+)
 from .runtime import LITE_VERSION, install_compat, resolve_route, route_statuses
 
 __all__ = [
@@ -15,10 +23,12 @@ __all__ = [
     "NbResult",
     "OpsReport",
     "check_lite_version",
+    "check_tailored_library",
     "convert_nb",
     "doctor_rows",
     "install_compat",
     "model_ops",
+    "record_tailoring",
     "resolve_route",
 ]
 

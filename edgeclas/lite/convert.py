@@ -18,22 +18,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ConversionError, ModelError
+from ..errors import ConfigError, ConversionError, ModelError, ToolchainError
 from ..fsutil import sha256_file
 from ..manifest import read_manifest, update_manifest
 from ..model_dir import ModelDir
 from .formats import (
+    TAILOR_FILES,
     FormatError,
+    Tailoring,
     normalize_lite_version,
     parse_nb,
     parse_nb_header,
     parse_supported_ops,
+    parse_tailoring,
     program_op_types,
     rewrite_flatten_to_reshape,
 )
 from .runtime import LITE_VERSION, Route, resolve_route, run_opt_bin, run_worker
 
-__all__ = ["TARGETS", "KNOWN_CRASHERS", "NbResult", "OpsReport", "convert_nb", "model_ops", "check_lite_version"]
+__all__ = ["TARGETS", "KNOWN_CRASHERS", "NbResult", "OpsReport", "convert_nb", "model_ops", "check_lite_version",
+           "check_tailored_library", "record_tailoring"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class NbResult:
     sha256: str
     size: int
     seconds: float
+    tailoring: Tailoring | None = None  # the ops/kernels the .nb needs (what a tailored library must have)
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,38 @@ def check_lite_version(nb_entry: dict[str, Any], build_lite_version: str) -> Non
             hint=f"re-convert with opt {build_lite_version} (edgeclas convert MODEL --to nb --opt-bin OPT) "
             f"or rebuild against Paddle Lite {made_by or LITE_VERSION}",
         )
+
+
+def check_tailored_library(nb_entry: dict[str, Any], library: dict[str, Any] | None, model_dir: str | os.PathLike[str],
+                           build: str | os.PathLike[str] | None, target: dict[str, Any]) -> None:
+    """Refuse a ``.nb`` that needs kernels a tailored Paddle Lite library lacks (it would abort on the device).
+
+    ``library``: a build manifest's ``engine.library`` section (``tailored_kernels`` None: every kernel);
+    ``target``: its ``target`` section (for the rebuild command in the hint).
+    """
+    tailored = (library or {}).get("tailored_kernels")
+    if tailored is None:
+        return
+    arch, os_name = target.get("arch", "ARCH"), target.get("os", "OS")
+    file = nb_entry.get("file", "the .nb")
+    needed = nb_entry.get("kernels")
+    still_there = [m for m in (library or {}).get("tailored_models", []) if Path(m).is_dir()]
+    rebuild = (f"edgeclas sdk build paddle-lite --arch {arch} --os {os_name} --tailor "
+               + ",".join(dict.fromkeys([*still_there, str(model_dir)]))
+               + f" && edgeclas build --arch {arch} --os {os_name} --engine lite --out {build or 'BUILD_DIR'}")
+    if needed is None:
+        raise ConversionError(
+            f"{model_dir}: {file} does not record which kernels it needs (converted by an older edgeclas), and the "
+            f"Paddle Lite library of {build} is tailored to {len(tailored)} kernels",
+            hint=f"re-convert it: edgeclas convert {model_dir} --to nb --target arm")
+    have = set(tailored)
+    missing = [k for k in needed if k not in have]
+    if missing:
+        ops = list(dict.fromkeys(k.split(",")[0] for k in missing))
+        raise ToolchainError(
+            f"{model_dir}: {file} needs ops the tailored Paddle Lite library of {build} lacks: {', '.join(ops)} "
+            f"({len(missing)} kernel(s): {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''})",
+            hint=f"rebuild the library for this model too: {rebuild}")
 
 
 def _build_lite_version(build: str | os.PathLike[str]) -> str:
@@ -200,17 +237,34 @@ def _supported_ops(route: Route, spec: _Target, timeout: float) -> set[str]:
 
 def _run_opt(route: Route, spec: _Target, prog: Path, params: Path, prefix: str, fp16: bool, quant: str | None,
              timeout: float) -> None:
-    """opt through a worker (module/compat) or an executable (gflags-style args); writes ``prefix``.nb."""
+    """opt through a worker (module/compat) or an executable (gflags-style args); writes ``prefix``.nb and the
+    tailoring lists (the ops and kernels the .nb needs) into the directory ``prefix``/."""
     if route.can_run_models:
-        args = ["opt", "--model-file", str(prog), "--param-file", str(params), "--out", prefix,
+        args = ["opt", "--model-file", str(prog), "--param-file", str(params), "--out", prefix, "--record",
                 "--targets", spec.valid_places] + (["--fp16"] if fp16 else []) + (["--quant", quant] if quant else [])
         run_worker(route, args, timeout=timeout, what="opt")
     else:
         args = [f"--model_file={prog}", f"--param_file={params}", "--optimize_out_type=naive_buffer",
-                f"--optimize_out={prefix}", f"--valid_targets={spec.valid_places}"]
+                f"--optimize_out={prefix}", f"--valid_targets={spec.valid_places}", "--record_tailoring_info=true"]
         args += ["--enable_fp16=true"] if fp16 else []
         args += ["--quant_model=true", f"--quant_type=QUANT_{quant.upper()}"] if quant else []
         run_opt_bin(route, args, timeout=timeout)
+
+
+def _read_tailoring(directory: Path, route: Route) -> Tailoring:
+    texts = {}
+    for names in TAILOR_FILES.values():
+        for name in names:
+            try:
+                texts[name] = (directory / name).read_text()
+            except OSError:
+                pass  # parse_tailoring names the missing file
+    try:
+        return parse_tailoring(texts)
+    except FormatError as e:
+        raise ConversionError(f"opt ({route.kind} route) did not record the model's ops and kernels: {e}",
+                              hint="this opt may not support record_model_info; use the compat runtime "
+                                   "(unset EDGECLAS_LITE_OPT)") from None
 
 
 def model_ops(
@@ -251,6 +305,58 @@ def convert_nb(
     spec = _check_target(target, fp16, quant)
     md = ModelDir.load(model_dir, verify=verify)
     expected = _build_lite_version(build) if build else LITE_VERSION
+    variant = target + ("_fp16" if fp16 else "") + (f"_{quant}" if quant else "")
+    dest = Path(out) if out else md.path / "nb"
+    if dest.is_dir() or not out:
+        dest = dest / f"{md.name}_{variant}.nb"
+    result, prog, rewrites, checked = _opt(md, spec, target, fp16, quant, dest, opt_bin, expected,
+                                  f"by the device build {build}" if build else f"edgeclas pins {LITE_VERSION}", timeout)
+    tailoring = result.tailoring
+    assert tailoring is not None  # _opt always records it
+    # relative even outside the model dir: the manifest never holds an absolute path that verify/predict
+    # would read unchecked, and a model dir moved together with its neighbour keeps working
+    rel = Path(os.path.relpath(dest.resolve(), md.path.resolve())).as_posix()
+
+    def record(m: dict[str, Any]) -> list[str]:
+        m.setdefault("formats", {}).setdefault("nb", {})[variant] = {
+            "file": rel, "target": target, "valid_targets": spec.valid_places, "opt_version": result.opt_version,
+            "route": result.route, "precision": result.precision, "quant": quant, "sha256": result.sha256,
+            "size": result.size, "from": os.path.relpath(prog, md.path), "checked": checked,
+            "rewrites": {op: f"rewritten as {as_}" for op, as_ in rewrites.items()},
+            # What a tailored Paddle Lite library must contain to run this .nb (checked before a deploy).
+            "ops": tailoring.op_names,
+            "kernels": tailoring.kernel_specs,
+        }
+        return [rel]
+
+    update_manifest(md.path, "model", record)
+    return result
+
+
+def record_tailoring(
+    model_dir: str | os.PathLike[str],
+    *,
+    target: str = "arm",
+    fp16: bool = False,
+    opt_bin: str | os.PathLike[str] | None = None,
+    timeout: float = 600,
+) -> Tailoring:
+    """The ops and kernels (with their source files) a ``.nb`` of this model needs: opt's record, as Paddle
+    Lite's tailored build reads it. Converts into a temporary directory; the model dir is not touched."""
+    spec = _check_target(target, fp16, None)
+    md = ModelDir.load(model_dir)
+    with tempfile.TemporaryDirectory(prefix="edgeclas-tailor-") as tmp:
+        result, _, _, _ = _opt(md, spec, target, fp16, None, Path(tmp) / "model.nb", opt_bin, LITE_VERSION,
+                            f"edgeclas pins {LITE_VERSION}", timeout)
+    assert result.tailoring is not None
+    return result.tailoring
+
+
+def _opt(md: ModelDir, spec: _Target, target: str, fp16: bool, quant: str | None, dest: Path,
+         opt_bin: str | os.PathLike[str] | None, expected: str, why_expected: str,
+         timeout: float) -> tuple[NbResult, Path, dict[str, str], str]:
+    """Run opt on the legacy program into ``dest`` (whole file checked, loaded and run where a runtime exists,
+    tailoring recorded); (result, program, rewrites, how the file was checked)."""
     prog, params, program, ops = _legacy_program(md)
     program, rewrites, refused = _plan_rewrites(target, program, ops)
     if refused:
@@ -260,15 +366,11 @@ def convert_nb(
     route = resolve_route(opt_bin)
     if route.version and normalize_lite_version(route.version) != normalize_lite_version(expected):
         raise ConversionError(
-            f"opt at {route.where} is Paddle Lite {route.version}, but {expected} is required "
-            f"({'by the device build ' + str(build) if build else 'edgeclas pins ' + LITE_VERSION})",
+            f"opt at {route.where} is Paddle Lite {route.version}, but {expected} is required ({why_expected})",
             hint=f"use opt {expected} (--opt-bin), or unset EDGECLAS_LITE_OPT to use the compat runtime",
         )
 
     variant = target + ("_fp16" if fp16 else "") + (f"_{quant}" if quant else "")
-    dest = Path(out) if out else md.path / "nb"
-    if dest.is_dir() or not out:
-        dest = dest / f"{md.name}_{variant}.nb"
     dest.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".opt-") as tmp:
@@ -302,23 +404,9 @@ def convert_nb(
 
             checked = check_nb(produced, md.input_size, md.class_num) or \
                 "whole file read; no Paddle Lite runtime that runs models here (an opt binary only)"
+        tailoring = _read_tailoring(Path(prefix), route)
         os.replace(produced, dest)
     seconds = time.monotonic() - started
-
     result = NbResult(dest, target, variant, route.kind, header.opt_version, "fp16" if fp16 else "fp32",
-                      quant, sha256_file(dest), dest.stat().st_size, seconds)
-    # relative even outside the model dir: the manifest never holds an absolute path that verify/predict
-    # would read unchecked, and a model dir moved together with its neighbour keeps working
-    rel = Path(os.path.relpath(dest.resolve(), md.path.resolve())).as_posix()
-
-    def record(m: dict[str, Any]) -> list[str]:
-        m.setdefault("formats", {}).setdefault("nb", {})[variant] = {
-            "file": rel, "target": target, "valid_targets": spec.valid_places, "opt_version": header.opt_version,
-            "route": route.kind, "precision": result.precision, "quant": quant, "sha256": result.sha256,
-            "size": result.size, "from": os.path.relpath(prog, md.path), "checked": checked,
-            "rewrites": {op: f"rewritten as {as_}" for op, as_ in rewrites.items()},
-        }
-        return [rel]
-
-    update_manifest(md.path, "model", record)
-    return result
+                      quant, sha256_file(dest), dest.stat().st_size, seconds, tailoring)
+    return result, prog, rewrites, checked

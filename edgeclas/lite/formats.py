@@ -23,6 +23,10 @@ __all__ = [
     "rewrite_flatten_to_reshape",
     "parse_supported_ops",
     "normalize_lite_version",
+    "TAILOR_FILES",
+    "Tailoring",
+    "parse_tailoring",
+    "merge_tailorings",
 ]
 
 
@@ -316,3 +320,78 @@ def rewrite_flatten_to_reshape(pdmodel: bytes) -> tuple[bytes, int, list[str]]:
             block = _enc(new_block)
         program.append((num, wt, block))
     return _enc(program), count, refused
+
+
+# --- tailoring lists (what opt's record_model_info writes next to the .nb) ---
+
+# The four files Paddle Lite's CMake reads from LITE_OPTMODEL_DIR when LITE_BUILD_TAILOR=ON. Each list
+# pairs line by line with its source list (CMake reads kernel i's source from line i), so they travel as pairs.
+TAILOR_FILES = {
+    "ops": (".tailored_ops_list", ".tailored_ops_source_list"),  # conv2d / conv_op.cc
+    "kernels": (".tailored_kernels_list", ".tailored_kernels_source_list"),  # conv2d,kARM,kFloat,kNCHW,def / conv_compute.cc
+}
+_ENTRY_RE = {"ops": re.compile(r"[A-Za-z_]\w*"), "kernels": re.compile(r"[A-Za-z_]\w*,k\w+,k\w+,k\w+,\w+")}
+_SOURCE_RE = re.compile(r"[\w\-]+\.(cc|mm)")
+
+
+@dataclass(frozen=True)
+class Tailoring:
+    """The ops and kernels a model (or several) needs: what a tailored Paddle Lite library must contain.
+
+    ``ops``: (op type, its source file); ``kernels``: (``op,target,precision,layout,alias``, its source file).
+    """
+
+    ops: tuple[tuple[str, str], ...]
+    kernels: tuple[tuple[str, str], ...]
+
+    @property
+    def op_names(self) -> list[str]:
+        return [op for op, _ in self.ops]
+
+    @property
+    def kernel_specs(self) -> list[str]:
+        return [k for k, _ in self.kernels]
+
+    def files(self) -> dict[str, str]:
+        """File name → content, as Paddle Lite's CMake reads them."""
+        out = {}
+        for key, (names, sources) in TAILOR_FILES.items():
+            pairs = getattr(self, key)
+            out[names] = "".join(f"{a}\n" for a, _ in pairs)
+            out[sources] = "".join(f"{b}\n" for _, b in pairs)
+        return out
+
+    def missing_from(self, library_kernels: list[str] | tuple[str, ...]) -> list[str]:
+        """Kernels this needs that a library tailored to ``library_kernels`` lacks, in order."""
+        have = set(library_kernels)
+        return [k for k in self.kernel_specs if k not in have]
+
+
+def parse_tailoring(texts: dict[str, str]) -> Tailoring:
+    """A :class:`Tailoring` from the four files' texts, keyed by file name (``.tailored_ops_list``, …).
+
+    Pairs keep opt's order, repeated entries dropped; a line that is not an op name, a kernel spec or a
+    source file name is a FormatError (these lists end up in CMake and the compiler's file list).
+    """
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    for key, (names_file, sources_file) in TAILOR_FILES.items():
+        lists = []
+        for fname, pattern in ((names_file, _ENTRY_RE[key]), (sources_file, _SOURCE_RE)):
+            if fname not in texts:
+                raise FormatError(f"no {fname}")
+            items = [ln.strip() for ln in texts[fname].splitlines() if ln.strip()]
+            for n, item in enumerate(items, 1):
+                if not pattern.fullmatch(item):
+                    raise FormatError(f"{fname} entry {n}: {item[:80]!r} is not valid")
+            lists.append(items)
+        if len(lists[0]) != len(lists[1]):
+            raise FormatError(f"{names_file} has {len(lists[0])} entries but {sources_file} has {len(lists[1])}")
+        if not lists[0]:
+            raise FormatError(f"{names_file} is empty")
+        out[key] = tuple(dict.fromkeys(zip(lists[0], lists[1])))
+    return Tailoring(**out)
+
+
+def merge_tailorings(parts: list[Tailoring]) -> Tailoring:
+    """The union (first-seen order) of several models' lists: a library that runs every one of them."""
+    return Tailoring(*(tuple(dict.fromkeys(x for p in parts for x in getattr(p, k))) for k in TAILOR_FILES))

@@ -7,7 +7,8 @@ paddlelite from the ``--path`` directories.
 
 Modes:
   ``info``                      versions as one JSON message
-  ``opt --model-file F --param-file P --out PREFIX --targets T [--fp16] [--quant int8|int16]``
+  ``opt --model-file F --param-file P --out PREFIX --targets T [--fp16] [--quant int8|int16] [--record]``
+                                (``--record``: the ops/kernels lists for tailoring, written into PREFIX/)
   ``ops --targets T``           the text opt prints for ``print_supported_ops``
   ``serve``                     MobileConfig predictor; load/run requests over stdin/stdout
 
@@ -104,6 +105,8 @@ def _run_opt(args) -> dict:
     if args.quant:
         opt.set_quant_model(True)
         opt.set_quant_type({"int8": "QUANT_INT8", "int16": "QUANT_INT16"}[args.quant])
+    if args.record:
+        opt.record_model_info(True)
     opt.run()
     return {"ok": True, "out": args.out + ".nb", "version": opt.version()}
 
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     po.add_argument("--targets", required=True)
     po.add_argument("--fp16", action="store_true")
     po.add_argument("--quant", choices=["int8", "int16"])
+    po.add_argument("--record", action="store_true", help="also write the tailoring lists into OUT/")
     ps = sub.add_parser("ops")
     ps.add_argument("--targets", required=True)
     args = p.parse_args(argv)

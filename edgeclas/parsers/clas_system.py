@@ -75,6 +75,7 @@ class LatencyStats:
 class Summary:
     engine: str = ""
     engine_version: str = ""
+    precision: str = ""  # what the engine was asked to compute in (FP32, FP16); "" from older binaries
     threads: int | None = None
     power_mode: int | None = None
     warmup: int | None = None
@@ -149,8 +150,8 @@ def _image(obj: dict[str, Any], where: str) -> ImageResult:
 
 
 _LAT_KEYS = ("init", "first", "min", "max", "mean", "std", "p50", "p90", "p99")
-_SUMMARY_KEYS = {"type", "engine", "engine_version", "threads", "power_mode", "warmup", "repeats", "images",
-                 "latency_ms", "peak_rss_kb", "affinity"}
+_SUMMARY_KEYS = {"type", "engine", "engine_version", "precision", "threads", "power_mode", "warmup", "repeats",
+                 "images", "latency_ms", "peak_rss_kb", "affinity"}
 
 
 def _summary(obj: dict[str, Any], where: str) -> Summary:
@@ -165,6 +166,7 @@ def _summary(obj: dict[str, Any], where: str) -> Summary:
     return Summary(
         engine=str(obj.get("engine", "")),
         engine_version=str(obj.get("engine_version", "")),
+        precision=str(obj.get("precision", "")),
         threads=_num(obj, "threads", where, int),
         power_mode=_num(obj, "power_mode", where, int),
         warmup=_num(obj, "warmup", where, int),

@@ -5,11 +5,15 @@ directory in the cache per architecture::
 
     cache/sdk/qemu-prefix/aarch64/lib   -> /usr/aarch64-linux-gnu/lib     (the cross toolchain's libc)
     cache/sdk/qemu-prefix/aarch64/proc/cpuinfo                           (an ARM /proc/cpuinfo)
+    cache/sdk/qemu-prefix/aarch64/sys/devices/system/cpu/cpuN/uevent     (one per processor in it)
 
 qemu-user looks a guest path up under the prefix first, so the guest's dynamic loader and libc come
 from the cross sysroot and ``/proc/cpuinfo`` reads as an ARM SoC. The second part matters: ONNX
-Runtime's CPU detection segfaults under qemu 7.2 when it parses the host's x86 cpuinfo. Multiarch
-``libc6:arm64`` must never be mixed into the prefix (qemu then spins forever).
+Runtime's CPU detection segfaults under qemu 7.2 when it parses the host's x86 cpuinfo. The third
+keeps the CPU count consistent with that cpuinfo: Paddle Lite counts CPUs by their ``uevent`` files and
+indexes its per-CPU table by cpuinfo's processors, which overflows (an uncaught ``std::out_of_range``)
+when cpuinfo lists more CPUs than this machine's sysfs has. Multiarch ``libc6:arm64`` must never be
+mixed into the prefix (qemu then spins forever).
 """
 
 from __future__ import annotations
@@ -109,7 +113,8 @@ def resolve(name: str, t: Target, flag: Path | None) -> SdkItem:
             if source != "cache":
                 raise ToolchainError(f"{root} (from {'the flag' if source == 'flag' else ENV_PREFIX}): {problem}",
                                      hint=f"edgeclas sdk install qemu-prefix {t.flags()}")
-        raise ToolchainError(f"no qemu prefix for {t.machine} in {_prefix_path(t)}",
+        why = _check_prefix(_prefix_path(t), t) if _prefix_path(t).is_dir() else None
+        raise ToolchainError(f"no usable qemu prefix for {t.machine} in {_prefix_path(t)}" + (f": {why}" if why else ""),
                              hint=f"edgeclas sdk install qemu-prefix {t.flags()}")
     raise ToolchainError(f"edgeclas.sdk.cross does not provide '{name}'")
 
@@ -118,9 +123,16 @@ def _prefix_path(t: Target) -> Path:
     return cache_dir("sdk", "qemu-prefix", t.machine)
 
 
+def _cpu_count(machine: str) -> int:
+    return CPUINFO[machine].count("processor\t:")
+
+
 def _check_prefix(root: Path, t: Target) -> str | None:
     if not (root / "proc" / "cpuinfo").is_file():
         return "no proc/cpuinfo in it (ONNX Runtime crashes on the host's x86 cpuinfo under qemu)"
+    last = _cpu_count(t.machine) - 1
+    if not (root / "sys" / "devices" / "system" / "cpu" / f"cpu{last}" / "uevent").is_file():
+        return f"no sys/devices/system/cpu/cpu{last}/uevent in it (Paddle Lite crashes when cpuinfo and sysfs disagree)"
     loader = "ld-linux-aarch64.so.1" if t.machine == "aarch64" else "ld-linux-armhf.so.3"
     if not (root / "lib" / loader).exists():
         return f"no lib/{loader} in it (the cross libc is missing or the link is broken)"
@@ -140,6 +152,9 @@ def install(name: str, t: Target, **_: object) -> SdkItem:
         os.chmod(tmp, 0o755)
         os.symlink(sysroot_lib, tmp / "lib")
         atomic_write_text(tmp / "proc" / "cpuinfo", CPUINFO[t.machine])
+        for n in range(_cpu_count(t.machine)):
+            atomic_write_text(tmp / "sys" / "devices" / "system" / "cpu" / f"cpu{n}" / "uevent",
+                              f"MODALIAS=cpu:type:{t.machine}:feature:\n")
         problem = _check_prefix(tmp, t)
         if problem:
             raise ToolchainError(f"qemu prefix for {t.machine}: {problem}",

@@ -50,6 +50,7 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return 1;
   }
+  for (const auto& note : pipeline.EngineNotes()) std::fprintf(stderr, "warning: %s\n", note.c_str());
   int failed = 0;
   pipeline.RunImages(images, [&](const Status& image_status, const ImageResult& r) {
     if (!image_status.ok()) {

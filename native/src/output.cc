@@ -56,7 +56,7 @@ std::string ImageJson(const ImageResult& r) {
 std::string SummaryJson(const Summary& s) {
   std::ostringstream o;
   o << "{\"type\": \"summary\", \"engine\": " << JsonEscape(s.engine) << ", \"engine_version\": "
-    << JsonEscape(s.engine_version) << ", \"threads\": " << s.threads << ", \"power_mode\": " << s.power_mode
+    << JsonEscape(s.engine_version) << ", \"precision\": " << JsonEscape(s.precision) << ", \"threads\": " << s.threads << ", \"power_mode\": " << s.power_mode
     << ", \"warmup\": " << s.warmup << ", \"repeats\": " << s.repeats << ", \"images\": " << s.images
     << ", \"failed\": " << s.failed << ", \"latency_ms\": {\"init\": " << Ms(s.init_ms) << ", \"first\": "
     << Ms(s.first_ms) << ", \"min\": " << Ms(s.latency.min) << ", \"max\": " << Ms(s.latency.max)
@@ -87,7 +87,7 @@ std::string ImageText(const ImageResult& r) {
 std::string SummaryText(const Summary& s) {
   std::ostringstream o;
   o << "===summary===\n"
-    << "engine: " << s.engine << " " << s.engine_version << ", threads: " << s.threads
+    << "engine: " << s.engine << " " << s.engine_version << ", precision: " << s.precision << ", threads: " << s.threads
     << ", power_mode: " << s.power_mode << ", warmup: " << s.warmup << ", repeats: " << s.repeats
     << ", images: " << s.images << ", failed: " << s.failed << "\n"
     << "Time(unit: ms): init = " << Ms(s.init_ms) << ", first = " << Ms(s.first_ms) << ", min = " << Ms(s.latency.min)

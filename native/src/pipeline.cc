@@ -147,11 +147,16 @@ void Pipeline::RunImages(const std::vector<std::string>& paths, const ImageSink&
   }
 }
 
+std::vector<std::string> Pipeline::EngineNotes() const {
+  return engine_ ? engine_->notes() : std::vector<std::string>();
+}
+
 Summary Pipeline::MakeSummary() const {
   Summary s;
   if (engine_) {
     s.engine = engine_->name();
     s.engine_version = engine_->version();
+    s.precision = engine_->precision();
   }
   s.threads = cfg_.num_threads;
   s.power_mode = cfg_.power_mode;

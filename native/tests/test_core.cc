@@ -185,6 +185,8 @@ TEST(Config, CommentsBlankLinesAndNewKeys) {
   EXPECT_FLOAT_EQ(c.scale, 1.0f / 255.0f);
   EXPECT_EQ(c.channel_order, "BGR");
   EXPECT_EQ(c.decode_threads, 3);
+  ASSERT_TRUE(ParseConfig("clas_model_file m.nb\nprecision fp16\n", "c.txt", &c, &w).ok());
+  EXPECT_EQ(c.precision, "FP16");  // PaddleClas writes FP32; any case is accepted and normalised
 }
 
 TEST(Config, UnknownKeyWarnsWithLine) {
@@ -250,7 +252,8 @@ TEST(Config, BadValuesNameKeyAndLine) {
                {"power_mode 7", "power_mode"},     {"resize_short_size 12x", "resize_short_size"},
                {"mean 0.1 0.2", "mean"},           {"std 1 0 1", "std"},
                {"output xml", "output"},           {"scale -1", "scale"},
-               {"topk", "topk"},                   {"num_threads 99999999999999999999", "num_threads"}};
+               {"topk", "topk"},                   {"num_threads 99999999999999999999", "num_threads"},
+               {"precision FP64", "precision"}};
   for (const auto& k : cases) {
     Config c;
     std::vector<std::string> w;

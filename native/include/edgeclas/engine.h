@@ -22,6 +22,11 @@ class Engine {
   virtual std::vector<int64_t> input_shape() const = 0;
   virtual std::string name() const = 0;
   virtual std::string version() const = 0;
+  // The arithmetic precision asked of the engine after Load ("FP32", "FP16"), for the summary.
+  virtual std::string precision() const { return "FP32"; }
+  // What Load found it could not apply after all (e.g. FP16 on a CPU without FP16 arithmetic), with the
+  // reason; printed as warnings. What the config alone rules out is EngineIgnoredSettings' job.
+  virtual std::vector<std::string> notes() const { return {}; }
 };
 
 // The engine compiled into this binary, or nullptr for an engine-free build (EDGECLAS_ENGINE=none).

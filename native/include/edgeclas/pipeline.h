@@ -25,6 +25,7 @@ struct ImageResult {
 
 struct Summary {
   std::string engine, engine_version;
+  std::string precision;  // what the engine was asked to compute in after Load (Engine::precision)
   int threads = 0, power_mode = 0, warmup = 0, repeats = 0;
   int images = 0, failed = 0;
   double init_ms = 0, first_ms = 0;
@@ -49,6 +50,8 @@ class Pipeline {
   // chunk's inferences run one after another, so timed runs never overlap with decoding.
   void RunImages(const std::vector<std::string>& paths, const ImageSink& sink);
   Summary MakeSummary() const;
+  // Settings the engine could not apply, with the reason (after Init).
+  std::vector<std::string> EngineNotes() const;
 
  private:
   struct Prepared {

@@ -1,0 +1,136 @@
+"""Session fixtures: Paddle Lite built from its official source for the test models, and clas_system on it.
+
+The source is what ``edgeclas sdk build paddle-lite`` uses by default: ``$EDGECLAS_PADDLE_LITE_SOURCE``,
+else the bundle CI keeps in ``shared/third_party/``. Without one, every test using these fixtures is
+skipped with that reason (``edgeclas doctor`` says how to get a source).
+
+* ``lite_models`` (session): ``{"trained": dir, "disc": dir}``: the test model (``model_dir``, a briefly
+  trained PP-LCNet that answers ~0.5/0.5 for every image) and a small seeded 3-class net made of
+  PP-LCNet's own ops (conv, depthwise conv, hard_swish, an SE-style hard_sigmoid gate, pool, fc, softmax)
+  whose probabilities differ clearly from image to image, each with its arm ``.nb`` (and ``.onnx``) converted.
+* ``lite_sdk_armv8`` / ``lite_sdk_armv7`` (session): :class:`edgeclas.sdk.paddle_lite_source.LiteBuild`,
+  the light-API library for linux-armv8 / linux-armv7 tailored to those two models, which need the same
+  14 kernels as any PP-LCNet: the cache key (source commit, target, options, kernels) is the one the demo's
+  own tailored build has, so the first session (or demo) builds it, in minutes, and later ones reuse it.
+  Not installed as the user's ``paddle-lite`` piece.
+* ``armv8_lite_build`` / ``armv7_lite_build`` (session): ``edgeclas build --engine lite --tests`` against
+  those libraries, the native Lite engine tests run under qemu on the trained model's arm ``.nb``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+__all__ = ["lite_models", "lite_sdk_armv8", "lite_sdk_armv7", "armv8_lite_build", "armv7_lite_build"]
+
+
+_DISC = r"""
+import sys
+import paddle
+
+class Net(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        spread = paddle.ParamAttr(initializer=paddle.nn.initializer.Normal(std=0.6))
+        self.conv = paddle.nn.Conv2D(3, 8, 3, stride=2, padding=1, weight_attr=spread)
+        self.dw = paddle.nn.Conv2D(8, 8, 3, padding=1, groups=8)
+        self.pool = paddle.nn.AdaptiveAvgPool2D(1)
+        self.fc = paddle.nn.Linear(8, 3, weight_attr=spread)
+
+    def forward(self, x):
+        x = paddle.nn.functional.hardswish(self.conv(x))
+        x = paddle.nn.functional.hardsigmoid(self.dw(x)) * x
+        return paddle.nn.functional.softmax(self.fc(paddle.reshape(self.pool(x), [-1, 8])), axis=-1)
+
+paddle.seed(11)
+net = Net()
+net.eval()
+paddle.jit.save(net, sys.argv[1], input_spec=[paddle.static.InputSpec([None, 3, 32, 32], "float32", "x")])
+"""
+
+
+def _discriminative_model(root: Path) -> Path:
+    from edgeclas.manifest import write_manifest
+    from edgeclas.preprocess import PreprocessConfig
+
+    d = root / "disc"
+    script = root / "make_disc.py"  # paddle.jit traces forward() from its source file
+    script.write_text(_DISC)
+    env = dict(os.environ, FLAGS_enable_pir_api="0", CUDA_VISIBLE_DEVICES="")  # legacy program: what opt reads
+    res = subprocess.run([sys.executable, str(script), str(d / "legacy" / "inference")], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (d / "labels.txt").write_text("0 a\n1 b\n2 c\n")
+    write_manifest(d, "model", {
+        "model": {"name": "disc", "arch": "disc-pplcnet-ops", "class_num": 3, "input_size": [3, 32, 32]},
+        "preprocess": PreprocessConfig(resize_short=36, crop_size=32).to_dict(),
+        "labels": ["a", "b", "c"], "labels_file": "labels.txt",
+        "formats": {"legacy": {"model": "legacy/inference.pdmodel", "params": "legacy/inference.pdiparams"}},
+    }, files=["legacy/inference.pdmodel", "legacy/inference.pdiparams", "labels.txt"])
+    return d
+
+
+@pytest.fixture(scope="session")
+def lite_models(model_dir, lite_runtime, tmp_path_factory) -> dict[str, Path]:
+    from edgeclas.lite import convert_nb
+
+    from edgeclas.onnx_convert import convert_onnx
+
+    models = {"trained": model_dir, "disc": _discriminative_model(tmp_path_factory.mktemp("lite-disc"))}
+    convert_onnx(models["disc"])  # ONNX Runtime cells beside Lite's on the same model
+    for m in models.values():
+        convert_nb(m, target="arm")
+    return models
+
+
+def _lite_sdk(arch: str, lite_models: dict[str, Path]):
+    from edgeclas.errors import ToolchainError
+    from edgeclas.sdk.paddle_lite_source import build_paddle_lite, default_source, source_hint
+
+    if default_source() is None:
+        pytest.skip(f"no Paddle Lite source to build from: {source_hint()}")
+    try:
+        return build_paddle_lite(arch=arch, os_="linux", tailor=[lite_models["trained"], lite_models["disc"]],
+                                 jobs=2, log=lambda m: print(f"[paddle-lite {arch}] {m}", flush=True))
+    except ToolchainError as e:
+        pytest.skip(f"{e.message} -- provide it with: {e.hint}")
+
+
+@pytest.fixture(scope="session")
+def lite_sdk_armv8(lite_models):
+    return _lite_sdk("armv8", lite_models)
+
+
+@pytest.fixture(scope="session")
+def lite_sdk_armv7(lite_models):
+    return _lite_sdk("armv7", lite_models)
+
+
+def _lite_build(tmp_path_factory, arch: str, sdk_build, lite_models):
+    from edgeclas.build import build
+    from edgeclas.errors import ToolchainError
+    from edgeclas.model_dir import ModelDir
+
+    trained = ModelDir.load(lite_models["trained"])
+    try:
+        return build(arch, "linux", "lite", tmp_path_factory.mktemp(f"build-{arch}-lite") / "out", tests=True,
+                     jobs=2, engine_root=sdk_build.root,
+                     test_env={"EDGECLAS_TEST_NB": str(trained.nb_file("arm")),
+                               "EDGECLAS_TEST_NB_CROP": str(trained.preprocess.crop_size)})
+    except ToolchainError as e:
+        pytest.skip(f"{e.message} -- provide it with: {e.hint}")
+
+
+@pytest.fixture(scope="session")
+def armv8_lite_build(tmp_path_factory, lite_sdk_armv8, lite_models):
+    return _lite_build(tmp_path_factory, "armv8", lite_sdk_armv8, lite_models)
+
+
+@pytest.fixture(scope="session")
+def armv7_lite_build(tmp_path_factory, lite_sdk_armv7, lite_models):
+    return _lite_build(tmp_path_factory, "armv7", lite_sdk_armv7, lite_models)

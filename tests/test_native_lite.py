@@ -1,0 +1,148 @@
+"""Paddle Lite built from source and clas_system's Lite engine on ARM, under qemu (integration).
+
+Builds come from tests/fixtures_lite_build.py: Paddle Lite's light-API library for linux-armv8/armv7,
+tailored to the test models, and ``edgeclas build --engine lite --tests`` against it. The arm ``.nb``
+runs through the real library under qemu-user; its probabilities are compared with Paddle Inference
+on the host, on PNG photographs (decoders agree exactly on PNG).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures_build import clas_config
+
+pytestmark = pytest.mark.integration
+
+ARCHES = ["armv8", "armv7"]
+
+
+def _build(request, arch: str):
+    return request.getfixturevalue(f"{arch}_lite_build")
+
+
+@pytest.fixture(scope="module")
+def png_images(tmp_path_factory, sample_images) -> list[Path]:
+    folder = tmp_path_factory.mktemp("png")
+    out = []
+    for p in sample_images:
+        if p.suffix == ".png":
+            out.append(folder / p.name)
+            out[-1].write_bytes(p.read_bytes())
+    return sorted(out)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_lite_library_is_the_tailored_build_and_small(request, arch, lite_models):
+    sdk_build = request.getfixturevalue(f"lite_sdk_{arch}")
+    m = sdk_build.manifest
+    assert (m["route"], m["version"], m["target"]["arch"]) == ("source", "v2.13-rc", arch)
+    kernels = m["tailored"]["kernels"]
+    assert "hard_swish,kARM,kFloat,kNCHW,def" in kernels and len(kernels) == 14  # what PP-LCNet needs, no more
+    # Tailored to PP-LCNet's kernels, the library is a fraction of the full 2.6 MB one.
+    assert 100_000 < m["library"]["bytes"] < 1_000_000
+    from edgeclas.manifest import check_files
+
+    assert check_files(sdk_build.root, m) == []
+    b = _build(request, arch)
+    lib = b.manifest["engine"]["library"]
+    assert b.manifest["engine"]["version"] == "v2.13-rc" and lib["tailored_kernels"] == kernels
+    assert sorted(p.name for p in b.libs) == ["libgomp.so.1", "libpaddle_light_api_shared.so"]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_native_lite_engine_tests_pass_under_qemu(request, arch):
+    b = _build(request, arch)
+    assert b.tests is not None and b.tests.ok, b.tests
+    log = (b.out / "logs" / "ctest.log").read_text()
+    lite = [ln for ln in log.splitlines() if "LiteEngine." in ln and "Test #" in ln]
+    assert len(lite) == 6, lite
+    assert all("Passed" in ln for ln in lite), lite
+    # Run on the model, not skipped for want of one.
+    assert "EDGECLAS_TEST_NB / EDGECLAS_TEST_NB_CROP are not set" not in log
+
+
+@pytest.mark.parametrize("which", ["trained", "disc"])
+@pytest.mark.parametrize("arch", ARCHES)
+def test_clas_system_lite_matches_host_paddle(request, arch, which, lite_models, png_images, tmp_path):
+    from edgeclas.bench.accuracy import reference_probs
+    from edgeclas.model_dir import ModelDir
+
+    b = _build(request, arch)
+    md = ModelDir.load(lite_models[which])
+    cfg = clas_config(tmp_path, md.nb_file("arm"), md.labels_file, md.preprocess.to_dict(), num_threads=2,
+                      warmup=1, repeats=2, topk=2)
+    r = subprocess.run(b.command(cfg, png_images[0].parent), capture_output=True, text=True, env=b.env(), timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    images, summary = lines[:-1], lines[-1]
+    assert [Path(d["image"]).name for d in images] == [p.name for p in png_images]
+    assert (summary["engine"], summary["engine_version"], summary["precision"]) == ("lite", "v2.13-rc", "FP32")
+    got = np.array([d["probs"] for d in images])
+    ref = reference_probs(md.path, png_images, "paddle")
+    assert got.shape == ref.shape
+    assert np.abs(got - ref).max() <= 1e-4, np.abs(got - ref).max()
+    assert (got.argmax(1) == ref.argmax(1)).all()
+    if which == "disc":  # the comparison above can only fail if the reference itself says something
+        assert np.abs(ref - ref.mean(0)).max() > 0.05, ref
+
+
+def test_fp16_request_is_printed_as_ignored_with_the_reason(request, lite_models, png_images, tmp_path):
+    from edgeclas.model_dir import ModelDir
+
+    b = _build(request, "armv8")
+    md = ModelDir.load(lite_models["trained"])
+    cfg = clas_config(tmp_path, md.nb_file("arm"), None, md.preprocess.to_dict(), precision="FP16")
+    r = subprocess.run(b.command(cfg, png_images[0]), capture_output=True, text=True, env=b.env(), timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (f"warning: {cfg}: precision FP16 ignored: this Paddle Lite library was built without ARMv8.2 FP16 "
+            "kernels (edgeclas sdk build paddle-lite --fp16)") in r.stderr
+    settings = r.stderr.split("===settings===\n", 1)[1].split("\n\n", 1)[0]
+    assert "\nprecision " not in settings  # an ignored setting is not listed as in effect
+    assert json.loads(r.stdout.splitlines()[-1])["precision"] == "FP32"
+
+
+def test_nb_from_another_opt_version_is_a_clear_error(request, lite_models, png_images, tmp_path):
+    from edgeclas.model_dir import ModelDir
+
+    b = _build(request, "armv8")
+    md = ModelDir.load(lite_models["trained"])
+    data = bytearray(md.nb_file("arm").read_bytes())
+    data[2:18] = b"v2.12".ljust(16, b"\0")  # the opt version field of the .nb header
+    other = tmp_path / "v212.nb"
+    other.write_bytes(bytes(data))
+    cfg = clas_config(tmp_path, other, None, md.preprocess.to_dict())
+    r = subprocess.run(b.command(cfg, png_images[0]), capture_output=True, text=True, env=b.env(), timeout=600)
+    assert r.returncode == 1  # an error, not Paddle Lite aborting
+    assert f"error: {other}: made by Paddle Lite opt v2.12 but this clas_system's Paddle Lite library is v2.13-rc" \
+        in r.stderr
+
+
+def test_tailored_library_refuses_a_model_needing_other_kernels(request, tiny_lite_models, lite_runtime, tmp_path):
+    """The library has PP-LCNet's kernels; the tiny net's batch_norm, relu and scale are not among them: refused
+    before anything is pushed."""
+    import shutil
+
+    from edgeclas.deploy import make_bundle
+    from edgeclas.errors import ToolchainError
+    from edgeclas.lite import convert_nb
+
+    b = _build(request, "armv8")
+    model = Path(shutil.copytree(tiny_lite_models["reshape"], tmp_path / "tiny"))
+    convert_nb(model, target="arm")
+    image = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(image), np.full((40, 40, 3), 128, np.uint8))
+    with pytest.raises(ToolchainError) as e:
+        make_bundle(b.out, model, image, out_dir=tmp_path / "bundle")
+    assert "needs ops the tailored Paddle Lite library" in e.value.message
+    assert "batch_norm, relu" in e.value.message and "scale" in e.value.message
+    assert "edgeclas sdk build paddle-lite --arch armv8 --os linux --tailor" in e.value.hint
+    assert str(model) in e.value.hint
+    assert not (tmp_path / "bundle").exists()
