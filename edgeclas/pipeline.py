@@ -377,7 +377,7 @@ class BuildStage(Stage):
 
     def run(self, ws, o, resume):
         from .build import build
-        from .sdk.paddle_lite_source import build_paddle_lite
+        from .lite.source_build import build_paddle_lite
 
         parts = []
         for engine in o["engines"]:
@@ -400,7 +400,7 @@ class BuildStage(Stage):
 
 def _lite_source(o: dict[str, Any]) -> str | None:
     """Where the build stage builds Paddle Lite from, or None to use the installed library."""
-    from .sdk.paddle_lite_source import default_source
+    from .lite.source_build import default_source
 
     if o["lite_source"] == "installed":
         return None
@@ -414,7 +414,7 @@ def _lite_skipped(o: dict[str, Any]) -> str:
     """Why ``lite_source: auto`` leaves Paddle Lite out (no source and no installed library), else ""."""
     from . import sdk
     from .errors import ToolchainError
-    from .sdk.paddle_lite_source import source_hint
+    from .lite.source_build import source_hint
 
     if o["lite_source"] != "auto" or _lite_source(o) is not None:
         return ""

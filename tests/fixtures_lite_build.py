@@ -8,7 +8,7 @@ skipped with that reason (``edgeclas doctor`` says how to get a source).
   trained PP-LCNet that answers ~0.5/0.5 for every image) and a small seeded 3-class net made of
   PP-LCNet's own ops (conv, depthwise conv, hard_swish, an SE-style hard_sigmoid gate, pool, fc, softmax)
   whose probabilities differ clearly from image to image, each with its arm ``.nb`` (and ``.onnx``) converted.
-* ``lite_sdk_armv8`` / ``lite_sdk_armv7`` (session): :class:`edgeclas.sdk.paddle_lite_source.LiteBuild`,
+* ``lite_sdk_armv8`` / ``lite_sdk_armv7`` (session): :class:`edgeclas.lite.source_build.LiteBuild`,
   the light-API library for linux-armv8 / linux-armv7 tailored to those two models, which need the same
   14 kernels as any PP-LCNet: the cache key (source commit, target, options, kernels) is the one the demo's
   own tailored build has, so the first session (or demo) builds it, in minutes, and later ones reuse it.
@@ -90,7 +90,7 @@ def lite_models(model_dir, lite_runtime, tmp_path_factory) -> dict[str, Path]:
 
 def _lite_sdk(arch: str, lite_models: dict[str, Path]):
     from edgeclas.errors import ToolchainError
-    from edgeclas.sdk.paddle_lite_source import build_paddle_lite, default_source, source_hint
+    from edgeclas.lite.source_build import build_paddle_lite, default_source, source_hint
 
     if default_source() is None:
         pytest.skip(f"no Paddle Lite source to build from: {source_hint()}")

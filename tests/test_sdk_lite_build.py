@@ -19,7 +19,7 @@ import pytest
 
 from edgeclas import sdk
 from edgeclas.errors import BuildError, ConfigError, ToolchainError
-from edgeclas.sdk.paddle_lite_source import (
+from edgeclas.lite.source_build import (
     LiteBuildOptions,
     build_paddle_lite,
     cmake_command,
@@ -138,7 +138,7 @@ def test_sources_that_are_not_git_repositories_say_how_to_get_one(tmp_path: Path
 
 
 def test_default_source_is_the_environment_then_the_shared_bundle(monkeypatch, tmp_path: Path) -> None:
-    from edgeclas.sdk.paddle_lite_source import default_source
+    from edgeclas.lite.source_build import default_source
 
     monkeypatch.setenv("EDGECLAS_PADDLE_LITE_SOURCE", str(tmp_path))
     assert default_source() == (str(tmp_path), "$EDGECLAS_PADDLE_LITE_SOURCE")
@@ -291,7 +291,7 @@ def test_cli_builds_and_installs(cache: Path, tmp_path: Path) -> None:
                                               ("armv7", "armeabi-v7a", "c++_static", 21)])
 def test_android_configure_of_the_real_source_reaches_the_ndk_toolchain_file(tmp_path, arch, abi, stl, api):
     """No NDK here: a stand-in NDK whose toolchain file reports what Paddle Lite's CMake handed it, then stops."""
-    from edgeclas.sdk.paddle_lite_source import _clone, default_source, source_hint
+    from edgeclas.lite.source_build import _clone, default_source, source_hint
 
     found = default_source()
     if found is None:

@@ -119,7 +119,7 @@ def build_cmd(name: str, source: str | None, ref: str, arch: str, os_: str | Non
     """
     from ..errors import ConfigError
     from ..sdk.paddle_lite import install_build
-    from ..sdk.paddle_lite_source import LiteBuildOptions, build_paddle_lite
+    from ..lite.source_build import LiteBuildOptions, build_paddle_lite
 
     if name.replace("_", "-") != "paddle-lite":
         raise ConfigError(f"sdk build: only paddle-lite is built from source here, not '{name}'",

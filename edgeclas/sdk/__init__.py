@@ -50,7 +50,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "onnxruntime": ("edgeclas.sdk.onnxruntime", "ONNX Runtime C/C++ SDK (headers + libonnxruntime) per target"),
     "paddle-lite": ("edgeclas.sdk.paddle_lite",
                     "Paddle Lite 2.13-rc device libraries per target: built from source (sdk build) or a release"),
-    "paddle-lite-source": ("edgeclas.sdk.paddle_lite_source",
+    "paddle-lite-source": ("edgeclas.lite.source_build",
                            "Paddle Lite's official source (git URL, clone or bundle) that sdk build paddle-lite builds"),
     "cross-gcc": ("edgeclas.sdk.cross", "Debian cross compilers for ARM Linux boards"),
     "qemu": ("edgeclas.sdk.cross", "qemu user-mode emulators to run ARM binaries here"),

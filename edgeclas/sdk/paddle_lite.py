@@ -4,7 +4,7 @@ Layout (as released): ``DIR/cxx/include/paddle_api.h`` …, ``DIR/cxx/lib/libpad
 Two ways into the cache slot ``cache/sdk/paddle-lite/v2.13-rc/<os>-<arch>``, each recorded in its
 ``manifest.json`` (kind ``sdk``: version, route, sha256 of each file; tailored op list for builds):
 
-* ``edgeclas sdk build paddle-lite`` builds it from the official source (:mod:`.paddle_lite_source`),
+* ``edgeclas sdk build paddle-lite`` builds it from the official source (:mod:`edgeclas.lite.source_build`),
   optionally tailored to models' ops, and installs the result here;
 * ``edgeclas sdk install paddle-lite --archive FILE --sha256 HEX``: a GitHub release archive the user
   fetched (GitHub is not a package registry, Paddle Lite publishes no sha256, so edgeclas never

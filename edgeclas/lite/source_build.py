@@ -38,11 +38,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import BuildError, ConfigError, ToolchainError
 from ..fsutil import sha256_file, staging_dir
-from ..lite.formats import Tailoring, merge_tailorings
 from ..manifest import read_manifest, write_manifest
-from ..paths import cache_dir, tree_root
-from . import Target
-from . import target as make_target
+from ..paths import cache_dir, checkout_root
+from ..sdk import Target
+from ..sdk import target as make_target
+from .formats import Tailoring, merge_tailorings
 
 __all__ = [
     "SOURCE_ENV",
@@ -140,8 +140,8 @@ def default_source() -> tuple[str, str] | None:
     env = os.environ.get(SOURCE_ENV)
     if env:
         return env, f"${SOURCE_ENV}"
-    root = tree_root()
-    for base in (root.parent, root.parent.parent):
+    root = checkout_root()  # an installed edgeclas has no checkout next to a shared/ folder
+    for base in (root.parent, root.parent.parent) if root else ():
         bundle = base / "shared" / "third_party" / _BUNDLE_NAME
         if bundle.is_file():
             return str(bundle), str(bundle.parent)
@@ -422,18 +422,18 @@ def _run_logged(cmd: list[str], step: str, log: Path, env: dict[str, str], say: 
     with open(log, "a") as f:
         f.write(f"$ {' '.join(cmd)}\n")
         f.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd,
-                                errors="replace")
-        assert proc.stdout is not None
-        last = time.monotonic()
-        for line in proc.stdout:
-            f.write(line)
-            f.flush()  # the log is live: `tail -f` it while a long build runs
-            m = re.match(r"^\[(\d+)/(\d+)\]", line)
-            if m and time.monotonic() - last > 30:
-                say(f"  {step}: {m.group(1)}/{m.group(2)} steps")
-                last = time.monotonic()
-        rc = proc.wait()
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd,
+                              errors="replace") as proc:
+            assert proc.stdout is not None
+            last = time.monotonic()
+            for line in proc.stdout:
+                f.write(line)
+                f.flush()  # the log is live: `tail -f` it while a long build runs
+                m = re.match(r"^\[(\d+)/(\d+)\]", line)
+                if m and time.monotonic() - last > 30:
+                    say(f"  {step}: {m.group(1)}/{m.group(2)} steps")
+                    last = time.monotonic()
+        rc = proc.returncode
     if rc != 0:
         tail = "\n    ".join(tail_of_log(log))
         raise BuildError(f"Paddle Lite {step} failed (exit {rc}); the end of the build log:\n    {tail}",
@@ -495,7 +495,7 @@ def build_paddle_lite(
         raise ConfigError(f"--jobs must be ≥ 1, got {jobs}")
     ndk_path: Path | None = None
     if t.os == "android":
-        from . import resolve
+        from ..sdk import resolve
 
         ndk_path = Path(resolve("ndk", arch=t.arch, os=t.os, flag=ndk).path)
     cmake_command(Path("SRC"), Path("BUILD"), t, options, ndk=ndk_path)  # refuses what cannot be built, early
@@ -509,7 +509,7 @@ def build_paddle_lite(
     tailoring: Tailoring | None = None
     models = tuple(str(Path(m).resolve()) for m in tailor)
     if models:
-        from ..lite import record_tailoring
+        from .convert import record_tailoring
 
         say(f"recording the ops of {len(models)} model(s) for tailoring ...")
         # With --fp16 the library must run both: FP32 .nb files (FP16 chosen at run time by precision FP16)
@@ -560,7 +560,7 @@ def build_paddle_lite(
                              f"({len(libs)} found)", hint=f"see {log_path}")
         # A shared library links with undefined symbols; Paddle Lite's own ones mean a kernel's code was left out
         # (seen with --fp16 --tailor in v2.13-rc: the FP16 depthwise conv). It would fail only on the device.
-        from ._elf import undefined_symbols
+        from ..sdk._elf import undefined_symbols
 
         own = [sym for sym in undefined_symbols(libs[0]) if sym.startswith("_ZN6paddle")]
         if own:
@@ -612,7 +612,7 @@ def targets(name: str) -> list[Target]:
 
 
 def resolve(name: str, t: Target, flag: Path | None):
-    from . import SdkItem
+    from ..sdk import SdkItem
 
     if flag is not None:
         origin, where, source = str(flag), "--source", "flag"
