@@ -34,6 +34,7 @@ from .device.errors import OutputParseError, PushError, RemoteCommandError, Remo
 from .errors import BuildError, ConfigError, DataError, DeviceError, EdgeclasError, ModelError
 from .fsutil import atomic_write_json, atomic_write_text, sha256_file
 from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
+from .model_dir import PostProcess
 from .parsers.clas_system import ImageResult, LatencyStats, parse_clas_system
 
 __all__ = [
@@ -71,6 +72,7 @@ class RunSettings:
     repeats: int = 10
     topk: int = 5
     timeout_s: float = 300.0
+    threshold: float | None = None  # overrides the model's recorded decision threshold (its post-processing)
 
     def validate(self) -> "RunSettings":
         checks = [
@@ -80,6 +82,7 @@ class RunSettings:
             ("repeats", self.repeats >= 1, "≥ 1"),
             ("topk", self.topk >= 1, "≥ 1"),
             ("timeout_s", self.timeout_s > 0, "> 0"),
+            ("threshold", self.threshold is None or 0.0 <= self.threshold <= 1.0, "between 0 and 1"),
         ]
         for key, ok, want in checks:
             if not ok:
@@ -104,6 +107,7 @@ class Bundle:
     settings: RunSettings
     files: dict[str, str]  # bundle-relative path → sha256: everything pushed to the device
     manifest: dict[str, Any] = field(repr=False, compare=False)
+    postprocess: PostProcess = field(default_factory=PostProcess)  # the model's, as recorded at export
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Bundle":
@@ -125,8 +129,9 @@ class Bundle:
                 settings=RunSettings(**b["settings"]),
                 files=dict(m["files"]),
                 manifest=m,
+                postprocess=PostProcess(**b.get("postprocess", {})),
             )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ModelError) as e:
             raise ModelError(f"{path / MANIFEST_NAME}: malformed bundle manifest ({e})",
                              hint="remake it: edgeclas deploy ... (bundles are rebuilt on every deploy)") from None
 
@@ -194,8 +199,14 @@ class DeployResult:
 
 # --- config -------------------------------------------------------------------------------------
 
-def render_config(model_file: str, labels_file: str, preprocess: Any, engine: str, settings: RunSettings) -> str:
-    """``config.txt``: the PaddleClas deploy/lite keys (accepted unchanged) plus edgeclas's own keys."""
+def render_config(model_file: str, labels_file: str, preprocess: Any, engine: str, settings: RunSettings,
+                  post: PostProcess | None = None) -> str:
+    """``config.txt``: the PaddleClas deploy/lite keys (accepted unchanged) plus edgeclas's own keys.
+
+    ``post`` is the model's post-processing; ``settings.threshold`` overrides its threshold.
+    """
+    post = post or PostProcess()
+    threshold = settings.threshold if settings.threshold is not None else post.threshold
     mean = " ".join(repr(float(x)) for x in preprocess.mean)
     std = " ".join(repr(float(x)) for x in preprocess.std)
     lines = [
@@ -214,6 +225,8 @@ def render_config(model_file: str, labels_file: str, preprocess: Any, engine: st
         f"engine {engine}",
         f"power_mode {settings.power_mode}",
         f"topk {settings.topk}",
+        f"postprocess {post.name}",
+        *([f"threshold {threshold!r}"] if threshold is not None else []),
         f"warmup {settings.warmup}",
         f"repeats {settings.repeats}",
         "output json",
@@ -330,7 +343,8 @@ def make_bundle(
             lib_rels.append(rel)
         put(model_src, model_rel)
         put(model.labels_file, "labels.txt")
-        atomic_write_text(tmp / "config.txt", render_config(model_rel, "labels.txt", model.preprocess, engine, settings))
+        atomic_write_text(tmp / "config.txt", render_config(model_rel, "labels.txt", model.preprocess, engine, settings,
+                                                            model.postprocess))
         for rel, src in image_entries:
             put(src, rel)
         files = ["bin/clas_system", *lib_rels, model_rel, "labels.txt", "config.txt", *(r for r, _ in image_entries)]
@@ -350,6 +364,7 @@ def make_bundle(
                 "images": [r for r, _ in image_entries],
                 "image_sources": {r: str(Path(s).resolve()) for r, s in image_entries},
                 "settings": asdict(settings),
+                "postprocess": model.postprocess.to_dict(),
                 "model": {"name": model.name, "arch": model.arch, "class_num": model.class_num},
             },
         }
@@ -475,7 +490,7 @@ def run_bundle(
         from .preprocess import PreprocessConfig
 
         pre = PreprocessConfig.from_dict(_model_preprocess(bundle))
-        text = render_config(bundle.model_file, "labels.txt", pre, bundle.engine, settings)
+        text = render_config(bundle.model_file, "labels.txt", pre, bundle.engine, settings, bundle.postprocess)
         config_rel = "config.run.txt"
         with tempfile.TemporaryDirectory() as td:
             local = Path(td) / config_rel

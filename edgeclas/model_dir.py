@@ -15,7 +15,36 @@ from .errors import ModelError
 from .manifest import read_manifest
 from .preprocess import PreprocessConfig
 
-__all__ = ["ModelDir"]
+__all__ = ["ModelDir", "PostProcess", "POSTPROCESS_NAMES"]
+
+POSTPROCESS_NAMES = ("Topk", "ThreshOutput", "MultiLabelThreshOutput")
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """How a model's scores become answers: PaddleClas's ``Infer.PostProcess``, recorded at export.
+
+    ``Topk``: the ``topk`` best classes (only those ≥ ``threshold`` when one is set); ``ThreshOutput``
+    (binary): class 1 when its score ≥ ``threshold``, else class 0 with 1 − score;
+    ``MultiLabelThreshOutput`` (sigmoid head): every label whose score ≥ ``threshold``.
+    """
+
+    name: str = "Topk"
+    topk: int = 5
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in POSTPROCESS_NAMES:
+            raise ModelError(f"post-processing '{self.name}' is not one of {', '.join(POSTPROCESS_NAMES)}")
+        if self.threshold is not None and not 0.0 <= float(self.threshold) <= 1.0:
+            raise ModelError(f"threshold {self.threshold} is not between 0 and 1")
+
+    @property
+    def effective_threshold(self) -> float | None:
+        return self.threshold if self.threshold is not None or self.name == "Topk" else 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "topk": self.topk, "threshold": self.threshold}
 
 
 @dataclass(frozen=True)
@@ -31,6 +60,8 @@ class ModelDir:
     dataset_root: Path | None = None
     val_list: Path | None = None
     manifest: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    multilabel: bool = False  # sigmoid head: independent per-label scores
+    postprocess: PostProcess = field(default_factory=PostProcess)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "ModelDir":
@@ -45,7 +76,11 @@ class ModelDir:
             labels = [str(x) for x in m.get("labels") or [str(i) for i in range(class_num)]]
             formats = dict(m.get("formats") or {})
             name, arch = str(model.get("name") or path.name), str(model["arch"])
-        except (KeyError, TypeError, ValueError) as e:
+            multilabel = bool(model.get("multilabel", False))
+            post = m.get("postprocess") or {"name": "MultiLabelThreshOutput" if multilabel else "Topk"}
+            post = PostProcess(str(post["name"]), int(post.get("topk") or 5),
+                               None if post.get("threshold") is None else float(post["threshold"]))
+        except (KeyError, TypeError, ValueError, ModelError) as e:
             raise ModelError(
                 f"{where}: malformed model manifest ({type(e).__name__}: {e})",
                 hint="re-export it with: edgeclas export CHECKPOINT --out MODEL_DIR",
@@ -55,7 +90,7 @@ class ModelDir:
         ds = m.get("dataset") or {}
         root = Path(ds["root"]) if ds.get("root") else None
         val = root / ds["val_list"] if root and ds.get("val_list") else None
-        return cls(path, name, arch, class_num, (c, h, w), pre, labels, formats, root, val, m)
+        return cls(path, name, arch, class_num, (c, h, w), pre, labels, formats, root, val, m, multilabel, post)
 
     def _require(self, fmt: str) -> dict[str, Any]:
         entry = self.formats.get(fmt)

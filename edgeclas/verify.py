@@ -2,7 +2,8 @@
 
 Every available engine runs the one batch preprocessed with the model's own
 :class:`~edgeclas.preprocess.PreprocessConfig`; each is compared with Paddle Inference (the
-reference) by max |Δprob| and top-1 agreement. Failures of every engine are collected first, then
+reference) by max |Δprob| and by agreement of the answers: the top-1 class, or for a model with a
+threshold (binary ``ThreshOutput``, multi-label) the classes the model's post-processing decides. Failures of every engine are collected first, then
 :meth:`VerifyReport.raise_for_failures` raises one :class:`ValidationError` naming them all.
 """
 
@@ -32,7 +33,9 @@ class EngineCheck:
     status: str  # "reference" | "ok" | "mismatch" | "error" | "skipped"
     detail: str = ""  # version and file run, or why it was skipped / failed
     max_abs_diff: float | None = None
-    top1_agreement: float | None = None  # fraction of images whose top-1 class equals the reference's
+    # fraction of images answered as the reference does: same top-1 class, or the same decided classes for
+    # a thresholded model (ThreshOutput, MultiLabelThreshOutput)
+    top1_agreement: float | None = None
     seconds: float | None = None  # one forward pass over the whole batch (after load)
 
 
@@ -42,6 +45,7 @@ class VerifyReport:
     images: list[str]
     tol: float
     checks: list[EngineCheck] = field(default_factory=list)
+    postprocess: str = "Topk"  # how answers were compared (the model's post-processing, threshold included)
 
     @property
     def failures(self) -> list[EngineCheck]:
@@ -67,8 +71,10 @@ class VerifyReport:
         """A rich Table of the checks (rich imported here so the dataclass stays cheap)."""
         from rich.table import Table
 
-        t = Table(title=f"verify {self.model_dir.name}: {len(self.images)} images, tol {self.tol:g}")
-        for col in ("engine", "status", "max |Δprob|", "top-1 agree", "batch ms"):
+        t = Table(title=f"verify {self.model_dir.name}: {len(self.images)} images, tol {self.tol:g}, "
+                        f"answers by {self.postprocess}")
+        agree = "top-1 agree" if self.postprocess == "Topk" else "answers agree"
+        for col in ("engine", "status", "max |Δprob|", agree, "batch ms"):
             t.add_column(col, no_wrap=True)
         t.add_column("detail", overflow="fold")
         colour = {"reference": "cyan", "ok": "green", "mismatch": "red", "error": "red", "skipped": "yellow"}
@@ -107,11 +113,21 @@ def verify(
     tol: float = DEFAULT_TOL,
     limit: int = 16,
     threads: int | None = None,
+    threshold: float | None = None,
 ) -> VerifyReport:
-    """Run the engines (default: every one available) on the same batch; never raises for a mismatch."""
+    """Run the engines (default: every one available) on the same batch; never raises for a mismatch.
+
+    ``threshold`` overrides the model's recorded one for the answer comparison.
+    """
     from . import engines as registry
+    from .predict import postprocess, postprocess_for
 
     model = ModelDir.load(model_dir)
+    post = postprocess_for(model, 1, threshold)
+
+    def answers(probs: np.ndarray) -> list[list[int]]:
+        return [p.class_ids for p in postprocess(probs, [""] * len(probs), model.labels, 1, post.threshold, post.name)]
+
     if images is None:
         paths = default_images(model, limit)
     elif isinstance(images, (str, os.PathLike)):
@@ -152,7 +168,8 @@ def verify(
             continue
         assert ref is not None  # REFERENCE is first in ``wanted``
         diff = float(np.abs(probs - ref).max()) if len(probs) else 0.0
-        agree = float((probs.argmax(1) == ref.argmax(1)).mean()) if len(probs) else 1.0
+        agree = float(np.mean([a == b for a, b in zip(answers(probs), answers(ref))])) if len(probs) else 1.0
         # The tolerance is on probabilities; top-1 agreement is reported (near-ties may flip legitimately).
         checks.append(EngineCheck(name, "ok" if diff <= tol else "mismatch", detail, diff, agree, seconds))
-    return VerifyReport(model.path, [str(p) for p in paths], tol, checks)
+    thr = f" ≥ {post.threshold:.4g}" if post.threshold is not None else ""
+    return VerifyReport(model.path, [str(p) for p in paths], tol, checks, f"{post.name}{thr}")
