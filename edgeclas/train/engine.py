@@ -249,7 +249,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
 
     eval_spec = cfg["Metric"]["Eval"]
     head = _head(multilabel)
-    images, seconds = 0, 0.0
+    images, seconds, started = 0, 0.0, time.perf_counter()
     with _progress() as bar, warnings.catch_warnings():
         # BN in train mode always updates running statistics; paddle warns about it on every run
         warnings.filterwarnings("ignore", message="When training, we now always track global mean")
@@ -300,6 +300,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                 copy_checkpoint(latest_dir, best_dir)
                 if evaluated:
                     best_metrics = dict(last_metrics)
+            record["elapsed_s"] = time.perf_counter() - started  # this invocation's wall time, evaluation included
             append_jsonl(run_dir / "metrics.jsonl", record)
 
     write_manifest(run_dir, "run", {
