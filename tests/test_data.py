@@ -130,7 +130,7 @@ def test_sample_clarity_is_real_balanced_and_byte_identical(tmp_path: Path):
     assert sorted(i.label for i in items) == [0] * 8 + [1] * 8
     for it in items:
         h, w = cv2.imread(str(it.path)).shape[:2]
-        assert 96 <= min(h, w) <= 128
+        assert 72 <= min(h, w) <= 96
 
     def sharpness(label: int) -> float:  # variance of the Laplacian: lower when blurred
         return float(np.median([cv2.Laplacian(cv2.imread(str(i.path), cv2.IMREAD_GRAYSCALE), cv2.CV_64F).var()

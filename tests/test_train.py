@@ -39,7 +39,8 @@ def test_train_writes_the_checkpoint_contract_and_eval_reproduces_it(dataset: Pa
     m = read_manifest(r.best, "checkpoint")
     assert check_files(r.best, m) == []
     assert m["model"] == {"arch": "PPLCNet_x0_25", "class_num": 2, "input_size": [3, 64, 64],
-                          "arch_kwargs": {"stride_list": [1, 2, 2, 2, 2]}, "multilabel": False, "head": "softmax"}
+                          "arch_kwargs": {"stride_list": [1, 2, 2, 2, 2], "bn_weight_init": 0.2}, "multilabel": False,
+                          "head": "softmax"}
     assert PreprocessConfig.from_dict(m["preprocess"]) == PreprocessConfig(resize_short=73, crop_size=64)
     assert m["labels"] == ["clear", "blurred"]
     assert m["dataset"] == {"root": str(dataset.resolve()), "val_list": "val_list.txt"}

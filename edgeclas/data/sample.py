@@ -7,8 +7,9 @@ label 1 ``blurred`` = the same kind of crop with PULC's blur (see :mod:`.blur`).
 ``blurred`` (PULC's blur), ``noisy`` (gaussian noise, σ 12–30 grey levels) and ``dark`` (brightness ×
 0.25–0.45); the lists are PaddleClas's multi-label format (``path<TAB>1,0,1``).
 
-Images are small PNGs (short side 96–128 px) so tests and the demo stay fast; the same seed gives the
-same bytes.
+Images are small PNGs (short side 72–96 px): fast for tests and the demo, and close to the 64² the demo
+trains at, so resizing does not shrink the blur below what a sharp photograph's pixels already show.
+The same seed gives the same bytes.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _photos() -> list[np.ndarray]:
 
 
 def _crop(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random crop (35–100 % of the short side, aspect 3:4–4:3), scaled so its short side is 96–128 px."""
+    """A random crop (35–100 % of the short side, aspect 3:4–4:3), scaled so its short side is 72–96 px."""
     import cv2
 
     h, w = photo.shape[:2]
@@ -67,7 +68,7 @@ def _crop(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     crop = photo[y : y + ch, x : x + cw]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
-    short = int(rng.integers(96, 129))
+    short = int(rng.integers(72, 97))
     scale = short / min(cw, ch)
     size = (max(short, round(cw * scale)), max(short, round(ch * scale)))
     return cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_AREA)
