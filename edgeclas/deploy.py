@@ -581,6 +581,7 @@ def _summarise_bundle(bundle: Bundle) -> dict[str, Any]:
         "files": bundle.files,
         "bytes": bundle.size_bytes,
         "settings": asdict(bundle.settings),
+        "postprocess": bundle.postprocess.to_dict(),
         "image_sources": bundle.image_sources,
     }
 

@@ -64,8 +64,10 @@ def _device_predictions(result_file: Path) -> Any:
                                f"clas_system {run.get('engine', '')} {run.get('engine_version', '')})"))
     for col in ("image", "class id", "label", "score", "true label"):
         table.add_column(col)
+    post = ((rec.get("bundle") or {}).get("postprocess") or {}).get("name", "Topk")
     for p in run["predictions"]:
-        answer = p.get("classes") if p.get("classes") is not None else (p.get("topk") or [])[:1]
+        answer = p.get("classes") if p.get("classes") is not None else p.get("topk") or []
+        answer = answer[:1] if post == "Topk" else answer  # the top class; a thresholded model: all it decided
         image = str(p.get("image", ""))
         want = truth.get(image.split("/", 1)[-1] if image.startswith("./") else image)
         got = ", ".join(str(t.get("label", "")) for t in answer)
