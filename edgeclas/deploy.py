@@ -37,6 +37,7 @@ from .device.errors import OutputParseError, PushError, RemoteCommandError, Remo
 from .errors import BuildError, ConfigError, DataError, EdgeclasError, ModelError
 from .fsutil import atomic_write_json, atomic_write_text, printable_name, sha256_file, staging_dir
 from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, verify_file, write_manifest
+from .model_dir import PostProcess
 from .parsers.clas_system import ImageResult, LatencyStats, parse_clas_system
 from .preprocess import PreprocessConfig, list_images
 
@@ -73,6 +74,7 @@ class RunSettings:
     repeats: int = 10
     topk: int = 5
     timeout_s: float = 300.0
+    threshold: float | None = None  # overrides the model's recorded decision threshold (its post-processing)
 
     def validate(self) -> "RunSettings":
         for key in ("threads", "power_mode", "warmup", "repeats", "topk"):
@@ -89,6 +91,7 @@ class RunSettings:
             ("repeats", self.repeats >= 1, "≥ 1"),
             ("topk", self.topk >= 1, "≥ 1"),
             ("timeout_s", self.timeout_s > 0, "> 0"),
+            ("threshold", self.threshold is None or 0.0 <= self.threshold <= 1.0, "between 0 and 1"),
         ]
         for key, ok, want in checks:
             if not ok:
@@ -113,6 +116,7 @@ class Bundle:
     settings: RunSettings
     files: dict[str, str]  # bundle-relative path → sha256: everything pushed to the device
     manifest: dict[str, Any] = field(repr=False, compare=False)
+    postprocess: PostProcess = field(default_factory=PostProcess)  # the model's, as recorded at export
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Bundle":
@@ -134,8 +138,9 @@ class Bundle:
                 settings=RunSettings(**b["settings"]),
                 files=dict(m["files"]),
                 manifest=m,
+                postprocess=PostProcess(**b.get("postprocess", {})),
             )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ModelError) as e:
             raise ModelError(f"{path / MANIFEST_NAME}: malformed bundle manifest ({e})",
                              hint="remake it: edgeclas deploy ... (bundles are rebuilt on every deploy)") from None
 
@@ -204,8 +209,13 @@ class DeployResult:
 # --- config -------------------------------------------------------------------------------------
 
 def render_config(model_file: str, labels_file: str, preprocess: PreprocessConfig, engine: str,
-                  settings: RunSettings) -> str:
-    """``config.txt``: the PaddleClas deploy/lite keys (accepted unchanged) plus edgeclas's own keys."""
+                  settings: RunSettings, post: PostProcess | None = None) -> str:
+    """``config.txt``: the PaddleClas deploy/lite keys (accepted unchanged) plus edgeclas's own keys.
+
+    ``post`` is the model's post-processing; ``settings.threshold`` overrides its threshold.
+    """
+    post = post or PostProcess()
+    threshold = settings.threshold if settings.threshold is not None else post.threshold
     mean = " ".join(repr(float(x)) for x in preprocess.mean)
     std = " ".join(repr(float(x)) for x in preprocess.std)
     lines = [
@@ -224,6 +234,8 @@ def render_config(model_file: str, labels_file: str, preprocess: PreprocessConfi
         f"engine {engine}",
         f"power_mode {settings.power_mode}",
         f"topk {settings.topk}",
+        f"postprocess {post.name}",
+        *([f"threshold {threshold!r}"] if threshold is not None else []),
         f"warmup {settings.warmup}",
         f"repeats {settings.repeats}",
         "output json",
@@ -328,7 +340,8 @@ def make_bundle(
             lib_rels.append(rel)
         put(model_src, model_rel)
         put(model.labels_file, "labels.txt")
-        atomic_write_text(tmp / "config.txt", render_config(model_rel, "labels.txt", model.preprocess, engine, settings))
+        atomic_write_text(tmp / "config.txt", render_config(model_rel, "labels.txt", model.preprocess, engine, settings,
+                                                            model.postprocess))
         for rel, src in image_entries:
             put(src, rel)
         files = ["bin/clas_system", *lib_rels, model_rel, "labels.txt", "config.txt", *(r for r, _ in image_entries)]
@@ -348,6 +361,7 @@ def make_bundle(
                 "images": [r for r, _ in image_entries],
                 "image_sources": {r: str(Path(s).resolve()) for r, s in image_entries},
                 "settings": asdict(settings),
+                "postprocess": model.postprocess.to_dict(),
                 "model": {"name": model.name, "arch": model.arch, "class_num": model.class_num},
             },
         }
@@ -477,7 +491,7 @@ def run_bundle(
     config_rel = bundle.config
     if replace(settings, timeout_s=0) != replace(bundle.settings, timeout_s=0):
         pre = PreprocessConfig.from_dict(_model_preprocess(bundle))
-        text = render_config(bundle.model_file, "labels.txt", pre, bundle.engine, settings)
+        text = render_config(bundle.model_file, "labels.txt", pre, bundle.engine, settings, bundle.postprocess)
         config_rel = "config.run.txt"
         with tempfile.TemporaryDirectory() as td:
             local = Path(td) / config_rel
@@ -587,6 +601,7 @@ def _summarise_bundle(bundle: Bundle) -> dict[str, Any]:
         "files": bundle.files,
         "bytes": bundle.size_bytes,
         "settings": asdict(bundle.settings),
+        "postprocess": bundle.postprocess.to_dict(),
         "image_sources": bundle.image_sources,
     }
 

@@ -1,7 +1,9 @@
 """``edgeclas export``: a training checkpoint → Paddle inference programs (legacy and/or PIR).
 
-The exported network ends in a softmax (as PaddleClas's export does), so every engine, host or
-device, returns probabilities. The input is ``x`` of shape ``[None, C, H, W]``: dynamic batch.
+The exported network ends in a softmax (as PaddleClas's export does), or a sigmoid per label for a
+multi-label model, so every engine, host or device, returns probabilities. The input is ``x`` of
+shape ``[None, C, H, W]``: dynamic batch. The manifest records how scores become answers
+(``postprocess``: PaddleClas's ``Infer.PostProcess``, with ``threshold`` chosen at export when asked).
 
 Each format is saved by a child Python process: Paddle 3.x writes the legacy ``.pdmodel`` that
 Paddle Lite's opt needs only when ``FLAGS_enable_pir_api=0`` is in the environment *before*
@@ -21,8 +23,9 @@ from typing import Any, Sequence
 from .errors import ConfigError, ModelError
 from .fsutil import atomic_write_text, staging_dir
 from .manifest import read_manifest, write_manifest
+from .model_dir import PostProcess
 
-__all__ = ["FORMATS", "export"]
+__all__ = ["FORMATS", "export", "resolve_postprocess"]
 
 # format → (file suffix of the program, FLAGS_enable_pir_api for the child process)
 FORMATS: dict[str, tuple[str, str]] = {
@@ -33,20 +36,65 @@ FORMATS: dict[str, tuple[str, str]] = {
 _CHILD_TIMEOUT_S = 600
 
 
+def resolve_postprocess(manifest: dict[str, Any], threshold: str | float | None = None,
+                        where: str = "checkpoint") -> tuple[PostProcess, str]:
+    """The post-processing to record for a checkpoint, and where it came from.
+
+    ``threshold``: ``None`` keeps the recipe's ``Infer.PostProcess`` (default ``Topk``, or
+    ``MultiLabelThreshOutput`` 0.5 for a multi-label model); a number in 0..1 sets it (a binary model then
+    decides with ``ThreshOutput``); ``"auto"`` takes the threshold at which the checkpoint's evaluation
+    reached the recipe's TPR at FPR (``TprAtFpr`` in ``Metric.Eval``; binary models).
+    """
+    model = manifest["model"]
+    multilabel, class_num = bool(model.get("multilabel")), int(model["class_num"])
+    rec = dict(manifest.get("postprocess") or {})
+    name = rec.get("name") or ("MultiLabelThreshOutput" if multilabel else "Topk")
+    topk = int(rec.get("topk") or (1 if rec.get("name") == "Topk" else 5))
+    if threshold is None:
+        thr = rec.get("threshold") if name != "Topk" else None
+        return PostProcess(name, topk, None if thr is None else float(thr)), "recipe" if rec else "default"
+    if threshold == "auto":
+        import numpy as np
+
+        keys = [k for k in (manifest.get("metrics") or {}) if k.startswith("threshold@fpr=")]
+        if multilabel or class_num != 2:
+            raise ConfigError("--threshold auto: picks the threshold at the recipe's FPR, for binary models only",
+                              hint="give a number, e.g. --threshold 0.5")
+        if not keys:
+            raise ConfigError(f"--threshold auto: the {where} has no TPR-at-FPR measurement",
+                              hint="add '- TprAtFpr: {max_fpr: 0.01}' to Metric.Eval and train (or re-evaluate) again, "
+                                   "or give a number")
+        t = float(manifest["metrics"][keys[0]])
+        # TprAtFpr counts score > t as positive; PaddleClas's ThreshOutput takes score >= threshold: record
+        # the next float32 above t, so both rules agree on every float32 score an engine returns.
+        thr = float(np.nextafter(np.float32(t), np.float32(np.inf)))
+        return PostProcess("ThreshOutput", topk, thr), f"auto: {keys[0].split('@')[1]} of the {where}"
+    try:
+        value = float(threshold)
+    except ValueError:
+        raise ConfigError(f"--threshold {threshold!r}: expected 'auto' or a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"--threshold {value}: must be between 0 and 1")
+    if multilabel:
+        return PostProcess("MultiLabelThreshOutput", topk, value), "--threshold"
+    return PostProcess("ThreshOutput" if class_num == 2 else "Topk", topk, value), "--threshold"
+
+
 def export(
     checkpoint_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
     formats: Sequence[str] = ("legacy", "pir"),
     name: str | None = None,
+    threshold: str | float | None = None,
     *,
     verify: bool = True,
 ) -> Path:
     """Export ``checkpoint_dir`` (``kind: "checkpoint"``) into the model directory ``out``.
 
-    The checkpoint's weights are checked against its manifest first (``verify``); each saved program is
-    loaded back with Paddle Inference and must give the checkpoint's own probabilities before it is
-    recorded. ``out`` appears only when every format was written (built in a staging directory).
-    Returns ``out``.
+    ``threshold``: see :func:`resolve_postprocess`. The checkpoint's weights are checked against its
+    manifest first (``verify``); each saved program is loaded back with Paddle Inference and must give
+    the checkpoint's own probabilities before it is recorded. ``out`` appears only when every format was
+    written (built in a staging directory). Returns ``out``.
     """
     from .train.checkpoint import WEIGHTS, read_checkpoint
 
@@ -74,10 +122,12 @@ def export(
             "class_num": int(model["class_num"]),
             "arch_kwargs": dict(model.get("arch_kwargs") or {}),
             "input_size": [int(x) for x in model["input_size"]],
+            "head": "sigmoid" if model.get("multilabel") else "softmax",
         }
         preprocess = dict(manifest["preprocess"])
     except (KeyError, TypeError, ValueError) as e:
         raise ModelError(f"{ckpt / 'manifest.json'}: malformed checkpoint manifest ({type(e).__name__}: {e})") from None
+    post, post_source = resolve_postprocess(manifest, threshold, where=f"checkpoint {ckpt}")
     labels = [str(x) for x in manifest.get("labels") or range(spec["class_num"])]
     name = name or out.name
 
@@ -107,8 +157,11 @@ def export(
                     "input_size": spec["input_size"],
                     "arch_kwargs": spec["arch_kwargs"],
                     "input_name": "x",
-                    "output": "softmax probabilities",
+                    "output": f"{spec['head']} probabilities",
+                    "head": spec["head"],
+                    "multilabel": spec["head"] == "sigmoid",
                 },
+                "postprocess": {**post.to_dict(), "source": post_source},
                 "preprocess": preprocess,
                 "labels": labels,
                 "labels_file": "labels.txt",
@@ -194,7 +247,8 @@ def _check_saved(model, spec: dict[str, Any], chw: tuple[int, int, int]) -> None
 
 
 def _save_static(spec_json: str) -> None:
-    """Child process: rebuild the network, load the checkpoint, append softmax, ``paddle.jit.save``.
+    """Child process: rebuild the network, load the checkpoint, append the head (softmax, or sigmoid for
+    multi-label), ``paddle.jit.save``.
 
     Architectures must use ``*`` rather than ``paddle.multiply``: in Paddle 3.3.1 the latter calls
     the PIR-only C op and cannot be traced into a legacy program (test_export covers every family).
@@ -204,6 +258,7 @@ def _save_static(spec_json: str) -> None:
         import paddle
 
         from .models import build_model, read_state_dict, reparameterize
+        from .models._common import sigmoid
 
         net = build_model(spec["arch"], spec["class_num"], **spec["arch_kwargs"])
         state = read_state_dict(spec["params"])
@@ -214,17 +269,18 @@ def _save_static(spec_json: str) -> None:
                 f"(missing {len(missing)}: {missing[:3]}, unexpected {len(unexpected)}: {unexpected[:3]})"
             )
 
-        class WithSoftmax(paddle.nn.Layer):
-            def __init__(self, inner: paddle.nn.Layer) -> None:
+        class WithHead(paddle.nn.Layer):
+            def __init__(self, inner: paddle.nn.Layer, head: str) -> None:
                 super().__init__()
-                self.inner = inner
+                self.inner, self.head = inner, head
 
             def forward(self, x):
-                return paddle.nn.functional.softmax(self.inner(x), axis=-1)
+                logits = self.inner(x)
+                return sigmoid(logits) if self.head == "sigmoid" else paddle.nn.functional.softmax(logits, axis=-1)
 
         net.eval()
         reparameterize(net)  # PP-LCNetV2's training branches fused into one conv, as PaddleClas exports it
-        model = WithSoftmax(net)
+        model = WithHead(net, spec.get("head", "softmax"))
         model.eval()
         c, h, w = spec["input_size"]
         Path(spec["prefix"]).parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,36 @@ from .errors import ModelError
 from .manifest import MANIFEST_NAME, read_manifest, verify_file
 from .preprocess import MAX_SIDE, PreprocessConfig
 
-__all__ = ["ModelDir"]
+__all__ = ["ModelDir", "PostProcess", "POSTPROCESS_NAMES"]
+
+POSTPROCESS_NAMES = ("Topk", "ThreshOutput", "MultiLabelThreshOutput")
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """How a model's scores become answers: PaddleClas's ``Infer.PostProcess``, recorded at export.
+
+    ``Topk``: the ``topk`` best classes (only those ≥ ``threshold`` when one is set); ``ThreshOutput``
+    (binary): class 1 when its score ≥ ``threshold``, else class 0 with 1 − score;
+    ``MultiLabelThreshOutput`` (sigmoid head): every label whose score ≥ ``threshold``.
+    """
+
+    name: str = "Topk"
+    topk: int = 5
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in POSTPROCESS_NAMES:
+            raise ModelError(f"post-processing '{self.name}' is not one of {', '.join(POSTPROCESS_NAMES)}")
+        if self.threshold is not None and not 0.0 <= float(self.threshold) <= 1.0:
+            raise ModelError(f"threshold {self.threshold} is not between 0 and 1")
+
+    @property
+    def effective_threshold(self) -> float | None:
+        return self.threshold if self.threshold is not None or self.name == "Topk" else 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "topk": self.topk, "threshold": self.threshold}
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,8 @@ class ModelDir:
     val_list: Path | None = None
     manifest: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     verify: bool = True  # check each file against the manifest's size and sha256 before it is used
+    multilabel: bool = False  # sigmoid head: independent per-label scores
+    postprocess: PostProcess = field(default_factory=PostProcess)
     _verified: set[tuple[str, int, int]] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @classmethod
@@ -60,6 +91,10 @@ class ModelDir:
         labels = [str(i) for i in range(class_num)] if m.get("labels") is None else m["labels"]
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise _bad(where, "labels", "is not a list of names")
+        multilabel = model.get("multilabel", False)
+        if not isinstance(multilabel, bool):
+            raise _bad(where, "model.multilabel", f"{multilabel!r} is not true or false")
+        post = _postprocess(m.get("postprocess"), multilabel, where)
         if len(labels) != class_num:
             raise _bad(where, "labels", f"{len(labels)} labels for model.class_num {class_num}")
         formats = {} if m.get("formats") is None else m["formats"]
@@ -74,7 +109,7 @@ class ModelDir:
         ds = m.get("dataset") or {}
         root = Path(ds["root"]) if isinstance(ds, dict) and isinstance(ds.get("root"), str) else None
         val = root / ds["val_list"] if root and isinstance(ds.get("val_list"), str) else None
-        return cls(path, name, arch, class_num, (c, h, w), pre, labels, formats, root, val, m, verify)
+        return cls(path, name, arch, class_num, (c, h, w), pre, labels, formats, root, val, m, verify, multilabel, post)
 
     def _require(self, fmt: str) -> dict[str, Any]:
         entry = self.formats.get(fmt)
@@ -147,3 +182,22 @@ def _int(value: Any, key: str, where: Path, low: int, high: int = 1 << 31) -> in
     if not low <= value <= high:
         raise _bad(where, key, f"{value} is outside {low}..{high}")
     return value
+
+
+def _postprocess(value: Any, multilabel: bool, where: Path) -> PostProcess:
+    """The manifest's ``postprocess`` (absent in models exported before it existed: Topk, or the multi-label
+    default for a sigmoid head)."""
+    if value is None:
+        return PostProcess("MultiLabelThreshOutput" if multilabel else "Topk")
+    if not isinstance(value, dict):
+        raise _bad(where, "postprocess", f"{value!r} is not an object")
+    name = value.get("name")
+    if name not in POSTPROCESS_NAMES:
+        raise _bad(where, "postprocess.name", f"{name!r} is not one of {', '.join(POSTPROCESS_NAMES)}")
+    topk = 5 if value.get("topk") is None else _int(value.get("topk"), "postprocess.topk", where, 1)
+    threshold = value.get("threshold")
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+            raise _bad(where, "postprocess.threshold", f"{threshold!r} is not a number in 0..1")
+        threshold = float(threshold)
+    return PostProcess(name, topk, threshold)

@@ -2,10 +2,11 @@
 
 Every available host engine runs the one batch preprocessed with the model's own
 :class:`~edgeclas.preprocess.PreprocessConfig`; each is compared with Paddle Inference (the
-reference) by max |Δprob| and top-1 agreement. With ``device``, each device engine (Paddle Lite on
-the arm ``.nb``, ONNX Runtime) also runs the same images through ``clas_system`` on that device
-(deployed like ``edgeclas deploy``, decoding and preprocessing in C++ there) and gets a row in the
-same table. Failures of every engine are collected first, then
+reference) by max |Δprob| and by agreement of the answers: the top-1 class, or for a model with a
+threshold (binary ``ThreshOutput``, multi-label) the classes the model's post-processing decides. With
+``device``, each device engine (Paddle Lite on the arm ``.nb``, ONNX Runtime) also runs the same images
+through ``clas_system`` on that device (deployed like ``edgeclas deploy``, decoding and preprocessing in
+C++ there) and gets a row in the same table. Failures of every engine are collected first, then
 :meth:`VerifyReport.raise_for_failures` raises one :class:`ValidationError` naming them all.
 """
 
@@ -16,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -36,10 +37,11 @@ class EngineCheck:
     status: str  # "reference" | "ok" | "mismatch" | "error" | "skipped"
     detail: str = ""  # version and file run, or why it was skipped / failed
     max_abs_diff: float | None = None
-    top1_agreement: float | None = None  # fraction of images whose top-1 class equals the reference's
+    # fraction of images answered as the reference does: same top-1 class, or the same decided classes for
+    # a thresholded model (ThreshOutput, MultiLabelThreshOutput)
+    top1_agreement: float | None = None
     seconds: float | None = None  # one forward pass over the whole batch (after load); host engines only
     where: str = "host"  # "host", or the device serial the engine ran on
-
 
     @property
     def label(self) -> str:
@@ -52,6 +54,7 @@ class VerifyReport:
     images: list[str]
     tol: float
     checks: list[EngineCheck] = field(default_factory=list)
+    postprocess: str = "Topk"  # how answers were compared (the model's post-processing, threshold included)
 
     @property
     def failures(self) -> list[EngineCheck]:
@@ -77,8 +80,10 @@ class VerifyReport:
         """A rich Table of the checks (rich imported here so the dataclass stays cheap)."""
         from rich.table import Table
 
-        t = Table(title=f"verify {self.model_dir.name}: {len(self.images)} images, tol {self.tol:g}")
-        for col in ("engine", "where", "status", "max |Δprob|", "top-1 agree", "batch ms"):
+        t = Table(title=f"verify {self.model_dir.name}: {len(self.images)} images, tol {self.tol:g}, "
+                        f"answers by {self.postprocess}")
+        agree = "top-1 agree" if self.postprocess == "Topk" else "answers agree"
+        for col in ("engine", "where", "status", "max |Δprob|", agree, "batch ms"):
             t.add_column(col, no_wrap=True)
         t.add_column("detail", overflow="fold")
         colour = {"reference": "cyan", "ok": "green", "mismatch": "red", "error": "red", "skipped": "yellow"}
@@ -120,6 +125,7 @@ def verify(
     tol: float = DEFAULT_TOL,
     limit: int = 16,
     threads: int | None = None,
+    threshold: float | None = None,
     *,
     verify: bool = True,
     device: str | None = None,
@@ -134,14 +140,21 @@ def verify(
     ``device``: also run ``device_engines`` there (default: every engine that runs models, from
     :data:`edgeclas.targets.ENGINES`; builds from ``builds``, ``build/<os>-<arch>-<engine>`` or made like
     ``edgeclas deploy`` does), one row per engine.
+    ``threshold`` overrides the model's recorded one for the answer comparison.
     """
     from . import engines as registry
+    from .predict import postprocess, postprocess_for
 
     if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
         raise ConfigError(f"--tol {tol!r}: must be a finite number >= 0", hint=f"the default is {DEFAULT_TOL:g}")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ConfigError(f"--limit {limit!r}: must be an integer >= 1")
     model = ModelDir.load(model_dir, verify=verify)
+    post = postprocess_for(model, 1, threshold)
+
+    def answers(probs: np.ndarray) -> list[list[int]]:
+        return [p.class_ids for p in postprocess(probs, [""] * len(probs), model.labels, 1, post.threshold, post.name)]
+
     if images is None:
         paths = default_images(model, limit)
     elif isinstance(images, (str, os.PathLike)):
@@ -186,26 +199,27 @@ def verify(
             continue
         assert ref is not None  # REFERENCE is first in ``wanted``
         diff = float(np.abs(probs - ref).max()) if len(probs) else 0.0
-        agree = float((probs.argmax(1) == ref.argmax(1)).mean()) if len(probs) else 1.0
+        agree = float(np.mean([a == b for a, b in zip(answers(probs), answers(ref))])) if len(probs) else 1.0
         # The tolerance is on probabilities; top-1 agreement is reported (near-ties may flip legitimately).
         checks.append(EngineCheck(name, "ok" if diff <= tol else "mismatch", detail, diff, agree, seconds))
     if device is not None:
         assert ref is not None
         checks += _device_checks(model, paths, ref, tol, device, device_engines, builds, adb_server, os_name,
-                                 threads or 1)
-    return VerifyReport(model.path, [str(p) for p in paths], tol, checks)
+                                 threads or 1, answers)
+    thr = f" ≥ {post.threshold:.4g}" if post.threshold is not None else ""
+    return VerifyReport(model.path, [str(p) for p in paths], tol, checks, f"{post.name}{thr}")
 
 
 def _device_checks(model: ModelDir, paths: list[Path], ref: np.ndarray, tol: float, serial: str,
                    engines: Sequence[str] | None, builds: Sequence[str | os.PathLike[str]], adb_server: str | None,
-                   os_name: str | None, threads: int) -> list[EngineCheck]:
+                   os_name: str | None, threads: int,
+                   answers: Callable[[np.ndarray], list[list[int]]]) -> list[EngineCheck]:
     """One row per device engine: clas_system's probabilities for the same images against the host reference."""
     import tempfile
 
     from .build import device_target, locate
     from .deploy import RunSettings, deploy
     from .device import AdbServer, select_device
-
     from .targets import model_engine_names
 
     known = model_engine_names()
@@ -221,8 +235,8 @@ def _device_checks(model: ModelDir, paths: list[Path], ref: np.ndarray, tol: flo
         try:
             build_dir = locate(device_target(info, os_name), engine, given=builds)
             with tempfile.TemporaryDirectory(prefix="edgeclas-verify-") as td:
-                res = deploy(dev.serial, model.path, paths, build_dir, RunSettings(threads=threads, warmup=0, repeats=1),
-                             engine=engine, adb_server=adb_server, os_name=os_name,
+                res = deploy(dev.serial, model.path, paths, build_dir=build_dir,
+                             settings=RunSettings(threads=threads, warmup=0, repeats=1), engine=engine, adb_server=adb_server, os_name=os_name,
                              bundle_dir=Path(td) / "bundle", out=Path(td) / "result.json")
         except EdgeclasError as e:
             checks.append(EngineCheck(engine, "error", e.message + (f" (hint: {e.hint})" if e.hint else ""),
@@ -241,7 +255,7 @@ def _device_checks(model: ModelDir, paths: list[Path], ref: np.ndarray, tol: flo
         ref_rows = np.stack([ref[order[str(Path(res.bundle.image_sources[rel]).resolve())]] for rel in res.bundle.images])
         probs = np.asarray(got, dtype=np.float64)
         diff = float(np.abs(probs - ref_rows).max()) if len(probs) else 0.0
-        agree = float((probs.argmax(1) == ref_rows.argmax(1)).mean()) if len(probs) else 1.0
+        agree = float(np.mean([a == b for a, b in zip(answers(probs), answers(ref_rows))])) if len(probs) else 1.0
         lat = res.run.latency
         per_image = f", {lat.mean:.1f} ms per image" if lat and lat.mean is not None else ""
         detail = (f"{res.run.engine_version or res.bundle.engine_version} {res.bundle.target.get('os')}-"

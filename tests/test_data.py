@@ -42,8 +42,12 @@ def test_read_list_multilabel(tree: Path):
     lst = tree / "ml.txt"
     lst.write_text("img/a0.png 1,0,1\nimg/a1.png 0,0,0\n")
     assert [i.label for i in read_list(lst, tree, 3, multilabel=True)] == [(1, 0, 1), (0, 0, 0)]
-    lst.write_text("img/a0.png 1,0\n")
-    with pytest.raises(DataError, match=r"ml.txt:1: multi-label '1,0' must be 3"):
+    lst.write_text("img/a0.png\t1,0,1\nimg/a1.png 1,0\n")  # PaddleClas writes a tab; a space reads the same
+    with pytest.raises(DataError, match=r"ml.txt:2: multi-label vector '1,0' has 2 values, expected 3") as e:
+        read_list(lst, tree, 3, multilabel=True)
+    assert "Arch.class_num" in e.value.hint
+    lst.write_text("img/a0.png 1,2,0\n")
+    with pytest.raises(DataError, match=r"ml.txt:1: multi-label vector '1,2,0' must hold only 0 and 1"):
         read_list(lst, tree, 3, multilabel=True)
 
 
@@ -163,13 +167,42 @@ def test_sample_clarity_is_real_balanced_and_byte_identical(tmp_path: Path):
     assert sorted(i.label for i in items) == [0] * 8 + [1] * 8
     for it in items:
         h, w = cv2.imread(str(it.path)).shape[:2]
-        assert 96 <= min(h, w) <= 128
+        assert 72 <= min(h, w) <= 96
 
     def sharpness(label: int) -> float:  # variance of the Laplacian: lower when blurred
         return float(np.median([cv2.Laplacian(cv2.imread(str(i.path), cv2.IMREAD_GRAYSCALE), cv2.CV_64F).var()
                                 for i in items if i.label == label]))
 
     assert sharpness(1) < sharpness(0) / 2
+
+
+def test_sample_quality_is_multilabel_with_visible_defects(tmp_path: Path):
+    pytest.importorskip("skimage", reason="scikit-image not installed (pip install -e .[data])")
+    info = sample("quality", tmp_path / "q", num=60, seed=3)
+    assert info.labels == ["blurred", "noisy", "dark"] and info.multilabel and (info.train, info.val) == (48, 12)
+    assert read_dataset(info.root) == info
+    first = (info.root / "train_list.txt").read_text().splitlines()[0]
+    assert "\t" in first and len(first.split("\t")[1].split(",")) == 3  # PaddleClas's 'path<TAB>0,1,0'
+    items = read_list(info.root / "train_list.txt", info.root, 3, multilabel=True, check_images=True)
+    labels = np.array([it.label for it in items])
+    assert 0.25 < labels.mean(axis=0).min() and labels.mean(axis=0).max() < 0.75  # each defect about half the time
+    assert len({tuple(x) for x in labels}) >= 6  # the defects are independent: most combinations occur
+
+    def grey(it):
+        return cv2.imread(str(it.path), cv2.IMREAD_GRAYSCALE).astype(np.float64)
+
+    def median(values):
+        return float(np.median(values))
+
+    # darkness lowers brightness; noise adds fine detail where there was none (flat regions), blur removes it
+    dark = [grey(it).mean() for it in items if it.label[2]]
+    light = [grey(it).mean() for it in items if not it.label[2]]
+    assert median(dark) < median(light) / 1.8
+    flat_detail = {key: median([np.abs(np.diff(grey(it), axis=1)).mean() for it in items if it.label[:2] == key])
+                   for key in ((0, 0), (0, 1), (1, 0))}
+    assert flat_detail[(1, 0)] < flat_detail[(0, 0)] < flat_detail[(0, 1)]
+    b = sample("quality", tmp_path / "q2", num=60, seed=3)
+    assert (b.root / "train_list.txt").read_bytes() == (info.root / "train_list.txt").read_bytes()
 
 
 def test_sample_rejects_unknown_task_and_tiny_num(tmp_path: Path):
@@ -200,8 +233,10 @@ def test_transform_ops_are_checked_by_name_and_argument():
     with pytest.raises(ConfigError, match="unknown op 'RandFlip'") as e:
         build_train_transform([{"RandFlip": {}}, {"NormalizeImage": {}}], "ops")
     assert "RandFlipImage" in e.value.hint
-    with pytest.raises(ConfigError, match="must end with NormalizeImage"):
+    with pytest.raises(ConfigError, match="needs exactly one NormalizeImage"):
         build_train_transform([{"RandFlipImage": {}}], "ops")
+    with pytest.raises(ConfigError, match=r"ops.1.RandFlipImage: works on uint8 pixels"):
+        build_train_transform([{"NormalizeImage": {}}, {"RandFlipImage": {}}], "ops")
     with pytest.raises(ConfigError, match="not allowed in evaluation"):
         eval_preprocess_config([{"RandFlipImage": {}}], "eval")
     cfg = eval_preprocess_config([{"ResizeImage": {"resize_short": 73}}, {"CropImage": {"size": 64}},

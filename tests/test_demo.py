@@ -8,6 +8,7 @@ all three host engines, the device's predictions, and where everything is.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -39,9 +40,14 @@ def test_demo_writes_data_runs_model_and_prints_the_verify_table(tmp_path, lite_
     # The predictions the emulated device made are printed, one row per deployed image.
     deployed = json.loads((out / "deploy" / "result.json").read_text())["run"]["predictions"]
     assert "predictions on 127.0.0.1:" in r.output
+    truth = {ln.split()[0]: int(ln.split()[1]) for ln in (out / "data" / "val_list.txt").read_text().splitlines()}
+    sources = json.loads((out / "deploy" / "result.json").read_text())["bundle"]["image_sources"]
     for p in deployed:
         row = next(line for line in r.output.splitlines() if p["image"] in line)
         assert p["topk"][0]["label"] in row and f"{p['topk'][0]['score']:.4f}" in row
+        # the image's own label from the validation list, marked right or wrong
+        want = model.labels[truth[str(Path(sources[p["image"]]).relative_to(out / "data"))]]
+        assert want in row.split("│")[-2] and ("✓" in row) == (p["topk"][0]["label"] == want)
     for sub in ("data", "runs", "model"):
         assert str(out / sub) in r.output
     stages = json.loads((out / "manifest.json").read_text())["stages"]

@@ -61,6 +61,20 @@ def test_unknown_arch_and_option_name_the_closest_valid_one():
         build_model("PPLCNet_x0_25", 0)
 
 
+def test_bn_weight_init_sets_every_batchnorm_scale_and_nothing_else():
+    import paddle
+
+    paddle.seed(1)
+    plain = build_model("PPLCNet_x0_25", 2).state_dict()
+    paddle.seed(1)
+    small = build_model("PPLCNet_x0_25", 2, bn_weight_init=0.2).state_dict()
+    scales = [k for k in plain if k.endswith(".bn.weight")]
+    assert len(scales) == 27  # the stem and 13 depthwise-separable blocks × 2
+    for k in plain:
+        want = np.full(plain[k].shape, 0.2, np.float32) if k in scales else plain[k].numpy()
+        np.testing.assert_array_equal(small[k].numpy(), want)
+
+
 def test_saved_state_dict_loads_with_nothing_missing(tmp_path):
     src = build_model("PPLCNet_x0_25", 4)
     path = tmp_path / "w.pdparams"

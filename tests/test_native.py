@@ -135,6 +135,23 @@ def test_native_topk_and_stats_agree_with_numpy(native):
     assert s["std"] == pytest.approx(samples.std(ddof=1), rel=1e-12)  # the same convention as edgeclas.stats
 
 
+@pytest.mark.parametrize("kind, classes", [("Topk", 7), ("ThreshOutput", 2), ("MultiLabelThreshOutput", 7)])
+def test_native_decide_is_the_twin_of_predict_postprocess(native, kind, classes):
+    from edgeclas.predict import postprocess
+
+    rng = np.random.default_rng(1)
+    labels = [f"c{i}" for i in range(classes)]
+    for threshold in (None, 0.3, 0.7):
+        probs = rng.random((20, classes)).astype(np.float32)
+        want = postprocess(probs, [""] * 20, labels, 3, threshold, kind=kind)
+        for row, p in zip(probs, want):
+            got = native.decide(row.tolist(), kind, 3, -1.0 if threshold is None else threshold, labels)
+            assert [d["class_id"] for d in got] == p.class_ids and [d["label"] for d in got] == p.label_names
+            assert [round(d["score"], 5) for d in got] == pytest.approx(p.scores, abs=2e-5)
+    with pytest.raises(ValueError, match="ThreshOutput needs a 2-class model"):
+        native.decide([0.2, 0.3, 0.5], "ThreshOutput", 1)
+
+
 def _manifest(model_dir: Path) -> dict:
     return json.loads((model_dir / "manifest.json").read_text())
 

@@ -38,7 +38,9 @@ def test_train_writes_the_checkpoint_contract_and_eval_reproduces_it(dataset: Pa
     assert (r.latest, r.best) == (run / "latest", run / "best")
     m = read_manifest(r.best, "checkpoint")
     assert check_files(r.best, m) == []
-    assert m["model"] == {"arch": "PPLCNet_x0_25", "class_num": 2, "input_size": [3, 64, 64], "arch_kwargs": {}}
+    assert m["model"] == {"arch": "PPLCNet_x0_25", "class_num": 2, "input_size": [3, 64, 64],
+                          "arch_kwargs": {"stride_list": [1, 2, 2, 2, 2], "bn_weight_init": 0.2}, "multilabel": False,
+                          "head": "softmax"}
     assert PreprocessConfig.from_dict(m["preprocess"]) == PreprocessConfig(resize_short=73, crop_size=64)
     assert m["labels"] == ["clear", "blurred"]
     assert m["dataset"] == {"root": str(dataset.resolve()), "val_list": "val_list.txt"}
@@ -158,3 +160,63 @@ def test_a_one_class_recipe_trains_with_a_warning(dataset: Path, tmp_path: Path,
     with caplog.at_level("WARNING", logger="edgeclas.train.engine"):
         train(RECIPE, _quick(data, tmp_path / "run", "Global.epochs=1", "Arch.class_num=1"))
     assert "Arch.class_num is 1: a one-class classifier can only ever answer 'clear'" in caplog.text
+
+
+def test_multilabel_training_reports_map_and_evaluates_the_same(tmp_path: Path):
+    from edgeclas.data import sample
+
+    data = sample("quality", tmp_path / "quality", num=40, seed=2)
+    run = tmp_path / "run"
+    r = train(ROOT / "training" / "multilabel_quality.yaml", _quick(data.root, run, "Global.epochs=2"))
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 <= x["eval_mAP"] <= 1 and 0 <= x["eval_HammingDistance"] <= 1 for x in lines)
+    assert all("train_AccuracyScore" in x for x in lines)
+    best = read_manifest(r.best, "checkpoint")
+    assert best["model"]["multilabel"] is True and best["model"]["head"] == "sigmoid"
+    assert best["postprocess"] == {"name": "MultiLabelThreshOutput", "threshold": 0.5}
+    assert best["metrics"]["mAP"] == max(x["eval_mAP"] for x in lines)  # mAP, the first metric, picks best
+    again = evaluate(r.best)
+    assert again["mAP"] == pytest.approx(best["metrics"]["mAP"]) and again["images"] == 8
+
+
+def test_mixup_and_cutmix_train_on_soft_labels(tmp_path: Path, dataset: Path, caplog):
+    ops = ("[{'OpSampler': {'MixupOperator': {'alpha': 0.8, 'prob': 0.5}, "
+           "'CutmixOperator': {'alpha': 1.0, 'prob': 0.5}}}]")
+    with caplog.at_level("WARNING"):
+        r = train(RECIPE, _quick(dataset, tmp_path / "run", "Global.epochs=1",
+                                 f"DataLoader.Train.dataset.batch_transform_ops={ops}"))
+    rec = json.loads((r.run_dir / "metrics.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(rec["train_loss"]) and "train_top1" not in rec and "eval_top1" in rec
+    assert "not computed with batch_transform_ops" in caplog.text
+
+
+def test_pulc_clarity_recipe_trains_on_labels_made_by_blur(tmp_path: Path, dataset: Path, caplog):
+    """PaddleClas's recipe as published (tests/data/pulc), paths pointed at the sample set; labels come
+    from BlurImage (CustomLabelDataset, label_key blur_image). Smaller images and fewer steps keep it quick."""
+    clear = [ln.split()[0] for ln in (dataset / "train_list.txt").read_text().splitlines() if ln.endswith(" 0")]
+    (tmp_path / "clear.txt").write_text("\n".join(clear) + "\n")
+    recipe = ROOT / "tests" / "data" / "pulc" / "clarity_assessment.yaml"
+    with caplog.at_level("WARNING"):
+        r = train(recipe, [
+            f"DataLoader.Train.dataset.image_root={dataset}", f"DataLoader.Train.dataset.sample_list_path={tmp_path / 'clear.txt'}",
+            f"DataLoader.Eval.dataset.image_root={dataset}", f"DataLoader.Eval.dataset.cls_label_path={dataset / 'val_list.txt'}",
+            f"Global.output_dir={tmp_path / 'run'}", "Arch.pretrained=False",  # no network here
+            "Global.image_shape=[3, 64, 64]", "DataLoader.Train.dataset.transform_ops.2.ResizeImage.size=64",
+            "DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short=73",
+            "DataLoader.Eval.dataset.transform_ops.2.CropImage.size=64", "Global.epochs=1", "Global.steps_per_epoch=2",
+            "DataLoader.Train.sampler.batch_size=8"])
+    rec = json.loads((r.run_dir / "metrics.jsonl").read_text().splitlines()[0])
+    assert 0 <= rec["train_top1"] <= 1 and 0 <= rec["eval_top1"] <= 1
+    assert "Global.device=gpu: ignored, edgeclas trains on the CPU" in caplog.text
+    assert "Infer.transforms: differ from DataLoader.Eval's" in caplog.text
+    m = read_manifest(r.best, "checkpoint")
+    assert m["model"]["arch_kwargs"] == {"use_last_conv": False} and m["postprocess"] == {"name": "Topk", "topk": 1}
+
+
+def test_labels_must_come_from_somewhere(tmp_path: Path, dataset: Path):
+    (tmp_path / "list.txt").write_text("images/clear/00000.png\n")
+    recipe = ROOT / "tests" / "data" / "pulc" / "clarity_assessment.yaml"
+    with pytest.raises(ConfigError, match="label_key: 'blurry' is made by no op") as e:
+        train(recipe, [f"DataLoader.Train.dataset.sample_list_path={tmp_path / 'list.txt'}",
+                       "DataLoader.Train.dataset.label_key=blurry"])
+    assert "blur_image (BlurImage)" in e.value.hint

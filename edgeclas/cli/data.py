@@ -13,8 +13,9 @@ def data() -> None:
 
 
 def _print(info) -> None:
+    kind = "labels, multi-label" if info.multilabel else "classes"
     console().print(f"dataset [bold]{info.task}[/]: {info.train} train + {info.val} val images, "
-                    f"{info.num_classes} classes ({', '.join(info.labels)})\n  written to {info.root}")
+                    f"{info.num_classes} {kind} ({', '.join(info.labels)})\n  written to {info.root}")
 
 
 @data.command()
@@ -31,10 +32,12 @@ def prepare(src: str, out: str, val_ratio: float, seed: int) -> None:
 
 
 @data.command()
-@click.option("--task", default="clarity", show_default=True, type=click.Choice(["clarity"]),
-              help="clarity: clear (0) vs blurred (1), PULC-style blur on scikit-image photographs.")
+@click.option("--task", default="clarity", show_default=True, type=click.Choice(["clarity", "quality"]),
+              help="clarity: clear (0) vs blurred (1), PULC-style blur on scikit-image photographs; "
+                   "quality: multi-label, independent defects blurred / noisy / dark.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset directory to create.")
-@click.option("--num", default=200, show_default=True, type=int, help="Number of images (half per class).")
+@click.option("--num", default=200, show_default=True, type=int,
+              help="Number of images (clarity: half per class).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same bytes.")
 @handle_errors
 def sample(task: str, out: str, num: int, seed: int) -> None:

@@ -27,6 +27,8 @@ from ._app import TableChoice, cli, console, handle_errors, no_verify_option
 @click.option("--warmup", default=1, show_default=True, type=click.IntRange(0))
 @click.option("--repeats", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--topk", default=5, show_default=True, type=click.IntRange(1))
+@click.option("--threshold", default=None, type=click.FloatRange(0, 1),
+              help="Decision threshold for clas_system's post-processing (default: the model's recorded one).")
 @click.option("--remote-dir", default="/data/local/tmp/edgeclas", show_default=True)
 @click.option("--keep", is_flag=True, help="Leave the bundle on the device (a re-deploy then pushes only changes).")
 @click.option("--out", "-o", default=None, type=click.Path(path_type=Path),
@@ -38,7 +40,7 @@ from ._app import TableChoice, cli, console, handle_errors, no_verify_option
 @no_verify_option
 @handle_errors
 def deploy(device_serial, model_dir, images, build_dir, engine, os_name, threads, power_mode, warmup, repeats, topk,
-           remote_dir, keep, out, bundle_dir, timeout_s, adb_server, no_verify) -> None:
+           threshold, remote_dir, keep, out, bundle_dir, timeout_s, adb_server, no_verify) -> None:
     """Bundle build + model + images, push what changed, run clas_system on the device, print the results."""
     from rich.markup import escape
     from rich.table import Table
@@ -46,21 +48,26 @@ def deploy(device_serial, model_dir, images, build_dir, engine, os_name, threads
     from ..deploy import RunSettings, deploy as run_deploy
 
     settings = RunSettings(threads=threads, power_mode=power_mode, warmup=warmup, repeats=repeats, topk=topk,
-                           timeout_s=timeout_s)
+                           timeout_s=timeout_s, threshold=threshold)
     res = run_deploy(device_serial, model_dir, images, build_dir=build_dir, settings=settings, remote_dir=remote_dir,
-                     keep=keep, out=out, engine=engine, os_name=os_name, adb_server=adb_server, bundle_dir=bundle_dir, verify=not no_verify)
+                     keep=keep, out=out, engine=engine, os_name=os_name, adb_server=adb_server, bundle_dir=bundle_dir,
+                     verify=not no_verify)
     run, info = res.run, res.device
     c = console()
     c.print(f"device {escape(info.serial)} ({escape(info.model)}, {escape(info.abi)}, {info.os}) · "
             f"engine {escape(run.engine)} {escape(run.engine_version)} · threads {run.threads} · power mode {run.power_mode}")
     c.print(f"pushed {res.sync.files_pushed} file(s), {res.sync.bytes_pushed} bytes; {res.sync.files_skipped} unchanged")
-    table = Table()
-    for col in ("image", "top-1", "label", "score"):
+    post = res.bundle.postprocess
+    thr = settings.threshold if settings.threshold is not None else post.threshold
+    table = Table(title=f"answers ({post.name}{f', threshold {thr:.4g}' if thr is not None else ''})")
+    for col in ("image", "class id(s)", "label(s)", "score(s)"):
         table.add_column(col)
     for rel in res.bundle.images:
         p = run.prediction(rel)
-        t = p.topk[0] if p and p.topk else None
-        table.add_row(escape(rel), str(t.class_id) if t else "-", escape(t.label) if t else "-", f"{t.score:.4f}" if t else "-")
+        # Topk: the best class; thresholded binary / multi-label models: every class decided
+        shown = (p.answer[:1] if post.name == "Topk" else p.answer) if p else []
+        table.add_row(escape(rel), ", ".join(str(t.class_id) for t in shown) or "-",
+                      escape(", ".join(t.label for t in shown)) or "-", ", ".join(f"{t.score:.4f}" for t in shown) or "-")
     c.print(table)
     lat = run.latency
     if lat and lat.mean is not None:

@@ -59,15 +59,46 @@ def _device_predictions(result_file: Path) -> Any:
     if not run.get("predictions"):
         return None
     device = rec.get("device") or {}
+    truth = _true_labels(rec)
     table = Table(title=escape(f"predictions on {device.get('serial', '?')} ({device.get('model', '')}, "
                                f"clas_system {run.get('engine', '')} {run.get('engine_version', '')})"))
-    for col in ("image", "class id", "label", "score"):
+    for col in ("image", "class id", "label", "score", "true label"):
         table.add_column(col)
+    post = ((rec.get("bundle") or {}).get("postprocess") or {}).get("name", "Topk")
     for p in run["predictions"]:
-        top = (p.get("topk") or [{}])[0]
-        table.add_row(escape(str(p.get("image", ""))), str(top.get("class_id", "")), escape(str(top.get("label", ""))),
-                      f"{top.get('score', float('nan')):.4f}")
+        answer = p.get("classes") if p.get("classes") is not None else p.get("topk") or []
+        answer = answer[:1] if post == "Topk" else answer  # the top class; a thresholded model: all it decided
+        image = str(p.get("image", ""))
+        want = truth.get(image.split("/", 1)[-1] if image.startswith("./") else image)
+        got = ", ".join(str(t.get("label", "")) for t in answer)
+        mark = "" if want is None else (" [green]✓[/]" if got == want else " [red]✗[/]")
+        table.add_row(escape(image), ", ".join(str(t.get("class_id", "")) for t in answer), escape(got),
+                      ", ".join(f"{t.get('score', float('nan')):.4f}" for t in answer),
+                      ("-" if want is None else escape(want)) + mark)
     return table
+
+
+def _true_labels(rec: dict) -> dict[str, str]:
+    """Bundle image → its label in the model's validation list, when it came from there (the demo's case)."""
+    from ..data import read_list
+    from ..errors import EdgeclasError
+    from ..model_dir import ModelDir
+
+    try:
+        model = ModelDir.load((rec.get("model") or {}).get("path", ""))
+        if model.val_list is None or model.dataset_root is None:
+            return {}
+        items = read_list(model.val_list, model.dataset_root, model.class_num, model.multilabel)
+    except (EdgeclasError, OSError):
+        return {}  # the model or its dataset moved: no truth column to show
+    by_path = {str(it.path.resolve()): it.label for it in items}
+    out = {}
+    for rel, src in ((rec.get("bundle") or {}).get("image_sources") or {}).items():
+        label = by_path.get(str(Path(src).resolve()))
+        if label is not None:
+            ids = [i for i, on in enumerate(label) if on] if isinstance(label, tuple) else [label]
+            out[rel] = ", ".join(model.labels[i] for i in ids)
+    return out
 
 
 @cli.command("run")

@@ -18,8 +18,9 @@ def _fmt(metrics: dict) -> str:
               help="Training recipe (PaddleClas-style YAML), e.g. training/demo_clarity.yaml.")
 @click.option("-o", "--override", "overrides", multiple=True, metavar="KEY.SUB=VALUE",
               help="Override a recipe value, e.g. -o Global.epochs=5 -o Arch.name=PPLCNet_x0_5 (repeatable).")
-@click.option("--pretrained", type=click.Path(dir_okay=False),
-              help="Start from these weights (.pdparams, e.g. PaddleClas ImageNet); same as -o Arch.pretrained=FILE.")
+@click.option("--pretrained", metavar="FILE|NAME",
+              help="Start from these weights: a .pdparams, or a PaddleClas name downloaded once into the cache "
+                   "(PPLCNet_x1_0, PPLCNet_x1_0_ssld, MobileNetV3_small_x0_35_ssld, …); same as -o Arch.pretrained=….")
 @click.option("--resume", is_flag=True, help="Continue the run in Global.output_dir from its latest checkpoint.")
 @handle_errors
 def train(config: str, overrides: tuple[str, ...], pretrained: str | None, resume: bool) -> None:
@@ -59,5 +60,11 @@ def eval_(checkpoint: str, list_file: str | None, root: str | None, as_json: boo
     metrics = evaluate(checkpoint, list_file, root=root, verify=not no_verify)
     if as_json:
         click.echo(json_text(metrics))
-    else:
-        console().print(_fmt(metrics))
+        return
+    con = console()
+    con.print(_fmt(metrics))
+    for key in (k for k in metrics if k.startswith("tpr@fpr=")):
+        fpr = key.split("=", 1)[1]
+        con.print(f"TPR {metrics[key]:.4f} at FPR ≤ {fpr} (measured {metrics['fpr@fpr=' + fpr]:.4f}): positive when "
+                  f"score > {metrics['threshold@fpr=' + fpr]:.6g}; record it with "
+                  f"`edgeclas export {checkpoint} --out MODEL_DIR --threshold auto`")

@@ -18,6 +18,8 @@ from ._app import cli, console, handle_errors, no_verify_option, parse_csv
 @click.option("--tol", default=1e-4, show_default=True, type=float, help="Largest allowed max |Δprob| vs paddle.")
 @click.option("--limit", default=16, show_default=True, type=int, help="At most this many images.")
 @click.option("--threads", "-t", default=None, type=click.IntRange(1), help="CPU threads of each engine (default 1).")
+@click.option("--threshold", default=None, type=float,
+              help="Decision threshold for comparing answers (default: the model's recorded one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--device", default=None, help="Also run the device engines on this device (serial) and compare.")
 @click.option("--device-engines", default=None,
@@ -30,11 +32,12 @@ from ._app import cli, console, handle_errors, no_verify_option, parse_csv
 @no_verify_option
 @handle_errors
 def verify(model_dir: Path, images: Path | None, engines: str | None, tol: float, limit: int, threads: int | None,
-           as_json: bool, device: str | None, device_engines: str, builds: tuple[str, ...], adb_server: str | None,
+           threshold: float | None, as_json: bool, device: str | None, device_engines: str, builds: tuple[str, ...], adb_server: str | None,
            os_name: str | None, no_verify: bool) -> None:
     """Run every host engine on the same preprocessed batch and compare with Paddle Inference.
 
-    Prints max |Δprob| and top-1 agreement per engine; exits non-zero (8) above --tol. With --device,
+    Prints max |Δprob| and answer agreement per engine (top-1, or the classes a thresholded binary or
+    multi-label model decides); exits non-zero (8) above --tol. With --device,
     Paddle Lite (the arm .nb) and ONNX Runtime also run through clas_system on that device, one row each.
 
     \b
@@ -44,7 +47,7 @@ def verify(model_dir: Path, images: Path | None, engines: str | None, tol: float
     from ..verify import verify as run_verify
 
     report = run_verify(model_dir, images, engines=parse_csv(engines) or None, tol=tol, limit=limit, threads=threads,
-                        verify=not no_verify, device=device, device_engines=parse_csv(device_engines) or None,
+                        threshold=threshold, verify=not no_verify, device=device, device_engines=parse_csv(device_engines) or None,
                         builds=builds, adb_server=adb_server, os_name=os_name)
     if as_json:
         import dataclasses

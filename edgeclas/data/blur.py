@@ -30,7 +30,13 @@ def motion_blur(img: np.ndarray, size: int, angle: float) -> np.ndarray:
     return cv2.filter2D(img, -1, kernel)
 
 
-def random_blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def random_blur(img: np.ndarray, rng: np.random.Generator, motion_max_ksize: int = 12, motion_max_angle: int = MAX_ANGLE,
+                gaussian_max_ksize: int = 12) -> np.ndarray:
+    """Gaussian (kernel sides each odd in 5..gaussian_max_ksize-1) or motion blur (length odd in
+    5..motion_max_ksize-1, angle in [-motion_max_angle, motion_max_angle)), half and half (PaddleClas's
+    ``BlurImage`` parameters; the defaults give :data:`KERNEL_SIZES` and :data:`MAX_ANGLE`)."""
     if rng.random() < 0.5:
-        return gaussian_blur(img, int(rng.choice(KERNEL_SIZES)), int(rng.choice(KERNEL_SIZES)))
-    return motion_blur(img, int(rng.choice(KERNEL_SIZES)), float(rng.integers(-MAX_ANGLE, MAX_ANGLE)))
+        sizes = np.arange(5, gaussian_max_ksize, 2)
+        return gaussian_blur(img, int(rng.choice(sizes)), int(rng.choice(sizes)))
+    sizes = np.arange(5, motion_max_ksize, 2)
+    return motion_blur(img, int(rng.choice(sizes)), float(rng.integers(-motion_max_angle, motion_max_angle)))

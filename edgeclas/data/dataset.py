@@ -1,7 +1,11 @@
 """Batches for training and evaluation from parsed list items (no paddle.io: deterministic and simple).
 
-Each training sample draws its augmentation from ``default_rng([seed, epoch, index])``, so a run is
-reproducible whatever the order, and ``--resume`` replays the same augmentation for an epoch.
+Each training sample draws its augmentation from ``default_rng([seed, epoch, index])`` and each batch
+its batch op (Mixup/CutMix) from ``default_rng([seed, epoch, step, 1])``, so a run is reproducible
+whatever the order, and ``--resume`` replays the same augmentation for an epoch.
+
+Targets are class ids (``int64 [N]``); multi-label 0/1 rows and the soft rows a batch op mixes are
+``float32 [N, C]``.
 """
 
 from __future__ import annotations
@@ -24,9 +28,20 @@ def _decode(item: ListItem) -> np.ndarray:
         raise DataError(f"{item.where}: {e.message}", hint="remove or replace the image") from None
 
 
+def _targets(labels: list, class_num: int, soft: bool) -> np.ndarray:
+    if isinstance(labels[0], tuple):
+        return np.asarray(labels, dtype=np.float32)
+    ids = np.asarray(labels, dtype=np.int64)
+    return np.eye(class_num, dtype=np.float32)[ids] if soft else ids
+
+
 def train_batches(items: Sequence[ListItem], transform: Callable, batch_size: int, seed: int, epoch: int,
-                  steps: int, drop_last: bool = True, shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Up to ``steps`` batches of ``(N×3×H×W float32, N int64 labels)`` for one epoch."""
+                  steps: int, drop_last: bool = True, shuffle: bool = True, class_num: int = 0,
+                  batch_transform: Callable | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Up to ``steps`` batches of ``(N×3×H×W float32, targets)`` for one epoch.
+
+    ``batch_transform(x, one_hot_targets, rng)`` (Mixup, CutMix…) turns class ids into soft rows first.
+    """
     order = np.random.default_rng([seed, epoch]).permutation(len(items)) if shuffle else np.arange(len(items))
     for step in range(steps):
         idx = order[step * batch_size : (step + 1) * batch_size]
@@ -36,9 +51,16 @@ def train_batches(items: Sequence[ListItem], transform: Callable, batch_size: in
         for i in idx:
             rng = np.random.default_rng([seed, epoch, int(i)])
             x, y = transform(_decode(items[i]), items[i].label, rng)
+            if y is None:
+                raise DataError(f"{items[i].where}: no label: the list has none and no transform op made one",
+                                hint="use a labelled list, or an op named by DataLoader.Train.dataset.label_key")
             xs.append(x)
             ys.append(y)
-        yield np.stack(xs).astype(np.float32, copy=False), np.asarray(ys, dtype=np.int64)
+        x = np.stack(xs).astype(np.float32, copy=False)
+        t = _targets(ys, class_num, soft=batch_transform is not None)
+        if batch_transform is not None:
+            x, t = batch_transform(x, t, np.random.default_rng([seed, epoch, step, 1]))
+        yield x, t
 
 
 def eval_batches(items: Sequence[ListItem], cfg: PreprocessConfig,
@@ -47,4 +69,4 @@ def eval_batches(items: Sequence[ListItem], cfg: PreprocessConfig,
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
         yield (np.stack([preprocess(_decode(it), cfg) for it in chunk]),
-               np.asarray([it.label for it in chunk], dtype=np.int64))
+               _targets([it.label for it in chunk], 0, soft=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import DataError
 from ..manifest import read_manifest, write_manifest
@@ -20,6 +21,7 @@ class DatasetInfo:
     train: int
     val: int
     seed: int
+    multilabel: bool = False  # lists hold 0/1 vectors (PaddleClas's MultiLabelDataset)
 
     @property
     def num_classes(self) -> int:
@@ -38,8 +40,8 @@ class DatasetInfo:
         return self.root / "label_list.txt"
 
 
-def write_dataset(staging: Path, final: Path, task: str, labels: list[str], train: list[tuple[str, int]],
-                  val: list[tuple[str, int]], seed: int) -> DatasetInfo:
+def write_dataset(staging: Path, final: Path, task: str, labels: list[str], train: list[tuple[str, Any]],
+                  val: list[tuple[str, Any]], seed: int, multilabel: bool = False) -> DatasetInfo:
     """Write lists, labels and the manifest into ``staging`` (published as ``final`` by the caller)."""
     from .lists import write_label_list, write_list
 
@@ -48,9 +50,9 @@ def write_dataset(staging: Path, final: Path, task: str, labels: list[str], trai
     write_label_list(staging / "label_list.txt", labels)
     files = ["train_list.txt", "val_list.txt", "label_list.txt"] + [rel for rel, _ in train + val]
     body = {"dataset": {"task": task, "num_classes": len(labels), "labels": labels, "train": len(train),
-                        "val": len(val), "seed": seed}}
+                        "val": len(val), "seed": seed, "multilabel": multilabel}}
     write_manifest(staging, "dataset", body, files=files)
-    return DatasetInfo(final.resolve(), task, labels, len(train), len(val), seed)
+    return DatasetInfo(final.resolve(), task, labels, len(train), len(val), seed, multilabel)
 
 
 def read_dataset(root: str | os.PathLike[str]) -> DatasetInfo:
@@ -59,7 +61,8 @@ def read_dataset(root: str | os.PathLike[str]) -> DatasetInfo:
         d = read_manifest(root, "dataset")["dataset"]
     except KeyError:
         raise DataError(f"{root}/manifest.json: no 'dataset' section") from None
-    return DatasetInfo(root.resolve(), d["task"], list(d["labels"]), d["train"], d["val"], d["seed"])
+    return DatasetInfo(root.resolve(), d["task"], list(d["labels"]), d["train"], d["val"], d["seed"],
+                       bool(d.get("multilabel", False)))
 
 
 def check_output_dir(out: Path, src: Path | None = None) -> None:

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from ..errors import DataError
 
-__all__ = ["ListItem", "read_list", "read_label_list", "write_list", "write_label_list", "check_labels_agree"]
+__all__ = ["ListItem", "read_list", "read_sample_list", "read_label_list", "write_list", "write_label_list",
+           "check_labels_agree"]
 
 
 @dataclass(frozen=True)
 class ListItem:
     path: Path  # absolute image path
-    label: int | tuple[int, ...]  # class id, or a 0/1 vector for multi-label lists
+    label: int | tuple[int, ...] | None  # class id, a 0/1 vector (multi-label), None (labels made by an op)
     where: str  # "list_file:line", for error messages further down the pipeline
 
 
@@ -33,8 +34,11 @@ def _read_lines(path: Path, what: str) -> list[str]:
 def _parse_label(text: str, where: str, num_classes: int, multilabel: bool) -> int | tuple[int, ...]:
     if multilabel:
         parts = text.split(",")
-        if len(parts) != num_classes or any(p not in ("0", "1") for p in parts):
-            raise DataError(f"{where}: multi-label '{text}' must be {num_classes} comma-separated 0/1 values")
+        if len(parts) != num_classes:
+            raise DataError(f"{where}: multi-label vector '{text}' has {len(parts)} values, expected {num_classes} "
+                            "(one 0/1 per class)", hint="check the list against label_list.txt and Arch.class_num")
+        if any(p not in ("0", "1") for p in parts):
+            raise DataError(f"{where}: multi-label vector '{text}' must hold only 0 and 1 values")
         return tuple(int(p) for p in parts)
     try:
         label = int(text)
@@ -90,6 +94,25 @@ def read_list(
     return items
 
 
+def read_sample_list(path: str | os.PathLike[str], root: str | os.PathLike[str],
+                     delimiter: str | None = None) -> list[ListItem]:
+    """PaddleClas's ``CustomLabelDataset`` list: one image path per line (anything after ``delimiter``
+    ignored); the labels are made by a transform op (``label_key``)."""
+    path, root = Path(path), Path(root)
+    items: list[ListItem] = []
+    for no, raw in enumerate(_read_lines(path, "sample list"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        rel = line.split(delimiter)[0].strip() if delimiter else line
+        if not (root / rel).is_file():
+            raise DataError(f"{path}:{no}: image '{rel}' not found under {root}", hint="fix the path or remove the line")
+        items.append(ListItem(root / rel, None, f"{path}:{no}"))
+    if not items:
+        raise DataError(f"{path}: no entries", hint="a sample list has one image path per line")
+    return items
+
+
 def read_label_list(path: str | os.PathLike[str]) -> list[str]:
     """``id name`` lines → names indexed by id; ids must be 0..N-1, each exactly once."""
     path = Path(path)
@@ -121,10 +144,12 @@ def check_labels_agree(labels: list[str], label_file: str | os.PathLike[str], nu
                         hint="make the label list and the class count agree")
 
 
-def write_list(path: Path, rows: list[tuple[str, int]]) -> None:
+def write_list(path: Path, rows: list[tuple[str, int | tuple[int, ...]]]) -> None:
+    """``path label`` lines; a multi-label row is ``path<TAB>0,1,0`` (PaddleClas's MultiLabelDataset splits on tabs)."""
     from ..fsutil import atomic_write_text
 
-    atomic_write_text(path, "".join(f"{rel} {label}\n" for rel, label in rows))
+    atomic_write_text(path, "".join(f"{rel}\t{','.join(map(str, label))}\n" if isinstance(label, tuple)
+                                    else f"{rel} {label}\n" for rel, label in rows))
 
 
 def write_label_list(path: Path, labels: list[str]) -> None:

@@ -1,7 +1,9 @@
 """Training and evaluation transforms, configured by PaddleClas-style ``transform_ops`` lists.
 
-Train ops are table-driven (:data:`TRAIN_OPS`); each takes ``(img HxWx3 uint8 RGB, label, rng)`` and
-returns the pair. Evaluation is *exactly* :func:`edgeclas.preprocess.preprocess` (resize short side →
+Train ops are table-driven (:data:`TRAIN_OPS`, PaddleClas's names and parameters); each takes
+``(img, label, rng)`` and returns the pair: before ``NormalizeImage`` the image is HxWx3 uint8 RGB,
+after it 3xHxW float32 (an op's ``layout`` says which it needs; the EDA ops are in :mod:`.augment`).
+Evaluation is *exactly* :func:`edgeclas.preprocess.preprocess` (resize short side →
 centre crop → normalise), the code every engine and the C++ share, so accuracy measured here is the
 accuracy the deployed model sees; its :class:`PreprocessConfig` comes from the Eval ``transform_ops``.
 """
@@ -42,6 +44,8 @@ def parse_number(value: Any, where: str) -> float:
 class DecodeImage:
     """Accepted for PaddleClas compatibility: images are always decoded to RGB HWC uint8."""
 
+    layout = "pixels"
+
     def __init__(self, to_rgb: bool = True, channel_first: bool = False) -> None:
         if not to_rgb or channel_first:
             raise ConfigError("DecodeImage: only to_rgb=True, channel_first=False is supported")
@@ -52,6 +56,8 @@ class DecodeImage:
 
 class RandCropImage:
     """Random resized crop (area ``scale``, aspect ``ratio``) to ``size``x``size``, bilinear."""
+
+    layout = "pixels"
 
     def __init__(self, size: int, scale: tuple[float, float] = (0.08, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> None:
@@ -76,6 +82,8 @@ class RandCropImage:
 
 
 class RandFlipImage:
+    layout = "pixels"
+
     def __init__(self, flip_code: int = 1) -> None:
         if flip_code not in (0, 1, -1):
             raise ConfigError(f"RandFlipImage.flip_code must be 1 (horizontal), 0 (vertical) or -1, got {flip_code}")
@@ -88,20 +96,36 @@ class RandFlipImage:
 
 
 class BlurImage:
-    """PULC's online blur: a sample of the clear class becomes ``blur_label`` with probability ``ratio``."""
+    """PULC's online blur (gaussian or motion, odd kernels from 5 below the ``*_max_ksize``) with probability
+    ``ratio``. Unlabelled samples (``CustomLabelDataset`` with ``label_key: blur_image``, PULC's recipe)
+    get PaddleClas's label: 1 blurred, 0 kept. Labelled samples are blurred only when of ``clear_label``,
+    and then become ``blur_label`` (an edgeclas extension for lists that already hold both classes)."""
 
-    def __init__(self, ratio: float = 0.5, clear_label: int = 0, blur_label: int = 1) -> None:
-        self.ratio, self.clear_label, self.blur_label = float(ratio), clear_label, blur_label
+    layout = "pixels"
+    label_key = "blur_image"
+
+    def __init__(self, ratio: float = 0.5, motion_max_ksize: int = 12, motion_max_angle: int = 45,
+                 gaussian_max_ksize: int = 12, clear_label: int = 0, blur_label: int = 1) -> None:
+        if min(int(motion_max_ksize), int(gaussian_max_ksize)) < 6:
+            raise ConfigError("BlurImage: motion_max_ksize and gaussian_max_ksize must be ≥ 6 (kernels are 5, 7, …)")
+        self.ratio, self.clear_label, self.blur_label = parse_number(ratio, "BlurImage.ratio"), clear_label, blur_label
+        self.kw = {"motion_max_ksize": int(motion_max_ksize), "motion_max_angle": int(motion_max_angle),
+                   "gaussian_max_ksize": int(gaussian_max_ksize)}
 
     def __call__(self, img, label, rng):
         from .blur import random_blur
 
+        if label is None:
+            blurred = rng.random() < self.ratio
+            return (random_blur(img, rng, **self.kw), 1) if blurred else (img, 0)
         if label == self.clear_label and rng.random() < self.ratio:
-            return random_blur(img, rng), self.blur_label
+            return random_blur(img, rng, **self.kw), self.blur_label
         return img, label
 
 
 class ResizeImage:
+    layout = "pixels"
+
     def __init__(self, size: int | None = None, resize_short: int | None = None) -> None:
         if (size is None) == (resize_short is None):
             raise ConfigError("ResizeImage: give exactly one of size or resize_short")
@@ -118,6 +142,8 @@ class ResizeImage:
 
 
 class CropImage:
+    layout = "pixels"
+
     def __init__(self, size: int) -> None:
         self.size = int(size)
 
@@ -128,6 +154,8 @@ class CropImage:
 
 
 class NormalizeImage:
+    layout = "pixels"
+
     def __init__(self, scale: Any = 1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD, order: str = "") -> None:
         self.cfg = PreprocessConfig(mean=tuple(map(float, mean)), std=tuple(map(float, std)),
                                     scale=parse_number(scale, "NormalizeImage.scale"))
@@ -141,13 +169,25 @@ class NormalizeImage:
 class ToCHWImage:
     """Accepted for PaddleClas compatibility: NormalizeImage already returns CHW."""
 
+    layout = "any"
+
     def __call__(self, img, label, rng):
         return img, label
 
 
-TRAIN_OPS: dict[str, type] = {c.__name__: c for c in (DecodeImage, RandCropImage, RandFlipImage, BlurImage,
-                                                         ResizeImage, CropImage, NormalizeImage, ToCHWImage)}
+def _train_ops() -> dict[str, type]:
+    from . import augment
+
+    ops = (DecodeImage, RandCropImage, RandFlipImage, BlurImage, ResizeImage, CropImage, NormalizeImage, ToCHWImage,
+           augment.TimmAutoAugment, augment.RandomErasing, augment.Cutout, augment.GridMask, augment.HideAndSeek,
+           augment.ColorJitter)
+    return {c.__name__: c for c in ops}
+
+
+TRAIN_OPS: dict[str, type] = _train_ops()
 EVAL_OPS = ("DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage")
+# Ops that produce a label (PaddleClas's CustomLabelDataset ``label_key``) → the op that produces it.
+LABEL_KEYS = {BlurImage.label_key: "BlurImage"}
 
 
 def _op_entries(ops: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
@@ -157,17 +197,21 @@ def _op_entries(ops: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
         raise ConfigError(f"{where}: expected a non-empty list of ops like '- RandFlipImage: {{flip_code: 1}}'")
     out = []
     for i, entry in enumerate(ops):
-        if not isinstance(entry, dict) or len(entry) != 1:
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}.{i}: each op is a one-key mapping, e.g. '- CropImage: {{size: 224}}'")
+        for name in entry:  # an unknown name first: a mistyped -o adds a second key beside the right one
+            if name not in TRAIN_OPS:
+                near = difflib.get_close_matches(str(name), list(TRAIN_OPS), n=1)
+                raise ConfigError(f"{where}.{i}: unknown op '{name}'",
+                                  hint=f"did you mean '{near[0]}'?" if near else f"valid: {', '.join(TRAIN_OPS)}")
+        if len(entry) != 1:
             raise ConfigError(f"{where}.{i}: each op is a one-key mapping, e.g. '- CropImage: {{size: 224}}'")
         (name, args), = entry.items()
-        if name not in TRAIN_OPS:
-            near = difflib.get_close_matches(name, list(TRAIN_OPS), n=1)
-            raise ConfigError(f"{where}.{i}: unknown op '{name}'",
-                              hint=f"did you mean '{near[0]}'?" if near else f"valid: {', '.join(TRAIN_OPS)}")
         args = args or {}
         if not isinstance(args, dict):
             raise ConfigError(f"{where}.{i}.{name}: expected a mapping of arguments, got {args!r}")
-        allowed = [p for p in inspect.signature(TRAIN_OPS[name].__init__).parameters if p != "self"]
+        params = inspect.signature(TRAIN_OPS[name].__init__).parameters.values()
+        allowed = [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         for key in args:
             if key not in allowed:
                 near = difflib.get_close_matches(key, allowed, n=1)
@@ -179,13 +223,22 @@ def _op_entries(ops: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
 
 def build_train_transform(ops: Any, where: str) -> Callable[[np.ndarray, Any, np.random.Generator], Sample]:
     steps = []
-    for name, args in _op_entries(ops, where):
+    entries = _op_entries(ops, where)
+    for i, (name, args) in enumerate(entries):
         try:
             steps.append(TRAIN_OPS[name](**args))
         except TypeError as e:
-            raise ConfigError(f"{where}.{name}: {e}") from None
-    if not isinstance(steps[-1], (NormalizeImage, ToCHWImage)) or not any(isinstance(s, NormalizeImage) for s in steps):
-        raise ConfigError(f"{where}: the ops must end with NormalizeImage (then optionally ToCHWImage)")
+            raise ConfigError(f"{where}.{i}.{name}: {e}") from None
+    norm = [i for i, s in enumerate(steps) if isinstance(s, NormalizeImage)]
+    if len(norm) != 1:
+        raise ConfigError(f"{where}: needs exactly one NormalizeImage (found {len(norm)})")
+    for i, step in enumerate(steps):
+        layout = step.layout
+        if i > norm[0] and layout == "pixels":
+            raise ConfigError(f"{where}.{i}.{entries[i][0]}: works on uint8 pixels, so it must come before NormalizeImage")
+        if i < norm[0] and layout == "tensor":
+            raise ConfigError(f"{where}.{i}.{entries[i][0]}: works on the normalised tensor, "
+                              "so it must come after NormalizeImage")
 
     def apply(img, label, rng):
         for step in steps:

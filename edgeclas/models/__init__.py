@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ConfigError
 from ._pretrained import PretrainedReport, load_pretrained, read_state_dict
 
-__all__ = ["ARCHS", "ArchSpec", "build_model", "load_pretrained", "read_state_dict", "PretrainedReport",
+__all__ = ["ARCHS", "ArchSpec", "build_model", "check_arch", "load_pretrained", "read_state_dict", "PretrainedReport",
            "reparameterize"]
 
 
@@ -65,23 +65,30 @@ def _closest(name: str, choices: list[str]) -> str:
     return f"did you mean '{near[0]}'?" if near else f"valid: {', '.join(choices)}"
 
 
+def check_arch(arch: str, kw: dict[str, Any], also: tuple[str, ...] = ()):
+    """The family class of ``arch`` after checking the option names ``kw`` (``also``: other valid keys of the
+    ``Arch`` section, offered as nearest names); a wrong name is a :class:`ConfigError` with the closest one."""
+    spec = ARCHS.get(arch)
+    if spec is None:
+        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=_closest(arch, list(ARCHS)))
+    cls = _family_class(spec.family)
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "class_num", *spec.fixed)]
+    for key in kw:
+        if key not in allowed:
+            raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=_closest(key, allowed + list(also)))
+    return cls
+
+
 def build_model(arch: str, class_num: int, **kw: Any):
     """A freshly initialised ``paddle.nn.Layer`` for ``arch`` with a ``class_num``-way classifier.
 
     ``kw`` are the family's optional constructor arguments (e.g. ``dropout_prob``,
     ``class_expand``, ``use_last_conv``, ``lr_mult_list`` for PP-LCNet).
     """
-    spec = ARCHS.get(arch)
-    if spec is None:
-        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=_closest(arch, list(ARCHS)))
+    cls = check_arch(arch, kw)
     if not isinstance(class_num, int) or isinstance(class_num, bool) or class_num < 1:
         raise ConfigError(f"Arch.class_num must be a positive integer, got {class_num!r}")
-    cls = _family_class(spec.family)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "class_num", *spec.fixed)]
-    for key in kw:
-        if key not in allowed:
-            raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=_closest(key, allowed))
-    return cls(class_num=class_num, **spec.fixed, **kw)
+    return cls(class_num=class_num, **ARCHS[arch].fixed, **kw)
 
 
 def reparameterize(model) -> None:

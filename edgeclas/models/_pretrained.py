@@ -56,19 +56,26 @@ def read_state_dict(path: str | os.PathLike[str], hint: str | None = None) -> di
     return state
 
 
-def _resolve(path: str | os.PathLike[str]) -> Path:
+def _resolve(path: str | os.PathLike[str], *, progress: bool = True) -> Path:
+    """A local ``.pdparams`` (with or without the suffix), else one of PaddleClas's names (downloaded once)."""
+    from . import zoo
+
     p = Path(path)
     # PaddleClas recipes name pretrained weights without the suffix.
     if not p.is_file() and p.suffix != ".pdparams" and p.with_name(p.name + ".pdparams").is_file():
         p = p.with_name(p.name + ".pdparams")
-    if not p.is_file():
-        raise ModelError(f"{p}: pretrained weights not found",
-                         hint="give the path of a .pdparams file (PaddleClas or edgeclas checkpoint)")
-    return p
+    if p.is_file():
+        return p
+    if zoo.is_name(str(path)):
+        return zoo.fetch(zoo.lookup(str(path)), progress=progress)
+    raise ModelError(f"{p}: pretrained weights not found",
+                     hint="give the path of a .pdparams file (PaddleClas or edgeclas checkpoint), "
+                          "or a PaddleClas name such as PPLCNet_x1_0_ssld")
 
 
-def load_pretrained(model, path: str | os.PathLike[str]) -> PretrainedReport:
-    """Load matching weights from ``path`` into ``model``; report what did not match.
+def load_pretrained(model, path: str | os.PathLike[str], *, progress: bool = True) -> PretrainedReport:
+    """Load matching weights from ``path`` (a file, or a PaddleClas name from :mod:`.zoo`) into ``model``;
+    report what did not match.
 
     A classifier (``fc.*``) whose shape differs (another class count) is re-initialised with the
     layer's own initialisers; other shape mismatches are reported and left as they are.
@@ -76,7 +83,7 @@ def load_pretrained(model, path: str | os.PathLike[str]) -> PretrainedReport:
     import numpy as np
     import paddle
 
-    p = _resolve(path)
+    p = _resolve(path, progress=progress)
     state = read_state_dict(p)
     own = model.state_dict()
     report = PretrainedReport(path=str(p))

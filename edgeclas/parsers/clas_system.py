@@ -49,10 +49,18 @@ class ImageResult:
     topk: list[TopK]
     probs: list[float] | None = None
     timing_ms: dict[str, float] = field(default_factory=dict)
+    # the answer of the configured post-processing (thresholded binary / multi-label: the decided classes);
+    # None when the output does not say (PaddleClas text: the listed classes are the answer, see ``answer``)
+    classes: list[TopK] | None = None
 
     @property
     def top1(self) -> int | None:
         return self.topk[0].class_id if self.topk else None
+
+    @property
+    def answer(self) -> list[TopK]:
+        """The classes clas_system decided (``classes`` when reported, else the listed top-k)."""
+        return self.topk if self.classes is None else self.classes
 
 
 @dataclass
@@ -131,14 +139,23 @@ def _num(d: dict[str, Any], key: str, where: str, cast: type = float) -> Any:
     return cast(v)
 
 
+def _scores(obj: dict[str, Any], key: str, where: str) -> list[TopK]:
+    items = obj.get(key) or []
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: '{key}' should be a list")
+    out = []
+    for i, t in enumerate(items):
+        if not isinstance(t, dict) or "class_id" not in t or "score" not in t:
+            raise ValueError(f"{where}: {key}[{i}] needs class_id and score")
+        out.append(TopK(int(_num(t, "class_id", where, int)), str(t.get("label", "")), float(_num(t, "score", where))))
+    return out
+
+
 def _image(obj: dict[str, Any], where: str) -> ImageResult:
     if not isinstance(obj.get("image"), str):
         raise ValueError(f"{where}: image record without an 'image' path")
-    topk = []
-    for i, t in enumerate(obj.get("topk") or []):
-        if not isinstance(t, dict) or "class_id" not in t or "score" not in t:
-            raise ValueError(f"{where}: topk[{i}] needs class_id and score")
-        topk.append(TopK(int(_num(t, "class_id", where, int)), str(t.get("label", "")), float(_num(t, "score", where))))
+    topk = _scores(obj, "topk", where)
+    classes = _scores(obj, "classes", where) if "classes" in obj else None
     probs = obj.get("probs")
     if probs is not None and not (isinstance(probs, list) and all(isinstance(p, (int, float)) for p in probs)):
         raise ValueError(f"{where}: 'probs' should be a list of numbers")
@@ -146,7 +163,7 @@ def _image(obj: dict[str, Any], where: str) -> ImageResult:
     if not isinstance(timing_ms, dict):
         raise ValueError(f"{where}: 'timing_ms' should be an object")
     timing = {k: float(v) for k, v in timing_ms.items() if isinstance(v, (int, float))}
-    return ImageResult(obj["image"], topk, [float(p) for p in probs] if probs is not None else None, timing)
+    return ImageResult(obj["image"], topk, [float(p) for p in probs] if probs is not None else None, timing, classes)
 
 
 _LAT_KEYS = ("init", "first", "min", "max", "mean", "std", "p50", "p90", "p99")
@@ -225,6 +242,8 @@ _TOP = re.compile(
     rf"^Top-(\d+),\s*class_id:\s*(-?\d+),\s*class_name:\s*(.*?),\s*score:\s*({_FLOAT}|nan|inf)\s*$"
 )
 _TIME = re.compile(rf"^Current time cost:\s*({_FLOAT})\s*(s|ms)\b")
+# clas_system's line for a thresholded model that decided no class for an image
+_NONE = "no class at or above the threshold"
 
 
 def parse_paddleclas_text(stdout: str) -> ClasSystemOutput:
@@ -246,6 +265,9 @@ def parse_paddleclas_text(stdout: str) -> ClasSystemOutput:
                                        f"'===clas result for image' header: {line[:80]!r}", partial=out)
             current.topk.append(TopK(int(m.group(2)), m.group(3).strip(), float(m.group(4))))
             continue
+        if line == _NONE and current is not None:
+            current.classes = []
+            continue
         m = _TIME.match(line)
         if m:
             value = float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
@@ -260,7 +282,7 @@ def parse_paddleclas_text(stdout: str) -> ClasSystemOutput:
             out.ignored_lines.append(raw)
     if not out.images:
         raise OutputParseError("PaddleClas text output without any '===clas result for image' block", partial=out)
-    empty = [r.image for r in out.images if not r.topk]
+    empty = [r.image for r in out.images if not r.topk and r.classes is None]
     if empty:
         raise OutputParseError(f"no Top- lines for image(s) {', '.join(empty)}: truncated output", partial=out)
     out.summary = Summary(images=len(out.images), latency=latency_from_samples(samples))

@@ -1,11 +1,15 @@
-"""Fetching SDK artifacts: pinned sha256, registry clients, and archive extraction that cannot escape.
+"""Fetching SDK artifacts: pinned sha256, registry clients, plain HTTP(S), and archive extraction that cannot escape.
 
-Every artifact edgeclas installs is named in a table with its sha256; a file whose digest differs is
+Every SDK artifact edgeclas installs is named in a table with its sha256; a file whose digest differs is
 deleted and rejected. Archives are extracted member by member after checking each one: no absolute
 paths, no ``..``, no links pointing outside the target, no device files, bounded size and count.
 Extraction goes to a staging directory that replaces the target only when everything succeeded.
 Debian packages (``.deb``, fetched with ``apt-get download``) are read in Python: the ``ar``
 container is parsed here and its ``data.tar.*`` goes through the same checked extraction.
+
+:func:`fetch_url` is for files published at a plain address without a digest (PaddleClas's pretrained
+weights): it resumes an interrupted download, checks the size the server announced, lets the caller
+validate the content, and only then gives the file its final name.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ __all__ = [
     "verify_sha256",
     "fetch",
     "safe_extract",
+    "fetch_url",
+    "partial_path",
+    "DownloadError",
     "MAX_TOTAL_BYTES",
     "MAX_MEMBERS",
     "deb_data_tar",
@@ -45,6 +52,10 @@ MAX_MEMBERS = 200_000
 
 class UnsafeArchiveError(ToolchainError):
     """An archive member would land outside the target directory, or the archive is too big."""
+
+
+class DownloadError(ToolchainError):
+    """A plain HTTP(S) download failed (unreachable, refused, cut short, or not what was expected)."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +248,100 @@ def deb_data_tar(deb: str | os.PathLike[str], dest_dir: str | os.PathLike[str]) 
 
 
 _COPY_BLOCK = 1 << 20
+
+
+# ----------------------------------------------------------------------------------------------
+# Plain HTTP(S), resumable
+
+_BLOCK = 1 << 16
+
+
+def partial_path(dest: str | os.PathLike[str]) -> Path:
+    """Where :func:`fetch_url` keeps the bytes of an unfinished download of ``dest`` (hidden, beside it)."""
+    dest = Path(dest)
+    return dest.with_name(f".{dest.name}.partial")
+
+
+def fetch_url(url: str, dest: str | os.PathLike[str], *, validate: Callable[[Path], None] | None = None,
+              timeout: float = 60.0, progress: bool = True, what: str | None = None) -> Path:
+    """Download ``url`` to ``dest``; the file appears under its final name only when complete and valid.
+
+    The bytes go to :func:`partial_path` first. An interrupted download leaves them there and a later
+    call resumes with an HTTP ``Range`` request (a server that ignores it starts over). The finished
+    file must have the size the server announced; ``validate(path)`` may then reject the content
+    (raise), which deletes it. Concurrent callers for the same ``dest`` wait for each other (flock).
+    A progress bar goes to stderr when ``progress`` and stderr is a terminal.
+    """
+    import fcntl
+    import urllib.error
+    import urllib.request
+
+    dest = Path(dest)
+    what = what or dest.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = partial_path(dest)
+    with open(dest.with_name(f".{dest.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if dest.is_file():  # another process finished it while we waited
+            return dest
+        have = part.stat().st_size if part.is_file() else 0
+        req = urllib.request.Request(url, headers={"User-Agent": "edgeclas", **({"Range": f"bytes={have}-"} if have else {})})
+        try:
+            resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - http(s) addresses from a fixed table
+        except urllib.error.HTTPError as e:
+            if e.code == 416 and have:  # asked past the end: the partial file is already whole
+                resp = None
+            else:
+                raise DownloadError(f"{url}: HTTP {e.code} {e.reason} while fetching {what}") from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise DownloadError(f"{url}: cannot connect ({reason}) while fetching {what}") from None
+        total = have
+        if resp is not None:
+            with resp:
+                if resp.status == 200:
+                    have = 0  # the server ignored the Range header: start over
+                length = resp.headers.get("Content-Length")
+                total = have + int(length) if length is not None and length.isdigit() else None
+                _stream(resp, part, have, total, what, progress, url)
+        got = part.stat().st_size
+        if total is not None and got != total:
+            raise DownloadError(f"{url}: got {got} of {total} bytes of {what}; the rest is kept in {part}",
+                                hint="run the same command again to resume the download")
+        if validate is not None:
+            try:
+                validate(part)
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
+        os.replace(part, dest)
+    return dest
+
+
+def _stream(resp, part: Path, have: int, total: int | None, what: str, progress: bool, url: str) -> None:
+    import http.client
+
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    console = Console(stderr=True)
+    bar = Progress(TextColumn(f"downloading {what}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   console=console, transient=True, disable=not (progress and console.is_terminal))
+    with bar, open(part, "ab" if have else "wb") as out:
+        task = bar.add_task("", total=total, completed=have)
+        while True:
+            try:
+                block = resp.read(_BLOCK)
+            except (OSError, http.client.HTTPException) as e:  # reset, timeout or cut short: keep what arrived
+                out.flush()
+                raise DownloadError(f"{url}: connection lost after {out.tell()} bytes of {what} ({e})",
+                                    hint="run the same command again to resume the download") from None
+            if not block:
+                break
+            out.write(block)
+            bar.advance(task, len(block))
+        out.flush()
+        os.fsync(out.fileno())
 
 
 # ----------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from ..paths import cache_dir
 from . import SdkItem, Target
 from . import target as make_target
 from ._elf import elf_machine
-from .download import DEB_ARCH, Artifact, deb_data_tar, fetch, safe_extract
+from .download import Artifact, deb_data_tar, fetch, safe_extract
 
 __all__ = ["PACKAGES", "BUSYBOX_COMMANDS", "Userland", "load", "resolve", "install", "targets", "PER_TARGET"]
 

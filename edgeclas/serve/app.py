@@ -169,7 +169,10 @@ class ServerState:
 
     def answers(self, uploads: Sequence[Upload], probs: np.ndarray, k: int,
                 threshold: float | None) -> list[Prediction]:
-        return postprocess(probs, [u.name for u in uploads], self.model.labels, k, threshold)
+        # the model's post-processing (Topk, ThreshOutput, MultiLabelThreshOutput), as predict applies it
+        post = self.model.postprocess
+        return postprocess(probs, [u.name for u in uploads], self.model.labels, k,
+                           threshold if threshold is not None else post.threshold, kind=post.name)
 
     def health(self) -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {"status": self.status, "model": self.model.name, "engine": self.engine}

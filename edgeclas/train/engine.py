@@ -21,7 +21,7 @@ from ..manifest import write_manifest
 __all__ = ["TrainResult", "train", "evaluate"]
 
 log = logging.getLogger(__name__)
-_ARCH_RESERVED = ("name", "class_num", "pretrained")
+_ARCH_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "use_sync_bn")
 
 
 @dataclass
@@ -47,8 +47,10 @@ class _Data:
 
 def _resolve_data(cfg: dict[str, Any]) -> _Data:
     from ..data import check_labels_agree, read_label_list, read_list
+    from ..data.lists import read_sample_list
+    from .config import is_multilabel
 
-    dl, class_num = cfg["DataLoader"], cfg["Arch"]["class_num"]
+    dl, class_num, multilabel = cfg["DataLoader"], cfg["Arch"]["class_num"], is_multilabel(cfg)
     ds_dir = cfg["Global"]["dataset_dir"]
     if ds_dir:  # an edgeclas dataset directory fills in the PaddleClas paths
         for split, name in (("Train", "train_list.txt"), ("Eval", "val_list.txt")):
@@ -64,9 +66,12 @@ def _resolve_data(cfg: dict[str, Any]) -> _Data:
         check_labels_agree(labels, label_file, class_num, "Arch.class_num")
     else:
         labels = [str(i) for i in range(class_num)]
-    train = read_list(tr["cls_label_path"], tr["image_root"], class_num)
+    if tr["name"] == "CustomLabelDataset":  # labels come from an op (label_key), e.g. PULC's BlurImage
+        train = read_sample_list(tr["sample_list_path"], tr["image_root"], tr["delimiter"])
+    else:
+        train = read_list(tr["cls_label_path"], tr["image_root"], class_num, multilabel)
     # an empty validation list is allowed (a tiny dataset, --val-ratio 0): the run trains without evaluating
-    val = read_list(ev["cls_label_path"], ev["image_root"], class_num, allow_empty=True)
+    val = read_list(ev["cls_label_path"], ev["image_root"], class_num, multilabel, allow_empty=True)
     if not val:
         log.warning("%s: no validation images: epochs are not evaluated and best/ is the last epoch",
                     ev["cls_label_path"])
@@ -74,6 +79,32 @@ def _resolve_data(cfg: dict[str, Any]) -> _Data:
         log.warning("Arch.class_num is 1: a one-class classifier can only ever answer '%s' (softmax of one "
                     "logit is 1.0)", labels[0])
     return _Data(train, val, labels, Path(ev["image_root"]).resolve(), Path(ev["cls_label_path"]).resolve())
+
+
+def _pretrained_spec(cfg: dict[str, Any]) -> str | None:
+    """The weights to start from: a path or a PaddleClas name; ``Arch.pretrained: True`` means the arch's own
+    ImageNet weights (its SSLD ones with ``use_ssld``), as in PaddleClas recipes."""
+    arch, g = cfg["Arch"], cfg["Global"]
+    if arch["pretrained"] is True:
+        return arch["name"] + ("_ssld" if arch["use_ssld"] else "")
+    return arch["pretrained"] or g["pretrained_model"] or None
+
+
+def _head(multilabel: bool):
+    """Scores from logits: per-label sigmoid for multi-label, softmax over classes otherwise."""
+    import paddle.nn.functional as F
+
+    return F.sigmoid if multilabel else (lambda logits: F.softmax(logits, axis=-1))
+
+
+def _is_better(key: str | None, new: dict[str, float], old: dict[str, float]) -> bool:
+    from .metrics import LOWER_IS_BETTER
+
+    if not old or key is None or key not in new:
+        return not old
+    if key not in old:
+        return True
+    return new[key] < old[key] if key in LOWER_IS_BETTER else new[key] > old[key]
 
 
 def _seed_everything(seed: int) -> None:
@@ -84,18 +115,18 @@ def _seed_everything(seed: int) -> None:
     paddle.seed(seed)
 
 
-def _predict(model, batches, loss_fn=None) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """Softmax probabilities and labels over all batches, plus the mean ``loss_fn`` when given."""
+def _predict(model, batches, loss_fn=None, multilabel: bool = False) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Scores (softmax, or sigmoid for multi-label) and labels over all batches, plus the mean ``loss_fn``."""
     import paddle
-    import paddle.nn.functional as F
 
+    head = _head(multilabel)
     probs, labels, loss_sum = [], [], 0.0
     with paddle.no_grad():
         for x, y in batches:
             logits = model(paddle.to_tensor(x))
             if loss_fn is not None:
                 loss_sum += float(loss_fn(logits, paddle.to_tensor(y))) * len(y)
-            probs.append(F.softmax(logits, axis=-1).numpy())
+            probs.append(head(logits).numpy())
             labels.append(y)
     p, l = np.concatenate(probs), np.concatenate(labels)
     return p, l, (loss_sum / len(l) if loss_fn is not None else None)
@@ -109,10 +140,16 @@ def _rel_or_abs(path: Path, root: Path) -> str:
 
 
 def _checkpoint_body(cfg, data: _Data, epoch: int, metrics: dict[str, float], pre) -> dict[str, Any]:
+    from .config import is_multilabel
+
     arch = cfg["Arch"]
+    multilabel = is_multilabel(cfg)
     return {
         "model": {"arch": arch["name"], "class_num": arch["class_num"], "input_size": list(cfg["Global"]["image_shape"]),
-                  "arch_kwargs": {k: v for k, v in arch.items() if k not in _ARCH_RESERVED}},
+                  "arch_kwargs": {k: v for k, v in arch.items() if k not in _ARCH_RESERVED},
+                  "multilabel": multilabel, "head": "sigmoid" if multilabel else "softmax"},
+        # PaddleClas's Infer.PostProcess (Topk / ThreshOutput / MultiLabelThreshOutput), applied after deployment
+        "postprocess": cfg["Infer"]["PostProcess"],
         "preprocess": pre.to_dict(),
         "labels": data.labels,
         "dataset": {"root": str(data.root), "val_list": _rel_or_abs(data.val_list, data.root)},
@@ -137,14 +174,30 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     ``resume`` continues from ``RUN_DIR/latest`` (weights, optimizer and LR schedule state). Without
     it an existing ``RUN_DIR/latest`` is an error, so a finished run is never overwritten by accident.
     """
+    from ..data.batch_ops import build_batch_transform
     from ..data.transforms import build_train_transform, eval_preprocess_config
-    from .config import load_config
+    from .config import ignored_settings, is_multilabel, load_config
 
     # Recipe and data are checked before paddle is imported: mistakes are reported in a second.
     cfg = load_config(config_path, list(overrides))
+    for note in ignored_settings(cfg):
+        log.warning("%s", note)
     g, arch, dl = cfg["Global"], cfg["Arch"], cfg["DataLoader"]
+    multilabel = is_multilabel(cfg)
+    with warnings.catch_warnings():  # paddle's import warns about ccache, which only matters for C++ extensions
+        warnings.filterwarnings("ignore", message="No ccache found")
+        from ..models import check_arch
+
+        check_arch(arch["name"], {k: v for k, v in arch.items() if k not in _ARCH_RESERVED}, also=_ARCH_RESERVED)
     data = _resolve_data(cfg)
     transform = build_train_transform(dl["Train"]["dataset"]["transform_ops"], "DataLoader.Train.dataset.transform_ops")
+    batch_ops = dl["Train"]["dataset"]["batch_transform_ops"]
+    batch_transform = build_batch_transform(batch_ops, "DataLoader.Train.dataset.batch_transform_ops") if batch_ops else None
+    train_spec = cfg["Metric"]["Train"]
+    if batch_transform is not None and train_spec:
+        # PaddleClas does the same: mixed soft labels have no class to be right about
+        log.warning("Metric.Train: not computed with batch_transform_ops (Mixup/CutMix targets are soft)")
+        train_spec = []
     pre = eval_preprocess_config(dl["Eval"]["dataset"]["transform_ops"], "DataLoader.Eval.dataset.transform_ops")
     run_dir = Path(g["output_dir"]).resolve()
     latest_dir, best_dir = run_dir / "latest", run_dir / "best"
@@ -171,7 +224,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     if g["steps_per_epoch"]:
         steps = min(steps, int(g["steps_per_epoch"]))
     if steps < 1:
-        raise DataError(f"{dl['Train']['dataset']['cls_label_path']}: {len(data.train)} images make no batch of {bs}")
+        raise DataError(f"{data.train[0].where.rsplit(':', 1)[0]}: {len(data.train)} images make no batch of {bs}")
 
     opt, sched = build_optimizer(cfg["Optimizer"], model.parameters(), steps, g["epochs"])
     loss_fn = build_loss(cfg["Loss"]["Train"], arch["class_num"])
@@ -197,7 +250,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         if best_dir.is_dir():
             best_metrics = read_checkpoint(best_dir, files=()).get("metrics", {})
     else:
-        pretrained = arch["pretrained"] or g["pretrained_model"]
+        pretrained = _pretrained_spec(cfg)
         if pretrained:
             report = load_pretrained(model, pretrained)
             log.info("pretrained %s", report.summary())
@@ -207,7 +260,8 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
 
     eval_spec = cfg["Metric"]["Eval"]
     evaluating = g["eval_during_train"] and bool(data.val)
-    images, seconds = 0, 0.0
+    head = _head(multilabel)
+    images, seconds, started = 0, 0.0, time.perf_counter()
     with _progress() as bar, warnings.catch_warnings():
         # BN in train mode always updates running statistics; paddle warns about it on every run
         warnings.filterwarnings("ignore", message="When training, we now always track global mean")
@@ -216,7 +270,8 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             model.train()
             task = bar.add_task(f"epoch {epoch}/{g['epochs']}", total=steps, loss=0.0, lr=sched.get_lr(), ips=0.0)
             losses, train_probs, train_labels, seen, t0 = [], [], [], 0, time.perf_counter()
-            for step, (x, y) in enumerate(_train_batches(data, transform, bs, g["seed"], epoch, steps, dl), 1):
+            batches = _train_batches(data, transform, bs, g["seed"], epoch, steps, dl, arch["class_num"], batch_transform)
+            for step, (x, y) in enumerate(batches, 1):
                 logits = model(paddle.to_tensor(x))
                 loss = loss_fn(logits, paddle.to_tensor(y))
                 value = float(loss)
@@ -228,8 +283,9 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                 opt.clear_grad()
                 sched.step()
                 losses.append(value)
-                train_probs.append(paddle.nn.functional.softmax(logits.detach(), axis=-1).numpy())
-                train_labels.append(y)
+                if train_spec:
+                    train_probs.append(head(logits.detach()).numpy())
+                    train_labels.append(y)
                 seen += len(y)
                 if step % g["print_batch_step"] == 0 or step == steps:
                     bar.update(task, completed=step, loss=float(np.mean(losses[-g["print_batch_step"]:])),
@@ -238,16 +294,18 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             images, seconds = images + seen, seconds + dt
             record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)),
                                       "lr": float(sched.get_lr()), "images_per_sec": seen / dt}
-            train_metrics = compute_metrics(np.concatenate(train_probs), np.concatenate(train_labels),
-                                            cfg["Metric"]["Train"])
-            record.update({f"train_{k}": v for k, v in train_metrics.items()})
-            evaluated = evaluating and (epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
+            if train_spec:
+                train_metrics = compute_metrics(np.concatenate(train_probs), np.concatenate(train_labels), train_spec)
+                record.update({f"train_{k}": v for k, v in train_metrics.items()})
+            evaluated = evaluating and epoch >= g["start_eval_epoch"] and (
+                epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
             if evaluated:
                 model.eval()
-                probs, labels, eval_loss = _predict(model, _eval_batches(data, pre, dl), eval_loss_fn)
+                probs, labels, eval_loss = _predict(model, _eval_batches(data, pre, dl), eval_loss_fn, multilabel)
                 # the recipe's metrics first: the first one decides which epoch is `best`
                 last_metrics = {**compute_metrics(probs, labels, eval_spec), "loss": eval_loss}
                 record.update({f"eval_{k}": v for k, v in last_metrics.items()})
+                bar.console.print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()))
             if evaluated and not math.isfinite(last_metrics["loss"]):
                 raise _diverged(config_path, f"epoch {epoch}: the evaluation loss is {last_metrics['loss']}",
                                 sched.get_lr(), latest_dir, epoch)
@@ -257,13 +315,15 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                                 sched.get_lr(), latest_dir, epoch)
             body = _checkpoint_body(cfg, data, epoch, last_metrics if evaluated else {}, pre)
             save_checkpoint(latest_dir, model, opt, body)
+            if g["save_interval"] and epoch % g["save_interval"] == 0:
+                copy_checkpoint(latest_dir, run_dir / f"epoch_{epoch}")
             best_key = best_key or next(iter(last_metrics), None)
-            better = evaluated and (not best_metrics or best_key is None
-                                    or last_metrics.get(best_key, -1) > best_metrics.get(best_key, -1))
+            better = evaluated and _is_better(best_key, last_metrics, best_metrics)
             if better or (not evaluating and epoch == g["epochs"]) or not best_dir.exists():
                 copy_checkpoint(latest_dir, best_dir)
                 if evaluated:
                     best_metrics = dict(last_metrics)
+            record["elapsed_s"] = time.perf_counter() - started  # this invocation's wall time, evaluation included
             append_jsonl(run_dir / "metrics.jsonl", record)
 
     write_manifest(run_dir, "run", {
@@ -285,12 +345,14 @@ def _diverged(config_path: str | os.PathLike[str], what: str, lr: float, latest_
                                 f"data; {kept}")
 
 
-def _train_batches(data: _Data, transform, bs: int, seed: int, epoch: int, steps: int, dl: dict[str, Any]):
+def _train_batches(data: _Data, transform, bs: int, seed: int, epoch: int, steps: int, dl: dict[str, Any],
+                   class_num: int, batch_transform=None):
     from ..data.dataset import train_batches
 
     sampler = dl["Train"]["sampler"]
     return train_batches(data.train, transform, bs, seed, epoch, steps, drop_last=sampler["drop_last"]
-                         and len(data.train) >= bs, shuffle=sampler["shuffle"])
+                         and len(data.train) >= bs, shuffle=sampler["shuffle"], class_num=class_num,
+                         batch_transform=batch_transform)
 
 
 def _eval_batches(data: _Data, pre, dl: dict[str, Any]):
@@ -315,15 +377,16 @@ def evaluate(checkpoint_dir: str | os.PathLike[str], list_file: str | os.PathLik
     from .metrics import compute_metrics
 
     model, manifest = load_model(checkpoint_dir, verify=verify)
+    multilabel = bool(manifest["model"].get("multilabel"))
     ds = manifest.get("dataset", {})
     root = Path(root) if root is not None else Path(ds.get("root", "."))
     lst = Path(list_file) if list_file is not None else root / ds.get("val_list", "val_list.txt")
-    items = read_list(lst, root, int(manifest["model"]["class_num"]))
+    items = read_list(lst, root, int(manifest["model"]["class_num"]), multilabel)
     pre = PreprocessConfig.from_dict(manifest["preprocess"], str(Path(checkpoint_dir) / "manifest.json"))
     recipe = manifest.get("recipe", {})
-    loss_spec = recipe.get("Loss", {}).get("Eval") or [{"CELoss": {"weight": 1.0}}]
+    loss_spec = recipe.get("Loss", {}).get("Eval") or [{"MultiLabelLoss" if multilabel else "CELoss": {"weight": 1.0}}]
     probs, labels, loss = _predict(model, eval_batches(items, pre, batch_size),
-                                   build_loss(loss_spec, int(manifest["model"]["class_num"])))
-    spec = recipe.get("Metric", {}).get("Eval") or [{"TopkAcc": {"topk": [1]}}]
+                                   build_loss(loss_spec, int(manifest["model"]["class_num"])), multilabel)
+    spec = recipe.get("Metric", {}).get("Eval") or ([{"mAP": {}}] if multilabel else [{"TopkAcc": {"topk": [1]}}])
     out = {**compute_metrics(probs, labels, spec), "loss": loss, "images": len(items)}
     return out

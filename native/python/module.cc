@@ -36,6 +36,8 @@ py::dict ConfigDict(const Config& c) {
   d["resize_short_size"] = c.resize_short_size;
   d["crop_size"] = c.crop_size;
   d["topk"] = c.topk;
+  d["postprocess"] = std::string(PostProcessName(c.postprocess));
+  d["threshold"] = c.threshold < 0 ? py::object(py::none()) : py::object(py::float_(c.threshold));
   d["warmup"] = c.warmup;
   d["repeats"] = c.repeats;
   d["batch_size"] = c.batch_size;
@@ -148,6 +150,21 @@ PYBIND11_MODULE(_native, m) {
       py::arg("probs"), py::arg("k"), py::arg("labels") = std::vector<std::string>{});
 
   m.def(
+      "decide",
+      [](std::vector<float> probs, const std::string& kind, int k, float threshold, std::vector<std::string> labels) {
+        PostProcessKind pk = PostProcessKind::kTopk;
+        if (kind == "ThreshOutput") pk = PostProcessKind::kThreshOutput;
+        else if (kind == "MultiLabelThreshOutput") pk = PostProcessKind::kMultiLabel;
+        else if (kind != "Topk") throw std::invalid_argument("unknown post-processing '" + kind + "'");
+        std::vector<ClassScore> out;
+        Throw(Decide(probs, pk, k, threshold, labels, &out));
+        return TopKList(out);
+      },
+      py::arg("probs"), py::arg("kind"), py::arg("k"), py::arg("threshold") = -1.0f,
+      py::arg("labels") = std::vector<std::string>{},
+      "The post-processing answer (Topk, ThreshOutput, MultiLabelThreshOutput); threshold < 0: unset.");
+
+  m.def(
       "stats",
       [](const std::vector<double>& samples) {
         LatencyStats s = ComputeStats(samples);
@@ -172,6 +189,7 @@ PYBIND11_MODULE(_native, m) {
           py::dict d;
           d["image"] = r.image;
           d["topk"] = TopKList(r.topk);
+          d["classes"] = TopKList(r.classes);
           d["probs"] = r.probs;
           results.append(d);
         }

@@ -182,6 +182,28 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
       {"engine", one_of(&c.engine, {"onnxruntime", "lite"})},
       {"power_mode", int_in(&c.power_mode, 0, 3)},
       {"topk", int_in(&c.topk, 1, 1000000)},
+      {"postprocess",
+       [&c](const std::string& v) {
+         if (v == "Topk") return c.postprocess = PostProcessKind::kTopk, std::string();
+         if (v == "ThreshOutput") return c.postprocess = PostProcessKind::kThreshOutput, std::string();
+         if (v == "MultiLabelThreshOutput") return c.postprocess = PostProcessKind::kMultiLabel, std::string();
+         return std::string("Topk, ThreshOutput or MultiLabelThreshOutput");
+       }},
+      {"multilabel",
+       [&c](const std::string& v) {
+         bool on = false;
+         if (!ParseBool(v, &on)) return std::string("0 or 1");
+         if (on) c.postprocess = PostProcessKind::kMultiLabel;
+         else if (c.postprocess == PostProcessKind::kMultiLabel) c.postprocess = PostProcessKind::kTopk;
+         return std::string();
+       }},
+      {"threshold",
+       [&c](const std::string& v) {
+         float t = 0;
+         if (!ParseFloat(v, &t) || t < 0.0f || t > 1.0f) return std::string("a number in 0..1");
+         c.threshold = t;
+         return std::string();
+       }},
       {"warmup", int_in(&c.warmup, 0, 1000000)},
       {"repeats", int_in(&c.repeats, 1, 1000000)},
       {"decode_threads", int_in(&c.decode_threads, 0, 256)},
@@ -307,6 +329,14 @@ std::string ResolveConfigPath(const Config& cfg, const std::string& path) {
   return stat(alt.c_str(), &st) == 0 ? alt : path;
 }
 
+const char* PostProcessName(PostProcessKind k) {
+  switch (k) {
+    case PostProcessKind::kThreshOutput: return "ThreshOutput";
+    case PostProcessKind::kMultiLabel: return "MultiLabelThreshOutput";
+    default: return "Topk";
+  }
+}
+
 std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& c,
                                                                    const std::vector<IgnoredSetting>& ignored) {
   auto triple = [](const std::array<float, 3>& a) {
@@ -326,6 +356,9 @@ std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& 
       {"scale", FormatFloat(c.scale)},
       {"channel_order", c.channel_order},
       {"topk", std::to_string(c.topk)},
+      {"postprocess", PostProcessName(c.postprocess)},
+      {"threshold", c.threshold < 0 ? (c.postprocess == PostProcessKind::kTopk ? "(none)" : "0.5 (default)")
+                                    : FormatFloat(c.threshold)},
       {"warmup", std::to_string(c.warmup)},
       {"repeats", std::to_string(c.repeats)},
       {"decode_threads", c.decode_threads ? std::to_string(c.decode_threads) : "0 (one per CPU in use)"},

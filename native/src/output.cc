@@ -40,13 +40,23 @@ std::string JsonEscape(const std::string& s) {
   return o + "\"";
 }
 
+namespace {
+
+std::string ScoresJson(const std::vector<ClassScore>& v) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < v.size(); ++i)
+    o << (i ? ", " : "") << "{\"class_id\": " << v[i].class_id << ", \"label\": " << JsonEscape(v[i].label)
+      << ", \"score\": " << Num(v[i].score, 9) << "}";
+  return o.str() + "]";
+}
+
+}  // namespace
+
 std::string ImageJson(const ImageResult& r) {
   std::ostringstream o;
-  o << "{\"type\": \"image\", \"image\": " << JsonEscape(r.image) << ", \"topk\": [";
-  for (size_t i = 0; i < r.topk.size(); ++i)
-    o << (i ? ", " : "") << "{\"class_id\": " << r.topk[i].class_id << ", \"label\": " << JsonEscape(r.topk[i].label)
-      << ", \"score\": " << Num(r.topk[i].score, 9) << "}";
-  o << "], \"probs\": [";
+  o << "{\"type\": \"image\", \"image\": " << JsonEscape(r.image) << ", \"topk\": " << ScoresJson(r.topk)
+    << ", \"classes\": " << ScoresJson(r.classes) << ", \"probs\": [";
   for (size_t i = 0; i < r.probs.size(); ++i) o << (i ? ", " : "") << Num(r.probs[i], 9);
   o << "], \"timing_ms\": {\"preprocess\": " << Ms(r.preprocess_ms) << ", \"inference\": " << Ms(r.inference_ms)
     << ", \"postprocess\": " << Ms(r.postprocess_ms) << "}}";
@@ -75,10 +85,14 @@ std::string SummaryJson(const Summary& s) {
 std::string ImageText(const ImageResult& r) {
   // PaddleClas deploy/lite result lines, then the times (milliseconds, unlike PaddleClas's seconds).
   std::ostringstream o;
+  // The answer lines are the post-processing's (the top-k list for Topk; the decided classes of a
+  // thresholded binary or multi-label model), in PaddleClas's line format.
   o << "===clas result for image: " << r.image << "===\n";
-  for (size_t i = 0; i < r.topk.size(); ++i)
-    o << "\tTop-" << i + 1 << ", class_id: " << r.topk[i].class_id << ", class_name: " << r.topk[i].label
-      << ", score: " << r.topk[i].score << "\n";
+  for (size_t i = 0; i < r.classes.size(); ++i)
+    o << "\tTop-" << i + 1 << ", class_id: " << r.classes[i].class_id << ", class_name: " << r.classes[i].label
+      << ", score: " << r.classes[i].score << "\n";
+  // parsers/clas_system.py reads this line (a result block without it and without Top- lines is truncated)
+  if (r.classes.empty()) o << "\tno class at or above the threshold\n";
   o << "Time(unit: ms): preprocess = " << Ms(r.preprocess_ms) << ", inference = " << Ms(r.inference_ms)
     << ", postprocess = " << Ms(r.postprocess_ms) << "\n";
   return o.str();

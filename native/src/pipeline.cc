@@ -112,7 +112,12 @@ Status Pipeline::Infer(const std::string& path, Prepared* prepared, ImageResult*
   }
   const auto t0 = std::chrono::steady_clock::now();
   r->topk = TopK(output, cfg_.topk, labels_);
+  Status decided = Decide(output, cfg_.postprocess, cfg_.topk, cfg_.threshold, labels_, &r->classes);
   r->postprocess_ms = MsSince(t0);
+  if (!decided.ok()) {
+    ++failed_;
+    return Status::Error(path + ": " + decided.message());
+  }
   r->probs = std::move(output);
   return Status::OK();
 }

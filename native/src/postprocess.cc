@@ -31,6 +31,29 @@ std::vector<ClassScore> TopK(const std::vector<float>& probs, int k, const std::
   return out;
 }
 
+Status Decide(const std::vector<float>& probs, PostProcessKind kind, int k, float threshold,
+              const std::vector<std::string>& labels, std::vector<ClassScore>* out) {
+  auto label = [&](int id) { return id < static_cast<int>(labels.size()) ? labels[id] : std::string(); };
+  out->clear();
+  if (kind == PostProcessKind::kTopk) {
+    for (const auto& c : TopK(probs, k, labels))
+      if (threshold < 0 || c.score >= threshold) out->push_back(c);
+    return Status::OK();
+  }
+  const float t = threshold < 0 ? 0.5f : threshold;
+  if (kind == PostProcessKind::kThreshOutput) {
+    if (probs.size() != 2)
+      return Status::Error("postprocess ThreshOutput needs a 2-class model, this one has " +
+                           std::to_string(probs.size()) + " outputs");
+    if (probs[1] >= t) out->push_back({1, probs[1], label(1)});
+    else out->push_back({0, 1.0f - probs[1], label(0)});
+    return Status::OK();
+  }
+  for (int i = 0; i < static_cast<int>(probs.size()); ++i)
+    if (probs[i] >= t) out->push_back({i, probs[i], label(i)});
+  return Status::OK();
+}
+
 Status LoadLabels(const std::string& path, std::vector<std::string>* labels) {
   // /dev/zero, a FIFO or a huge file would otherwise hang clas_system or grow it without bound.
   struct stat st {};

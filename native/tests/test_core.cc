@@ -264,6 +264,25 @@ TEST(Config, BadValuesNameKeyAndLine) {
   }
 }
 
+TEST(Config, PostProcessKeys) {
+  Config c;
+  std::vector<std::string> w;
+  ASSERT_TRUE(ParseConfig("clas_model_file m.onnx\n", "c.txt", &c, &w).ok());
+  EXPECT_EQ(c.postprocess, PostProcessKind::kTopk);
+  EXPECT_LT(c.threshold, 0.0f);  // unset
+  ASSERT_TRUE(ParseConfig("clas_model_file m.onnx\nmultilabel 1\nthreshold 0.3\n", "c.txt", &c, &w).ok());
+  EXPECT_EQ(c.postprocess, PostProcessKind::kMultiLabel);
+  EXPECT_FLOAT_EQ(c.threshold, 0.3f);
+  ASSERT_TRUE(ParseConfig("clas_model_file m.onnx\npostprocess ThreshOutput\nthreshold 0.9\n", "c.txt", &c, &w).ok());
+  EXPECT_EQ(c.postprocess, PostProcessKind::kThreshOutput);
+  EXPECT_TRUE(w.empty());
+  for (const char* bad : {"threshold 1.5", "threshold -0.1", "threshold x", "multilabel 2", "postprocess topk"}) {
+    Status st = ParseConfig(std::string("clas_model_file m.onnx\n") + bad + "\n", "c.txt", &c, &w);
+    ASSERT_FALSE(st.ok()) << bad;
+    EXPECT_NE(st.message().find("c.txt:2"), std::string::npos) << st.message();
+  }
+}
+
 TEST(Config, MissingModelAndCropLargerThanResize) {
   Config c;
   Status st = ParseConfig("crop_size 224\n", "c.txt", &c, nullptr);
@@ -563,6 +582,33 @@ TEST(Postprocess, TopKOrdersAndBreaksTiesByClassId) {
   EXPECT_EQ(TopK(p, 1)[0].label, "");  // no labels
 }
 
+TEST(Postprocess, DecideLikePaddleClasPostProcess) {
+  std::vector<ClassScore> r;
+  // Topk: the best k, cut by the threshold when one is set.
+  ASSERT_TRUE(Decide({0.1f, 0.6f, 0.3f}, PostProcessKind::kTopk, 2, -1.0f, {"x", "y", "z"}, &r).ok());
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].class_id, 1);
+  EXPECT_EQ(r[1].label, "z");
+  ASSERT_TRUE(Decide({0.1f, 0.6f, 0.3f}, PostProcessKind::kTopk, 3, 0.5f, {}, &r).ok());
+  ASSERT_EQ(r.size(), 1u);
+  // ThreshOutput: class 1 at or above the threshold, otherwise class 0 scored 1 - p1.
+  ASSERT_TRUE(Decide({0.2f, 0.8f}, PostProcessKind::kThreshOutput, 1, 0.9f, {"nobody", "someone"}, &r).ok());
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].class_id, 0);
+  EXPECT_EQ(r[0].label, "nobody");
+  EXPECT_FLOAT_EQ(r[0].score, 0.2f);
+  ASSERT_TRUE(Decide({0.1f, 0.9f}, PostProcessKind::kThreshOutput, 1, 0.9f, {}, &r).ok());
+  EXPECT_EQ(r[0].class_id, 1);
+  EXPECT_FALSE(Decide({0.1f, 0.8f, 0.1f}, PostProcessKind::kThreshOutput, 1, 0.5f, {}, &r).ok());
+  // Multi-label: every label at or above the threshold (0.5 unset), in label order; possibly none.
+  ASSERT_TRUE(Decide({0.7f, 0.2f, 0.5f}, PostProcessKind::kMultiLabel, 1, -1.0f, {"b", "n", "d"}, &r).ok());
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].class_id, 0);
+  EXPECT_EQ(r[1].label, "d");
+  ASSERT_TRUE(Decide({0.7f, 0.2f, 0.5f}, PostProcessKind::kMultiLabel, 1, 0.8f, {}, &r).ok());
+  EXPECT_TRUE(r.empty());
+}
+
 TEST(Postprocess, LabelFileFormats) {
   const std::string path = ::testing::TempDir() + "/edgeclas_labels.txt";
   {
@@ -641,11 +687,15 @@ TEST(Output, JsonEscapesControlCharacters) {
   EXPECT_EQ(JsonEscape("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
   ImageResult r;
   r.image = "x.png";
-  r.topk = {{1, 0.75f, "cat"}};
+  r.topk = {{1, 0.75f, "cat"}, {0, 0.25f, "dog"}};
+  r.classes = {{1, 0.75f, "cat"}};  // what the post-processing decided (here: a threshold above 0.25)
   r.probs = {0.25f, 0.75f};
   const std::string j = ImageJson(r);
   EXPECT_NE(j.find("\"class_id\": 1, \"label\": \"cat\", \"score\": 0.75"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"classes\": [{\"class_id\": 1, \"label\": \"cat\""), std::string::npos) << j;
+  // the text answer lines are the decided classes
   EXPECT_NE(ImageText(r).find("\tTop-1, class_id: 1, class_name: cat, score: 0.75"), std::string::npos);
+  EXPECT_EQ(ImageText(r).find("dog"), std::string::npos);
 }
 
 }  // namespace

@@ -11,6 +11,9 @@ namespace edgeclas {
 
 enum class OutputFormat { kText, kJson };
 
+// How scores become the answer: PaddleClas's Infer.PostProcess names (see postprocess.h).
+enum class PostProcessKind { kTopk, kThreshOutput, kMultiLabel };
+
 // A setting that was read but does not take effect in this run, and why. clas_system prints it as
 // ignored (a warning with the reason) and never among the settings in effect.
 struct IgnoredSetting {
@@ -36,6 +39,9 @@ struct Config {
   std::string engine;  // empty: the engine this binary was built with
   int power_mode = 0;  // 0 big cores, 1 little cores, 2 all cores, 3 no binding (Paddle Lite numbering)
   int topk = 5;
+  // "postprocess Topk|ThreshOutput|MultiLabelThreshOutput" ("multilabel 1" is the last one: a sigmoid model).
+  PostProcessKind postprocess = PostProcessKind::kTopk;
+  float threshold = -1.0f;  // "threshold 0..1"; unset (< 0): 0.5 for ThreshOutput / multi-label, no cut for Topk
   int warmup = 0;
   int repeats = 1;
   int decode_threads = 0;  // threads decoding + preprocessing ahead of inference; 0: one per CPU in use
@@ -67,6 +73,8 @@ Status LoadConfigFile(const std::string& path, Config* cfg, std::vector<std::str
 // A path from the config: as given when it exists (PaddleClas behaviour: relative to the working
 // directory), else relative to the config file's directory.
 std::string ResolveConfigPath(const Config& cfg, const std::string& path);
+
+const char* PostProcessName(PostProcessKind k);
 
 // "key value" lines describing every setting in effect (printed first by clas_system): all but the
 // `ignored` ones (cfg.ignored plus what the engine ignores, EngineIgnoredSettings).

@@ -19,6 +19,7 @@ namespace edgeclas {
 struct ImageResult {
   std::string image;
   std::vector<ClassScore> topk;
+  std::vector<ClassScore> classes;  // the answer of the configured post-processing (Decide)
   std::vector<float> probs;
   double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;  // inference: mean of the timed runs
 };
