@@ -23,7 +23,7 @@ __all__ = ["ARCHS", "ArchSpec", "build_model", "load_pretrained", "PretrainedRep
 
 @dataclass(frozen=True)
 class ArchSpec:
-    family: str  # "pp_lcnet" | "pp_lcnet_v2" | "mobilenet_v3"
+    family: str  # "pp_lcnet" | "pp_lcnet_v2" | "mobilenet_v3" | "resnet_vd"
     fixed: dict[str, Any] = field(default_factory=dict)
 
 
@@ -41,6 +41,8 @@ ARCHS: dict[str, ArchSpec] = {
     "PPLCNetV2_large": ArchSpec("pp_lcnet_v2", {"scale": 1.25, "depths": (2, 2, 8, 2)}),
     **_scales("MobileNetV3_small", "mobilenet_v3", _MNV3_SCALES, size="small"),
     **_scales("MobileNetV3_large", "mobilenet_v3", _MNV3_SCALES, size="large"),
+    # Teacher-sized models for distillation (SSLD, PULC's SKL-UGI).
+    **{f"ResNet{d}_vd": ArchSpec("resnet_vd", {"depth": d}) for d in (18, 34, 50, 101)},
 }
 
 
@@ -54,9 +56,13 @@ def _family_class(family: str):
         from .pp_lcnet_v2 import PPLCNetV2
 
         return PPLCNetV2
-    from .mobilenet_v3 import MobileNetV3
+    if family == "mobilenet_v3":
+        from .mobilenet_v3 import MobileNetV3
 
-    return MobileNetV3
+        return MobileNetV3
+    from .resnet_vd import ResNetVd
+
+    return ResNetVd
 
 
 def _closest(name: str, choices: list[str]) -> str:
