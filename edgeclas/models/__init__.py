@@ -18,7 +18,8 @@ from typing import Any
 from ..errors import ConfigError
 from ._pretrained import PretrainedReport, load_pretrained
 
-__all__ = ["ARCHS", "ArchSpec", "build_model", "load_pretrained", "PretrainedReport", "reparameterize"]
+__all__ = ["ARCHS", "ArchSpec", "arch_options", "build_model", "load_pretrained", "PretrainedReport",
+           "reparameterize"]
 
 
 @dataclass(frozen=True)
@@ -70,23 +71,34 @@ def _closest(name: str, choices: list[str]) -> str:
     return f"did you mean '{near[0]}'?" if near else f"valid: {', '.join(choices)}"
 
 
+def _spec(arch: str) -> ArchSpec:
+    spec = ARCHS.get(arch)
+    if spec is None:
+        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=_closest(arch, list(ARCHS)))
+    return spec
+
+
+def arch_options(arch: str) -> list[str]:
+    """The optional constructor arguments ``arch`` takes as ``Arch`` keys (``dropout_prob``, ``lr_mult_list``…)."""
+    spec = _spec(arch)
+    params = inspect.signature(_family_class(spec.family).__init__).parameters
+    return [p for p in params if p not in ("self", "class_num", *spec.fixed)]
+
+
 def build_model(arch: str, class_num: int, **kw: Any):
     """A freshly initialised ``paddle.nn.Layer`` for ``arch`` with a ``class_num``-way classifier.
 
     ``kw`` are the family's optional constructor arguments (e.g. ``dropout_prob``,
     ``class_expand``, ``use_last_conv``, ``lr_mult_list`` for PP-LCNet).
     """
-    spec = ARCHS.get(arch)
-    if spec is None:
-        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=_closest(arch, list(ARCHS)))
+    spec = _spec(arch)
     if not isinstance(class_num, int) or isinstance(class_num, bool) or class_num < 1:
         raise ConfigError(f"Arch.class_num must be a positive integer, got {class_num!r}")
-    cls = _family_class(spec.family)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "class_num", *spec.fixed)]
+    allowed = arch_options(arch)
     for key in kw:
         if key not in allowed:
             raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=_closest(key, allowed))
-    return cls(class_num=class_num, **spec.fixed, **kw)
+    return _family_class(spec.family)(class_num=class_num, **spec.fixed, **kw)
 
 
 def reparameterize(model) -> None:

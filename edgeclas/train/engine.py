@@ -10,7 +10,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -124,11 +124,14 @@ def _progress():
                     TimeElapsedColumn(), console=Console(stderr=True), transient=False)
 
 
-def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume: bool = False) -> TrainResult:
+def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume: bool = False,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train per the recipe; writes ``RUN_DIR/{latest,best}/``, ``metrics.jsonl`` and ``manifest.json``.
 
     ``resume`` continues from ``RUN_DIR/latest`` (weights, optimizer and LR schedule state). Without
     it an existing ``RUN_DIR/latest`` is an error, so a finished run is never overwritten by accident.
+    ``on_epoch`` gets each epoch's ``metrics.jsonl`` record once it is written; an exception it raises
+    ends the run there, checkpoints and metrics kept (``edgeclas search`` prunes trials this way).
     """
     from ..data.transforms import build_train_transform, eval_preprocess_config
     from .config import load_config
@@ -242,6 +245,8 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                 if evaluated:
                     best_metrics = dict(last_metrics)
             append_jsonl(run_dir / "metrics.jsonl", record)
+            if on_epoch is not None:
+                on_epoch(record)
 
     write_manifest(run_dir, "run", {
         "run": {"recipe_file": str(Path(config_path).resolve()), "overrides": list(overrides), "epochs": g["epochs"],
