@@ -17,6 +17,7 @@ __all__ = [
     "ConversionError",
     "ValidationError",
     "DeviceError",
+    "TrainingError",
 ]
 
 
@@ -80,3 +81,9 @@ class DeviceError(EdgeclasError):
     """Talking to a device failed: not found, offline, push failed, remote crash, timeout, bad output."""
 
     exit_code = 9
+
+
+class TrainingError(EdgeclasError):
+    """Training could not finish: a training process died or the distributed launcher failed."""
+
+    exit_code = 10

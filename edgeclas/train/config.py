@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
         "output_dir": "./output/",       # str: run directory (checkpoints, metrics.jsonl, manifest.json)
         "epochs": 10,                    # int
         "seed": 42,                      # int: weights init, shuffling and augmentation
-        "device": "cpu",                 # str: only "cpu" is supported
+        "device": "cpu",                 # str: "cpu", or "gpu" (a CUDA build of Paddle and a GPU; --gpus sets it)
         "eval_during_train": True,       # bool
         "eval_interval": 1,              # int: epochs between evaluations (and `best` updates)
         "print_batch_step": 10,          # int: steps between progress-bar refreshes of loss/lr
@@ -85,7 +85,7 @@ LOSSES: dict[str, dict[str, Any]] = {"CELoss": {"weight": 1.0, "epsilon": 0.0}}
 METRICS: dict[str, dict[str, Any]] = {"TopkAcc": {"topk": [1, 5]}, "TprAtFpr": {"max_fpr": 0.001}}
 # Names kept from PaddleClas recipes; only these values are implemented (data loading is single-process).
 _CHOICES = {("Optimizer", "name"): ["Momentum"], ("Optimizer", "lr", "name"): ["Cosine"],
-            ("Optimizer", "regularizer", "name"): ["L2"], ("Global", "device"): ["cpu"],
+            ("Optimizer", "regularizer", "name"): ["L2"], ("Global", "device"): ["cpu", "gpu"],
             **{("DataLoader", s, "dataset", "name"): ["ImageNetDataset"] for s in ("Train", "Eval")},
             **{("DataLoader", s, "sampler", "name"): ["DistributedBatchSampler", "BatchSampler"]
                for s in ("Train", "Eval")}}

@@ -18,7 +18,7 @@ from ..errors import ConfigError, DataError, ModelError
 from ..fsutil import append_jsonl
 from ..manifest import write_manifest
 
-__all__ = ["TrainResult", "train", "evaluate"]
+__all__ = ["TrainResult", "train", "evaluate", "check_run_dir"]
 
 log = logging.getLogger(__name__)
 _ARCH_RESERVED = ("name", "class_num", "pretrained")
@@ -115,26 +115,48 @@ def _checkpoint_body(cfg, data: _Data, epoch: int, metrics: dict[str, float], pr
     }
 
 
-def _progress():
+def _progress(show: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.5f}  {task.fields[ips]:.1f} img/s"),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=False, disable=not show)
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    if (run_dir / "latest").exists() and not resume:
+        raise ConfigError(f"{run_dir}: already holds a run (latest/)",
+                          hint="pass --resume to continue it, or choose another -o Global.output_dir=…")
 
 
 def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume: bool = False,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, *, nproc: int = 1, gpus: str | None = None,
+          ips: str | None = None) -> TrainResult:
     """Train per the recipe; writes ``RUN_DIR/{latest,best}/``, ``metrics.jsonl`` and ``manifest.json``.
 
     ``resume`` continues from ``RUN_DIR/latest`` (weights, optimizer and LR schedule state). Without
     it an existing ``RUN_DIR/latest`` is an error, so a finished run is never overwritten by accident.
     ``on_epoch`` gets each epoch's ``metrics.jsonl`` record once it is written; an exception it raises
     ends the run there, checkpoints and metrics kept (``edgeclas search`` prunes trials this way).
+
+    ``nproc`` > 1 (CPU processes), ``gpus`` ("0,1": one process per GPU) or ``ips`` (hosts of a
+    multi-machine run) start the workers through ``paddle.distributed.launch``
+    (:mod:`edgeclas.train.distributed`); the recipe's batch size is then per process.
     """
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be ≥ 1, got {nproc}")
+    if nproc > 1 or gpus is not None or ips is not None:
+        if on_epoch is not None:
+            raise ValueError("on_epoch runs in this process; it cannot follow workers started by the launcher")
+        from .distributed import launch
+
+        return launch(config_path, list(overrides), resume, nproc=nproc, gpus=gpus, ips=ips)
     from ..data.transforms import build_train_transform, eval_preprocess_config
     from .config import load_config
+    from .distributed import current
+
+    workers = current()  # rank and world size when the launcher started this process
 
     # Recipe and data are checked before paddle is imported: mistakes are reported in a second.
     cfg = load_config(config_path, list(overrides))
@@ -144,9 +166,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     pre = eval_preprocess_config(dl["Eval"]["dataset"]["transform_ops"], "DataLoader.Eval.dataset.transform_ops")
     run_dir = Path(g["output_dir"]).resolve()
     latest_dir, best_dir = run_dir / "latest", run_dir / "best"
-    if latest_dir.exists() and not resume:
-        raise ConfigError(f"{run_dir}: already holds a run (latest/)",
-                          hint="pass --resume to continue it, or choose another -o Global.output_dir=…")
+    check_run_dir(run_dir, resume)
 
     with warnings.catch_warnings():  # paddle's import warns about ccache, which only matters for C++ extensions
         warnings.filterwarnings("ignore", message="No ccache found")
@@ -154,16 +174,22 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
 
     from ..models import build_model, load_pretrained
     from .checkpoint import WEIGHTS, copy_checkpoint, load_optimizer_state, read_checkpoint, save_checkpoint
+    from .distributed import barrier, gather, require_gpus
     from .loss import build_loss
     from .metrics import compute_metrics
     from .optim import build_optimizer
 
-    _seed_everything(g["seed"])
-    paddle.set_device("cpu")
+    if g["device"] == "gpu":
+        require_gpus(1, "Global.device gpu")
+    paddle.set_device(g["device"])
+    if workers.world > 1:
+        paddle.distributed.init_parallel_env()  # gloo on CPU, NCCL on GPUs (the launcher's choice)
+    _seed_everything(g["seed"])  # after joining the group, which draws random numbers: same weights as 1 process
     model = build_model(arch["name"], arch["class_num"], **{k: v for k, v in arch.items() if k not in _ARCH_RESERVED})
-    bs = dl["Train"]["sampler"]["batch_size"]
-    drop_last = dl["Train"]["sampler"]["drop_last"] and len(data.train) >= bs
-    steps = len(data.train) // bs if drop_last else math.ceil(len(data.train) / bs)
+    bs = dl["Train"]["sampler"]["batch_size"]  # per process, as PaddleClas's batch size per card
+    per_rank = math.ceil(len(data.train) / workers.world)
+    drop_last = dl["Train"]["sampler"]["drop_last"] and per_rank >= bs
+    steps = per_rank // bs if drop_last else math.ceil(per_rank / bs)
     if g["steps_per_epoch"]:
         steps = min(steps, int(g["steps_per_epoch"]))
     if steps < 1:
@@ -197,18 +223,23 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                 log.warning("pretrained weights cover the backbone only partly: missing %s, mismatched %s",
                             report.missing[:5], [k for k, _, _ in report.mismatched][:5])
 
+    # DataParallel averages the gradients of all ranks in backward(); `model` stays the plain network
+    # for evaluation and checkpoints (parameter names without the wrapper's prefix).
+    net = paddle.DataParallel(model) if workers.world > 1 else model
     eval_spec = cfg["Metric"]["Eval"]
     images, seconds = 0, 0.0
-    with _progress() as bar, warnings.catch_warnings():
+    with _progress(workers.main) as bar, warnings.catch_warnings():
         # BN in train mode always updates running statistics; paddle warns about it on every run
         warnings.filterwarnings("ignore", message="When training, we now always track global mean")
         for epoch in range(start, g["epochs"] + 1):
-            paddle.seed(g["seed"] * 1000 + epoch)  # dropout per epoch, so a resumed epoch replays exactly
+            # dropout per epoch (and rank), so a resumed epoch replays exactly
+            paddle.seed((g["seed"] * 1000 + epoch) * workers.world + workers.rank)
             model.train()
             task = bar.add_task(f"epoch {epoch}/{g['epochs']}", total=steps, loss=0.0, lr=sched.get_lr(), ips=0.0)
             losses, train_probs, train_labels, seen, t0 = [], [], [], 0, time.perf_counter()
-            for step, (x, y) in enumerate(_train_batches(data, transform, bs, g["seed"], epoch, steps, dl), 1):
-                logits = model(paddle.to_tensor(x))
+            batches = _train_batches(data, transform, bs, g["seed"], epoch, steps, dl, drop_last, workers)
+            for step, (x, y) in enumerate(batches, 1):
+                logits = net(paddle.to_tensor(x))
                 loss = loss_fn(logits, paddle.to_tensor(y))
                 loss.backward()
                 opt.step()
@@ -220,13 +251,20 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                 seen += len(y)
                 if step % g["print_batch_step"] == 0 or step == steps:
                     bar.update(task, completed=step, loss=float(np.mean(losses[-g["print_batch_step"]:])),
-                               lr=sched.get_lr(), ips=seen / (time.perf_counter() - t0))
+                               lr=sched.get_lr(), ips=seen * workers.world / (time.perf_counter() - t0))
             dt = time.perf_counter() - t0
+            # the epoch's train loss and metrics over every rank's shard
+            shards = gather((losses, np.concatenate(train_probs), np.concatenate(train_labels)), workers)
+            seen = sum(len(labels) for _, _, labels in shards)
             images, seconds = images + seen, seconds + dt
-            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-                                      "lr": float(sched.get_lr()), "images_per_sec": seen / dt}
-            train_metrics = compute_metrics(np.concatenate(train_probs), np.concatenate(train_labels),
-                                            cfg["Metric"]["Train"])
+            if not workers.main:  # rank 0 evaluates and writes; the others wait for it
+                barrier(workers)
+                continue
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean([v for l, _, _ in shards for v in l])),
+                                      "lr": float(sched.get_lr()), "images_per_sec": seen / dt,
+                                      "world_size": workers.world}
+            train_metrics = compute_metrics(np.concatenate([p for _, p, _ in shards]),
+                                            np.concatenate([t for _, _, t in shards]), cfg["Metric"]["Train"])
             record.update({f"train_{k}": v for k, v in train_metrics.items()})
             evaluated = g["eval_during_train"] and (epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
             if evaluated:
@@ -245,25 +283,27 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                 if evaluated:
                     best_metrics = dict(last_metrics)
             append_jsonl(run_dir / "metrics.jsonl", record)
+            barrier(workers)
             if on_epoch is not None:
                 on_epoch(record)
 
-    write_manifest(run_dir, "run", {
-        "run": {"recipe_file": str(Path(config_path).resolve()), "overrides": list(overrides), "epochs": g["epochs"],
-                "best_metrics": best_metrics, "last_metrics": last_metrics,
-                "latest": "latest", "best": "best"},
-        "recipe": cfg,
-    }, files=["metrics.jsonl"] if (run_dir / "metrics.jsonl").is_file() else [])
+    if workers.main:
+        write_manifest(run_dir, "run", {
+            "run": {"recipe_file": str(Path(config_path).resolve()), "overrides": list(overrides),
+                    "epochs": g["epochs"], "world_size": workers.world, "best_metrics": best_metrics,
+                    "last_metrics": last_metrics, "latest": "latest", "best": "best"},
+            "recipe": cfg,
+        }, files=["metrics.jsonl"] if (run_dir / "metrics.jsonl").is_file() else [])
     return TrainResult(run_dir, latest_dir, best_dir, g["epochs"], best_metrics, last_metrics,
                        images / seconds if seconds else 0.0, report)
 
 
-def _train_batches(data: _Data, transform, bs: int, seed: int, epoch: int, steps: int, dl: dict[str, Any]):
+def _train_batches(data: _Data, transform, bs: int, seed: int, epoch: int, steps: int, dl: dict[str, Any],
+                   drop_last: bool, workers):
     from ..data.dataset import train_batches
 
-    sampler = dl["Train"]["sampler"]
-    return train_batches(data.train, transform, bs, seed, epoch, steps, drop_last=sampler["drop_last"]
-                         and len(data.train) >= bs, shuffle=sampler["shuffle"])
+    return train_batches(data.train, transform, bs, seed, epoch, steps, drop_last=drop_last,
+                         shuffle=dl["Train"]["sampler"]["shuffle"], rank=workers.rank, world=workers.world)
 
 
 def _eval_batches(data: _Data, pre, dl: dict[str, Any]):
