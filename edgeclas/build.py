@@ -8,7 +8,11 @@ directory is written atomically::
     OUT/logs/build.log, ctest.log                 OUT/manifest.json  (kind "build", docs/artifacts.md)
 
 Everything the build needs is resolved first through the SDK layer; whatever is missing is reported
-in one error that lists each missing piece and the command that provides it.
+in one error that lists each missing piece and the command that provides it. What a target or an
+engine needs comes from the tables in :mod:`edgeclas.targets`.
+
+:func:`locate` is the one way deploy, bench and the pipeline get a device build: a given directory
+that fits, else ``ROOT/<os>-<arch>-<engine>`` when it fits, else a build made there.
 """
 
 from __future__ import annotations
@@ -24,17 +28,28 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
-from . import sdk
-from .errors import BuildError, ConfigError, EdgeclasError, ToolchainError
+from . import sdk, targets
+from .device.base import DeviceInfo
+from .errors import BuildError, ConfigError, DeviceError, EdgeclasError, ToolchainError
 from .fsutil import atomic_write_text, staging_dir
-from .manifest import read_manifest, write_manifest
-from .paths import cache_dir, repo_root
+from .manifest import check_files, read_manifest, write_manifest
+from .paths import cache_dir, source_dir
+from .targets import Target
 
-__all__ = ["ENGINES", "BuildResult", "TestRun", "default_engine", "build", "parse_ctest_summary"]
+__all__ = [
+    "BuildResult",
+    "TestRun",
+    "default_engine",
+    "build",
+    "build_dir",
+    "device_target",
+    "locate",
+    "parse_ctest_summary",
+    "doctor_rows",
+]
 
-ENGINES = ("onnxruntime", "lite", "none")
 BINARY = "clas_system"
 
 
@@ -59,7 +74,7 @@ class TestRun:
 @dataclass(frozen=True)
 class BuildResult:
     out: Path
-    target: sdk.Target
+    target: Target
     engine: str
     engine_version: str
     compiler: str
@@ -104,13 +119,15 @@ class BuildResult:
         return env
 
 
-def default_engine(t: sdk.Target) -> str:
-    """Phones run Paddle Lite; ARM/x86 Linux runs ONNX Runtime, except armhf, for which no ORT exists."""
-    if t.os == "android":
-        return "lite"
-    if t.machine == "armv7":
-        return "none"
-    return "onnxruntime"
+def _buildable(row: targets.DeviceEngine, t: Target) -> bool:
+    """Whether the engine's SDK item exists for ``t`` at all (installed or not)."""
+    return row.sdk is None or t in sdk.targets(row.sdk)
+
+
+def default_engine(t: Target) -> str:
+    """The first engine of the table that is the default on ``t.os`` and exists for ``t``: Paddle Lite on
+    phones, ONNX Runtime on Linux, none on armhf Linux (no ONNX Runtime exists for it)."""
+    return next(row.name for row in targets.ENGINES.values() if t.os in row.default_on and _buildable(row, t))
 
 
 _CTEST_SUMMARY = re.compile(r"(\d+)% tests passed, (\d+) tests? failed out of (\d+)")
@@ -137,8 +154,7 @@ def build(
     tests: bool = False,
     jobs: int = 2,
     build_type: str = "Release",
-    ort_root: str | os.PathLike[str] | None = None,
-    lite_root: str | os.PathLike[str] | None = None,
+    engine_root: str | os.PathLike[str] | None = None,
     ndk: str | os.PathLike[str] | None = None,
     android_platform: str = "android-24",
     log: Callable[[str], None] | None = None,
@@ -146,32 +162,32 @@ def build(
     """Build ``clas_system`` for ``arch``/``os_`` with ``engine`` and publish it in ``out``.
 
     ``os_`` defaults to android for armv7/armv8 and linux for host; ``engine`` to :func:`default_engine`;
-    ``out`` to ``build/<os>-<arch>-<engine>``. ``tests`` builds and runs the native tests (under qemu
+    ``out`` to ``build/<os>-<arch>-<engine>``; ``engine_root`` is the engine's SDK directory (instead of
+    the SDK layer's environment variable or cache). ``tests`` builds and runs the native tests (under qemu
     for ARM Linux) and records the result in ``BuildResult.tests`` and the manifest;
     :meth:`BuildResult.check_tests` turns a failure into :class:`BuildError`.
     """
     say = log or (lambda _msg: None)
-    t = sdk.target(arch, os_)
-    engine = engine or default_engine(t)
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown --engine '{engine}'", hint=f"use one of: {', '.join(ENGINES)}")
+    t = targets.target(arch, os_)
+    row = targets.engine(engine or default_engine(t))
+    engine = row.name
     if python and not t.is_host:
         raise ConfigError(f"--python builds the host Python module; it cannot be built for {t.key}",
                           hint="drop --python, or build it with --arch host")
     if jobs < 1:
         raise ConfigError(f"--jobs must be ≥ 1, got {jobs}")
-    out = (Path(out) if out else Path("build") / f"{t.key}-{engine}").absolute()
+    out = (Path(out) if out else build_dir("build", t, engine)).absolute()
     _check_out(out)
 
-    deps = _resolve_deps(t, engine, python=python, tests=tests, ort_root=ort_root, lite_root=lite_root, ndk=ndk)
-    cmake_args, env = _cmake_args(t, engine, deps, python=python, tests=tests, build_type=build_type,
+    deps = _resolve_deps(t, row, python=python, engine_root=engine_root, ndk=ndk)
+    cmake_args, env = _cmake_args(t, row, deps, python=python, tests=tests, build_type=build_type,
                                   android_platform=android_platform)
     # Toolchain files (and what they include) are part of the key: CMake keeps cached compiler settings
     # across edits of them, so an edited toolchain gets a fresh build directory.
     toolchains = "".join(p.read_text() for p in sorted(deps["toolchain"].parent.glob("*.cmake"))) \
         if deps["toolchain"] else ""
     # The source tree too: a CMake build dir belongs to one source dir (another checkout gets its own).
-    source = str(repo_root() / "native")
+    source = str(source_dir("native"))
     key = hashlib.sha256(json.dumps([source, cmake_args, toolchains]).encode()).hexdigest()[:12]
     bdir = cache_dir("build", f"{t.key}-{engine}-{key}")
     bdir.mkdir(parents=True, exist_ok=True)
@@ -187,7 +203,112 @@ def build(
         test_run, ctest_log = _ctest(bdir, t, deps, env) if tests else (None, "")
         if tests and test_run is not None:
             say(f"native tests: {test_run.passed}/{test_run.total} passed ({test_run.runner or test_run.note})")
-        return _publish(out, bdir, t, engine, deps, compiler, python, test_run, ctest_log, log_path, cmake_args)
+        return _publish(out, bdir, t, row, deps, compiler, python, test_run, ctest_log, log_path, cmake_args)
+
+
+# --------------------------------------------------------------------------------------- locator
+
+def build_dir(root: str | os.PathLike[str], t: Target, engine: str) -> Path:
+    """Where builds of ``engine`` for ``t`` live under ``root``: ``ROOT/<os>-<arch>-<engine>``."""
+    return Path(root) / f"{t.key}-{engine}"
+
+
+def _fits(d: Path, t: Target, engine: str) -> bool:
+    """``d`` is an intact build of ``engine`` for ``t``'s OS and ABI."""
+    try:
+        m = read_manifest(d, "build")
+    except EdgeclasError:
+        return False
+    tm, em = m.get("target") or {}, m.get("engine") or {}
+    return tm.get("os") == t.os and tm.get("abi") == t.abi and em.get("name") == engine and not check_files(d, m)
+
+
+def device_target(info: DeviceInfo, os_name: str | None = None) -> Target:
+    """The target whose builds run on a device (its best ABI; ``os_name`` overrides the detected userland)."""
+    if not info.build_arch:
+        raise DeviceError(
+            f"device {info.serial} has ABIs {', '.join(info.abilist) or '(none reported)'}: no edgeclas build fits",
+            hint="edgeclas builds for " + ", ".join(f"{abi} ({arch})" for abi, arch in targets.ABI_TO_ARCH.items()),
+        )
+    return targets.target(info.build_arch, os_name or info.os)
+
+
+def locate(
+    t: Target,
+    engine: str,
+    *,
+    given: Sequence[str | os.PathLike[str]] = (),
+    root: str | os.PathLike[str] = "build",
+    allow_build: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """A build of ``engine`` for ``t``: the first of ``given`` that fits, else ``build_dir(root, t, engine)``
+    when it fits, else one built there (a ConfigError naming the command when ``allow_build`` is False)."""
+    for d in given:
+        if _fits(Path(d), t, engine):
+            return Path(d)
+    default = build_dir(root, t, engine)
+    if _fits(default, t, engine):
+        return default
+    if not allow_build:
+        among = "among the given build dirs or " if given else ""
+        raise ConfigError(f"no {engine} build for {t.os}/{t.abi} {among}in {root}",
+                          hint=f"edgeclas build {t.flags()} --engine {engine} --out {default}")
+    build(t.arch, t.os, engine, default, log=log)
+    return default
+
+
+# ---------------------------------------------------------------------------------------- doctor
+
+def doctor_rows() -> list:
+    """``edgeclas doctor`` rows from the tables: per target, whether its toolchain is here and which engines
+    could be built for it now; per device engine, its backend, where it can be built and how to get the rest."""
+    from functools import lru_cache
+
+    from .doctor import ToolStatus
+
+    @lru_cache(maxsize=None)
+    def resolve(name: str, *, arch: str, os: str, flag: Any = None) -> sdk.SdkItem:
+        return sdk.resolve(name, arch=arch, os=os, flag=flag)
+
+    def library_missing(row: targets.DeviceEngine, t: Target) -> ToolchainError | None:
+        try:
+            if row.sdk:
+                resolve(row.sdk, arch=t.arch, os=t.os)
+            return None
+        except ToolchainError as e:
+            return e
+
+    every = [targets.target(s.arch, s.os) for s in targets.TARGETS]
+    toolchain = {t.key: _collect_deps(t, targets.ENGINES["none"], resolve=resolve, prepare=False)[1] for t in every}
+    # (target, engine) → the engine's library problem, for every pair the engine's SDK item exists for
+    library = {(t.key, row.name): library_missing(row, t)
+               for row in targets.ENGINES.values() for t in every if _buildable(row, t)}
+    ready = [pair for pair, err in library.items() if err is None and not toolchain[pair[0]]]
+    rows = []
+    for t in every:
+        missing = toolchain[t.key]
+        engines = [e for k, e in ready if k == t.key]
+        rows.append(ToolStatus(
+            "targets", t.key, not missing, f"{t.abi}, {t.triple}",
+            str(t.toolchain) if t.toolchain else "this machine's compiler",
+            "; ".join(dict.fromkeys(e.hint for e in missing if e.hint)),
+            "; ".join(e.message for e in missing) if missing else f"engines ready: {', '.join(engines) or 'none'}",
+        ))
+    for row in targets.ENGINES.values():
+        ok = [k for k, e in ready if e == row.name]
+        lacking = [(k, err) for (k, e), err in library.items() if e == row.name and err is not None]
+        source = source_dir("native") / "src" / row.native_source
+        note = [f"model {row.format_label}" if row.runs_models else "runs no model",
+                f"library: sdk item {row.sdk}" if row.sdk else "no library",
+                f"ready for {', '.join(ok) or 'no target here'}"]
+        if lacking:
+            note.append(f"library missing for {', '.join(k for k, _ in lacking)}")
+        if not source.is_file():
+            note.append(f"its backend {source.name} is missing from native/src")
+        rows.append(ToolStatus("engines", row.name, bool(ok) and source.is_file(), "", str(source),
+                               lacking[0][1].hint or "" if lacking else "", "; ".join(note)))
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,8 +327,16 @@ def _check_out(out: Path) -> None:
                               hint="choose a new or empty directory (an earlier build directory is replaced)") from None
 
 
-def _resolve_deps(t: sdk.Target, engine: str, *, python: bool, tests: bool, ort_root, lite_root, ndk) -> dict:
-    """Resolve every tool and library; collect all that are missing into one ToolchainError."""
+Resolver = Callable[..., sdk.SdkItem]
+
+
+def _collect_deps(t: Target, row: targets.DeviceEngine, *, python: bool = False, engine_root=None, ndk=None,
+                  resolve: Resolver = sdk.resolve, prepare: bool = True) -> tuple[dict[str, Any], list[ToolchainError]]:
+    """Every tool and library a build of ``row`` for ``t`` needs: (what was found, what is missing).
+
+    ``prepare`` makes the local pieces a build makes for itself (the qemu prefix: a symlink and a text
+    file); doctor passes False, so looking never changes anything.
+    """
     missing: list[ToolchainError] = []
     deps: dict[str, Any] = {}
 
@@ -220,34 +349,42 @@ def _resolve_deps(t: sdk.Target, engine: str, *, python: bool, tests: bool, ort_
     need("cmake", lambda: _host_tool("cmake", "cmake"))
     need("ninja", lambda: _host_tool("ninja", "ninja-build"))
     if t.os == "android":
-        need("ndk", lambda: sdk.resolve("ndk", arch=t.arch, os=t.os, flag=ndk))
+        need("ndk", lambda: resolve("ndk", arch=t.arch, os=t.os, flag=ndk))
     elif not t.is_host:
-        need("cross-gcc", lambda: sdk.resolve("cross-gcc", arch=t.arch, os=t.os))
-    if engine == "onnxruntime":
-        need("onnxruntime", lambda: sdk.resolve("onnxruntime", arch=t.arch, os=t.os, flag=ort_root))
-    elif engine == "lite":
-        need("paddle-lite", lambda: sdk.resolve("paddle-lite", arch=t.arch, os=t.os, flag=lite_root))
+        need("cross-gcc", lambda: resolve("cross-gcc", arch=t.arch, os=t.os))
+    if row.sdk:
+        need(row.sdk, lambda: resolve(row.sdk, arch=t.arch, os=t.os, flag=engine_root))
     if t.os == "linux" and not t.is_host:
-        need("qemu", lambda: sdk.resolve("qemu", arch=t.arch, os=t.os))
+        need("qemu", lambda: resolve("qemu", arch=t.arch, os=t.os))
+        if prepare:
+            def prefix() -> Path:
+                from .sdk.cross import qemu_prefix
 
-        def prefix() -> Path:
-            from .sdk.cross import qemu_prefix
+                return qemu_prefix(t.arch)
 
-            return qemu_prefix(t.arch)
-
-        need("qemu-prefix", prefix)
+            need("qemu-prefix", prefix)
     if python:
         need("pybind11", _pybind11_dir)
-    toolchain = repo_root() / "toolchains" / f"{t.os}-{t.arch}.cmake"
-    if not t.is_host and not toolchain.is_file():
+    toolchain = t.toolchain
+    if toolchain is not None and not toolchain.is_file():
         missing.append(ToolchainError(f"toolchain file {toolchain} is missing from the source tree",
                                       hint="restore toolchains/ from the edgeclas repository"))
-    deps["toolchain"] = None if t.is_host else toolchain
+    deps["toolchain"] = toolchain
+    return deps, missing
+
+
+def _resolve_deps(t: Target, row: targets.DeviceEngine, **options: Any) -> dict[str, Any]:
+    """Resolve every tool and library; collect all that are missing into one ToolchainError."""
+    deps, missing = _collect_deps(t, row, **options)
     if missing:
         what = "".join(f"\n  - {e.message}" for e in missing)
-        how = "".join(f"\n  - {h}" for h in dict.fromkeys(e.hint for e in missing if e.hint))
-        raise ToolchainError(f"cannot build {t.key} with engine {engine}; missing:{what}", hint=how or None)
+        raise ToolchainError(f"cannot build {t.key} with engine {row.name}; missing:{what}",
+                             hint=_hints(missing) or None)
     return deps
+
+
+def _hints(missing: list[ToolchainError]) -> str:
+    return "".join(f"\n  - {h}" for h in dict.fromkeys(e.hint for e in missing if e.hint))
 
 
 def _host_tool(exe: str, apt: str) -> str:
@@ -266,10 +403,10 @@ def _pybind11_dir() -> str:
     return pybind11.get_cmake_dir()
 
 
-def _cmake_args(t: sdk.Target, engine: str, deps: dict, *, python: bool, tests: bool, build_type: str,
+def _cmake_args(t: Target, row: targets.DeviceEngine, deps: dict, *, python: bool, tests: bool, build_type: str,
                 android_platform: str) -> tuple[list[str], dict[str, str]]:
     args = ["-G", "Ninja", f"-DCMAKE_BUILD_TYPE={build_type}", f"-DCMAKE_MAKE_PROGRAM={deps['ninja']}",
-            f"-DEDGECLAS_ENGINE={engine}",
+            f"-DEDGECLAS_ENGINE={row.name}",
             f"-DEDGECLAS_BUILD_TESTS={'ON' if tests else 'OFF'}",
             f"-DEDGECLAS_BUILD_PYTHON={'ON' if python else 'OFF'}"]
     env = dict(os.environ)
@@ -281,10 +418,8 @@ def _cmake_args(t: sdk.Target, engine: str, deps: dict, *, python: bool, tests: 
         args += [f"-DEDGECLAS_NDK={ndk.path}", f"-DANDROID_PLATFORM={android_platform}"]
     elif not t.is_host:
         args.append(f"-DEDGECLAS_QEMU_LD_PREFIX={deps['qemu-prefix']}")
-    if engine == "onnxruntime":
-        args.append(f"-DEDGECLAS_ORT_ROOT={deps['onnxruntime'].path}")
-    elif engine == "lite":
-        args.append(f"-DEDGECLAS_LITE_ROOT={deps['paddle-lite'].path}")
+    if row.sdk and row.cmake_root:
+        args.append(f"-D{row.cmake_root}={deps[row.sdk].path}")
     if python:
         args += [f"-Dpybind11_DIR={deps['pybind11']}", f"-DPython_EXECUTABLE={sys.executable}",
                  f"-DPython3_EXECUTABLE={sys.executable}"]
@@ -302,7 +437,7 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _run(cmd: list[str], step: str, t: sdk.Target, log_path: Path, env: dict[str, str], mode: str = "a") -> str:
+def _run(cmd: list[str], step: str, t: Target, log_path: Path, env: dict[str, str], mode: str = "a") -> str:
     with open(log_path, mode) as logf:
         logf.write(f"$ {' '.join(cmd)}\n")
         logf.flush()
@@ -347,7 +482,7 @@ def _read_cmake_cache(bdir: Path) -> dict[str, str]:
     return out
 
 
-def _ctest(bdir: Path, t: sdk.Target, deps: dict, env: dict[str, str]) -> tuple[TestRun, str]:
+def _ctest(bdir: Path, t: Target, deps: dict, env: dict[str, str]) -> tuple[TestRun, str]:
     if t.os == "android":
         return TestRun(False, note="Android binaries need a device; run them with edgeclas deploy"), ""
     runner = "" if t.is_host else f"{Path(str(deps['qemu'].path)).name} -L {deps['qemu-prefix']}"
@@ -364,24 +499,18 @@ def _ctest(bdir: Path, t: sdk.Target, deps: dict, env: dict[str, str]) -> tuple[
     return TestRun(True, passed, failed, total, runner or "host"), proc.stdout
 
 
-def _publish(out: Path, bdir: Path, t: sdk.Target, engine: str, deps: dict, compiler: str, python: bool,
+def _publish(out: Path, bdir: Path, t: Target, row: targets.DeviceEngine, deps: dict, compiler: str, python: bool,
              test_run: TestRun | None, ctest_log: str, log_path: Path, cmake_args: list[str]) -> BuildResult:
     binary = bdir / "bin" / BINARY
     if not binary.is_file():
         raise BuildError(f"the build finished but {binary} does not exist",
                          hint="native/CMakeLists.txt must put clas_system in the build dir's bin/")
-    libs: list[tuple[Path, str]] = []  # (source, name in OUT/lib)
-    engine_version = ""
-    if engine == "onnxruntime":
-        item: sdk.SdkItem = deps["onnxruntime"]
+    engine, engine_version = row.name, ""
+    libs: list[tuple[Path, str]] = []  # (source, name in OUT/lib); copies follow symlinks
+    if row.sdk:
+        item: sdk.SdkItem = deps[row.sdk]
         engine_version = item.version
-        soname = "libonnxruntime.so" if t.os == "android" else "libonnxruntime.so.1"
-        libs.append(((Path(item.path) / "lib" / soname).resolve(), soname))
-    elif engine == "lite":
-        item = deps["paddle-lite"]
-        engine_version = item.version
-        libs.append((Path(item.path) / "cxx" / "lib" / "libpaddle_light_api_shared.so",
-                     "libpaddle_light_api_shared.so"))
+        libs += [(Path(item.path) / rel, Path(rel).name) for rel in row.libs.get(t.os, ())]
     if t.os == "android":
         from .sdk.ndk import libcxx_shared
 

@@ -8,8 +8,9 @@ Four stage functions, each usable alone (``edgeclas bench`` calls the first thre
   deploying an unchanged bundle again pushes 0 bytes;
 * :func:`run_bundle` — runs ``clas_system`` with ``LD_LIBRARY_PATH`` and a time limit (device side
   ``timeout`` plus a host-side deadline) and parses its output into a :class:`RunResult`;
-* :func:`deploy` — selects the device, picks (or builds) the build matching its ABI, does the three
-  steps above, writes the result JSON atomically and removes the remote dir unless ``keep``.
+* :func:`deploy` — selects the device, picks (or builds, :func:`edgeclas.build.locate`) the build
+  matching its ABI, does the three steps above, writes the result JSON atomically and removes the
+  remote dir unless ``keep``.
 
 Every path that reaches the device shell is quoted with ``shlex.quote``; image names travel through
 the sync protocol (not the shell) and clas_system is given the image *directory*, so a file named
@@ -29,9 +30,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import targets
 from .device.base import Device, DeviceInfo
 from .device.errors import OutputParseError, PushError, RemoteCommandError, RemoteCrash, RemoteTimeout
-from .errors import BuildError, ConfigError, DataError, DeviceError, EdgeclasError, ModelError
+from .errors import BuildError, ConfigError, DataError, EdgeclasError, ModelError
 from .fsutil import atomic_write_json, atomic_write_text, sha256_file
 from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
 from .parsers.clas_system import ImageResult, LatencyStats, parse_clas_system
@@ -48,11 +50,9 @@ __all__ = [
     "sync_bundle",
     "run_bundle",
     "deploy",
-    "default_engine",
 ]
 
 DEFAULT_REMOTE_DIR = "/data/local/tmp/edgeclas"
-_ENGINES = ("onnxruntime", "lite")
 # Remote dirs that must never be the target of the final ``rm -rf``.
 _PROTECTED = {"/", "/data", "/data/local", "/data/local/tmp", "/sdcard", "/storage", "/system", "/vendor", "/tmp"}
 # Lists the bundle files synced into a remote dir, so the next sync can remove ones no longer wanted.
@@ -227,25 +227,6 @@ def render_config(model_file: str, labels_file: str, preprocess: Any, engine: st
 
 # --- make_bundle --------------------------------------------------------------------------------
 
-def _model_file_for(engine: str, engine_version: str, model: Any) -> Path:
-    if engine == "onnxruntime":
-        if not model.has("onnx"):
-            raise ModelError(f"{model.path}: the build's engine is onnxruntime but the model has no .onnx",
-                             hint=f"make it with: edgeclas convert {model.path} --to onnx")
-        return model.onnx_file
-    if engine == "lite":
-        nb = (model.formats.get("nb") or {}).get("arm")
-        if not nb:
-            raise ModelError(f"{model.path}: the build's engine is Paddle Lite but the model has no .nb for arm",
-                             hint=f"make it with: edgeclas convert {model.path} --to nb --target arm")
-        from .lite import check_lite_version  # one version rule for convert and deploy
-
-        check_lite_version(nb, engine_version)
-        return model.nb_file("arm")
-    raise ConfigError(f"the build's engine is '{engine}': it cannot run a model",
-                      hint="build with an engine: edgeclas build --engine onnxruntime|lite")
-
-
 def _image_entries(images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
     """(bundle-relative name under images/, host path) for a file, a folder or a list of files."""
     from .preprocess import list_images
@@ -311,7 +292,7 @@ def make_bundle(
         raise BuildError(f"{build_dir / binary}: the build's binary is missing", hint=f"rebuild: edgeclas build --out {build_dir}")
 
     model = ModelDir.load(model_dir)
-    model_src = _model_file_for(engine, engine_version, model)
+    model_src = targets.engine(engine).model_file(model.path, model.formats, engine_version)
     model_rel = f"model/{model_src.name}"
     image_entries = _image_entries(images)
     out_dir = Path(out_dir) if out_dir else Path("bundles") / f"{model.name}-{target.get('os', '')}-{target.get('arch', '')}-{engine}"
@@ -559,16 +540,6 @@ def _model_preprocess(bundle: Bundle) -> dict[str, Any]:
 
 # --- deploy --------------------------------------------------------------------------------------
 
-def default_engine(model_dir: Any, device_os: str) -> str:
-    """Lite for Android phones when the model has an arm .nb, else ONNX Runtime when it has an .onnx."""
-    has_nb = bool((model_dir.formats.get("nb") or {}).get("arm"))
-    if device_os == "android" and has_nb:
-        return "lite"
-    if model_dir.has("onnx"):
-        return "onnxruntime"
-    return "lite" if has_nb else "onnxruntime"
-
-
 def _check_build_fits(build_dir: Path, info: DeviceInfo) -> None:
     bm = read_manifest(build_dir, "build")
     target = bm.get("target") or {}
@@ -585,25 +556,6 @@ def _check_build_fits(build_dir: Path, info: DeviceInfo) -> None:
             f"{build_dir}: built for {os_name} but device {info.serial} needs {info.os} binaries",
             hint=f"edgeclas build --arch {info.build_arch} --os {info.os}  (or pass --os if the device is misdetected)",
         )
-
-
-def _find_or_build(info: DeviceInfo, os_name: str, engine: str) -> Path:
-    if not info.build_arch:
-        raise DeviceError(
-            f"device {info.serial} has ABIs {', '.join(info.abilist) or '(none reported)'}: no edgeclas build fits",
-            hint="edgeclas builds for arm64-v8a (armv8) and armeabi-v7a (armv7)",
-        )
-    out = Path("build") / f"{os_name}-{info.build_arch}-{engine}"
-    try:
-        bm = read_manifest(out, "build")
-        if not check_files(out, bm) and (bm.get("engine") or {}).get("name") == engine:
-            return out
-    except ModelError:
-        pass
-    from .build import build
-
-    build(arch=info.build_arch, os_=os_name, engine=engine, out=out)
-    return out
 
 
 def _summarise_bundle(bundle: Bundle) -> dict[str, Any]:
@@ -640,14 +592,15 @@ def deploy(
     the raw output and whatever was collected) before the error is raised again. The device is
     held with the same inter-process lock ``edgeclas bench`` uses, so the two never share a phone.
     """
-    from .bench.runner import device_lock
+    from .device.lock import device_lock
+    from .build import device_target, locate
     from .device import AdbServer, select_device
     from .model_dir import ModelDir
 
     settings = (settings or RunSettings()).validate()
     remote_dir = _check_remote_dir(remote_dir)
-    if engine is not None and engine not in _ENGINES:
-        raise ConfigError(f"engine '{engine}' is not one of {', '.join(_ENGINES)}")
+    if engine is not None and engine not in targets.model_engine_names():
+        raise ConfigError(f"engine '{engine}' is not one of {', '.join(targets.model_engine_names())}")
     model = ModelDir.load(model_dir)
     device = select_device(device_serial, AdbServer.resolve(adb_server))
     info = device.info()
@@ -658,7 +611,7 @@ def deploy(
         build_path = Path(build_dir)
         _check_build_fits(build_path, info)
     else:
-        build_path = _find_or_build(info, info.os, engine or default_engine(model, info.os))
+        build_path = locate(device_target(info), engine or targets.default_engine_for_model(model.formats, info.os))
 
     bundle = make_bundle(build_path, model.path, images, settings, bundle_dir)
     result_path = Path(out) if out else bundle.path.with_name(bundle.path.name + ".result.json")

@@ -19,7 +19,7 @@ __all__ = ["ToolStatus", "PROVIDERS", "collect", "python_rows", "which_version"]
 
 @dataclass(frozen=True)
 class ToolStatus:
-    group: str  # "python", "native", "sdk", "lite", "device"
+    group: str  # "python", "native", "sdk", "targets", "engines", "lite", "device"
     name: str
     found: bool
     version: str = ""
@@ -32,6 +32,7 @@ PROVIDERS: list[str] = [
     "edgeclas.doctor:python_rows",
     "edgeclas.doctor:host_tool_rows",
     "edgeclas.sdk:doctor_rows",
+    "edgeclas.build:doctor_rows",
     "edgeclas.lite:doctor_rows",
     "edgeclas.device:doctor_rows",
     "edgeclas.emulator.manager:doctor_rows",

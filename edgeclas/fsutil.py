@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,9 +23,16 @@ __all__ = [
     "atomic_write_json",
     "append_jsonl",
     "staging_dir",
+    "safe_name",
 ]
 
 _CHUNK = 1 << 20
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one file-name component: every character outside ``A-Za-z0-9_.-`` becomes ``_``
+    (a device serial such as ``127.0.0.1:5555`` or a model name with spaces)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -1,11 +1,11 @@
-"""Where edgeclas keeps downloaded SDK pieces and built things between runs."""
+"""Where edgeclas keeps downloaded SDK pieces and built things between runs, and where its own sources are."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "repo_root"]
+__all__ = ["cache_dir", "tree_root", "source_dir"]
 
 
 def cache_dir(*parts: str) -> Path:
@@ -18,6 +18,11 @@ def cache_dir(*parts: str) -> Path:
     return root.joinpath(*parts)
 
 
-def repo_root() -> Path:
+def tree_root() -> Path:
     """The source tree holding ``native/``, ``toolchains/``, ``devices/``, ``training/``."""
     return Path(__file__).resolve().parents[1]
+
+
+def source_dir(name: str) -> Path:
+    """One of the trees edgeclas needs at run time: ``native``, ``toolchains``, ``devices`` or ``training``."""
+    return tree_root() / name

@@ -1,6 +1,8 @@
 """``edgeclas run PIPELINE.yaml``: data → train → export → convert → verify → build → deploy → bench → report.
 
-Every stage is a call to that stage's public function, writing under the pipeline's output folder::
+Each stage is one object in :data:`TABLE` (its options, the stages it needs, the files it reads and
+writes, how it runs); the runner only walks that table. Every stage calls that stage's public function,
+writing under the pipeline's output folder::
 
     OUT/data  OUT/runs  OUT/model  OUT/build/<os>-<arch>-<engine>  OUT/deploy/result.json
     OUT/bench/results.jsonl  OUT/report/report.{md,html}  OUT/manifest.json (kind "pipeline")
@@ -39,72 +41,49 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from .errors import ConfigError, EdgeclasError, ModelError, ValidationError
 from .fsutil import atomic_write_json, sha256_file
 from .manifest import MANIFEST_NAME, check_files, read_manifest, utc_now, write_manifest
-from .paths import repo_root
+from .paths import source_dir, tree_root
+from .targets import engine_names, model_engine_names, target
 
-__all__ = ["STAGES", "SCHEMA", "DEMO_PIPELINE", "StageOutcome", "PipelineResult", "load_pipeline", "run_pipeline"]
+__all__ = [
+    "STAGES", "SCHEMA", "TABLE", "DEMO_PIPELINE", "Stage", "Outcome", "StageOutcome", "PipelineResult",
+    "Workspace", "load_pipeline", "run_pipeline",
+]
 
-STAGES = ("data", "train", "export", "convert", "verify", "build", "deploy", "bench", "report")
 DEMO_PIPELINE = Path(__file__).parent / "resources" / "demo.yaml"
 
-# key → (type(s), default, meaning). The one table that validates and documents the YAML.
-SCHEMA: dict[str, dict[str, tuple[Any, Any, str]]] = {
-    "data": {
-        "task": (str, "clarity", "sample task (edgeclas data sample --task)"),
-        "num": (int, 120, "number of sample images"),
-        "seed": (int, 0, "random seed of the sample"),
-        "prepare": ((str, type(None)), None, "a class-per-folder dataset to prepare instead of sampling"),
-        "val_ratio": (float, 0.2, "validation share"),
-    },
-    "train": {
-        "recipe": (str, "training/demo_clarity.yaml", "training recipe (relative to the edgeclas source tree or the pipeline file)"),
-        "overrides": (list, [], "extra -o Key.Sub=Value overrides"),
-    },
-    "export": {"name": (str, "model", "model name")},
-    "convert": {
-        "to": (list, ["onnx"], "formats to add: onnx, nb"),
-        "nb_targets": (list, ["arm"], "Paddle Lite targets of the .nb files: arm for devices, x86 for the host lite engine"),
-        "opset": (int, 13, "ONNX opset"),
-    },
-    "verify": {"tol": (float, 1e-4, "max |Δprob| allowed between host engines"), "images": (int, 8, "images compared")},
-    "build": {
-        "arch": (str, "armv8", "armv7 | armv8 | host"),
-        "os": (str, "linux", "android | linux"),
-        "engines": (list, ["onnxruntime"], "one build per engine"),
-        "jobs": (int, 2, "parallel compile jobs"),
-    },
-    "deploy": {
-        "engine": (str, "onnxruntime", "engine of the smoke run"),
-        "images": (int, 2, "validation images to classify on the device"),
-        "threads": (int, 1, "threads of the smoke run"),
-    },
-    "bench": {
-        "engines": (list, ["onnxruntime"], "engines"),
-        "threads": (list, [1, 2], "thread counts"),
-        "power_modes": (list, [0], "power modes"),
-        "warmup": (int, 1, "untimed runs per image"),
-        "repeats": (int, 20, "timed runs per image"),
-        "images": (int, 2, "validation images"),
-        "cooldown": (float, 0.0, "seconds between cells"),
-        "reference": (str, "paddle", "host reference engine, or none"),
-    },
-    "report": {"formats": (list, ["md", "html"], "md, html, json")},
-}
-_TOP = {"name", "device", "stages"}
-_DEVICE = {"emulator", "serial", "adb_server"}
-_DEPS = {
-    "data": (), "train": ("data",), "export": ("train",), "convert": ("export",), "verify": ("convert",),
-    "build": (), "deploy": ("convert", "build"), "bench": ("convert", "build"), "report": ("bench",),
-}
+# An option: (type(s), default, meaning). Each stage's table validates and documents its YAML keys.
+Option = tuple[Any, Any, str]
 
 
-def _nearest(key: str, choices: Any) -> str:
-    close = difflib.get_close_matches(key, list(choices), n=1)
-    return f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(choices)}"
+@dataclass(frozen=True)
+class Outcome:
+    """What a stage's run reports: one summary line, and ``failed`` when part of its work failed (the
+    stage is recorded "partial", the pipeline goes on and fails at the end with ``failed`` and ``hint``)."""
+
+    summary: str
+    failed: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    name: str
+    status: str  # ran | skipped | failed | partial
+    seconds: float
+    summary: str
+
+
+@dataclass
+class PipelineResult:
+    out: Path
+    stages: list[StageOutcome] = field(default_factory=list)
+    report: dict[str, Path] = field(default_factory=dict)
+    verify_table: str | None = None
 
 
 @dataclass
@@ -113,6 +92,416 @@ class Pipeline:
     name: str
     device: dict[str, Any]
     stages: dict[str, dict[str, Any]]  # only the stages to run, in STAGES order, defaults filled in
+
+
+def start_emulator(spec: Any, root: Path) -> tuple[str, Callable[[], None]]:
+    """Start the pipeline's emulated device (``device: {emulator: {arch, profile}}``) with its files under
+    ``root``; its serial, and how to stop it together with an adb server it had to start."""
+    from .emulator import manager
+
+    em = spec if isinstance(spec, dict) else {}
+    port = manager.adb_server_port(None)
+    # An adb server this pipeline starts is stopped with the emulator; a user's own one is left alone.
+    own_adb_port = None if manager._adb_server_running(port) else port
+    emulator = manager.start(arch=str(em.get("arch", "armv8")), profile=em.get("profile"), root=root)
+
+    def stop() -> None:
+        manager.stop(port=emulator.port)
+        if own_adb_port is not None:
+            manager._adb(own_adb_port, "kill-server")
+
+    return emulator.serial, stop
+
+
+@dataclass
+class Workspace:
+    """What the stages share: the pipeline, its output folder, where each artifact lives, the device."""
+
+    pipe: Pipeline
+    out: Path
+    say: Callable[[str], None]  # a progress line
+    result: PipelineResult
+    _serial: str | None = None
+    _stop_device: Callable[[], None] | None = None
+
+    @property
+    def data(self) -> Path:
+        return self.out / "data"
+
+    @property
+    def runs(self) -> Path:
+        return self.out / "runs"
+
+    @property
+    def model(self) -> Path:
+        return self.out / "model"
+
+    def build_dir(self, engine: str) -> Path:
+        from .build import build_dir
+
+        b = self.pipe.stages["build"]
+        return build_dir(self.out / "build", target(b["arch"], b["os"]), engine)
+
+    def val_images(self, n: int) -> list[Path]:
+        from .model_dir import ModelDir
+        from .verify import default_images
+
+        return default_images(ModelDir.load(self.model), n)
+
+    def recipe(self) -> Path:
+        rec = Path(self.pipe.stages["train"]["recipe"])
+        for base in ([self.pipe.path.parent] if self.pipe.path else []) + [tree_root()]:
+            if (base / rec).is_file():
+                return base / rec
+        if rec.is_file():
+            return rec
+        raise ConfigError(f"stages.train.recipe: {rec} not found (relative to the pipeline file or the edgeclas tree)")
+
+    def device_serial(self) -> str:
+        """The pipeline's device: the given serial, or an emulated device started on first use."""
+        if self._serial is None:
+            self._serial = self.pipe.device.get("serial")
+        if self._serial is None:
+            spec = self.pipe.device.get("emulator")
+            self._serial, self._stop_device = start_emulator(spec, self.out / "device")
+            arch = spec.get("arch", "armv8") if isinstance(spec, dict) else "armv8"
+            self.say(f"emulated {arch} device started as {self._serial}")
+        return self._serial
+
+    def stop_device(self) -> None:
+        if self._stop_device is not None:
+            self._stop_device()
+            self._stop_device = None
+
+
+def _manifest_ok(d: Path, kind: str) -> bool:
+    try:
+        return not check_files(d, read_manifest(d, kind))
+    except ModelError:
+        return False
+
+
+def _tree_hash(*roots: Path) -> str:
+    """Content hash of source trees (native/, toolchains/): a changed C++ file means a new build."""
+    h = hashlib.sha256()
+    for root in roots:
+        for p in sorted(root.rglob("*")) if root.is_dir() else []:
+            rel = p.relative_to(root).parts
+            # in-tree build folders (native/build*) are outputs, not sources
+            if p.is_file() and "__pycache__" not in rel and not rel[0].startswith("build"):
+                h.update(str(p.relative_to(root.parent)).encode() + b"\0" + sha256_file(p).encode())
+    return h.hexdigest()[:16]
+
+
+class Stage:
+    """One step of a pipeline. Subclasses set the class attributes and implement :meth:`run`."""
+
+    name: ClassVar[str]
+    needs: ClassVar[tuple[str, ...]] = ()  # stages whose outputs it reads (their fingerprints are its inputs)
+    options: ClassVar[dict[str, Option]] = {}
+    uses_device: ClassVar[bool] = False
+
+    def check(self, o: dict[str, Any]) -> str | None:
+        """What is wrong with valid-typed options (an unknown engine), or None."""
+        return None
+
+    def inputs(self, ws: Workspace, o: dict[str, Any]) -> dict[str, Any]:
+        """What it reads besides its options and the stages it needs (file hashes, the device)."""
+        return {}
+
+    def outputs(self, ws: Workspace, o: dict[str, Any]) -> list[Path]:
+        """The files whose content is its fingerprint: what later stages depend on."""
+        return []
+
+    def done(self, ws: Workspace, o: dict[str, Any]) -> bool:
+        """Whether what it made is still there and intact (else it runs again)."""
+        return True
+
+    def run(self, ws: Workspace, o: dict[str, Any], resume: bool) -> Outcome:
+        """Do it; ``resume`` is True when the last attempt had the same inputs and did not finish."""
+        raise NotImplementedError
+
+    def record(self, ws: Workspace, o: dict[str, Any]) -> None:
+        """Add what it made to the pipeline's result, whether it ran now or was up to date."""
+
+
+class DataStage(Stage):
+    name = "data"
+    options = {
+        "task": (str, "clarity", "sample task (edgeclas data sample --task)"),
+        "num": (int, 120, "number of sample images"),
+        "seed": (int, 0, "random seed of the sample"),
+        "prepare": ((str, type(None)), None, "a class-per-folder dataset to prepare instead of sampling"),
+        "val_ratio": (float, 0.2, "validation share"),
+    }
+
+    def inputs(self, ws, o):
+        return {"src": _tree_hash(Path(o["prepare"]))} if o["prepare"] else {}
+
+    def outputs(self, ws, o):
+        return [ws.data / MANIFEST_NAME]
+
+    def done(self, ws, o):
+        return _manifest_ok(ws.data, "dataset")
+
+    def run(self, ws, o, resume):
+        from .data import prepare, sample
+
+        info = (prepare(o["prepare"], ws.data, o["val_ratio"], o["seed"]) if o["prepare"]
+                else sample(o["task"], ws.data, num=o["num"], seed=o["seed"], val_ratio=o["val_ratio"]))
+        return Outcome(f"{info.train} train + {info.val} val images")
+
+
+class TrainStage(Stage):
+    name = "train"
+    needs = ("data",)
+    options = {
+        "recipe": (str, "training/demo_clarity.yaml",
+                   "training recipe (relative to the edgeclas source tree or the pipeline file)"),
+        "overrides": (list, [], "extra -o Key.Sub=Value overrides"),
+    }
+
+    def inputs(self, ws, o):
+        return {"recipe": sha256_file(ws.recipe())}
+
+    def outputs(self, ws, o):
+        return [ws.runs / "best" / MANIFEST_NAME]
+
+    def done(self, ws, o):
+        return _manifest_ok(ws.runs / "best", "checkpoint")
+
+    def run(self, ws, o, resume):
+        from .train import train
+
+        shutil.rmtree(ws.runs, ignore_errors=True)  # the pipeline's own run; train refuses to overwrite one
+        t = train(ws.recipe(), [f"Global.dataset_dir={ws.data}", f"Global.output_dir={ws.runs}", *o["overrides"]])
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in list(t.best_metrics.items())[:2])
+        return Outcome(f"{t.epochs} epoch(s), {t.images_per_sec:.0f} img/s, best {metrics or '-'}")
+
+
+class ExportStage(Stage):
+    name = "export"
+    needs = ("train",)
+    options = {"name": (str, "model", "model name")}
+
+    def outputs(self, ws, o):
+        return [ws.model / MANIFEST_NAME]
+
+    def done(self, ws, o):
+        return _manifest_ok(ws.model, "model")
+
+    def run(self, ws, o, resume):
+        from .export import export
+
+        export(ws.runs / "best", ws.model, name=o["name"])
+        return Outcome("legacy + pir")
+
+
+class ConvertStage(Stage):
+    name = "convert"
+    needs = ("export",)
+    options = {
+        "to": (list, ["onnx"], "formats to add: onnx, nb"),
+        "nb_targets": (list, ["arm"], "Paddle Lite targets of the .nb files: arm for devices, x86 for the host lite engine"),
+        "opset": (int, 13, "ONNX opset"),
+    }
+
+    def outputs(self, ws, o):
+        return [ws.model / MANIFEST_NAME]
+
+    def done(self, ws, o):
+        if not _manifest_ok(ws.model, "model"):
+            return False
+        formats = read_manifest(ws.model, "model").get("formats", {})
+        nb_ok = "nb" not in o["to"] or all(t in formats.get("nb", {}) for t in o["nb_targets"])
+        return all(f in formats for f in o["to"]) and nb_ok
+
+    def run(self, ws, o, resume):
+        done = []
+        for fmt in o["to"]:
+            if fmt == "onnx":
+                from .onnx_convert import convert_onnx
+
+                done.append(f"onnx ({convert_onnx(ws.model, opset=o['opset']).name})")
+            elif fmt == "nb":
+                from .lite import convert_nb
+
+                for t in o["nb_targets"]:
+                    r = convert_nb(ws.model, target=t)
+                    done.append(f"nb ({r.path.name}, opt {r.opt_version})")
+            else:
+                raise ConfigError(f"stages.convert.to: unknown format '{fmt}'", hint="use onnx and/or nb")
+        return Outcome(", ".join(done))
+
+
+class VerifyStage(Stage):
+    name = "verify"
+    needs = ("convert",)
+    options = {"tol": (float, 1e-4, "max |Δprob| allowed between host engines"), "images": (int, 8, "images compared")}
+
+    def run(self, ws, o, resume):
+        from .verify import verify
+
+        rep = verify(ws.model, tol=o["tol"], limit=o["images"])
+        ws.result.verify_table = rep.table()
+        rep.raise_for_failures()
+        return Outcome(f"engines agree (max |Δprob| within {o['tol']:g})")
+
+
+class BuildStage(Stage):
+    name = "build"
+    options = {
+        "arch": (str, "armv8", "armv7 | armv8 | host"),
+        "os": (str, "linux", "android | linux"),
+        "engines": (list, ["onnxruntime"], "one build per engine"),
+        "jobs": (int, 2, "parallel compile jobs"),
+    }
+
+    def check(self, o):
+        bad = [e for e in o["engines"] if e not in engine_names()]
+        return f"stages.build.engines: unknown engine '{bad[0]}'; use {', '.join(engine_names())}" if bad else None
+
+    def inputs(self, ws, o):
+        return {"sources": _tree_hash(source_dir("native"), source_dir("toolchains"))}
+
+    def outputs(self, ws, o):
+        return [ws.build_dir(e) / MANIFEST_NAME for e in o["engines"]]
+
+    def done(self, ws, o):
+        return all(_manifest_ok(ws.build_dir(e), "build") for e in o["engines"])
+
+    def run(self, ws, o, resume):
+        from .build import build
+
+        parts = []
+        for engine in o["engines"]:
+            r = build(o["arch"], o["os"], engine, ws.build_dir(engine), jobs=o["jobs"])
+            parts.append(f"{o['os']}-{o['arch']} {engine} {r.engine_version} ({r.compiler})")
+        return Outcome(", ".join(parts))
+
+
+class DeployStage(Stage):
+    name = "deploy"
+    needs = ("convert", "build")
+    uses_device = True
+    options = {
+        "engine": (str, "onnxruntime", "engine of the smoke run"),
+        "images": (int, 2, "validation images to classify on the device"),
+        "threads": (int, 1, "threads of the smoke run"),
+    }
+
+    def check(self, o):
+        ok = model_engine_names()
+        return None if o["engine"] in ok else f"stages.deploy.engine: unknown engine '{o['engine']}'; use {', '.join(ok)}"
+
+    def inputs(self, ws, o):
+        return {"device": ws.pipe.device}
+
+    def outputs(self, ws, o):
+        return [ws.out / "deploy" / "result.json"]
+
+    def done(self, ws, o):
+        p = ws.out / "deploy" / "result.json"
+        return p.is_file() and json.loads(p.read_text(encoding="utf-8")).get("status") == "ok"
+
+    def run(self, ws, o, resume):
+        from .deploy import RunSettings, deploy
+
+        serial = ws.device_serial()
+        res = deploy(serial, ws.model, ws.val_images(o["images"]), ws.build_dir(o["engine"]),
+                     RunSettings(threads=o["threads"], repeats=3, topk=2), out=ws.out / "deploy" / "result.json",
+                     bundle_dir=ws.out / "deploy" / "bundle", adb_server=ws.pipe.device.get("adb_server"))
+        top = [p.topk[0].label for p in res.run.predictions if p.topk]
+        return Outcome(f"{len(top)} image(s) on {serial}: {', '.join(top)}")
+
+
+class BenchStage(Stage):
+    name = "bench"
+    needs = ("convert", "build")
+    uses_device = True
+    options = {
+        "engines": (list, ["onnxruntime"], "engines"),
+        "threads": (list, [1, 2], "thread counts"),
+        "power_modes": (list, [0], "power modes"),
+        "warmup": (int, 1, "untimed runs per image"),
+        "repeats": (int, 20, "timed runs per image"),
+        "images": (int, 2, "validation images"),
+        "cooldown": (float, 0.0, "seconds between cells"),
+        "reference": (str, "paddle", "host reference engine, or none"),
+    }
+
+    def check(self, o):
+        ok = model_engine_names()
+        bad = [e for e in o["engines"] if e not in ok]
+        return f"stages.bench.engines: unknown engine '{bad[0]}'; use {', '.join(ok)}" if bad else None
+
+    def inputs(self, ws, o):
+        return {"device": ws.pipe.device}
+
+    def outputs(self, ws, o):
+        return [ws.out / "bench" / "results.jsonl"]
+
+    def done(self, ws, o):
+        return (ws.out / "bench" / "results.jsonl").is_file()
+
+    def run(self, ws, o, resume):
+        from .bench import bench
+
+        serial = ws.device_serial()
+        bench_dir = ws.out / "bench"
+        if not resume:  # a bench cut short with the same inputs continues where it stopped
+            shutil.rmtree(bench_dir, ignore_errors=True)
+        res = bench([serial], [ws.model], engines=o["engines"], threads=o["threads"], power_modes=o["power_modes"],
+                    warmup=o["warmup"], repeats=o["repeats"], cooldown_s=o["cooldown"],
+                    images=ws.val_images(o["images"]), out=bench_dir, resume=resume, retry_errors=resume,
+                    adb_server=ws.pipe.device.get("adb_server"),
+                    builds=[ws.build_dir(e) for e in o["engines"]], allow_build=False,
+                    reference=None if o["reference"] == "none" else o["reference"],
+                    progress=lambda line: ws.say("  " + line))
+        failed = res.errors + len(res.device_failures)
+        return Outcome(
+            f"{res.ran} cell(s) run, {res.skipped} already done, {res.errors} failed",
+            failed=f"{failed} bench cell(s) or device(s) failed; the report shows why" if failed else "",
+            hint="fix the cause and re-run the same command: only the failed cells run again",
+        )
+
+
+class ReportStage(Stage):
+    name = "report"
+    needs = ("bench",)
+    options = {"formats": (list, ["md", "html"], "md, html, json")}
+
+    def _paths(self, ws, o):
+        return {f: ws.out / "report" / f"report.{f}" for f in o["formats"]}
+
+    def outputs(self, ws, o):
+        return list(self._paths(ws, o).values())
+
+    def done(self, ws, o):
+        return all(p.is_file() for p in self._paths(ws, o).values())
+
+    def run(self, ws, o, resume):
+        from .report import report
+
+        r = report(ws.out / "bench", ws.out / "report", formats=o["formats"])
+        return Outcome(", ".join(str(p) for p in r.paths.values()))
+
+    def record(self, ws, o):
+        ws.result.report = self._paths(ws, o)
+
+
+TABLE: tuple[Stage, ...] = (DataStage(), TrainStage(), ExportStage(), ConvertStage(), VerifyStage(), BuildStage(),
+                            DeployStage(), BenchStage(), ReportStage())
+STAGES = tuple(s.name for s in TABLE)
+SCHEMA: dict[str, dict[str, Option]] = {s.name: s.options for s in TABLE}
+_BY_NAME = {s.name: s for s in TABLE}
+_TOP = {"name", "device", "stages"}
+_DEVICE = {"emulator", "serial", "adb_server"}
+
+
+def _nearest(key: str, choices: Any) -> str:
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(choices)}"
 
 
 def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
@@ -153,329 +542,90 @@ def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
         for key in opts:
             if key not in SCHEMA[name]:
                 raise ConfigError(f"{path}: unknown key stages.{name}.{key}{_nearest(str(key), SCHEMA[name])}")
+        problem = _BY_NAME[name].check(filled)
+        if problem:
+            raise ConfigError(f"{path}: {problem}")
         stages[name] = filled
     ordered = {s: stages[s] for s in STAGES if s in stages}
     for s in ordered:
-        missing = [d for d in _DEPS[s] if d not in ordered]
+        missing = [d for d in _BY_NAME[s].needs if d not in ordered]
         if missing:
             raise ConfigError(f"{path}: stage '{s}' needs stage(s) {', '.join(missing)} in the pipeline")
     device = raw.get("device") or {}
     if not isinstance(device, dict) or any(k not in _DEVICE for k in device):
         bad = next((k for k in device if k not in _DEVICE), "device") if isinstance(device, dict) else "device"
         raise ConfigError(f"{path}: device: unknown key '{bad}'{_nearest(str(bad), sorted(_DEVICE))}")
-    if ({"deploy", "bench"} & set(ordered)) and not ("emulator" in device or "serial" in device):
-        raise ConfigError(f"{path}: deploy/bench need a device: 'device: {{serial: SERIAL}}' or 'device: {{emulator: {{arch: armv8}}}}'")
+    users = [s.name for s in TABLE if s.uses_device]
+    if set(users) & set(ordered) and not ("emulator" in device or "serial" in device):
+        raise ConfigError(f"{path}: {'/'.join(users)} need a device: "
+                          "'device: {serial: SERIAL}' or 'device: {emulator: {arch: armv8}}'")
     return Pipeline(path, str(raw.get("name") or path.stem), device, ordered)
-
-
-@dataclass(frozen=True)
-class StageOutcome:
-    name: str
-    status: str  # ran | skipped | failed | partial
-    seconds: float
-    summary: str
-
-
-@dataclass
-class PipelineResult:
-    out: Path
-    stages: list[StageOutcome] = field(default_factory=list)
-    report: dict[str, Path] = field(default_factory=dict)
-    verify_table: str | None = None
 
 
 def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _tree_hash(*roots: Path) -> str:
-    """Content hash of source trees (native/, toolchains/): a changed C++ file means a new build."""
-    h = hashlib.sha256()
-    for root in roots:
-        for p in sorted(root.rglob("*")) if root.is_dir() else []:
-            rel = p.relative_to(root).parts
-            # in-tree build folders (native/build*) are outputs, not sources
-            if p.is_file() and "__pycache__" not in rel and not rel[0].startswith("build"):
-                h.update(str(p.relative_to(root.parent)).encode() + b"\0" + sha256_file(p).encode())
-    return h.hexdigest()[:16]
-
-
-def _manifest_ok(d: Path, kind: str) -> bool:
-    try:
-        return not check_files(d, read_manifest(d, kind))
-    except ModelError:
-        return False
-
-
 class _Runner:
+    """Walks :data:`TABLE` over a pipeline: skip what is up to date, run the rest, record each stage."""
+
     def __init__(self, pipe: Pipeline, out: Path, on_stage: Callable[[str, StageOutcome | None], None]) -> None:
         self.pipe, self.out, self.on_stage = pipe, out, on_stage
-        self.state_path = out / MANIFEST_NAME
-        self.state = read_manifest(out, "pipeline") if self.state_path.is_file() else {}
+        self.state = read_manifest(out, "pipeline") if (out / MANIFEST_NAME).is_file() else {}
         self.state.setdefault("stages", {})
-        self.emulator: Any = None
-        self.own_adb_port: int | None = None
-        self.serial: str | None = pipe.device.get("serial")
-        self.result = PipelineResult(out)
-        self.values: dict[str, Any] = {}
+        self.ws = Workspace(pipe, out, lambda line: on_stage(line, None), PipelineResult(out))
+        self.failures: list[Outcome] = []
 
-    # -- paths -------------------------------------------------------------------------------
-    @property
-    def data(self) -> Path:
-        return self.out / "data"
-
-    @property
-    def runs(self) -> Path:
-        return self.out / "runs"
-
-    @property
-    def model(self) -> Path:
-        return self.out / "model"
-
-    def build_dir(self, engine: str) -> Path:
-        b = self.pipe.stages["build"]
-        return self.out / "build" / f"{b['os']}-{b['arch']}-{engine}"
-
-    # -- state ------------------------------------------------------------------------------
     def _save(self) -> None:
         body = {k: v for k, v in self.state.items() if k not in ("kind", "schema", "edgeclas_version", "created", "files")}
         body["pipeline"] = {"name": self.pipe.name, "file": str(self.pipe.path) if self.pipe.path else None}
         write_manifest(self.out, "pipeline", body)
 
-    def _inputs(self, name: str) -> str:
-        opts = self.pipe.stages[name]
-        deps = {d: self.state["stages"].get(d, {}).get("fingerprint") for d in _DEPS[name]}
-        extra: dict[str, Any] = {}
-        if name == "train":
-            extra["recipe"] = sha256_file(self._recipe())
-        elif name == "build":
-            extra["sources"] = _tree_hash(repo_root() / "native", repo_root() / "toolchains")
-        elif name == "data" and opts["prepare"]:
-            extra["src"] = _tree_hash(Path(opts["prepare"]))
-        elif name in ("deploy", "bench"):
-            extra["device"] = self.pipe.device
-        return _hash({"options": opts, "deps": deps, "extra": extra})
-
-    def _outputs_ok(self, name: str) -> bool:
-        s = self.pipe.stages
-        if name == "data":
-            return _manifest_ok(self.data, "dataset")
-        if name == "train":
-            return _manifest_ok(self.runs / "best", "checkpoint")
-        if name == "export":
-            return _manifest_ok(self.model, "model")
-        if name == "convert":
-            if not _manifest_ok(self.model, "model"):
-                return False
-            formats = read_manifest(self.model, "model").get("formats", {})
-            nb_ok = "nb" not in s["convert"]["to"] or all(t in formats.get("nb", {}) for t in s["convert"]["nb_targets"])
-            return all(f in formats for f in s["convert"]["to"]) and nb_ok
-        if name == "build":
-            return all(_manifest_ok(self.build_dir(e), "build") for e in s["build"]["engines"])
-        if name == "deploy":
-            p = self.out / "deploy" / "result.json"
-            return p.is_file() and json.loads(p.read_text(encoding="utf-8")).get("status") == "ok"
-        if name == "bench":
-            return (self.out / "bench" / "results.jsonl").is_file()
-        if name == "report":
-            return all((self.out / "report" / f"report.{f}").is_file() for f in s["report"]["formats"])
-        return True  # verify: nothing on disk, its inputs hash says it all
-
-    def _fingerprint(self, name: str, inputs: str) -> str:
-        """What downstream stages depend on: inputs plus the produced manifest(s) as they are now."""
-        produced = {
-            "data": self.data / MANIFEST_NAME, "train": self.runs / "best" / MANIFEST_NAME,
-            "export": self.model / MANIFEST_NAME, "convert": self.model / MANIFEST_NAME,
-            "deploy": self.out / "deploy" / "result.json", "bench": self.out / "bench" / "results.jsonl",
-        }.get(name)
-        if name == "build":
-            return _hash([inputs] + [sha256_file(self.build_dir(e) / MANIFEST_NAME)
-                                     for e in self.pipe.stages["build"]["engines"]])
-        return _hash([inputs, sha256_file(produced) if produced and produced.is_file() else None])
-
-    # -- devices ----------------------------------------------------------------------------
-    def device_serial(self) -> str:
-        if self.serial is None:
-            from .emulator import manager
-
-            em = self.pipe.device.get("emulator") or {}
-            if not isinstance(em, dict):
-                em = {}
-            port = manager.adb_server_port(None)
-            # An adb server this pipeline starts is stopped with the emulator; a user's own one is left alone.
-            self.own_adb_port = None if manager._adb_server_running(port) else port
-            self.emulator = manager.start(arch=str(em.get("arch", "armv8")), profile=em.get("profile"),
-                                          root=self.out / "device")
-            self.serial = self.emulator.serial
-            self.on_stage(f"emulated {em.get('arch', 'armv8')} device started as {self.serial}", None)
-        return self.serial
-
-    def stop_device(self) -> None:
-        if self.emulator is not None:
-            from .emulator import manager
-
-            manager.stop(port=self.emulator.port)
-            self.emulator = None
-            if self.own_adb_port is not None:
-                manager._adb(self.own_adb_port, "kill-server")
-                self.own_adb_port = None
-
-    # -- stages -----------------------------------------------------------------------------
-    def _recipe(self) -> Path:
-        rec = Path(self.pipe.stages["train"]["recipe"])
-        for base in ([self.pipe.path.parent] if self.pipe.path else []) + [repo_root()]:
-            if (base / rec).is_file():
-                return base / rec
-        if rec.is_file():
-            return rec
-        raise ConfigError(f"stages.train.recipe: {rec} not found (relative to the pipeline file or the edgeclas tree)")
-
-    def stage_data(self, o: dict[str, Any]) -> str:
-        from .data import prepare, sample
-
-        info = (prepare(o["prepare"], self.data, o["val_ratio"], o["seed"]) if o["prepare"]
-                else sample(o["task"], self.data, num=o["num"], seed=o["seed"], val_ratio=o["val_ratio"]))
-        return f"{info.train} train + {info.val} val images"
-
-    def stage_train(self, o: dict[str, Any]) -> str:
-        from .train import train
-
-        shutil.rmtree(self.runs, ignore_errors=True)  # the pipeline's own run; train refuses to overwrite one
-        t = train(self._recipe(), [f"Global.dataset_dir={self.data}", f"Global.output_dir={self.runs}", *o["overrides"]])
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in list(t.best_metrics.items())[:2])
-        return f"{t.epochs} epoch(s), {t.images_per_sec:.0f} img/s, best {metrics or '-'}"
-
-    def stage_export(self, o: dict[str, Any]) -> str:
-        from .export import export
-
-        export(self.runs / "best", self.model, name=o["name"])
-        return "legacy + pir"
-
-    def stage_convert(self, o: dict[str, Any]) -> str:
-        done = []
-        for fmt in o["to"]:
-            if fmt == "onnx":
-                from .onnx_convert import convert_onnx
-
-                done.append(f"onnx ({convert_onnx(self.model, opset=o['opset']).name})")
-            elif fmt == "nb":
-                from .lite import convert_nb
-
-                for target in o["nb_targets"]:
-                    r = convert_nb(self.model, target=target)
-                    done.append(f"nb ({r.path.name}, opt {r.opt_version})")
-            else:
-                raise ConfigError(f"stages.convert.to: unknown format '{fmt}'", hint="use onnx and/or nb")
-        return ", ".join(done)
-
-    def stage_verify(self, o: dict[str, Any]) -> str:
-        from .verify import verify
-
-        rep = verify(self.model, tol=o["tol"], limit=o["images"])
-        self.result.verify_table = rep.table()
-        rep.raise_for_failures()
-        return f"engines agree (max |Δprob| within {o['tol']:g})"
-
-    def stage_build(self, o: dict[str, Any]) -> str:
-        from .build import build
-
-        parts = []
-        for engine in o["engines"]:
-            r = build(o["arch"], o["os"], engine, self.build_dir(engine), jobs=o["jobs"])
-            parts.append(f"{o['os']}-{o['arch']} {engine} {r.engine_version} ({r.compiler})")
-        return ", ".join(parts)
-
-    def _val_images(self, n: int) -> list[Path]:
-        from .model_dir import ModelDir
-        from .verify import default_images
-
-        return default_images(ModelDir.load(self.model), n)
-
-    def stage_deploy(self, o: dict[str, Any]) -> str:
-        from .deploy import RunSettings, deploy
-
-        serial = self.device_serial()
-        res = deploy(serial, self.model, self._val_images(o["images"]), self.build_dir(o["engine"]),
-                     RunSettings(threads=o["threads"], repeats=3, topk=2), out=self.out / "deploy" / "result.json",
-                     bundle_dir=self.out / "deploy" / "bundle", adb_server=self.pipe.device.get("adb_server"))
-        top = [p.topk[0].label for p in res.run.predictions if p.topk]
-        return f"{len(top)} image(s) on {serial}: {', '.join(top)}"
-
-    def stage_bench(self, o: dict[str, Any], resume: bool) -> str:
-        from .bench import bench
-
-        serial = self.device_serial()
-        bench_dir = self.out / "bench"
-        if not resume:
-            shutil.rmtree(bench_dir, ignore_errors=True)
-        res = bench([serial], [self.model], engines=o["engines"], threads=o["threads"], power_modes=o["power_modes"],
-                    warmup=o["warmup"], repeats=o["repeats"], cooldown_s=o["cooldown"],
-                    images=self._val_images(o["images"]), out=bench_dir, resume=resume, retry_errors=resume,
-                    adb_server=self.pipe.device.get("adb_server"),
-                    builds=[self.build_dir(e) for e in o["engines"]], allow_build=False,
-                    reference=None if o["reference"] == "none" else o["reference"],
-                    progress=lambda line: self.on_stage("  " + line, None))
-        self.values["bench_errors"] = res.errors + len(res.device_failures)
-        return f"{res.ran} cell(s) run, {res.skipped} already done, {res.errors} failed"
-
-    def stage_report(self, o: dict[str, Any]) -> str:
-        from .report import report
-
-        r = report(self.out / "bench", self.out / "report", formats=o["formats"])
-        self.result.report = dict(r.paths)
-        return ", ".join(str(p) for p in r.paths.values())
-
-    # -- driver -----------------------------------------------------------------------------
     def run(self) -> PipelineResult:
         try:
             for name, opts in self.pipe.stages.items():
-                self._one(name, opts)
+                self._one(_BY_NAME[name], opts)
         finally:
-            self.stop_device()
-        failed = self.values.get("bench_errors")
-        if failed:
-            raise ValidationError(
-                f"{failed} bench cell(s) or device(s) failed; the report shows why",
-                hint="fix the cause and re-run the same command: only the failed cells run again",
-            )
-        return self.result
+            self.ws.stop_device()
+        if self.failures:
+            raise ValidationError(self.failures[0].failed, hint=self.failures[0].hint or None)
+        return self.ws.result
 
-    def _one(self, name: str, opts: dict[str, Any]) -> None:
-        inputs = self._inputs(name)
-        prev = self.state["stages"].get(name, {})
-        if prev.get("status") == "done" and prev.get("inputs") == inputs and self._outputs_ok(name):
-            out = StageOutcome(name, "skipped", 0.0, "up to date")
-            self.result.stages.append(out)
-            self.on_stage(name, out)
-            if name == "report":
-                self.result.report = {f: self.out / "report" / f"report.{f}" for f in opts["formats"]}
+    def _finish(self, stage: Stage, outcome: StageOutcome) -> None:
+        self.ws.result.stages.append(outcome)
+        self.on_stage(stage.name, outcome)
+
+    def _one(self, stage: Stage, opts: dict[str, Any]) -> None:
+        deps = {d: self.state["stages"].get(d, {}).get("fingerprint") for d in stage.needs}
+        inputs = _hash({"options": opts, "deps": deps, "extra": stage.inputs(self.ws, opts)})
+        prev = self.state["stages"].get(stage.name, {})
+        if prev.get("status") == "done" and prev.get("inputs") == inputs and stage.done(self.ws, opts):
+            stage.record(self.ws, opts)
+            self._finish(stage, StageOutcome(stage.name, "skipped", 0.0, "up to date"))
             return
-        self.on_stage(name, None)
-        self.state["stages"][name] = {"status": "running", "inputs": inputs, "started": utc_now()}
+        self.on_stage(stage.name, None)
+        self.state["stages"][stage.name] = {"status": "running", "inputs": inputs, "started": utc_now()}
         self._save()
         t0 = time.monotonic()
         try:
-            if name == "bench":
-                # A bench cut short with the same inputs continues where it stopped.
-                summary = self.stage_bench(opts, resume=prev.get("inputs") == inputs)
-            else:
-                summary = getattr(self, f"stage_{name}")(opts)
+            outcome = stage.run(self.ws, opts, resume=prev.get("inputs") == inputs)
         except (EdgeclasError, KeyboardInterrupt) as e:
             msg = e.message if isinstance(e, EdgeclasError) else "interrupted"
-            self.state["stages"][name].update(status="failed", error=msg, finished=utc_now())
+            self.state["stages"][stage.name].update(status="failed", error=msg, finished=utc_now())
             self._save()
-            failed = StageOutcome(name, "failed", time.monotonic() - t0, msg)
-            self.result.stages.append(failed)
-            self.on_stage(name, failed)
+            self._finish(stage, StageOutcome(stage.name, "failed", time.monotonic() - t0, msg))
             raise
-        status = "partial" if name == "bench" and self.values.get("bench_errors") else "done"
-        self.state["stages"][name].update(status=status, finished=utc_now(), summary=summary,
-                                          seconds=round(time.monotonic() - t0, 1),
-                                          fingerprint=self._fingerprint(name, inputs))
+        status = "partial" if outcome.failed else "done"
+        if outcome.failed:
+            self.failures.append(outcome)
+        produced = [sha256_file(p) if p.is_file() else None for p in stage.outputs(self.ws, opts)]
+        self.state["stages"][stage.name].update(status=status, finished=utc_now(), summary=outcome.summary,
+                                                seconds=round(time.monotonic() - t0, 1),
+                                                fingerprint=_hash([inputs, *produced]))
         self._save()
-        out = StageOutcome(name, "ran" if status == "done" else status, time.monotonic() - t0, summary)
-        self.result.stages.append(out)
-        self.on_stage(name, out)
+        stage.record(self.ws, opts)
+        self._finish(stage, StageOutcome(stage.name, "ran" if status == "done" else status,
+                                         time.monotonic() - t0, outcome.summary))
 
 
 def _claim(out: Path) -> None:

@@ -2,7 +2,7 @@
 # Set up everything edgeclas needs on a fresh Debian machine, idempotently:
 #   1. system packages (apt) that are missing,
 #   2. the project virtualenv .venv with edgeclas[all] installed editable,
-#   3. SDK pieces that tests and the demo use, into the edgeclas cache.
+#   3. SDK pieces that tests and the demo use, into the edgeclas cache (ONNX Runtime, the Lite opt route).
 # Re-running is cheap: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,3 +54,7 @@ for target in "--arch host" "--arch armv8 --os linux"; do
   # shellcheck disable=SC2086  # $target is two words on purpose
   .venv/bin/edgeclas sdk path onnxruntime $target >/dev/null 2>&1 || .venv/bin/edgeclas sdk install onnxruntime $target
 done
+# The Paddle Lite compat runtime (.nb conversion and the host lite engine; an opt binary alone cannot run
+# models): no verb installs packages at run time, so it is set up here (pinned wheel from PyPI, sha256
+# checked). Idempotent: an installed runtime is only checked.
+.venv/bin/edgeclas sdk install lite-opt

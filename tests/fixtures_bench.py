@@ -10,7 +10,7 @@ import pytest
 
 from edgeclas.bench.matrix import cell_key
 from edgeclas.bench.schema import SCHEMA_VERSION
-from edgeclas.bench.stats import compute
+from edgeclas.stats import compute
 from edgeclas.fsutil import append_jsonl
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeclas.bench.runner import read_results
+from edgeclas.bench.results import read_results
 from edgeclas.bench.schema import validate_cell
 
 pytestmark = pytest.mark.integration

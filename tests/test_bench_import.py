@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeclas.bench.importers import import_output
-from edgeclas.bench.runner import read_results
+from edgeclas.bench.results import read_results
 from edgeclas.bench.schema import validate_cell
 from edgeclas.cli import cli
 from edgeclas.errors import DataError

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from edgeclas.bench.matrix import ModelRef, build_matrix
-from edgeclas.bench.runner import device_lock, read_results, run_matrix
+from edgeclas.bench.results import read_results
+from edgeclas.bench.runner import run_matrix
+from edgeclas.device.lock import device_lock
 from edgeclas.bench.schema import validate_cell
-from edgeclas.bench.stats import compute
+from edgeclas.stats import compute
 from edgeclas.errors import ConfigError, DeviceError
 
 MODEL = ModelRef(dir="/m", name="clarity", arch="PPLCNet_x0_25", precision={"onnxruntime": "fp32", "lite": None},
@@ -122,7 +124,7 @@ def test_device_lock_excludes_another_process(tmp_path):
     env = {**os.environ, "EDGECLAS_CACHE": os.environ["EDGECLAS_CACHE"]}
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys,time; from edgeclas.bench.runner import device_lock\n"
+         "import sys,time; from edgeclas.device.lock import device_lock\n"
          "with device_lock('emu:1'):\n print('held', flush=True); time.sleep(30)"],
         stdout=subprocess.PIPE, text=True, env=env)
     try:

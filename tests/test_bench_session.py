@@ -8,6 +8,9 @@ from edgeclas.bench.accuracy import compare_probs
 from edgeclas.bench.session import BuildCache
 from edgeclas.errors import ConfigError, ValidationError
 from edgeclas.manifest import write_manifest
+from edgeclas.targets import target
+
+ARMV8_LINUX = target("armv8", "linux")
 
 
 def _build(d: Path, abi: str = "arm64-v8a", os_name: str = "linux", engine: str = "onnxruntime") -> Path:
@@ -25,12 +28,12 @@ def test_build_cache_picks_the_fitting_build_once(tmp_path):
     lite = _build(tmp_path / "lite", engine="lite")
     good = _build(tmp_path / "good")
     cache = BuildCache(tmp_path / "root", [v7, android, lite, good], allow_build=False)
-    assert cache.get("linux", "armv8", "arm64-v8a", "onnxruntime") == good
-    assert cache.get("linux", "armv8", "arm64-v8a", "lite") == lite
+    assert cache.get(ARMV8_LINUX, "onnxruntime") == good
+    assert cache.get(ARMV8_LINUX, "lite") == lite
     (good / "bin" / "clas_system").write_bytes(b"tampered")
-    assert cache.get("linux", "armv8", "arm64-v8a", "onnxruntime") == good  # found once per run, not re-checked
+    assert cache.get(ARMV8_LINUX, "onnxruntime") == good  # found once per run, not re-checked
     with pytest.raises(ConfigError) as e:
-        BuildCache(tmp_path / "root", [good], allow_build=False).get("linux", "armv8", "arm64-v8a", "onnxruntime")
+        BuildCache(tmp_path / "root", [good], allow_build=False).get(ARMV8_LINUX, "onnxruntime")
     assert "no onnxruntime build for linux/arm64-v8a" in e.value.message  # the tampered build no longer fits
     assert "edgeclas build --arch armv8 --os linux --engine onnxruntime" in e.value.hint
 
@@ -38,7 +41,7 @@ def test_build_cache_picks_the_fitting_build_once(tmp_path):
 def test_build_cache_uses_the_default_location(tmp_path):
     root = tmp_path / "build"
     d = _build(root / "linux-armv8-onnxruntime")
-    assert BuildCache(root, [], allow_build=False).get("linux", "armv8", "arm64-v8a", "onnxruntime") == d
+    assert BuildCache(root, [], allow_build=False).get(ARMV8_LINUX, "onnxruntime") == d
 
 
 def test_accuracy_flags_a_wrong_device_and_missing_images():

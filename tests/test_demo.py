@@ -19,7 +19,8 @@ from edgeclas.model_dir import ModelDir
 pytestmark = pytest.mark.integration
 
 
-def test_demo_writes_data_runs_model_and_prints_the_verify_table(tmp_path):
+def test_demo_writes_data_runs_model_and_prints_the_verify_table(tmp_path, lite_runtime):
+    # lite_runtime: the demo converts .nb files, and no verb installs the Lite runtime itself (sdk install does)
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--num-images", "40", "-o", "Global.epochs=1"]
     r = CliRunner().invoke(cli, args)

@@ -438,7 +438,7 @@ def test_shell_gives_real_exit_codes_and_stdin_eof(emulator):
 
 def test_a_device_held_by_another_run_is_busy(emulator, fake_build, model_dir, images, tmp_path):
     """deploy takes the per-device lock bench uses: it waits, then says who holds the device."""
-    from edgeclas.bench.runner import device_lock
+    from edgeclas.device.lock import device_lock
 
     with device_lock(emulator.serial):
         with pytest.raises(DeviceError, match="device is busy"):

@@ -169,7 +169,7 @@ def clean_routes(tmp_path, monkeypatch):
 
 def test_opt_on_path_is_route_a(clean_routes):
     _fake_opt(clean_routes / "paddle_lite_opt")
-    route = resolve_route(install=False)
+    route = resolve_route()
     assert (route.kind, route.where, route.version) == ("opt-bin", str(clean_routes / "paddle_lite_opt"), "v2.13-rc")
     assert "PATH" in route.why
 
@@ -179,15 +179,15 @@ def test_env_beats_path_and_flag_beats_env(clean_routes, tmp_path, monkeypatch):
     env_opt = _fake_opt(tmp_path / "env_opt", "v2.13-rc")
     flag_opt = _fake_opt(tmp_path / "flag_opt", "v2.12")
     monkeypatch.setenv("EDGECLAS_LITE_OPT", str(env_opt))
-    assert resolve_route(install=False).where == str(env_opt)
-    route = resolve_route(flag_opt, install=False)
+    assert resolve_route().where == str(env_opt)
+    route = resolve_route(flag_opt)
     assert (route.where, route.version) == (str(flag_opt), "v2.12") and "--opt-bin" in route.why
 
 
 def test_a_named_opt_that_is_not_executable_is_an_error(clean_routes, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGECLAS_LITE_OPT", str(tmp_path / "nope"))
     with pytest.raises(ToolchainError, match="EDGECLAS_LITE_OPT"):
-        resolve_route(install=False)
+        resolve_route()
     rows = route_statuses()
     assert rows[0].kind == "opt-bin" and not rows[0].found and "not an executable" in rows[0].note
 
@@ -195,7 +195,7 @@ def test_a_named_opt_that_is_not_executable_is_an_error(clean_routes, tmp_path, 
 def test_bare_opt_on_path_is_not_taken(clean_routes):
     _fake_opt(clean_routes / "opt", "LLVM version 14.0.6")  # usually LLVM's optimizer
     with pytest.raises(ToolchainError) as e:
-        resolve_route(install=False)
+        resolve_route()
     assert "edgeclas sdk install lite-opt" in (e.value.hint or "")
 
 
@@ -206,10 +206,22 @@ def test_nothing_found_lists_every_route_and_how(clean_routes):
     assert "EDGECLAS_LITE_OPT" in rows["opt-bin"].how
 
 
+def test_no_route_is_an_error_naming_sdk_install_and_nothing_is_installed(clean_routes, tmp_path):
+    """Installing belongs to `edgeclas sdk install lite-opt`: convert, the host lite engine and verify only say so."""
+    from edgeclas.engines import lite as lite_engine
+
+    with pytest.raises(ToolchainError, match="no way to reach Paddle Lite") as e:
+        resolve_route()
+    assert "edgeclas sdk install lite-opt" in (e.value.hint or "")
+    ok, why = lite_engine.check(None)
+    assert not ok and "edgeclas sdk install lite-opt" in why
+    assert not (tmp_path / "cache").exists()  # nothing downloaded, nothing set up
+
+
 def test_models_need_a_runtime_not_an_opt_binary(clean_routes):
     _fake_opt(clean_routes / "paddle_lite_opt")
     with pytest.raises(ToolchainError):
-        resolve_route(run_models=True, install=False)
+        resolve_route(run_models=True)
 
 
 def test_rename_import_retargets_one_undefined_symbol(tmp_path):

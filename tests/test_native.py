@@ -155,7 +155,7 @@ def test_native_topk_and_stats_agree_with_numpy(native):
     s = native.stats(samples.tolist())
     for q in (50, 90, 99):
         assert s[f"p{q}"] == pytest.approx(np.percentile(samples, q), rel=1e-12)
-    assert s["std"] == pytest.approx(samples.std(ddof=1), rel=1e-12)  # the same convention as bench.stats
+    assert s["std"] == pytest.approx(samples.std(ddof=1), rel=1e-12)  # the same convention as edgeclas.stats
 
 
 def _manifest(model_dir: Path) -> dict:
@@ -226,6 +226,27 @@ def test_num_threads_reaches_the_engine(host_build, model_dir, png_images, tmp_p
         threads[n] = summary["process_threads"]
     # ONNX Runtime's intra-op pool has num_threads - 1 workers beside the calling thread.
     assert threads[1] >= 1 and threads[4] - threads[1] == 3, threads
+
+
+def test_paddleclas_settings_take_effect_or_are_printed_as_ignored(native, host_build, model_dir, png_images,
+                                                                     tmp_path):
+    """precision, runtime_device, enable_benchmark, tipc_benchmark: honoured, or a warning with the reason."""
+    m = _manifest(model_dir)
+    cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], precision="FP16",
+                      runtime_device="arm_gpu", enable_benchmark=1, tipc_benchmark=1, batch_size=2)
+    r = _run(host_build.command(cfg, png_images[0]), env=host_build.env())
+    assert r.returncode == 0, r.stderr
+    warned = {ln.split(": ", 2)[2].split(" ", 1)[0]: ln for ln in r.stderr.splitlines() if " ignored: " in ln}
+    assert set(warned) == {"precision", "runtime_device", "tipc_benchmark", "batch_size"}, r.stderr
+    assert "precision FP16 ignored: onnxruntime runs the .onnx model" in warned["precision"]
+    settings = r.stderr.split("===settings===\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    shown = {ln.split(" ", 1)[0]: ln.split(" ", 1)[1] for ln in settings if " " in ln}
+    assert not set(warned) & set(shown)  # an ignored setting is never listed as in effect
+    assert shown["enable_benchmark"] == "1" and (shown["warmup"], shown["repeats"]) == ("10", "990")
+    summary = json.loads(r.stdout.splitlines()[-1])
+    assert (summary["warmup"], summary["repeats"]) == (10, 990) and len(summary["latency_ms"]["samples"]) == 990
+    settings_dict, warnings = native.parse_config(cfg.read_text(), "config.txt")
+    assert "batch_size 2 ignored" in " ".join(warnings) and "precision" in settings_dict  # the engine decides that one
 
 
 def test_native_module_pipeline_matches_clas_system(native, host_build, model_dir, png_images, tmp_path):

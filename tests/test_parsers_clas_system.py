@@ -81,5 +81,5 @@ def test_latency_stats_match_numpy_percentiles():
     xs = [5.0, 1.0, 3.0, 2.0, 4.0, 10.0]
     s = latency_from_samples(xs)
     assert s.p90 == pytest.approx(float(np.percentile(xs, 90)))
-    assert s.std == pytest.approx(float(np.std(xs, ddof=1)))  # sample std, like bench.stats and clas_system
+    assert s.std == pytest.approx(float(np.std(xs, ddof=1)))  # sample std, like edgeclas.stats and clas_system
     assert (s.min, s.max) == (1.0, 10.0)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from edgeclas.errors import ConfigError
+from edgeclas import pipeline
+from edgeclas.errors import ConfigError, ValidationError
 from edgeclas.pipeline import DEMO_PIPELINE, STAGES, load_pipeline, run_pipeline
 
 HOST = """
@@ -98,3 +100,84 @@ def test_skip_rerun_and_resume_after_failure(tmp_path):
     assert [(s.name, s.status) for s in res.stages] == [
         ("data", "skipped"), ("train", "skipped"), ("export", "ran"), ("convert", "ran"), ("verify", "ran")]
     assert (out / "model" / "model.onnx").read_bytes() != b"broken"
+
+
+# ------------------------------------------------------------------ the runner walks a table of stages
+
+class _Write(pipeline.Stage):
+    """Writes its option into a.txt; its output is that file."""
+
+    name = "a"
+    options = {"text": (str, "x", "what to write")}
+    runs: list[bool] = []
+
+    def outputs(self, ws, o):
+        return [ws.out / "a.txt"]
+
+    def done(self, ws, o):
+        return (ws.out / "a.txt").is_file()
+
+    def run(self, ws, o, resume):
+        self.runs.append(resume)
+        (ws.out / "a.txt").write_text(o["text"])
+        return pipeline.Outcome(f"wrote {o['text']}")
+
+
+class _Count(pipeline.Stage):
+    """Needs a; fails part of its work while ``flaky`` is set."""
+
+    name = "b"
+    needs = ("a",)
+    runs: list[bool] = []
+    flaky = True
+
+    def run(self, ws, o, resume):
+        self.runs.append(resume)
+        return pipeline.Outcome("counted", failed="1 thing failed" if self.flaky else "", hint="try again")
+
+
+def test_runner_walks_the_table(tmp_path, monkeypatch):
+    a, b = _Write(), _Count()
+    a.runs, b.runs = [], []
+    monkeypatch.setattr(pipeline, "_BY_NAME", {"a": a, "b": b})
+    out = tmp_path / "out"
+
+    def run(text: str) -> list[tuple[str, str]]:
+        pipe = pipeline.Pipeline(None, "t", {}, {"a": {"text": text}, "b": {}})
+        return [(s.name, s.status) for s in run_pipeline(pipe, out).stages]
+
+    with pytest.raises(ValidationError, match="1 thing failed") as e:
+        run("x")
+    assert e.value.hint == "try again" and (a.runs, b.runs) == ([False], [False])
+    state = json.loads((out / "manifest.json").read_text())["stages"]
+    assert state["a"]["status"] == "done" and state["b"]["status"] == "partial"
+
+    b.flaky = False
+    assert run("x") == [("a", "skipped"), ("b", "ran")] and b.runs == [False, True]  # partial: resumed
+    assert run("x") == [("a", "skipped"), ("b", "skipped")]
+    (out / "a.txt").unlink()  # an output gone behind the pipeline's back: made again, same content
+    assert run("x") == [("a", "ran"), ("b", "skipped")]
+    assert run("y") == [("a", "ran"), ("b", "ran")]  # a new option changes a's output, so b follows
+    assert a.runs == [False, True, False]  # resume: the same inputs as the attempt before
+
+
+def test_every_stage_declares_its_options_and_needs():
+    assert pipeline.STAGES == tuple(s.name for s in pipeline.TABLE)
+    for stage in pipeline.TABLE:
+        assert set(stage.needs) <= set(pipeline.STAGES[: pipeline.STAGES.index(stage.name)]), stage.name
+        for key, (types, default, doc) in stage.options.items():
+            assert doc and isinstance(default, types), (stage.name, key)
+    assert [s.name for s in pipeline.TABLE if s.uses_device] == ["deploy", "bench"]
+
+
+@pytest.mark.parametrize("stage, text, message", [
+    ("build", "build: {engines: [tflite]}", "stages.build.engines: unknown engine 'tflite'"),
+    ("deploy", "deploy: {engine: none}", "stages.deploy.engine: unknown engine 'none'"),
+    ("bench", "bench: {engines: [onnxruntime, tflite]}", "stages.bench.engines: unknown engine 'tflite'"),
+])
+def test_engines_in_a_pipeline_come_from_the_engine_table(tmp_path, stage, text, message):
+    yaml_text = f"device: {{serial: s}}\nstages:\n  {text}\n"
+    if stage != "build":
+        yaml_text = HOST.replace("stages:\n", "device: {serial: s}\nstages:\n") + "  build: {}\n  " + text + "\n"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_pipeline(_write(tmp_path, yaml_text))

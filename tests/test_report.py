@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from edgeclas.bench.stats import compute
+from edgeclas.stats import compute
 from edgeclas.errors import ConfigError, ValidationError
 from edgeclas.fsutil import append_jsonl
 from edgeclas.report import report

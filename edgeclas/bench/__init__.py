@@ -1,9 +1,10 @@
 """``edgeclas bench``: latency, memory and on-device accuracy over devices × models × engines × threads × power modes.
 
 The pieces: :mod:`.matrix` (cells and their stable keys), :mod:`.runner` (one worker per device,
-device locks, resumable results.jsonl), :mod:`.session` (a device session over edgeclas.deploy),
-:mod:`.stats` (statistics from raw samples), :mod:`.accuracy` (device vs host reference),
-:mod:`.schema` (the record format, docs/results-schema.md).
+each holding its device's lock, appending to results.jsonl), :mod:`.results` (reading results.jsonl),
+:mod:`.session` (a device session over edgeclas.deploy), :mod:`.accuracy` (device vs host reference),
+:mod:`.schema` (the record format, docs/results-schema.md); statistics from raw samples are
+:mod:`edgeclas.stats`, device locks :mod:`edgeclas.device.lock`.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def bench(
     """Run the matrix (see :mod:`edgeclas.bench.runner`); ``devices`` is ``"all"``, ``"a,b"`` or a list."""
     from ..manifest import write_manifest
     from .matrix import build_matrix, model_ref
-    from .runner import RESULTS_NAME, read_results, run_matrix
+    from .results import RESULTS_NAME, read_results
+    from .runner import run_matrix
     from .session import BuildCache, DeploySession, ReferenceCache
 
     if not models:

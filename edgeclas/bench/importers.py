@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import targets
 from ..errors import ConfigError, DataError
 from ..fsutil import append_jsonl
 from ..manifest import utc_now
-from .matrix import cell_key
-from .runner import RESULTS_NAME, git_state, read_results
+from .matrix import cell_key, check_engines
+from .results import RESULTS_NAME, read_results
+from .runner import git_state
 from .schema import SCHEMA_VERSION, check_cell
-from .stats import compute
+from ..stats import compute
 
 __all__ = ["TOOLS", "ImportResult", "import_output"]
 
@@ -85,6 +87,7 @@ def import_output(
     """
     if tool not in TOOLS:
         raise ConfigError(f"--tool: unknown tool '{tool}'", hint=f"choose from {', '.join(TOOLS)}")
+    check_engines([engine])
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -111,7 +114,7 @@ def import_output(
                   "binary_sha256": None},
         "edgeclas": git_state(),
         "model": {"name": model, "arch": None, "dir": None, "file": found.get("model_file"),
-                  "format": "nb" if engine == "lite" else "onnx", "sha256": None, "precision": found.get("precision")},
+                  "format": targets.engine(engine).model_format[0], "sha256": None, "precision": found.get("precision")},
         "settings": {"engine": engine, "threads": threads, "power_mode": power_mode, "warmup": warmup,
                      "repeats": repeats, "images": found.get("images", 1), "cooldown_s": 0.0},
         "latency_ms": lat, "peak_rss_kb": None, "affinity": None, "accuracy": None,

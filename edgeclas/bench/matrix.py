@@ -13,14 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .. import targets
 from ..errors import ConfigError
 from ..fsutil import sha256_file
 from ..manifest import read_manifest
 
-__all__ = ["ENGINES", "POWER_MODES", "Cell", "ModelRef", "check_engines", "model_ref", "build_matrix", "cell_key"]
+__all__ = ["POWER_MODES", "Cell", "ModelRef", "check_engines", "model_ref", "build_matrix", "cell_key"]
 
-# Engine → the model format its device build loads (manifest "formats" key).
-ENGINES = {"onnxruntime": "onnx", "lite": "nb"}
 # Paddle Lite's power modes; edgeclas's clas_system gives them the same meaning for every engine.
 POWER_MODES = {0: "big cores", 1: "little cores", 2: "all cores", 3: "no binding"}
 
@@ -37,11 +36,12 @@ class ModelRef:
 
 
 def check_engines(engines: Sequence[str]) -> None:
-    unknown = [e for e in engines if e not in ENGINES]
+    choices = targets.model_engine_names()
+    unknown = [e for e in engines if e not in choices]
     if unknown or not engines:
         raise ConfigError(
             f"--engine: unknown engine(s) {', '.join(unknown) or '(none)'}",
-            hint=f"choose from {', '.join(ENGINES)}",
+            hint=f"choose from {', '.join(choices)}",
         )
 
 
@@ -55,11 +55,8 @@ def model_ref(model_dir: str | Path, engines: Sequence[str]) -> ModelRef:
     files: dict[str, tuple[str, str] | None] = {}
     precision: dict[str, str | None] = {}
     for engine in engines:
-        fmt = ENGINES[engine]
-        entry = formats.get(fmt)
-        if fmt == "nb" and isinstance(entry, dict):
-            entry = entry.get("arm")  # device .nb files are converted for the arm target
-        rel = entry.get("file") if isinstance(entry, dict) else None
+        entry = targets.engine(engine).model_entry(formats)
+        rel = entry["file"] if entry else None
         if rel is None or not (model_dir / rel).is_file():
             files[engine] = None
             precision[engine] = None

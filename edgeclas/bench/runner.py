@@ -5,9 +5,9 @@ one line, fsync'd), so killing the process at any moment loses at most the cell 
 ``resume=True`` skips every key already recorded. A failing cell becomes a record with
 ``status: "error"`` and the device's next cell runs.
 
-Sharing phones: a device is held through an exclusive ``flock`` on
-``cache_dir("locks")/device-<serial>.lock`` for the whole run, so two edgeclas processes (two users,
-two CI jobs) never benchmark on the same phone at once; the second waits up to ``lock_timeout_s``.
+Sharing phones: each worker holds its device's :class:`edgeclas.device.lock.device_lock` for the whole
+run, so two edgeclas processes (two users, two CI jobs) never benchmark on the same phone at once; the
+second waits up to ``lock_timeout_s``.
 
 How a cell is actually run is injected: ``session_factory(serial)`` returns a :class:`DeviceSession`
 (the real one deploys through :mod:`edgeclas.deploy`; tests can pass their own).
@@ -15,37 +15,29 @@ How a cell is actually run is injected: ``session_factory(serial)`` returns a :c
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import re
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from .. import __version__
-from ..errors import ConfigError, DeviceError, EdgeclasError
+from .. import __version__, targets
+from ..device.lock import device_lock
+from ..errors import ConfigError, EdgeclasError
 from ..fsutil import append_jsonl
 from ..manifest import utc_now
-from ..paths import cache_dir, repo_root
-from .matrix import ENGINES, Cell
+from ..paths import tree_root
+from .matrix import Cell
+from .results import RESULTS_NAME, read_results
 from .schema import SCHEMA_VERSION, validate_cell
 
 __all__ = [
-    "RESULTS_NAME",
     "DeviceSession",
     "MatrixResult",
-    "read_results",
-    "device_lock",
     "git_state",
     "run_matrix",
 ]
-
-RESULTS_NAME = "results.jsonl"
 
 
 class DeviceSession(Protocol):
@@ -78,32 +70,6 @@ class MatrixResult:
         return self.run_dir / RESULTS_NAME
 
 
-def read_results(path: str | Path, *, strict: bool = False) -> list[dict[str, Any]]:
-    """Records of a results.jsonl; a final line cut by a kill is skipped (``strict`` raises instead)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    records = []
-    for i, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        last = i == len(lines)  # no newline after it: the write was cut short
-        try:
-            rec = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if last and not strict:
-                continue
-            raise ConfigError(f"{path}:{i}: not a JSON line ({e})", hint="the file was edited or corrupted") from None
-        if last and not strict:
-            continue
-        if not isinstance(rec, dict):
-            raise ConfigError(f"{path}:{i}: not a JSON object")
-        records.append(rec)
-    return records
-
-
 _git_cache: dict[str, Any] | None = None
 
 
@@ -111,7 +77,7 @@ def git_state() -> dict[str, Any]:
     """``{"version", "git_commit", "git_dirty"}`` of the edgeclas source tree (nulls outside a checkout)."""
     global _git_cache
     if _git_cache is None:
-        root = repo_root()
+        root = tree_root()
         commit: str | None = None
         dirty: bool | None = None
         if (root / ".git").exists():
@@ -130,50 +96,6 @@ def git_state() -> dict[str, Any]:
     return dict(_git_cache)
 
 
-def _safe_name(serial: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", serial)
-
-
-class device_lock:
-    """Exclusive inter-process lock on one device (``with device_lock(serial, timeout_s):``)."""
-
-    def __init__(self, serial: str, timeout_s: float = 600.0, poll_s: float = 0.5) -> None:
-        self.serial = serial
-        self.timeout_s = timeout_s
-        self.poll_s = poll_s
-        self.path = cache_dir("locks") / f"device-{_safe_name(serial)}.lock"
-        self._fd: int | None = None
-
-    def __enter__(self) -> "device_lock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-                    os.close(fd)
-                    raise DeviceError(
-                        f"{self.serial}: device is busy (held by {holder}) for more than {self.timeout_s:g} s",
-                        hint=f"wait for that run to finish, or raise --lock-timeout (lock file {self.path})",
-                    ) from None
-                time.sleep(self.poll_s)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv[:3])}".encode(), 0)
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-
 def _model_section(cell: Cell) -> dict[str, Any]:
     f = cell.model_file
     return {
@@ -181,7 +103,7 @@ def _model_section(cell: Cell) -> dict[str, Any]:
         "arch": cell.model.arch,
         "dir": cell.model.dir,
         "file": f[0] if f else None,
-        "format": ENGINES[cell.engine],
+        "format": targets.engine(cell.engine).model_format[0],
         "sha256": f[1] if f else None,
         "precision": cell.model.precision.get(cell.engine),
     }
@@ -283,9 +205,10 @@ class _Worker(threading.Thread):
                 measured, error = None, setup_error
                 if error is None:
                     if cell.model_file is None:
+                        row = targets.engine(cell.engine)
                         error = ConfigError(
-                            f"{cell.model.dir}: model has no {ENGINES[cell.engine]} file for engine {cell.engine}",
-                            hint=f"edgeclas convert {cell.model.dir} --to {ENGINES[cell.engine]}",
+                            f"{cell.model.dir}: model has no {row.format_label} for engine {cell.engine}",
+                            hint=f"edgeclas convert {cell.model.dir} {row.convert}",
                         )
                     else:
                         try:

@@ -10,68 +10,43 @@ the builds root, else built once with :func:`edgeclas.build.build`.
 from __future__ import annotations
 
 import posixpath
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ConfigError, DeviceError, EdgeclasError, ModelError
-from ..manifest import check_files, read_manifest
+from ..errors import DeviceError, EdgeclasError
+from ..fsutil import safe_name
+from ..manifest import read_manifest
+from ..targets import Target
 from .accuracy import compare_probs, reference_probs
 from .matrix import Cell
-from .stats import compute
+from ..stats import compute
 
 __all__ = ["BuildCache", "ReferenceCache", "DeploySession"]
 
 REMOTE_ROOT = "/data/local/tmp/edgeclas-bench"
 
 
-def _safe(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", s)
-
-
 @dataclass
 class BuildCache:
-    """Device builds by (os, arch, engine): given dirs first, then ``root/<os>-<arch>-<engine>``, else built."""
+    """Device builds by (target, engine), found or made once per run with :func:`edgeclas.build.locate`
+    (given dirs first, then ``root/<os>-<arch>-<engine>``, else built there when allowed)."""
 
     root: Path
     given: Sequence[Path] = ()
     allow_build: bool = True
-    _found: dict[tuple[str, str, str], Path] = field(default_factory=dict)
+    _found: dict[tuple[Target, str], Path] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def get(self, os_name: str, arch: str, abi: str, engine: str) -> Path:
-        key = (os_name, arch, engine)
+    def get(self, t: Target, engine: str) -> Path:
+        from ..build import locate
+
         with self._lock:  # two devices of one ABI wait for one build instead of building twice
-            if key not in self._found:
-                self._found[key] = self._find(os_name, arch, abi, engine)
-            return self._found[key]
-
-    def _fits(self, d: Path, os_name: str, abi: str, engine: str) -> bool:
-        try:
-            m = read_manifest(d, "build")
-        except ModelError:
-            return False
-        t, e = m.get("target") or {}, m.get("engine") or {}
-        return t.get("abi") == abi and t.get("os") == os_name and e.get("name") == engine and not check_files(d, m)
-
-    def _find(self, os_name: str, arch: str, abi: str, engine: str) -> Path:
-        for d in self.given:
-            if self._fits(Path(d), os_name, abi, engine):
-                return Path(d)
-        default = self.root / f"{os_name}-{arch}-{engine}"
-        if self._fits(default, os_name, abi, engine):
-            return default
-        if not self.allow_build:
-            raise ConfigError(
-                f"no {engine} build for {os_name}/{abi} among --build dirs or in {self.root}",
-                hint=f"edgeclas build --arch {arch} --os {os_name} --engine {engine} --out {default}",
-            )
-        from ..build import build
-
-        build(arch, os_name, engine, default)  # positional: (arch, os, engine, out)
-        return default
+            if (t, engine) not in self._found:
+                self._found[(t, engine)] = locate(t, engine, given=self.given, root=self.root,
+                                                  allow_build=self.allow_build)
+            return self._found[(t, engine)]
 
 
 class ReferenceCache:
@@ -118,7 +93,7 @@ class DeploySession:
         self.device = AdbDevice(serial, AdbServer.resolve(adb_server))
         self.info = self.device.info()
         self.os = os_name or self.info.os
-        self.remote_root = posixpath.join(REMOTE_ROOT, _safe(serial))
+        self.remote_root = posixpath.join(REMOTE_ROOT, safe_name(serial))
         self._bundles: dict[tuple[str, str], Any] = {}
 
     def environment(self) -> dict[str, Any]:
@@ -147,17 +122,14 @@ class DeploySession:
     def _bundle(self, cell: Cell) -> tuple[Any, str]:
         from ..deploy import make_bundle, sync_bundle
 
+        from ..build import device_target
+
         key = (cell.model.dir, cell.engine)
         if key not in self._bundles:
-            if not self.info.build_arch:
-                raise DeviceError(
-                    f"device {self.serial} has ABIs {', '.join(self.info.abilist) or '(none)'}: no edgeclas build fits",
-                    hint="edgeclas builds for arm64-v8a (armv8) and armeabi-v7a (armv7)",
-                )
-            build_dir = self.builds.get(self.os, self.info.build_arch, self.info.abi, cell.engine)
-            out = self.work_dir / "bundles" / _safe(self.serial) / f"{_safe(cell.model.name)}-{cell.engine}"
+            build_dir = self.builds.get(device_target(self.info, self.os), cell.engine)
+            out = self.work_dir / "bundles" / safe_name(self.serial) / f"{safe_name(cell.model.name)}-{cell.engine}"
             bundle = make_bundle(build_dir, cell.model.dir, self.images, out_dir=out)
-            remote = posixpath.join(self.remote_root, f"{_safe(cell.model.name)}-{cell.engine}")
+            remote = posixpath.join(self.remote_root, f"{safe_name(cell.model.name)}-{cell.engine}")
             sync_bundle(self.device, bundle, remote)
             self._bundles[key] = (bundle, remote)
         return self._bundles[key]

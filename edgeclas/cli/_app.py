@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
 from .. import __version__
 from ..errors import EdgeclasError
 
-__all__ = ["cli", "main", "handle_errors", "console", "parse_csv"]
+__all__ = ["cli", "main", "handle_errors", "console", "parse_csv", "TableChoice", "TableList"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,6 +91,39 @@ def parse_csv(value: str | None, cast: Callable[[str], Any] = str) -> list[Any]:
         except ValueError:
             raise click.BadParameter(f"'{item}' is not a valid value") from None
     return out
+
+
+class TableChoice(click.Choice):
+    """A ``click.Choice`` whose choices are read from a table each time they are needed, so a row added
+    after the CLI was imported (an engine registered by a plugin or a test) is offered and accepted too."""
+
+    def __init__(self, values: Callable[[], Sequence[str]]) -> None:
+        self._values = values
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._values())
+
+    @choices.setter
+    def choices(self, _value: Any) -> None:
+        pass  # click.Choice.__init__ assigns it; the table is the source
+
+
+class TableList(click.ParamType):
+    """A comma-separated list whose help shows a table's current values (``lite,onnxruntime``); the stage
+    function validates the items, so the API and the CLI refuse the same values with the same message."""
+
+    name = "list"
+
+    def __init__(self, values: Callable[[], Sequence[str]]) -> None:
+        self._values = values
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return ",".join(self._values())
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[str]:
+        return value if isinstance(value, list) else parse_csv(value)
 
 
 def main(argv: list[str] | None = None) -> Any:

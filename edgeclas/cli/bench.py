@@ -6,14 +6,16 @@ from pathlib import Path
 
 import click
 
-from ._app import cli, console, handle_errors, parse_csv
+from ..targets import OSES, model_engine_names
+from ._app import TableChoice, TableList, cli, console, handle_errors, parse_csv
 
 
 @cli.command()
 @click.option("--devices", "-d", default=None, metavar="SERIAL[,SERIAL…]|all",
               help="Devices (default: $ANDROID_SERIAL, else the only connected device); 'all' = every online one.")
 @click.option("--model", "-m", "models", required=True, metavar="MODEL_DIR[,MODEL_DIR…]", help="Model directories.")
-@click.option("--engine", "engines", default="onnxruntime", show_default=True, metavar="lite,onnxruntime")
+@click.option("--engine", "engines", type=TableList(model_engine_names), default="onnxruntime", show_default=True,
+              help="Engines (comma-separated).")
 @click.option("--threads", "-t", default="1", show_default=True, metavar="N[,N…]")
 @click.option("--power-mode", "power_modes", default="0", show_default=True, metavar="M[,M…]",
               help="0 big cores, 1 little cores, 2 all cores, 3 no binding.")
@@ -32,7 +34,7 @@ from ._app import cli, console, handle_errors, parse_csv
 @click.option("--build-root", default=Path("build"), show_default=True, type=click.Path(path_type=Path),
               help="Where builds are looked for and made.")
 @click.option("--no-build", is_flag=True, help="Never build: fail the cells whose build is missing.")
-@click.option("--os", "os_name", type=click.Choice(["android", "linux"]), default=None,
+@click.option("--os", "os_name", type=click.Choice(OSES), default=None,
               help="Override the devices' detected userland (which build they need).")
 @click.option("--reference", default="paddle", show_default=True, type=click.Choice(["paddle", "onnxruntime", "none"]),
               help="Host engine the device outputs are compared with ('none' skips the accuracy check).")
@@ -55,7 +57,7 @@ def bench(devices, models, engines, threads, power_modes, warmup, repeats, coold
     if devices is None:
         devices = ""  # select_devices: $ANDROID_SERIAL or the only device
     res = run_bench(
-        devices, parse_csv(models), engines=parse_csv(engines), threads=parse_csv(threads, int),
+        devices, parse_csv(models), engines=engines, threads=parse_csv(threads, int),
         power_modes=parse_csv(power_modes, int), warmup=warmup, repeats=repeats, cooldown_s=cooldown_s,
         images=images, out=out, resume=resume, retry_errors=retry_errors, adb_server=adb_server, builds=builds,
         build_root=build_root, allow_build=not no_build, os_name=os_name, timeout_s=timeout_s,
@@ -78,7 +80,7 @@ def bench(devices, models, engines, threads, power_modes, warmup, repeats, coold
 @click.option("--out", "-o", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory to add to.")
 @click.option("--device", required=True, metavar="NAME", help="The phone the numbers came from (its serial, to match later runs).")
 @click.option("--model", "model_name", required=True, metavar="NAME", help="Model name (as edgeclas bench records it).")
-@click.option("--engine", default="lite", show_default=True, type=click.Choice(["lite", "onnxruntime"]))
+@click.option("--engine", default="lite", show_default=True, type=TableChoice(model_engine_names))
 @click.option("--threads", default=None, type=click.IntRange(1), help="When the output does not say.")
 @click.option("--power-mode", default=None, type=click.IntRange(0, 3), help="When the output does not say.")
 @click.option("--soc", default=None, help="SoC of the device, for the report.")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ._app import cli, console, handle_errors
+from ..targets import OSES, model_engine_names
+from ._app import TableChoice, cli, console, handle_errors
 
 
 @cli.command()
@@ -16,9 +17,9 @@ from ._app import cli, console, handle_errors
 @click.option("--images", "-i", required=True, type=click.Path(path_type=Path), help="An image file or a folder.")
 @click.option("--build", "build_dir", default=None, type=click.Path(path_type=Path),
               help="Build directory (edgeclas build); default: build/<os>-<arch>-<engine>, built if missing.")
-@click.option("--engine", type=click.Choice(["onnxruntime", "lite"]), default=None,
+@click.option("--engine", type=TableChoice(model_engine_names), default=None,
               help="Engine when no --build is given (default: lite on Android with a .nb, else onnxruntime).")
-@click.option("--os", "os_name", type=click.Choice(["android", "linux"]), default=None,
+@click.option("--os", "os_name", type=click.Choice(OSES), default=None,
               help="Override the device's detected userland (which build it needs).")
 @click.option("--threads", "-t", default=1, show_default=True, type=int)
 @click.option("--power-mode", default=0, show_default=True, type=click.IntRange(0, 3),

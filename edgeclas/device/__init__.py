@@ -20,6 +20,7 @@ from .errors import (
     RemoteCrash,
     RemoteTimeout,
 )
+from .lock import device_lock
 from .select import select_device, select_devices
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "adb_binary",
     "select_device",
     "select_devices",
+    "device_lock",
     "DeviceNotFound",
     "DeviceOffline",
     "DeviceUnauthorized",

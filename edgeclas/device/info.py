@@ -11,6 +11,7 @@ import re
 import shlex
 from typing import Iterable
 
+from ..targets import ABI_TO_ARCH
 from .base import CpuCluster, DeviceInfo
 
 __all__ = [
@@ -33,8 +34,7 @@ __all__ = [
 # Marks the start of each section in the combined info command's output; no real text starts so.
 SECTION = "@@edgeclas:"
 
-# Android ABI names ↔ edgeclas build arches (docs/artifacts.md "Build").
-ABI_TO_ARCH = {"arm64-v8a": "armv8", "armeabi-v7a": "armv7"}
+# Android ABI names ↔ edgeclas build arches: from the targets table (docs/targets.md).
 ARCH_TO_ABI = {v: k for k, v in ABI_TO_ARCH.items()}
 # ``uname -m`` on Linux boards (no getprop) → the Android ABI name edgeclas uses for that arch.
 _UNAME_TO_ABI = {"aarch64": "arm64-v8a", "arm64": "arm64-v8a", "armv8l": "armeabi-v7a", "armv7l": "armeabi-v7a"}

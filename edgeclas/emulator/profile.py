@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..paths import repo_root
+from ..paths import source_dir
 
 __all__ = ["Cluster", "DeviceProfile", "load_profile", "profile_names", "profiles_dir"]
 
@@ -61,7 +61,7 @@ class DeviceProfile:
 
 
 def profiles_dir() -> Path:
-    return repo_root() / "devices"
+    return source_dir("devices")
 
 
 def profile_names() -> list[str]:

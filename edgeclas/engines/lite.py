@@ -33,7 +33,7 @@ def check(model: ModelDir | None) -> tuple[bool, str]:
     if model is not None and not (model.formats.get("nb") or {}).get(_TARGET):
         return False, f"{model.path}: no {_TARGET} .nb (make it with: edgeclas convert {model.path} --to nb --target {_TARGET})"
     try:
-        route = resolve_route(run_models=True, install=False)
+        route = resolve_route(run_models=True)
         if model is not None:
             model.nb_file(_TARGET)
     except EdgeclasError as e:

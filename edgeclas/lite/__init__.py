@@ -35,5 +35,6 @@ def doctor_rows():
         rows.append(ToolStatus("lite", f"opt route {s.kind}", s.found, s.version, s.where, s.how, mark + s.note))
     if chosen is None:
         rows.append(ToolStatus("lite", "opt route in use", False, how="edgeclas sdk install lite-opt",
-                               note=f"none yet; convert --to nb sets up the compat runtime (Paddle Lite {LITE_VERSION}) on first use"))
+                               note=f"none yet: convert --to nb and the lite engine need one (Paddle Lite {LITE_VERSION}); "
+                               "make setup installs the compat runtime"))
     return rows

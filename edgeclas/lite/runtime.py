@@ -229,17 +229,15 @@ def route_statuses(opt_bin: str | os.PathLike[str] | None = None) -> list[RouteS
     return sorted(rows, key=lambda r: order.index(r.kind))
 
 
-def resolve_route(
-    opt_bin: str | os.PathLike[str] | None = None, *, run_models: bool = False, install: bool = True
-) -> Route:
-    """The first usable route in the order opt-bin → module → compat; sets up compat when allowed."""
+def resolve_route(opt_bin: str | os.PathLike[str] | None = None, *, run_models: bool = False) -> Route:
+    """The first usable route in the order opt-bin → module → compat. Never installs anything: the compat
+    runtime is set up by ``edgeclas sdk install lite-opt`` (``make setup`` runs it), and its absence is an
+    error naming that command."""
     probe = _probe(None if run_models else opt_bin)
     for route in probe.routes:
         if run_models and not route.can_run_models:
             continue
         return route
-    if install:
-        return install_compat()
     raise ToolchainError(
         "no way to reach Paddle Lite: " + "; ".join(note for note, _ in probe.missing.values()),
         hint=f"run: {_INSTALL_HINT}   (or set {OPT_ENV})",

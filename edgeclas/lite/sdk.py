@@ -27,7 +27,7 @@ def _item(name: str, route: runtime.Route, t, source: str):
 
 
 def resolve(name: str, t, flag: Path | None):
-    route = runtime.resolve_route(flag, install=False)
+    route = runtime.resolve_route(flag)
     return _item(name, route, t, route.source)
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..device.errors import OutputParseError
+from ..stats import compute
 
 __all__ = [
     "TopK",
@@ -96,9 +97,7 @@ class ClasSystemOutput:
 
 
 def latency_from_samples(samples: list[float], init: float | None = None, first: float | None = None) -> LatencyStats:
-    """Stats of raw samples through :func:`edgeclas.bench.stats.compute`, the one implementation."""
-    from ..bench.stats import compute
-
+    """Stats of raw samples through :func:`edgeclas.stats.compute`, the one implementation."""
     if not samples:
         return LatencyStats(init=init, first=first)
     s = compute(samples)

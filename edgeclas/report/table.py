@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bench.runner import RESULTS_NAME, read_results
+from ..bench.results import RESULTS_NAME, read_results
 from ..bench.schema import validate_cell
 from ..errors import ConfigError, ValidationError
 

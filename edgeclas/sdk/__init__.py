@@ -14,12 +14,12 @@ fetches pinned artifacts (sha256-checked) into the cache. Tool modules implement
 from __future__ import annotations
 
 import importlib
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ToolchainError
+from ..targets import Target, target
 
 __all__ = [
     "SdkItem",
@@ -42,74 +42,6 @@ class SdkItem:
     source: str  # "flag" | "env" | "cache" | "download" | "system"
     target: str = ""  # Target.key for per-target items, "" for host tools used for every target
     note: str = ""
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where code runs: ``os`` linux|android, ``arch`` host|armv7|armv8 (as the CLI says it)."""
-
-    os: str
-    arch: str
-
-    @property
-    def machine(self) -> str:
-        """The CPU: x86_64, aarch64 or armv7 (``host`` resolved to this machine)."""
-        if self.arch == "host":
-            return _host_machine()
-        return {"armv8": "aarch64", "armv7": "armv7"}[self.arch]
-
-    @property
-    def abi(self) -> str:
-        return {"x86_64": "x86_64", "aarch64": "arm64-v8a", "armv7": "armeabi-v7a"}[self.machine]
-
-    @property
-    def triple(self) -> str:
-        if self.os == "android":
-            return {"aarch64": "aarch64-linux-android", "armv7": "armv7a-linux-androideabi"}[self.machine]
-        return {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu", "armv7": "arm-linux-gnueabihf"}[
-            self.machine
-        ]
-
-    @property
-    def is_host(self) -> bool:
-        return self.os == "linux" and self.machine == _host_machine()
-
-    @property
-    def key(self) -> str:
-        """``linux-host``, ``linux-armv8``, ``android-armv7``: names cache dirs and list rows."""
-        return f"{self.os}-{self.arch}"
-
-    def flags(self) -> str:
-        """The CLI options that select this target, for messages."""
-        if self.arch == "host":
-            return "--arch host"
-        return f"--arch {self.arch} --os {self.os}"
-
-
-_ARCH_ALIASES = {
-    "host": "host",
-    "armv8": "armv8", "arm64": "armv8", "aarch64": "armv8", "arm64-v8a": "armv8",
-    "armv7": "armv7", "arm": "armv7", "armhf": "armv7", "armeabi-v7a": "armv7", "armv7hf": "armv7",
-}
-
-
-def _host_machine() -> str:
-    m = platform.machine().lower()
-    return {"amd64": "x86_64", "arm64": "aarch64", "armv7l": "armv7"}.get(m, m)
-
-
-def target(arch: str = "host", os: str | None = None) -> Target:
-    """Normalise CLI words: ``arch`` host|armv7|armv8 (or arm64, aarch64, armhf, ABI names);
-    ``os`` linux|android, default android for ARM (phones are the real target) and linux for host."""
-    a = _ARCH_ALIASES.get((arch or "host").lower())
-    if a is None:
-        raise ConfigError(f"unknown --arch '{arch}'", hint="use one of: host, armv7, armv8")
-    o = (os or ("linux" if a == "host" else "android")).lower()
-    if o not in ("linux", "android"):
-        raise ConfigError(f"unknown --os '{os}'", hint="use one of: android, linux")
-    if a == "host" and o != "linux":
-        raise ConfigError("--arch host builds for this machine, which runs Linux; --os android needs --arch armv7|armv8")
-    return Target(o, a)
 
 
 # name → (module implementing it, one-line description). Other areas add rows with register().

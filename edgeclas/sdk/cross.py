@@ -29,14 +29,12 @@ __all__ = ["CPUINFO", "qemu_command", "qemu_prefix", "resolve", "install", "targ
 
 ENV_PREFIX = "EDGECLAS_QEMU_LD_PREFIX"
 
-# Per CPU: compiler, qemu binaries (static first), apt packages, sysroot.
+# Per CPU: compiler, apt packages, sysroot (the qemu binaries are in edgeclas.targets.TARGETS).
 _TOOLS = {
-    "aarch64": {"gxx": "aarch64-linux-gnu-g++", "qemu": ("qemu-aarch64-static", "qemu-aarch64"),
-                "apt_gxx": "g++-aarch64-linux-gnu", "sysroot": "/usr/aarch64-linux-gnu",
-                "apt_libc": "libc6-arm64-cross"},
-    "armv7": {"gxx": "arm-linux-gnueabihf-g++", "qemu": ("qemu-arm-static", "qemu-arm"),
-              "apt_gxx": "g++-arm-linux-gnueabihf", "sysroot": "/usr/arm-linux-gnueabihf",
-              "apt_libc": "libc6-armhf-cross"},
+    "aarch64": {"gxx": "aarch64-linux-gnu-g++", "apt_gxx": "g++-aarch64-linux-gnu",
+                "sysroot": "/usr/aarch64-linux-gnu", "apt_libc": "libc6-arm64-cross"},
+    "armv7": {"gxx": "arm-linux-gnueabihf-g++", "apt_gxx": "g++-arm-linux-gnueabihf",
+              "sysroot": "/usr/arm-linux-gnueabihf", "apt_libc": "libc6-armhf-cross"},
 }
 
 # /proc/cpuinfo of ARM SoCs, in the kernel's format. aarch64: 4x Cortex-A55 + 4x Cortex-A76
@@ -92,13 +90,13 @@ def resolve(name: str, t: Target, flag: Path | None) -> SdkItem:
         return SdkItem(name, version.split(")")[-1].strip() or version, Path(path),
                        "flag" if flag else "system", t.key)
     if name == "qemu":
-        for exe in ((str(flag),) if flag else tools["qemu"]):
+        for exe in ((str(flag),) if flag else t.qemu):
             path, version = which_version(exe)
             if path:
                 m = re.search(r"version (\d+(?:\.\d+)+)", version)
                 return SdkItem(name, m.group(1) if m else version, Path(path),
                                "flag" if flag else "system", t.key)
-        raise ToolchainError(f"{tools['qemu'][0]} not found on PATH (needed to run {t.machine} binaries here)",
+        raise ToolchainError(f"{t.qemu[0]} not found on PATH (needed to run {t.machine} binaries here)",
                              hint="apt-get install qemu-user-static")
     if name == "qemu-prefix":
         env = os.environ.get(ENV_PREFIX)

@@ -27,7 +27,7 @@ void Throw(const Status& st) {
 
 py::dict ConfigDict(const Config& c) {
   py::dict d;
-  for (const auto& kv : SettingsInEffect(c)) d[py::str(kv.first)] = kv.second;
+  for (const auto& kv : SettingsInEffect(c, c.ignored)) d[py::str(kv.first)] = kv.second;
   d["clas_model_file"] = c.clas_model_file;
   d["label_path"] = c.label_path;
   d["engine"] = c.engine;
@@ -78,10 +78,12 @@ PYBIND11_MODULE(_native, m) {
         Config c;
         std::vector<std::string> warnings;
         Throw(ParseConfig(text, source, &c, &warnings));
+        for (const auto& i : c.ignored) warnings.push_back(IgnoredText(c, i));
         return py::make_tuple(ConfigDict(c), warnings);
       },
       py::arg("text"), py::arg("source") = "<config>",
-      "Parse clas_system config text -> (settings dict, warnings); ValueError naming key and line.");
+      "Parse clas_system config text -> (settings dict, warnings incl. settings ignored whatever the engine); "
+      "ValueError naming key and line.");
 
   m.def(
       "decode",

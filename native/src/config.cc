@@ -1,5 +1,6 @@
 #include "edgeclas/config.h"
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -130,7 +131,14 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
       {"visualize", boolean(&c.visualize)},
       {"num_threads", int_in(&c.num_threads, 1, 256)},
       {"batch_size", int_in(&c.batch_size, 1, 1024)},
-      {"precision", text_value(&c.precision)},
+      {"precision",
+       [&c](const std::string& v) {
+         std::string up = v;
+         for (char& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+         if (up != "FP32" && up != "FP16" && up != "INT8") return std::string("FP32, FP16 or INT8");
+         c.precision = up;
+         return std::string();
+       }},
       {"runtime_device", text_value(&c.runtime_device)},
       {"enable_benchmark", boolean(&c.enable_benchmark)},
       {"tipc_benchmark", boolean(&c.tipc_benchmark)},
@@ -194,12 +202,22 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
   if (c.crop_size > c.resize_short_size)
     return Status::Error(source + ": crop_size " + std::to_string(c.crop_size) + " is larger than resize_short_size " +
                          std::to_string(c.resize_short_size) + " (the crop is taken from the resized image)");
-  if (warnings) {
-    // Accepted for PaddleClas compatibility; say plainly what they do here.
-    if (c.batch_size != 1) warnings->push_back(source + ": batch_size " + std::to_string(c.batch_size) +
-                                               ": clas_system runs one image per inference (batch 1)");
-    if (c.visualize) warnings->push_back(source + ": visualize 1: no image is drawn; results are printed");
+  // PaddleClas keys: honoured where clas_system can, else recorded as ignored with the reason.
+  if (c.enable_benchmark) {
+    // PaddleClas's benchmark runs each image 1000 times and leaves the first 10 out of the timing.
+    if (seen.count("warmup") && seen.count("repeats"))
+      c.ignored.push_back({"enable_benchmark", "1", "warmup and repeats are set in the config and decide the runs"});
+    if (!seen.count("warmup")) c.warmup = 10;
+    if (!seen.count("repeats")) c.repeats = 990;
   }
+  if (c.batch_size != 1)
+    c.ignored.push_back({"batch_size", std::to_string(c.batch_size), "clas_system runs one image per inference (batch 1)"});
+  if (c.visualize) c.ignored.push_back({"visualize", "1", "no image is drawn; results are printed"});
+  if (c.runtime_device != "arm_cpu" && c.runtime_device != "cpu")
+    c.ignored.push_back({"runtime_device", c.runtime_device, "clas_system runs on the CPU (arm_cpu)"});
+  if (c.tipc_benchmark)
+    c.ignored.push_back({"tipc_benchmark", "1",
+                         "clas_system prints its own settings and latency summary, not PaddleClas's TIPC AutoLog report"});
   *cfg = c;
   return Status::OK();
 }
@@ -223,11 +241,12 @@ std::string ResolveConfigPath(const Config& cfg, const std::string& path) {
   return stat(alt.c_str(), &st) == 0 ? alt : path;
 }
 
-std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& c) {
+std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& c,
+                                                                   const std::vector<IgnoredSetting>& ignored) {
   auto triple = [](const std::array<float, 3>& a) {
     return FormatFloat(a[0]) + " " + FormatFloat(a[1]) + " " + FormatFloat(a[2]);
   };
-  return {
+  std::vector<std::pair<std::string, std::string>> all = {
       {"config", c.source},
       {"clas_model_file", c.clas_model_file},
       {"label_path", c.label_path.empty() ? "(none)" : c.label_path},
@@ -248,7 +267,20 @@ std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& 
       {"batch_size", std::to_string(c.batch_size)},
       {"precision", c.precision},
       {"runtime_device", c.runtime_device},
+      {"enable_benchmark", c.enable_benchmark ? "1" : "0"},
+      {"tipc_benchmark", c.tipc_benchmark ? "1" : "0"},
   };
+  std::vector<std::pair<std::string, std::string>> in_effect;
+  for (auto& kv : all) {
+    bool dropped = false;
+    for (const auto& i : ignored) dropped = dropped || i.key == kv.first;
+    if (!dropped) in_effect.push_back(std::move(kv));
+  }
+  return in_effect;
+}
+
+std::string IgnoredText(const Config& cfg, const IgnoredSetting& i) {
+  return cfg.source + ": " + i.key + " " + i.value + " ignored: " + i.reason;
 }
 
 }  // namespace edgeclas

@@ -127,5 +127,10 @@ class OnnxRuntimeEngine : public Engine {
 
 std::unique_ptr<Engine> CreateEngine() { return std::make_unique<OnnxRuntimeEngine>(); }
 const char* BuiltEngineName() { return "onnxruntime"; }
+// The CPU provider runs the .onnx in the precision it was exported with; a config cannot change it.
+std::vector<IgnoredSetting> EngineIgnoredSettings(const Config& cfg) {
+  if (cfg.precision == "FP32") return {};
+  return {{"precision", cfg.precision, "onnxruntime runs the .onnx model in the precision it was exported with (fp32)"}};
+}
 
 }  // namespace edgeclas

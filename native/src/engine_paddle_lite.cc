@@ -74,5 +74,13 @@ class PaddleLiteEngine : public Engine {
 
 std::unique_ptr<Engine> CreateEngine() { return std::make_unique<PaddleLiteEngine>(); }
 const char* BuiltEngineName() { return "lite"; }
+// Paddle Lite runs the .nb in the precision opt converted it to (edgeclas convert --fp16 | --quant);
+// this backend does not switch kernels from the config. Honouring precision FP16 on ARM (an ARM82-FP16
+// library and the fp16 .nb) belongs here: stop listing it and apply it in Load.
+std::vector<IgnoredSetting> EngineIgnoredSettings(const Config& cfg) {
+  if (cfg.precision == "FP32") return {};
+  return {{"precision", cfg.precision,
+           "this Paddle Lite build runs the .nb in the precision it was converted to (edgeclas convert --fp16)"}};
+}
 
 }  // namespace edgeclas

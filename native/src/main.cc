@@ -29,9 +29,12 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return 2;
   }
+  std::vector<IgnoredSetting> ignored = cfg.ignored;
+  for (auto& i : EngineIgnoredSettings(cfg)) ignored.push_back(std::move(i));
+  for (const auto& i : ignored) std::fprintf(stderr, "warning: %s\n", IgnoredText(cfg, i).c_str());
   const bool json = cfg.output == OutputFormat::kJson;
   // Settings first; in JSON mode stdout carries only JSON lines.
-  auto settings = SettingsInEffect(cfg);
+  auto settings = SettingsInEffect(cfg, ignored);
   for (auto& kv : settings)
     if (kv.first == "engine" && cfg.engine.empty()) kv.second = BuiltEngineName();
   std::fputs(SettingsText(settings).c_str(), json ? stderr : stdout);

@@ -132,6 +132,52 @@ TEST(Config, UnknownKeyWarnsWithLine) {
   EXPECT_NE(w[0].find("num_thread"), std::string::npos) << w[0];
 }
 
+// PaddleClas keys either take effect or are listed as ignored with the reason; never both.
+TEST(Config, PaddleClasKeysTakeEffectOrAreIgnored) {
+  Config c;
+  std::vector<std::string> w;
+  const char* text =
+      "clas_model_file m.nb\nbatch_size 4\nvisualize 1\nruntime_device arm_gpu\ntipc_benchmark 1\nprecision fp16\n";
+  ASSERT_TRUE(ParseConfig(text, "c.txt", &c, &w).ok());
+  EXPECT_TRUE(w.empty());
+  EXPECT_EQ(c.precision, "FP16");  // the engine decides about precision (EngineIgnoredSettings)
+  std::vector<std::string> keys;
+  for (const auto& i : c.ignored) {
+    keys.push_back(i.key);
+    EXPECT_FALSE(i.reason.empty()) << i.key;
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"batch_size", "visualize", "runtime_device", "tipc_benchmark"}));
+  EXPECT_EQ(IgnoredText(c, c.ignored[0]),
+            "c.txt: batch_size 4 ignored: clas_system runs one image per inference (batch 1)");
+  for (const auto& kv : SettingsInEffect(c, c.ignored)) {
+    for (const auto& k : keys) EXPECT_NE(kv.first, k);
+  }
+  Config d;
+  ASSERT_TRUE(ParseConfig(kPaddleClasConfig, "config.txt", &d, &w).ok());
+  EXPECT_TRUE(d.ignored.empty());  // PaddleClas's own defaults are all honoured
+  Status st = ParseConfig("clas_model_file m.nb\nprecision bf16\n", "c.txt", &d, &w);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("c.txt:2: precision"), std::string::npos) << st.message();
+}
+
+TEST(Config, EnableBenchmarkRunsLikePaddleClas) {
+  Config c;
+  std::vector<std::string> w;
+  ASSERT_TRUE(ParseConfig("clas_model_file m.nb\nenable_benchmark 1\n", "c.txt", &c, &w).ok());
+  EXPECT_EQ(c.warmup, 10);  // PaddleClas: 1000 runs per image, the first 10 untimed
+  EXPECT_EQ(c.repeats, 990);
+  EXPECT_TRUE(c.ignored.empty());
+  ASSERT_TRUE(ParseConfig("clas_model_file m.nb\nenable_benchmark 1\nrepeats 5\n", "c.txt", &c, &w).ok());
+  EXPECT_EQ(c.warmup, 10);
+  EXPECT_EQ(c.repeats, 5);  // an explicit key wins
+  ASSERT_TRUE(ParseConfig("clas_model_file m.nb\nenable_benchmark 1\nwarmup 1\nrepeats 5\n", "c.txt", &c, &w).ok());
+  ASSERT_EQ(c.ignored.size(), 1u);
+  EXPECT_EQ(c.ignored[0].key, "enable_benchmark");
+  ASSERT_TRUE(ParseConfig("clas_model_file m.nb\nenable_benchmark 0\n", "c.txt", &c, &w).ok());
+  EXPECT_EQ(c.warmup, 0);
+  EXPECT_EQ(c.repeats, 1);
+}
+
 TEST(Config, BadValuesNameKeyAndLine) {
   struct Case {
     const char* line;

@@ -11,6 +11,14 @@ namespace edgeclas {
 
 enum class OutputFormat { kText, kJson };
 
+// A setting that was read but does not take effect in this run, and why. clas_system prints it as
+// ignored (a warning with the reason) and never among the settings in effect.
+struct IgnoredSetting {
+  std::string key;
+  std::string value;
+  std::string reason;
+};
+
 struct Config {
   // PaddleClas deploy/lite keys (accepted unchanged).
   std::string clas_model_file;
@@ -20,9 +28,9 @@ struct Config {
   bool visualize = false;
   int num_threads = 1;
   int batch_size = 1;
-  std::string precision = "FP32";
+  std::string precision = "FP32";  // FP32 | FP16 | INT8 (any case in the file); the engine decides if it can
   std::string runtime_device = "arm_cpu";
-  bool enable_benchmark = false;
+  bool enable_benchmark = false;  // PaddleClas's benchmark: 1000 runs per image, the first 10 untimed
   bool tipc_benchmark = false;
   // edgeclas keys.
   std::string engine;  // empty: the engine this binary was built with
@@ -40,6 +48,8 @@ struct Config {
   // Where the config came from: relative file paths in it are resolved against its directory.
   std::string source = "<config>";
   std::string base_dir;
+  // Settings read but not honoured whatever the engine (batch_size > 1, visualize 1, …), with the reason.
+  std::vector<IgnoredSetting> ignored;
 };
 
 // One "key value" line per setting; '#' starts a comment; blank lines are ignored. Unknown keys are
@@ -52,7 +62,12 @@ Status LoadConfigFile(const std::string& path, Config* cfg, std::vector<std::str
 // directory), else relative to the config file's directory.
 std::string ResolveConfigPath(const Config& cfg, const std::string& path);
 
-// "key value" lines describing every setting in effect (printed first by clas_system).
-std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& cfg);
+// "key value" lines describing every setting in effect (printed first by clas_system): all but the
+// `ignored` ones (cfg.ignored plus what the engine ignores, EngineIgnoredSettings).
+std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& cfg,
+                                                                   const std::vector<IgnoredSetting>& ignored);
+
+// "config.txt: precision FP16 ignored: <reason>", the warning clas_system prints for an ignored setting.
+std::string IgnoredText(const Config& cfg, const IgnoredSetting& ignored);
 
 }  // namespace edgeclas

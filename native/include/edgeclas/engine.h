@@ -28,5 +28,9 @@ class Engine {
 std::unique_ptr<Engine> CreateEngine();
 // Name of the compiled-in engine ("onnxruntime", "lite" or "none").
 const char* BuiltEngineName();
+// Settings of `cfg` the compiled-in engine does not honour, each with the reason (e.g. a precision the
+// engine cannot switch to). Defined in each engine's file: the one place where an engine that learns a
+// setting (Paddle Lite's FP16 on ARM) stops listing it and applies it in Load instead.
+std::vector<IgnoredSetting> EngineIgnoredSettings(const Config& cfg);
 
 }  // namespace edgeclas

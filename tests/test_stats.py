@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from edgeclas.bench.stats import compute, percentile, trimmed_mean
+from edgeclas.stats import compute, percentile, trimmed_mean
 
 
 def test_stats_match_numpy_on_random_samples():
