@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from .errors import ConfigError, ModelError
 from .fsutil import atomic_write_text, staging_dir
 from .manifest import read_manifest, write_manifest
+from .models.distillation import infer_member, member_prefix
 
 __all__ = ["FORMATS", "export"]
 
@@ -70,8 +71,14 @@ def export(
             "input_size": [int(x) for x in model["input_size"]],
         }
         preprocess = dict(manifest["preprocess"])
-    except (KeyError, TypeError, ValueError) as e:
+        member = infer_member(model)
+    except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise ModelError(f"{ckpt / 'manifest.json'}: malformed checkpoint manifest ({type(e).__name__}: {e})") from None
+    distillation = None
+    if member is not None:  # a DistillationModel exports its infer_model_name member (the student) alone
+        models = [next(iter(m.items())) for m in spec["arch_kwargs"]["models"]]
+        distillation = {"infer_model_name": member.key, "models": {key: m["name"] for key, m in models}}
+        spec.update(arch=member.arch, arch_kwargs=member.kwargs, state_prefix=member_prefix(member))
     labels = [str(x) for x in manifest.get("labels") or range(spec["class_num"])]
     name = name or out.name
 
@@ -110,6 +117,7 @@ def export(
                 "paddle_version": _paddle_version(),
                 "inputs": {"checkpoint": str(ckpt.resolve()), "checkpoint_files": manifest.get("files", {})},
                 "formats": sections,
+                **({"distillation": distillation} if distillation else {}),
             },
             files=files,
         )
@@ -170,6 +178,9 @@ def _save_static(spec_json: str) -> None:
 
         net = build_model(spec["arch"], spec["class_num"], **spec["arch_kwargs"])
         state = paddle.load(spec["params"])
+        prefix = spec.get("state_prefix")
+        if prefix:  # one member of a DistillationModel: its weights, without the member's name
+            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         missing, unexpected = net.set_state_dict(state)
         if missing or unexpected:
             raise ModelError(

@@ -6,6 +6,8 @@
 Every arch is a row of :data:`ARCHS` (family + fixed constructor arguments); recipe keys under
 ``Arch`` other than ``name`` and ``class_num`` are passed through as ``**kw`` and checked against
 the family's constructor, so a typo is a :class:`ConfigError` naming the closest valid key.
+``DistillationModel`` (PaddleClas's teacher + student under one ``Arch``, :mod:`.distillation`) is
+built by the same function from its ``models`` list.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ._pretrained import PretrainedReport, load_pretrained
+from .distillation import DISTILLATION
 
 __all__ = ["ARCHS", "ArchSpec", "arch_options", "build_model", "load_pretrained", "PretrainedReport",
            "reparameterize"]
@@ -74,15 +77,22 @@ def _closest(name: str, choices: list[str]) -> str:
 def _spec(arch: str) -> ArchSpec:
     spec = ARCHS.get(arch)
     if spec is None:
-        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=_closest(arch, list(ARCHS)))
+        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=_closest(arch, [*ARCHS, DISTILLATION]))
     return spec
+
+
+def _class(arch: str):
+    if arch == DISTILLATION:
+        from .distillation_model import DistillationModel
+
+        return DistillationModel
+    return _family_class(_spec(arch).family)
 
 
 def arch_options(arch: str) -> list[str]:
     """The optional constructor arguments ``arch`` takes as ``Arch`` keys (``dropout_prob``, ``lr_mult_list``…)."""
-    spec = _spec(arch)
-    params = inspect.signature(_family_class(spec.family).__init__).parameters
-    return [p for p in params if p not in ("self", "class_num", *spec.fixed)]
+    fixed = () if arch == DISTILLATION else tuple(_spec(arch).fixed)
+    return [p for p in inspect.signature(_class(arch).__init__).parameters if p not in ("self", "class_num", *fixed)]
 
 
 def build_model(arch: str, class_num: int, **kw: Any):
@@ -91,14 +101,14 @@ def build_model(arch: str, class_num: int, **kw: Any):
     ``kw`` are the family's optional constructor arguments (e.g. ``dropout_prob``,
     ``class_expand``, ``use_last_conv``, ``lr_mult_list`` for PP-LCNet).
     """
-    spec = _spec(arch)
     if not isinstance(class_num, int) or isinstance(class_num, bool) or class_num < 1:
         raise ConfigError(f"Arch.class_num must be a positive integer, got {class_num!r}")
     allowed = arch_options(arch)
     for key in kw:
         if key not in allowed:
             raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=_closest(key, allowed))
-    return _family_class(spec.family)(class_num=class_num, **spec.fixed, **kw)
+    fixed = {} if arch == DISTILLATION else _spec(arch).fixed
+    return _class(arch)(class_num=class_num, **fixed, **kw)
 
 
 def reparameterize(model) -> None:

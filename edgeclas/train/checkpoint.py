@@ -70,7 +70,10 @@ def read_checkpoint(directory: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_model(directory: str | os.PathLike[str]):
-    """``(model in eval mode, manifest)`` from a checkpoint directory; the weights must fit exactly."""
+    """``(model in eval mode, manifest)`` from a checkpoint directory; the weights must fit exactly.
+
+    For a DistillationModel the model is its ``infer_model_name`` member (the student), as exported.
+    """
     import paddle
 
     from ..models import build_model
@@ -86,4 +89,4 @@ def load_model(directory: str | os.PathLike[str]):
         raise ModelError(f"{directory / WEIGHTS}: does not fit {m['arch']} ({len(bad)} keys differ, e.g. {bad[0]})")
     model.set_state_dict(state)
     model.eval()
-    return model, manifest
+    return getattr(model, "infer_model", model), manifest

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .distill import DISTILL_LOSSES, check_distillation
 
 __all__ = ["DEFAULTS", "LOSSES", "METRICS", "load_config", "apply_override", "validate"]
 
@@ -81,7 +82,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Op tables for the list sections: name → {argument: default}.
-LOSSES: dict[str, dict[str, Any]] = {"CELoss": {"weight": 1.0, "epsilon": 0.0}}
+LOSSES: dict[str, dict[str, Any]] = {"CELoss": {"weight": 1.0, "epsilon": 0.0}, **DISTILL_LOSSES}
 METRICS: dict[str, dict[str, Any]] = {"TopkAcc": {"topk": [1, 5]}, "TprAtFpr": {"max_fpr": 0.001}}
 # Names kept from PaddleClas recipes; only these values are implemented (data loading is single-process).
 _CHOICES = {("Optimizer", "name"): ["Momentum"], ("Optimizer", "lr", "name"): ["Cosine"],
@@ -165,6 +166,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         _check_ops(out[section][name], LOSSES, f"{section}.{name}")
     for name in ("Train", "Eval"):
         _check_ops(out["Metric"][name], METRICS, f"Metric.{name}")
+    check_distillation(out)
     for path, choices in _CHOICES.items():
         node = out
         for p in path:

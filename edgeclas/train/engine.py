@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import ConfigError, DataError, ModelError
 from ..fsutil import append_jsonl
 from ..manifest import write_manifest
+from ..models.distillation import DISTILLATION
 
 __all__ = ["TrainResult", "train", "evaluate", "check_run_dir"]
 
@@ -47,11 +48,15 @@ class _Data:
 
 def _resolve_data(cfg: dict[str, Any]) -> _Data:
     from ..data import check_labels_agree, read_label_list, read_list
+    from ..data.info import DISTILL_LIST
 
     dl, class_num = cfg["DataLoader"], cfg["Arch"]["class_num"]
     ds_dir = cfg["Global"]["dataset_dir"]
+    distill = cfg["Arch"]["name"] == DISTILLATION
     if ds_dir:  # an edgeclas dataset directory fills in the PaddleClas paths
-        for split, name in (("Train", "train_list.txt"), ("Eval", "val_list.txt")):
+        # a distillation trains on the list with the unlabelled images too, where the dataset has one
+        train_list = DISTILL_LIST if distill and (Path(ds_dir) / DISTILL_LIST).is_file() else "train_list.txt"
+        for split, name in (("Train", train_list), ("Eval", "val_list.txt")):
             dl[split]["dataset"]["image_root"] = str(ds_dir)
             dl[split]["dataset"]["cls_label_path"] = str(Path(ds_dir) / name)
             dl[split]["dataset"]["label_list"] = str(Path(ds_dir) / "label_list.txt")
@@ -64,7 +69,8 @@ def _resolve_data(cfg: dict[str, Any]) -> _Data:
         check_labels_agree(labels, label_file, class_num, "Arch.class_num")
     else:
         labels = [str(i) for i in range(class_num)]
-    train = read_list(tr["cls_label_path"], tr["image_root"], class_num)
+    # images without a label only make sense to a teacher–student loss
+    train = read_list(tr["cls_label_path"], tr["image_root"], class_num, unlabelled=distill)
     val = read_list(ev["cls_label_path"], ev["image_root"], class_num)
     return _Data(train, val, labels, Path(ev["image_root"]).resolve(), Path(ev["cls_label_path"]).resolve())
 
@@ -174,6 +180,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
 
     from ..models import build_model, load_pretrained
     from .checkpoint import WEIGHTS, copy_checkpoint, load_optimizer_state, read_checkpoint, save_checkpoint
+    from .distill import build_distill_loss
     from .distributed import barrier, gather, require_gpus
     from .loss import build_loss
     from .metrics import compute_metrics
@@ -195,9 +202,11 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     if steps < 1:
         raise DataError(f"{dl['Train']['dataset']['cls_label_path']}: {len(data.train)} images make no batch of {bs}")
 
-    opt, sched = build_optimizer(cfg["Optimizer"], model.parameters(), steps, g["epochs"])
-    loss_fn = build_loss(cfg["Loss"]["Train"], arch["class_num"])
+    # a DistillationModel's frozen models (the teacher) are left out of the optimizer altogether
+    opt, sched = build_optimizer(cfg["Optimizer"], [p for p in model.parameters() if p.trainable], steps, g["epochs"])
+    loss_fn = (build_distill_loss if arch["name"] == DISTILLATION else build_loss)(cfg["Loss"]["Train"], arch["class_num"])
     eval_loss_fn = build_loss(cfg["Loss"]["Eval"], arch["class_num"])
+    infer = getattr(model, "infer_model", model)  # what is evaluated and exported: a distillation's student
 
     start, best_metrics, best_key, report = 1, {}, None, None
     last_metrics: dict[str, float] = {}
@@ -222,6 +231,10 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             if not report.complete:
                 log.warning("pretrained weights cover the backbone only partly: missing %s, mismatched %s",
                             report.missing[:5], [k for k, _, _ in report.mismatched][:5])
+        if arch["name"] == DISTILLATION:  # each model's own `pretrained` (the teacher's must fit whole)
+            for key, member in model.load_member_weights().items():
+                log.info("pretrained %s: %s", key, member.summary())
+                report = member if key == model.infer_model_name else report
 
     # DataParallel averages the gradients of all ranks in backward(); `model` stays the plain network
     # for evaluation and checkpoints (parameter names without the wrapper's prefix).
@@ -239,8 +252,9 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             losses, train_probs, train_labels, seen, t0 = [], [], [], 0, time.perf_counter()
             batches = _train_batches(data, transform, bs, g["seed"], epoch, steps, dl, drop_last, workers)
             for step, (x, y) in enumerate(batches, 1):
-                logits = net(paddle.to_tensor(x))
-                loss = loss_fn(logits, paddle.to_tensor(y))
+                out = net(paddle.to_tensor(x))
+                loss = loss_fn(out, paddle.to_tensor(y))
+                logits = out[model.infer_model_name] if isinstance(out, dict) else out
                 loss.backward()
                 opt.step()
                 opt.clear_grad()
@@ -263,13 +277,14 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean([v for l, _, _ in shards for v in l])),
                                       "lr": float(sched.get_lr()), "images_per_sec": seen / dt,
                                       "world_size": workers.world}
-            train_metrics = compute_metrics(np.concatenate([p for _, p, _ in shards]),
-                                            np.concatenate([t for _, _, t in shards]), cfg["Metric"]["Train"])
+            probs, labels = np.concatenate([p for _, p, _ in shards]), np.concatenate([t for _, _, t in shards])
+            known = labels >= 0  # the unlabelled images of a distillation list have no right answer
+            train_metrics = compute_metrics(probs[known], labels[known], cfg["Metric"]["Train"])
             record.update({f"train_{k}": v for k, v in train_metrics.items()})
             evaluated = g["eval_during_train"] and (epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
             if evaluated:
                 model.eval()
-                probs, labels, eval_loss = _predict(model, _eval_batches(data, pre, dl), eval_loss_fn)
+                probs, labels, eval_loss = _predict(infer, _eval_batches(data, pre, dl), eval_loss_fn)
                 # the recipe's metrics first: the first one decides which epoch is `best`
                 last_metrics = {**compute_metrics(probs, labels, eval_spec), "loss": eval_loss}
                 record.update({f"eval_{k}": v for k, v in last_metrics.items()})

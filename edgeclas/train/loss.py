@@ -14,7 +14,7 @@ def build_loss(spec: list[dict[str, Any]], class_num: int) -> Callable:
 
     terms = []
     for entry in spec:
-        (_name, args), = entry.items()  # validated: CELoss is the only loss
+        (_name, args), = entry.items()  # validated: CELoss is the only loss of one network
         args = args or {}
         terms.append((float(args.get("weight", 1.0)), float(args.get("epsilon", 0.0) or 0.0)))
 
