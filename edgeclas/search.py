@@ -397,12 +397,13 @@ def _requeue(study, storage, trial) -> None:
 
 def _fail_dead_local_trials(study, storage) -> None:
     """Fail and re-queue RUNNING trials whose worker on this machine no longer exists."""
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker")
         if worker and not _worker_alive(worker):
-            with contextlib.suppress(Exception):  # another worker may have failed it first
+            with contextlib.suppress(UpdateFinishedTrialError):  # another worker may have failed it first
                 if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
                     _requeue(study, storage, t)
 
@@ -540,7 +541,7 @@ def _work(ctx: _Ctx, worker: int = 0) -> None:
 
 def _child(ctx: _Ctx, worker: int, errors) -> None:
     """Entry point of a --jobs worker process."""
-    with contextlib.suppress(Exception):  # Linux: die with the parent, so a killed search leaves no orphans
+    with contextlib.suppress(OSError, AttributeError):  # Linux: die with the parent, so a killed search leaves no orphans
         import ctypes
 
         ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL

@@ -203,3 +203,12 @@ def test_launch_options_are_checked_before_anything_starts(dataset: Path, tmp_pa
         train(RECIPE, [f"Global.dataset_dir={dataset}", f"Global.output_dir={tmp_path / 'run'}", *extra], **kwargs)
     assert message in str(e.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_use_sync_bn_off_gpus_is_ignored_and_said_so(dataset: Path, tmp_path: Path, caplog):
+    """PaddleClas recipes carry Arch.use_sync_bn; off GPUs PaddleClas ignores it with a message, and so does edgeclas."""
+    with caplog.at_level("WARNING", logger="edgeclas.train.engine"):
+        r = train(RECIPE, [f"Global.dataset_dir={dataset}", f"Global.output_dir={tmp_path / 'run'}", "Global.epochs=1",
+                           "Global.steps_per_epoch=1", "DataLoader.Train.sampler.batch_size=8", "Arch.use_sync_bn=True"])
+    assert "Arch.use_sync_bn ignored: batch norm syncs across GPU processes only" in caplog.text
+    assert json.loads((r.best / "manifest.json").read_text())["model"]["arch_kwargs"] == {}

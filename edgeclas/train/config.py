@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
         "name": "PPLCNet_x1_0",          # str: a name from edgeclas.models.ARCHS
         "class_num": 1000,               # int
         "pretrained": None,              # str: .pdparams; classifier re-initialised when class_num differs
+        "use_sync_bn": False,            # bool: batch norm statistics over all GPU processes (--gpus); none on CPU
     },
     "Loss": {
         "Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.1}}],

@@ -22,7 +22,7 @@ from ..models.distillation import DISTILLATION
 __all__ = ["TrainResult", "train", "evaluate", "check_run_dir"]
 
 log = logging.getLogger(__name__)
-_ARCH_RESERVED = ("name", "class_num", "pretrained")
+_ARCH_RESERVED = ("name", "class_num", "pretrained", "use_sync_bn")
 
 
 @dataclass
@@ -193,6 +193,12 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
         paddle.distributed.init_parallel_env()  # gloo on CPU, NCCL on GPUs (the launcher's choice)
     _seed_everything(g["seed"])  # after joining the group, which draws random numbers: same weights as 1 process
     model = build_model(arch["name"], arch["class_num"], **{k: v for k, v in arch.items() if k not in _ARCH_RESERVED})
+    if arch["use_sync_bn"]:
+        if g["device"] == "gpu" and workers.world > 1:
+            model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        elif workers.main:  # as PaddleClas: the setting is ignored off GPUs, and said so
+            log.warning("Arch.use_sync_bn ignored: batch norm syncs across GPU processes only "
+                        "(Paddle's CPU build has no sync_batch_norm kernel)")
     bs = dl["Train"]["sampler"]["batch_size"]  # per process, as PaddleClas's batch size per card
     per_rank = math.ceil(len(data.train) / workers.world)
     drop_last = dl["Train"]["sampler"]["drop_last"] and per_rank >= bs
