@@ -30,9 +30,7 @@ directory from ``latest/``, so nothing that was trained is lost and no finished 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fcntl
-import hashlib
 import inspect
 import json
 import os
@@ -42,8 +40,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ConfigError, EdgeclasError, ModelError
-from .fsutil import atomic_write_text
+from .errors import ConfigError, EdgeclasError, ModelError, did_you_mean
+from .fsutil import atomic_write_text, sha256_file
 
 __all__ = ["Param", "Space", "TrialRow", "SearchResult", "load_space", "search", "show", "export_best",
            "default_storage"]
@@ -68,11 +66,6 @@ _PADDLECLAS_KEYS = {
 }
 SAMPLERS = ("TPESampler", "RandomSampler")
 PRUNERS = ("MedianPruner", "PercentilePruner", "HyperbandPruner", "ThresholdPruner", "NopPruner")
-
-
-def _near(key: str, valid: list[str] | tuple[str, ...]) -> str:
-    m = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    return f"did you mean '{m[0]}'?" if m else f"valid: {', '.join(valid)}"
 
 
 def _scalar(v: Any) -> bool:
@@ -144,7 +137,7 @@ def _parse_entry(entry: Any, where: str) -> Param:
         raise ConfigError(f"{where}: expected a mapping with search_key, replace_config and search_values")
     for key in entry:
         if key not in _ENTRY_KEYS:
-            raise ConfigError(f"{where}.{key}: unknown key", hint=_near(str(key), _ENTRY_KEYS))
+            raise ConfigError(f"{where}.{key}: unknown key", hint=did_you_mean(str(key), _ENTRY_KEYS))
     name = entry.get("search_key")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}.search_key: a name is required (the parameter's name in Optuna)")
@@ -188,12 +181,12 @@ def _optuna_class(kind: str, spec: Any, names: tuple[str, ...], where: str) -> d
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ConfigError(f"{where}: expected {{name: {names[0]}, ...arguments}}")
     if spec["name"] not in names:
-        raise ConfigError(f"{where}.name: '{spec['name']}' is not supported", hint=_near(spec["name"], names))
+        raise ConfigError(f"{where}.name: '{spec['name']}' is not supported", hint=did_you_mean(spec["name"], names))
     module = optuna.samplers if kind == "sampler" else optuna.pruners
     allowed = [p for p in inspect.signature(getattr(module, spec["name"])).parameters if p != "self"]
     for key in spec:
         if key != "name" and key not in allowed:
-            raise ConfigError(f"{where}.{key}: not an argument of {spec['name']}", hint=_near(key, allowed))
+            raise ConfigError(f"{where}.{key}: not an argument of {spec['name']}", hint=did_you_mean(key, allowed))
     return dict(spec)
 
 
@@ -218,7 +211,7 @@ def load_space(path: str | os.PathLike[str]) -> Space:
         if key in _PADDLECLAS_KEYS:
             raise ConfigError(f"{p}: {key}: a PaddleClas search key edgeclas takes elsewhere", hint=_PADDLECLAS_KEYS[key])
         if key not in _TOP_KEYS:
-            raise ConfigError(f"{p}: {key}: unknown key", hint=_near(str(key), _TOP_KEYS))
+            raise ConfigError(f"{p}: {key}: unknown key", hint=did_you_mean(str(key), _TOP_KEYS))
     entries = raw.get("search_dict")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{p}: search_dict: expected a non-empty list of parameters")
@@ -273,7 +266,7 @@ def _check_against_recipe(space: Space, recipe: Path, overrides: list[str]) -> t
                     allowed = arch_options(trial_cfg["Arch"]["name"])
                     if rest not in allowed:
                         raise ConfigError(f"{space.path}: search_key {param.name}: {key}: not an option of "
-                                          f"{trial_cfg['Arch']['name']}", hint=_near(rest, allowed))
+                                          f"{trial_cfg['Arch']['name']}", hint=did_you_mean(rest, allowed))
     if not cfg["Global"]["eval_during_train"]:
         raise ConfigError(f"{recipe}: Global.eval_during_train is False: trials are judged on eval metrics",
                           hint="set it True (and Global.eval_interval to how often a trial may be pruned)")
@@ -615,10 +608,6 @@ def _space_from_attrs(attrs: dict[str, Any]) -> Space:
     return Space("", params, **d)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _user_overrides(overrides: list[str]) -> list[str]:
     # Global.output_dir belongs to the search (it places the trials), not to the recipe being searched.
     return [o for o in overrides if o.split("=", 1)[0].strip() != "Global.output_dir"]
@@ -649,7 +638,7 @@ def search(recipe: str | os.PathLike[str], space_file: str | os.PathLike[str], o
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     rdb = _open_storage(storage_url)
-    wanted = {"recipe": str(recipe), "recipe_sha256": _sha256(recipe), "recipe_text": recipe.read_text(),
+    wanted = {"recipe": str(recipe), "recipe_sha256": sha256_file(recipe), "recipe_text": recipe.read_text(),
               "overrides": _user_overrides(overrides), "space": space.to_dict(), "metric": metric}
     wanted = json.loads(json.dumps(wanted))  # as the storage gives it back (tuples become lists)
     st = optuna.create_study(study_name=study_name, storage=rdb, direction=space.direction, load_if_exists=True)

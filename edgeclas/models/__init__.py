@@ -12,12 +12,11 @@ built by the same function from its ``models`` list.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ._pretrained import PretrainedReport, load_pretrained
 from .distillation import DISTILLATION
 
@@ -69,15 +68,10 @@ def _family_class(family: str):
     return ResNetVd
 
 
-def _closest(name: str, choices: list[str]) -> str:
-    near = difflib.get_close_matches(name, choices, n=1)
-    return f"did you mean '{near[0]}'?" if near else f"valid: {', '.join(choices)}"
-
-
 def _spec(arch: str) -> ArchSpec:
     spec = ARCHS.get(arch)
     if spec is None:
-        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=_closest(arch, [*ARCHS, DISTILLATION]))
+        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=did_you_mean(arch, [*ARCHS, DISTILLATION]))
     return spec
 
 
@@ -106,7 +100,7 @@ def build_model(arch: str, class_num: int, **kw: Any):
     allowed = arch_options(arch)
     for key in kw:
         if key not in allowed:
-            raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=_closest(key, allowed))
+            raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=did_you_mean(key, allowed))
     fixed = {} if arch == DISTILLATION else _spec(arch).fixed
     return _class(arch)(class_num=class_num, **fixed, **kw)
 

@@ -18,11 +18,10 @@ models' keys (``Teacher.blocks.0.conv0.conv.weight``), as in PaddleClas's checkp
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 
 __all__ = ["DISTILLATION", "Member", "parse_members", "infer_member", "member_prefix"]
 
@@ -37,11 +36,6 @@ class Member:
     kwargs: dict[str, Any] = field(default_factory=dict)  # the architecture's own options
     frozen: bool = False
     pretrained: str | None = None
-
-
-def _near(name: str, choices: list[str]) -> str:
-    m = difflib.get_close_matches(name, choices, n=1)
-    return f"did you mean '{m[0]}'?" if m else f"models: {', '.join(choices)}"
 
 
 def parse_members(class_num: int, models: Any, freeze_params_list: Any = None, infer_model_name: Any = None,
@@ -92,7 +86,7 @@ def parse_members(class_num: int, models: Any, freeze_params_list: Any = None, i
                           hint=f"set it to one of: {', '.join(keys)} (usually the student)")
     if infer_model_name not in keys:
         raise ConfigError(f"Arch.infer_model_name: '{infer_model_name}' is not one of the models",
-                          hint=_near(str(infer_model_name), keys))
+                          hint=did_you_mean(str(infer_model_name), keys, "models"))
     if all(m.frozen for m in members):
         raise ConfigError("Arch.freeze_params_list: every model is frozen, nothing would train")
     return members

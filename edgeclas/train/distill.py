@@ -17,10 +17,9 @@ target's probabilities (PaddleClas applies it to the target's logits).
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Callable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 
 __all__ = ["DISTILL_LOSSES", "GT_LOSSES", "check_distillation", "build_distill_loss"]
 
@@ -31,11 +30,6 @@ DISTILL_LOSSES: dict[str, dict[str, Any]] = {
     "DistillationKLDivLoss": {"weight": 1.0, "model_name_pairs": [], "temperature": 4.0},
 }
 GT_LOSSES = ("DistillationGTCELoss",)  # the losses that read labels
-
-
-def _near(name: str, keys: list[str]) -> str:
-    m = difflib.get_close_matches(name, keys, n=1)
-    return f"did you mean '{m[0]}'?" if m else f"models: {', '.join(keys)}"
 
 
 def _names(args: dict[str, Any], where: str, keys: list[str]) -> None:
@@ -54,7 +48,7 @@ def _names(args: dict[str, Any], where: str, keys: list[str]) -> None:
             raise ConfigError(f"{where}.model_name_pairs: a model paired with itself")
     for n in flat:
         if n not in keys:
-            raise ConfigError(f"{where}: '{n}' is not one of Arch.models", hint=_near(str(n), keys))
+            raise ConfigError(f"{where}: '{n}' is not one of Arch.models", hint=did_you_mean(str(n), keys, "models"))
 
 
 def check_distillation(cfg: dict[str, Any]) -> None:
