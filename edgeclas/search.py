@@ -503,6 +503,7 @@ def _work(ctx: _Ctx, worker: int = 0) -> None:
     """One worker: start trials while the study's budget allows, one at a time."""
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # each trial gets one line from `progress` instead
     storage = _open_storage(ctx.storage)
     study = optuna.load_study(study_name=ctx.study, storage=storage, pruner=_pruner(ctx.space))
     study.sampler = _sampler(ctx.space, worker, len(study.get_trials(deepcopy=False)))

@@ -43,8 +43,10 @@ def _table(result, top: int) -> None:
         params = [f"{t.params[n]:.4g}" if isinstance(t.params.get(n), float) else str(t.params.get(n, "-")) for n in names]
         table.add_row(str(t.number) + (f"←{t.retry_of}" if t.retry_of is not None else ""), t.state.lower(),
                       _value(t.value), str(t.epochs), *params,
-                      f"{t.seconds:.1f}" if t.seconds is not None else "-", t.run_dir or "-")
+                      f"{t.seconds:.1f}" if t.seconds is not None else "-", Path(t.run_dir).name if t.run_dir else "-")
     con.print(table)
+    if result.out:
+        con.print(f"run dirs in {Path(result.out) / result.study}")
     if len(rows) > top:
         con.print(f"({len(rows) - top} more; --top N shows more)")
 
