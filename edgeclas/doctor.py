@@ -55,7 +55,10 @@ _PY_PACKAGES = [
     ("starlette", "serve (routes, requests)", "serve"),
     ("python-multipart", "serve (multipart uploads)", "serve"),
     ("prometheus_client", "serve (/metrics)", "serve"),
+    ("optuna", "search (trials, samplers, pruners)", "search"),
+    ("SQLAlchemy", "search (Optuna's RDB storage)", "search"),
     ("httpx", "serve tests and benchmark (HTTP client)", "test"),
+    ("PyMySQL", "search tests (a database driver for an unreachable --storage)", "test"),
 ]
 
 

@@ -7,7 +7,11 @@ with the class's ``exit_code``; tracebacks are shown only with ``--debug``.
 
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 __all__ = [
+    "did_you_mean",
     "EdgeclasError",
     "ConfigError",
     "DataError",
@@ -18,7 +22,15 @@ __all__ = [
     "ConversionError",
     "ValidationError",
     "DeviceError",
+    "TrainingError",
 ]
+
+
+def did_you_mean(name: str, choices: Iterable[str], what: str = "valid") -> str:
+    """A hint naming the choice closest to ``name``, or listing them all when none is close."""
+    choices = list(choices)
+    near = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f"did you mean '{near[0]}'?" if near else f"{what}: {', '.join(choices)}"
 
 
 class EdgeclasError(Exception):
@@ -89,3 +101,9 @@ class DeviceError(EdgeclasError):
     """Talking to a device failed: not found, offline, push failed, remote crash, timeout, bad output."""
 
     exit_code = 9
+
+
+class TrainingError(EdgeclasError):
+    """Training could not finish: a training process died or the distributed launcher failed."""
+
+    exit_code = 10

@@ -24,6 +24,7 @@ from .errors import ConfigError, ModelError
 from .fsutil import atomic_write_text, staging_dir
 from .manifest import read_manifest, write_manifest
 from .model_dir import PostProcess
+from .models.distillation import infer_member, member_prefix
 
 __all__ = ["FORMATS", "export", "resolve_postprocess"]
 
@@ -125,8 +126,14 @@ def export(
             "head": "sigmoid" if model.get("multilabel") else "softmax",
         }
         preprocess = dict(manifest["preprocess"])
-    except (KeyError, TypeError, ValueError) as e:
+        member = infer_member(model)
+    except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise ModelError(f"{ckpt / 'manifest.json'}: malformed checkpoint manifest ({type(e).__name__}: {e})") from None
+    distillation = None
+    if member is not None:  # a DistillationModel exports its infer_model_name member (the student) alone
+        models = [next(iter(m.items())) for m in spec["arch_kwargs"]["models"]]
+        distillation = {"infer_model_name": member.key, "models": {key: m["name"] for key, m in models}}
+        spec.update(arch=member.arch, arch_kwargs=member.kwargs, state_prefix=member_prefix(member))
     post, post_source = resolve_postprocess(manifest, threshold, where=f"checkpoint {ckpt}")
     labels = [str(x) for x in manifest.get("labels") or range(spec["class_num"])]
     name = name or out.name
@@ -169,6 +176,7 @@ def export(
                 "paddle_version": _paddle_version(),
                 "inputs": {"checkpoint": str(ckpt.resolve()), "checkpoint_files": manifest.get("files", {})},
                 "formats": sections,
+                **({"distillation": distillation} if distillation else {}),
             },
             files=files,
         )
@@ -262,6 +270,9 @@ def _save_static(spec_json: str) -> None:
 
         net = build_model(spec["arch"], spec["class_num"], **spec["arch_kwargs"])
         state = read_state_dict(spec["params"])
+        prefix = spec.get("state_prefix")
+        if prefix:  # one member of a DistillationModel: its weights, without the member's name
+            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         missing, unexpected = net.set_state_dict(state)
         if missing or unexpected:
             raise ModelError(

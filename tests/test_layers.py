@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                "edgeclas.bench.results")),
     ("tools and devices", ("edgeclas.sdk", "edgeclas.device", "edgeclas.emulator", "edgeclas.models",
                            "edgeclas.data")),
-    ("model stages", ("edgeclas.train", "edgeclas.export", "edgeclas.onnx_convert", "edgeclas.lite",
+    ("model stages", ("edgeclas.train", "edgeclas.search", "edgeclas.export", "edgeclas.onnx_convert", "edgeclas.lite",
                       "edgeclas.engines", "edgeclas.predict")),
     ("serve", ("edgeclas.serve",)),
     ("build", ("edgeclas.build",)),

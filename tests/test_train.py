@@ -207,7 +207,7 @@ def test_pulc_clarity_recipe_trains_on_labels_made_by_blur(tmp_path: Path, datas
             "DataLoader.Train.sampler.batch_size=8"])
     rec = json.loads((r.run_dir / "metrics.jsonl").read_text().splitlines()[0])
     assert 0 <= rec["train_top1"] <= 1 and 0 <= rec["eval_top1"] <= 1
-    assert "Global.device=gpu: ignored, edgeclas trains on the CPU" in caplog.text
+    assert "Global.device=gpu: this Paddle sees no GPU, training on the CPU" in caplog.text
     assert "Infer.transforms: differ from DataLoader.Eval's" in caplog.text
     m = read_manifest(r.best, "checkpoint")
     assert m["model"]["arch_kwargs"] == {"use_last_conv": False} and m["postprocess"] == {"name": "Topk", "topk": 1}

@@ -16,6 +16,7 @@ __all__ = ["cli", "main"]
 _COMMAND_MODULES = (
     "data",
     "train",
+    "search",
     "export",
     "convert",
     "predict",

@@ -16,6 +16,8 @@ def _print(info) -> None:
     kind = "labels, multi-label" if info.multilabel else "classes"
     console().print(f"dataset [bold]{info.task}[/]: {info.train} train + {info.val} val images, "
                     f"{info.num_classes} {kind} ({', '.join(info.labels)})\n  written to {info.root}")
+    if info.unlabelled:
+        console().print(f"  + {info.unlabelled} unlabelled images in {info.distill_list.name} (for distillation)")
 
 
 @data.command()
@@ -39,9 +41,11 @@ def prepare(src: str, out: str, val_ratio: float, seed: int) -> None:
 @click.option("--num", default=200, show_default=True, type=int,
               help="Number of images (clarity: half per class).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same bytes.")
+@click.option("--unlabelled", default=0, show_default=True, type=int,
+              help="Extra images without a label, listed in train_list_for_distill.txt (SKL-UGI distillation).")
 @handle_errors
-def sample(task: str, out: str, num: int, seed: int) -> None:
+def sample(task: str, out: str, num: int, seed: int, unlabelled: int) -> None:
     """Build the embedded sample dataset offline (small PNGs, deterministic)."""
     from ..data import sample as run
 
-    _print(run(task, out, num=num, seed=seed))
+    _print(run(task, out, num=num, seed=seed, unlabelled=unlabelled))

@@ -22,13 +22,25 @@ def _fmt(metrics: dict) -> str:
               help="Start from these weights: a .pdparams, or a PaddleClas name downloaded once into the cache "
                    "(PPLCNet_x1_0, PPLCNet_x1_0_ssld, MobileNetV3_small_x0_35_ssld, …); same as -o Arch.pretrained=….")
 @click.option("--resume", is_flag=True, help="Continue the run in Global.output_dir from its latest checkpoint.")
+@click.option("--nproc", type=int, default=1, show_default=True,
+              help="CPU training processes (paddle.distributed.launch, gloo); the recipe's batch size is per process.")
+@click.option("--gpus", metavar="0,1,…", help="Train on these GPUs, one process each (paddle.distributed.launch, NCCL).")
+@click.option("--ips", metavar="HOST,HOST",
+              help="Hosts of a multi-machine run, passed to paddle.distributed.launch: run the same command on each.")
 @handle_errors
-def train(config: str, overrides: tuple[str, ...], pretrained: str | None, resume: bool) -> None:
-    """Train a classifier; writes RUN_DIR/latest, RUN_DIR/best, metrics.jsonl and manifest.json."""
+def train(config: str, overrides: tuple[str, ...], pretrained: str | None, resume: bool, nproc: int,
+          gpus: str | None, ips: str | None) -> None:
+    """Train a classifier; writes RUN_DIR/latest, RUN_DIR/best, metrics.jsonl and manifest.json.
+
+    \b
+      edgeclas train -c training/demo_clarity.yaml
+      edgeclas train -c training/demo_clarity.yaml --nproc 2      (two CPU processes)
+      edgeclas train -c training/pulc_clarity.yaml --gpus 0,1,2,3
+    """
     from ..train import train as run
 
     extra = [f"Arch.pretrained={pretrained}"] if pretrained else []
-    r = run(config, list(overrides) + extra, resume=resume)
+    r = run(config, list(overrides) + extra, resume=resume, nproc=nproc, gpus=gpus, ips=ips)
     con = console()
     if r.pretrained is not None:
         p = r.pretrained

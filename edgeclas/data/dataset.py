@@ -2,7 +2,9 @@
 
 Each training sample draws its augmentation from ``default_rng([seed, epoch, index])`` and each batch
 its batch op (Mixup/CutMix) from ``default_rng([seed, epoch, step, 1])``, so a run is reproducible
-whatever the order, and ``--resume`` replays the same augmentation for an epoch.
+whatever the order, and ``--resume`` replays the same augmentation for an epoch. With several training
+processes every rank computes the same epoch order and keeps its share of it (:func:`shard`), so a
+sample looks the same whichever process trains on it.
 
 Targets are class ids (``int64 [N]``); multi-label 0/1 rows and the soft rows a batch op mixes are
 ``float32 [N, C]``.
@@ -10,6 +12,7 @@ Targets are class ids (``int64 [N]``); multi-label 0/1 rows and the soft rows a 
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -18,7 +21,7 @@ from ..errors import DataError
 from ..preprocess import PreprocessConfig, decode_image, preprocess
 from .lists import ListItem
 
-__all__ = ["train_batches", "eval_batches"]
+__all__ = ["train_batches", "eval_batches", "shard"]
 
 
 def _decode(item: ListItem) -> np.ndarray:
@@ -35,14 +38,38 @@ def _targets(labels: list, class_num: int, soft: bool) -> np.ndarray:
     return np.eye(class_num, dtype=np.float32)[ids] if soft else ids
 
 
+def shard(order: Sequence[int], batch_size: int, rank: int, world: int) -> list[int]:
+    """Rank ``rank``'s share of an epoch's sample order, dealt as Paddle's ``DistributedBatchSampler`` does.
+
+    The order is padded from its start to a multiple of ``world``; each run of ``batch_size × world``
+    indices is one global batch whose ``rank``-th slice of ``batch_size`` goes to this rank; a shorter
+    last run is split evenly. Every rank gets the same number of samples, and the ranks' batches of one
+    step, in rank order, are the batch one process with ``batch_size × world`` would take.
+    """
+    order = [int(i) for i in order]
+    if world == 1 or not order:
+        return order
+    total = math.ceil(len(order) / world) * world
+    order = (order * math.ceil(total / len(order)))[:total]
+    last = total % (batch_size * world)
+    mine = []
+    for start in range(rank * batch_size, total - last, batch_size * world):
+        mine.extend(order[start : start + batch_size])
+    share = last // world
+    mine.extend(order[total - last + rank * share : total - last + (rank + 1) * share])
+    return mine
+
+
 def train_batches(items: Sequence[ListItem], transform: Callable, batch_size: int, seed: int, epoch: int,
                   steps: int, drop_last: bool = True, shuffle: bool = True, class_num: int = 0,
-                  batch_transform: Callable | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Up to ``steps`` batches of ``(N×3×H×W float32, targets)`` for one epoch.
+                  batch_transform: Callable | None = None, rank: int = 0,
+                  world: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Up to ``steps`` batches of ``(N×3×H×W float32, targets)`` for one epoch (this rank's share).
 
     ``batch_transform(x, one_hot_targets, rng)`` (Mixup, CutMix…) turns class ids into soft rows first.
     """
     order = np.random.default_rng([seed, epoch]).permutation(len(items)) if shuffle else np.arange(len(items))
+    order = shard(order, batch_size, rank, world)
     for step in range(steps):
         idx = order[step * batch_size : (step + 1) * batch_size]
         if len(idx) == 0 or (drop_last and len(idx) < batch_size):

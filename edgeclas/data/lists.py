@@ -1,5 +1,8 @@
 """PaddleClas list files: ``relative/path label`` (or ``path 0,1,0`` multi-label) and ``id name`` label files.
 
+A distillation list (PULC's ``train_list_for_distill.txt``, SKL-UGI) may also hold images without a
+label: a line that is only a path. They get the label :data:`UNLABELLED`.
+
 Every error names ``file:line`` and says what to fix; nothing here decodes images unless asked.
 """
 
@@ -11,8 +14,10 @@ from pathlib import Path
 
 from ..errors import DataError
 
-__all__ = ["ListItem", "read_list", "read_sample_list", "read_label_list", "write_list", "write_label_list",
-           "check_labels_agree"]
+__all__ = ["ListItem", "UNLABELLED", "read_list", "read_sample_list", "read_label_list", "write_list",
+           "write_label_list", "check_labels_agree"]
+
+UNLABELLED = -1  # the label of an image a distillation list gives without one
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,14 @@ def read_list(
     *,
     check_images: bool = False,
     allow_empty: bool = False,
+    unlabelled: bool = False,
 ) -> list[ListItem]:
     """Parse a list file; image paths are relative to ``root``. Blank lines and ``#`` comments are skipped.
 
     With ``check_images`` every image is decoded once, so an unreadable file is reported with its line
     here rather than in the middle of training. A list without entries is an error unless ``allow_empty``.
+    With ``unlabelled`` a line naming an image and nothing else is an image without a label
+    (:data:`UNLABELLED`).
     """
     path, root = Path(path), Path(root)
     items: list[ListItem] = []
@@ -74,10 +82,14 @@ def read_list(
         where = f"{path}:{no}"
         # The label is the last field, so image paths may contain spaces.
         fields = line.rsplit(maxsplit=1)
-        if len(fields) != 2:
-            raise DataError(f"{where}: expected 'relative/path label', got '{line}'")
-        rel, label_text = fields
-        label = _parse_label(label_text, where, num_classes, multilabel)
+        if unlabelled and (len(fields) == 1 or (root / line).is_file()):
+            rel, label = line, UNLABELLED
+        elif len(fields) != 2:
+            raise DataError(f"{where}: expected 'relative/path label', got '{line}'",
+                            hint="images without a label belong in a distillation list (Arch.name DistillationModel)")
+        else:
+            rel, label_text = fields
+            label = _parse_label(label_text, where, num_classes, multilabel)
         image = root / rel
         if not image.is_file():
             raise DataError(f"{where}: image '{rel}' not found under {root}", hint="fix the path or remove the line")

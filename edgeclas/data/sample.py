@@ -10,6 +10,8 @@ label 1 ``blurred`` = the same kind of crop with PULC's blur (see :mod:`.blur`).
 Images are small PNGs (short side 72–96 px): fast for tests and the demo, and close to the 64² the demo
 trains at, so resizing does not shrink the blur below what a sharp photograph's pixels already show.
 The same seed gives the same bytes.
+``unlabelled`` adds images of both kinds without their label, in ``train_list_for_distill.txt``: the
+general images PULC's SKL-UGI distillation adds (there: ImageNet), here more crops of the photographs.
 """
 
 from __future__ import annotations
@@ -86,8 +88,9 @@ def _defects(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tup
 
 
 def sample(task: str, out: str | os.PathLike[str], num: int = 200, seed: int = 0,
-           val_ratio: float = 0.2) -> DatasetInfo:
-    """Synthesize ``num`` labelled images into ``out`` (clarity: half of each class); same seed, same bytes."""
+           val_ratio: float = 0.2, unlabelled: int = 0) -> DatasetInfo:
+    """Synthesize ``num`` labelled images (half of each class) and ``unlabelled`` more into ``out``;
+    same seed, same bytes."""
     import cv2
 
     if task not in TASKS:
@@ -96,6 +99,8 @@ def sample(task: str, out: str | os.PathLike[str], num: int = 200, seed: int = 0
         raise ConfigError(f"--num must be at least 4 (two per class for train and val), got {num}")
     if not 0.0 < val_ratio < 1.0:
         raise ConfigError(f"val_ratio must be in (0, 1), got {val_ratio}")
+    if unlabelled < 0:
+        raise ConfigError(f"--unlabelled must be ≥ 0, got {unlabelled}")
     labels = TASKS[task]
     multilabel = task in MULTILABEL_TASKS
     check_output_dir(Path(out))
@@ -122,5 +127,13 @@ def sample(task: str, out: str | os.PathLike[str], num: int = 200, seed: int = 0
         val_pairs = set(np.linspace(0, num // 2 - 1, n_val_pairs).round().astype(int).tolist())
         val = [r for i, r in enumerate(rows) if i // 2 in val_pairs]
         train = [r for i, r in enumerate(rows) if i // 2 not in val_pairs]
-        info = write_dataset(tmp, out, task, labels, train, val, seed, multilabel=multilabel)
+        extra = []
+        for i in range(unlabelled):  # drawn after the labelled ones: adding them changes none of those
+            img = _crop(photos[int(rng.integers(len(photos)))], rng)
+            if rng.random() < 0.5:
+                img = random_blur(img, rng)
+            ok, png = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            extra.append(f"images/unlabelled/{i:05d}.png")
+            atomic_write_bytes(tmp / extra[-1], png.tobytes())
+        info = write_dataset(tmp, out, task, labels, train, val, seed, multilabel=multilabel, unlabelled=extra)
     return info

@@ -6,25 +6,27 @@
 Every arch is a row of :data:`ARCHS` (family + fixed constructor arguments); recipe keys under
 ``Arch`` other than ``name`` and ``class_num`` are passed through as ``**kw`` and checked against
 the family's constructor, so a typo is a :class:`ConfigError` naming the closest valid key.
+``DistillationModel`` (PaddleClas's teacher + student under one ``Arch``, :mod:`.distillation`) is
+built by the same function from its ``models`` list.
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ._pretrained import PretrainedReport, load_pretrained, read_state_dict
+from .distillation import DISTILLATION
 
-__all__ = ["ARCHS", "ArchSpec", "build_model", "check_arch", "load_pretrained", "read_state_dict", "PretrainedReport",
-           "reparameterize"]
+__all__ = ["ARCHS", "ArchSpec", "arch_options", "build_model", "check_arch", "load_pretrained", "read_state_dict",
+           "PretrainedReport", "reparameterize"]
 
 
 @dataclass(frozen=True)
 class ArchSpec:
-    family: str  # "pp_lcnet" | "pp_lcnet_v2" | "mobilenet_v3"
+    family: str  # "pp_lcnet" | "pp_lcnet_v2" | "mobilenet_v3" | "resnet_vd"
     fixed: dict[str, Any] = field(default_factory=dict)
 
 
@@ -42,6 +44,8 @@ ARCHS: dict[str, ArchSpec] = {
     "PPLCNetV2_large": ArchSpec("pp_lcnet_v2", {"scale": 1.25, "depths": (2, 2, 8, 2)}),
     **_scales("MobileNetV3_small", "mobilenet_v3", _MNV3_SCALES, size="small"),
     **_scales("MobileNetV3_large", "mobilenet_v3", _MNV3_SCALES, size="large"),
+    # Teacher-sized models for distillation (SSLD, PULC's SKL-UGI).
+    **{f"ResNet{d}_vd": ArchSpec("resnet_vd", {"depth": d}) for d in (18, 34, 50, 101)},
 }
 
 
@@ -55,28 +59,44 @@ def _family_class(family: str):
         from .pp_lcnet_v2 import PPLCNetV2
 
         return PPLCNetV2
-    from .mobilenet_v3 import MobileNetV3
+    if family == "mobilenet_v3":
+        from .mobilenet_v3 import MobileNetV3
 
-    return MobileNetV3
+        return MobileNetV3
+    from .resnet_vd import ResNetVd
+
+    return ResNetVd
 
 
-def _closest(name: str, choices: list[str]) -> str:
-    near = difflib.get_close_matches(name, choices, n=1)
-    return f"did you mean '{near[0]}'?" if near else f"valid: {', '.join(choices)}"
+def _spec(arch: str) -> ArchSpec:
+    spec = ARCHS.get(arch)
+    if spec is None:
+        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=did_you_mean(arch, [*ARCHS, DISTILLATION]))
+    return spec
+
+
+def _class(arch: str):
+    if arch == DISTILLATION:
+        from .distillation_model import DistillationModel
+
+        return DistillationModel
+    return _family_class(_spec(arch).family)
+
+
+def arch_options(arch: str) -> list[str]:
+    """The optional constructor arguments ``arch`` takes as ``Arch`` keys (``dropout_prob``, ``lr_mult_list``…)."""
+    fixed = () if arch == DISTILLATION else tuple(_spec(arch).fixed)
+    return [p for p in inspect.signature(_class(arch).__init__).parameters if p not in ("self", "class_num", *fixed)]
 
 
 def check_arch(arch: str, kw: dict[str, Any], also: tuple[str, ...] = ()):
-    """The family class of ``arch`` after checking the option names ``kw`` (``also``: other valid keys of the
+    """The class of ``arch`` after checking the option names ``kw`` (``also``: other valid keys of the
     ``Arch`` section, offered as nearest names); a wrong name is a :class:`ConfigError` with the closest one."""
-    spec = ARCHS.get(arch)
-    if spec is None:
-        raise ConfigError(f"Arch.name: unknown architecture '{arch}'", hint=_closest(arch, list(ARCHS)))
-    cls = _family_class(spec.family)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "class_num", *spec.fixed)]
+    allowed = arch_options(arch)
     for key in kw:
         if key not in allowed:
-            raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=_closest(key, allowed + list(also)))
-    return cls
+            raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=did_you_mean(key, allowed + list(also)))
+    return _class(arch)
 
 
 def build_model(arch: str, class_num: int, **kw: Any):
@@ -85,10 +105,11 @@ def build_model(arch: str, class_num: int, **kw: Any):
     ``kw`` are the family's optional constructor arguments (e.g. ``dropout_prob``,
     ``class_expand``, ``use_last_conv``, ``lr_mult_list`` for PP-LCNet).
     """
-    cls = check_arch(arch, kw)
     if not isinstance(class_num, int) or isinstance(class_num, bool) or class_num < 1:
         raise ConfigError(f"Arch.class_num must be a positive integer, got {class_num!r}")
-    return cls(class_num=class_num, **ARCHS[arch].fixed, **kw)
+    cls = check_arch(arch, kw)
+    fixed = {} if arch == DISTILLATION else _spec(arch).fixed
+    return cls(class_num=class_num, **fixed, **kw)
 
 
 def reparameterize(model) -> None:

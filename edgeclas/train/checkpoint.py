@@ -94,7 +94,10 @@ def read_checkpoint(directory: str | os.PathLike[str], *, verify: bool = True,
 
 
 def load_model(directory: str | os.PathLike[str], *, verify: bool = True):
-    """``(model in eval mode, manifest)`` from a checkpoint directory; the weights must fit exactly."""
+    """``(model in eval mode, manifest)`` from a checkpoint directory; the weights must fit exactly.
+
+    For a DistillationModel the model is its ``infer_model_name`` member (the student), as exported.
+    """
     from ..models import build_model, read_state_dict
 
     directory = Path(directory)
@@ -108,4 +111,4 @@ def load_model(directory: str | os.PathLike[str], *, verify: bool = True):
         raise ModelError(f"{directory / WEIGHTS}: does not fit {m['arch']} ({len(bad)} keys differ, e.g. {bad[0]})")
     model.set_state_dict(state)
     model.eval()
-    return model, manifest
+    return getattr(model, "infer_model", model), manifest

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..fsutil import read_yaml
+from .distill import DISTILL_LOSSES, check_distillation
 
 __all__ = ["DEFAULTS", "LOSSES", "METRICS", "MULTILABEL_METRICS", "POSTPROCESS", "load_config", "apply_override",
            "validate", "ignored_settings", "is_multilabel"]
@@ -46,7 +47,8 @@ DEFAULTS: dict[str, Any] = {
         "output_dir": "./output/",       # str: run directory (checkpoints, metrics.jsonl, manifest.json)
         "epochs": 10,                    # int
         "seed": 42,                      # int: weights init, shuffling and augmentation
-        "device": "cpu",                 # str: edgeclas trains on the CPU ("gpu" is accepted and printed as ignored)
+        "device": "cpu",                 # str: "cpu", or "gpu" (a CUDA build of Paddle and a GPU; --gpus sets it); a
+                                         # recipe's "gpu" where none exists trains on the CPU and says so
         "eval_during_train": True,       # bool
         "eval_interval": 1,              # int: epochs between evaluations (and `best` updates)
         "print_batch_step": 10,          # int: steps between progress-bar refreshes of loss/lr
@@ -70,7 +72,7 @@ DEFAULTS: dict[str, Any] = {
         "pretrained": None,              # str|bool: a .pdparams, or a PaddleClas name (PPLCNet_x1_0_ssld); True: this
                                          # arch's ImageNet weights (SSLD with use_ssld); classifier re-initialised
         "use_ssld": False,               # bool: with pretrained: True, the SSLD weights
-        "use_sync_bn": False,            # bool: PaddleClas's multi-GPU BatchNorm
+        "use_sync_bn": False,            # bool: batch norm statistics over all GPU processes (--gpus); none on CPU
     },
     "Loss": {
         "Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.1}}],
@@ -126,7 +128,7 @@ def _tables():
     from . import loss, metrics
 
     every = _arguments(metrics.METRICS)
-    return (_arguments(loss.LOSSES, skip=("class_num",)),
+    return ({**_arguments(loss.LOSSES, skip=("class_num",)), **DISTILL_LOSSES},
             {k: v for k, v in every.items() if k not in metrics.MULTILABEL},
             {k: v for k, v in every.items() if k in metrics.MULTILABEL})
 
@@ -141,7 +143,7 @@ POSTPROCESS: dict[str, dict[str, Any]] = {
 _DATASETS = {"ImageNetDataset": ("Train", "Eval"), "CustomLabelDataset": ("Train",), "MultiLabelDataset": ("Train", "Eval")}
 # Names kept from PaddleClas recipes; only these values are implemented.
 _CHOICES = {("Optimizer", "name"): ["Momentum"], ("Optimizer", "lr", "name"): ["Cosine"],
-            ("Optimizer", "regularizer", "name"): ["L2"],
+            ("Optimizer", "regularizer", "name"): ["L2"], ("Global", "device"): ["cpu", "gpu"],
             **{("DataLoader", s, "dataset", "name"): [d for d, splits in _DATASETS.items() if s in splits]
                for s in ("Train", "Eval")},
             **{("DataLoader", s, "sampler", "name"): ["DistributedBatchSampler", "BatchSampler"]
@@ -293,6 +295,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         _check_ops(out[section][name], LOSSES, f"{section}.{name}")
     for name in ("Train", "Eval"):
         _check_ops(out["Metric"][name], {**METRICS, **MULTILABEL_METRICS}, f"Metric.{name}")
+    check_distillation(out)
     for path, choices in _CHOICES.items():
         node = out
         for p in path:
@@ -342,8 +345,6 @@ def ignored_settings(cfg: dict[str, Any]) -> list[str]:
     from ..data.transforms import eval_preprocess_config
 
     g, notes = cfg["Global"], []
-    if g["device"] != "cpu":
-        notes.append(f"Global.device={g['device']}: ignored, edgeclas trains on the CPU")
     for key, why in (("use_visualdl", "metrics go to RUN_DIR/metrics.jsonl"), ("to_static", "training runs in dygraph"),
                      ("use_dali", "DALI loads data on NVIDIA GPUs only")):
         if g[key]:
@@ -351,8 +352,6 @@ def ignored_settings(cfg: dict[str, Any]) -> list[str]:
     if g["save_inference_dir"]:
         notes.append(f"Global.save_inference_dir={g['save_inference_dir']}: ignored, "
                      "`edgeclas export CHECKPOINT --out DIR` writes the inference model")
-    if cfg["Arch"]["use_sync_bn"]:
-        notes.append("Arch.use_sync_bn=True: ignored, training runs in one process")
     for split in ("Train", "Eval"):
         loader = cfg["DataLoader"][split]["loader"]
         if loader["num_workers"] or loader["use_shared_memory"]:

@@ -10,15 +10,16 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError, ValidationError
 from ..fsutil import append_jsonl
 from ..manifest import write_manifest
+from ..models.distillation import DISTILLATION
 
-__all__ = ["TrainResult", "train", "evaluate"]
+__all__ = ["TrainResult", "train", "evaluate", "check_run_dir"]
 
 log = logging.getLogger(__name__)
 _ARCH_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "use_sync_bn")
@@ -47,13 +48,17 @@ class _Data:
 
 def _resolve_data(cfg: dict[str, Any]) -> _Data:
     from ..data import check_labels_agree, read_label_list, read_list
+    from ..data.info import DISTILL_LIST
     from ..data.lists import read_sample_list
     from .config import is_multilabel
 
     dl, class_num, multilabel = cfg["DataLoader"], cfg["Arch"]["class_num"], is_multilabel(cfg)
+    distill = cfg["Arch"]["name"] == DISTILLATION
     ds_dir = cfg["Global"]["dataset_dir"]
     if ds_dir:  # an edgeclas dataset directory fills in the PaddleClas paths
-        for split, name in (("Train", "train_list.txt"), ("Eval", "val_list.txt")):
+        # a distillation trains on the list with the unlabelled images too, where the dataset has one
+        train_list = DISTILL_LIST if distill and (Path(ds_dir) / DISTILL_LIST).is_file() else "train_list.txt"
+        for split, name in (("Train", train_list), ("Eval", "val_list.txt")):
             dl[split]["dataset"]["image_root"] = str(ds_dir)
             dl[split]["dataset"]["cls_label_path"] = str(Path(ds_dir) / name)
             dl[split]["dataset"]["label_list"] = str(Path(ds_dir) / "label_list.txt")
@@ -69,7 +74,8 @@ def _resolve_data(cfg: dict[str, Any]) -> _Data:
     if tr["name"] == "CustomLabelDataset":  # labels come from an op (label_key), e.g. PULC's BlurImage
         train = read_sample_list(tr["sample_list_path"], tr["image_root"], tr["delimiter"])
     else:
-        train = read_list(tr["cls_label_path"], tr["image_root"], class_num, multilabel)
+        # images without a label only make sense to a teacher–student loss
+        train = read_list(tr["cls_label_path"], tr["image_root"], class_num, multilabel, unlabelled=distill)
     # an empty validation list is allowed (a tiny dataset, --val-ratio 0): the run trains without evaluating
     val = read_list(ev["cls_label_path"], ev["image_root"], class_num, multilabel, allow_empty=True)
     if not val:
@@ -159,24 +165,50 @@ def _checkpoint_body(cfg, data: _Data, epoch: int, metrics: dict[str, float], pr
     }
 
 
-def _progress():
+def _progress(show: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.5f}  {task.fields[ips]:.1f} img/s"),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=False, disable=not show)
 
 
-def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume: bool = False) -> TrainResult:
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    if (run_dir / "latest").exists() and not resume:
+        raise ConfigError(f"{run_dir}: already holds a run (latest/)",
+                          hint="pass --resume to continue it, or choose another -o Global.output_dir=…")
+
+
+def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume: bool = False,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, *, nproc: int = 1, gpus: str | None = None,
+          ips: str | None = None) -> TrainResult:
     """Train per the recipe; writes ``RUN_DIR/{latest,best}/``, ``metrics.jsonl`` and ``manifest.json``.
 
     ``resume`` continues from ``RUN_DIR/latest`` (weights, optimizer and LR schedule state). Without
     it an existing ``RUN_DIR/latest`` is an error, so a finished run is never overwritten by accident.
+
+    ``on_epoch`` gets each epoch's ``metrics.jsonl`` record once it is written; an exception it raises
+    ends the run there, checkpoints and metrics kept (``edgeclas search`` prunes trials this way).
+
+    ``nproc`` > 1 (CPU processes), ``gpus`` ("0,1": one process per GPU) or ``ips`` (hosts of a
+    multi-machine run) start the workers through ``paddle.distributed.launch``
+    (:mod:`edgeclas.train.distributed`); the recipe's batch size is then per process.
     """
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be ≥ 1, got {nproc}")
+    if nproc > 1 or gpus is not None or ips is not None:
+        if on_epoch is not None:
+            raise ValueError("on_epoch runs in this process; it cannot follow workers started by the launcher")
+        from .distributed import launch
+
+        return launch(config_path, list(overrides), resume, nproc=nproc, gpus=gpus, ips=ips)
     from ..data.batch_ops import build_batch_transform
     from ..data.transforms import build_train_transform, eval_preprocess_config
     from .config import ignored_settings, is_multilabel, load_config
+    from .distributed import current
+
+    workers = current()  # rank and world size when the launcher started this process
 
     # Recipe and data are checked before paddle is imported: mistakes are reported in a second.
     cfg = load_config(config_path, list(overrides))
@@ -201,9 +233,7 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
     pre = eval_preprocess_config(dl["Eval"]["dataset"]["transform_ops"], "DataLoader.Eval.dataset.transform_ops")
     run_dir = Path(g["output_dir"]).resolve()
     latest_dir, best_dir = run_dir / "latest", run_dir / "best"
-    if latest_dir.exists() and not resume:
-        raise ConfigError(f"{run_dir}: already holds a run (latest/)",
-                          hint="pass --resume to continue it, or choose another -o Global.output_dir=…")
+    check_run_dir(run_dir, resume)
 
     with warnings.catch_warnings():  # paddle's import warns about ccache, which only matters for C++ extensions
         warnings.filterwarnings("ignore", message="No ccache found")
@@ -211,24 +241,42 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
 
     from ..models import build_model, load_pretrained, read_state_dict
     from .checkpoint import OPTIMIZER, WEIGHTS, copy_checkpoint, load_optimizer_state, read_checkpoint, save_checkpoint
+    from .distill import build_distill_loss
+    from .distributed import barrier, gather, gpu_count
     from .loss import build_loss
     from .metrics import compute_metrics
     from .optim import build_optimizer
 
-    _seed_everything(g["seed"])
-    paddle.set_device("cpu")
+    device = g["device"]
+    if device == "gpu" and not gpu_count():
+        # PaddleClas recipes say `device: gpu`; --gpus, which asks for GPUs explicitly, refuses instead (launch)
+        log.warning("Global.device=gpu: this Paddle sees no GPU, training on the CPU (--gpus 0,… requires one)")
+        device = "cpu"
+    paddle.set_device(device)
+    if workers.world > 1:
+        paddle.distributed.init_parallel_env()  # gloo on CPU, NCCL on GPUs (the launcher's choice)
+    _seed_everything(g["seed"])  # after joining the group, which draws random numbers: same weights as 1 process
     model = build_model(arch["name"], arch["class_num"], **{k: v for k, v in arch.items() if k not in _ARCH_RESERVED})
-    bs = dl["Train"]["sampler"]["batch_size"]
-    drop_last = dl["Train"]["sampler"]["drop_last"] and len(data.train) >= bs
-    steps = len(data.train) // bs if drop_last else math.ceil(len(data.train) / bs)
+    if arch["use_sync_bn"]:
+        if device == "gpu" and workers.world > 1:
+            model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        elif workers.main:  # as PaddleClas: the setting is ignored off GPUs, and said so
+            log.warning("Arch.use_sync_bn ignored: batch norm syncs across GPU processes only "
+                        "(Paddle's CPU build has no sync_batch_norm kernel)")
+    bs = dl["Train"]["sampler"]["batch_size"]  # per process, as PaddleClas's batch size per card
+    per_rank = math.ceil(len(data.train) / workers.world)
+    drop_last = dl["Train"]["sampler"]["drop_last"] and per_rank >= bs
+    steps = per_rank // bs if drop_last else math.ceil(per_rank / bs)
     if g["steps_per_epoch"]:
         steps = min(steps, int(g["steps_per_epoch"]))
     if steps < 1:
         raise DataError(f"{data.train[0].where.rsplit(':', 1)[0]}: {len(data.train)} images make no batch of {bs}")
 
-    opt, sched = build_optimizer(cfg["Optimizer"], model.parameters(), steps, g["epochs"])
-    loss_fn = build_loss(cfg["Loss"]["Train"], arch["class_num"])
+    # a DistillationModel's frozen models (the teacher) are left out of the optimizer altogether
+    opt, sched = build_optimizer(cfg["Optimizer"], [p for p in model.parameters() if p.trainable], steps, g["epochs"])
+    loss_fn = (build_distill_loss if arch["name"] == DISTILLATION else build_loss)(cfg["Loss"]["Train"], arch["class_num"])
     eval_loss_fn = build_loss(cfg["Loss"]["Eval"], arch["class_num"])
+    infer = getattr(model, "infer_model", model)  # what is evaluated and exported: a distillation's student
 
     start, best_metrics, best_key, report = 1, {}, None, None
     last_metrics: dict[str, float] = {}
@@ -257,23 +305,34 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
             if not report.complete:
                 log.warning("pretrained weights cover the backbone only partly: missing %s, mismatched %s",
                             report.missing[:5], [k for k, _, _ in report.mismatched][:5])
+        if arch["name"] == DISTILLATION:  # each model's own `pretrained` (the teacher's must fit whole)
+            for key, member in model.load_member_weights().items():
+                log.info("pretrained %s: %s", key, member.summary())
+                report = member if key == model.infer_model_name else report
+
+    # DataParallel averages the gradients of all ranks in backward(); `model` stays the plain network
+    # for evaluation and checkpoints (parameter names without the wrapper's prefix).
+    net = paddle.DataParallel(model) if workers.world > 1 else model
 
     eval_spec = cfg["Metric"]["Eval"]
     evaluating = g["eval_during_train"] and bool(data.val)
     head = _head(multilabel)
     images, seconds, started = 0, 0.0, time.perf_counter()
-    with _progress() as bar, warnings.catch_warnings():
+    with _progress(workers.main) as bar, warnings.catch_warnings():
         # BN in train mode always updates running statistics; paddle warns about it on every run
         warnings.filterwarnings("ignore", message="When training, we now always track global mean")
         for epoch in range(start, g["epochs"] + 1):
-            paddle.seed(g["seed"] * 1000 + epoch)  # dropout per epoch, so a resumed epoch replays exactly
+            # dropout per epoch (and rank), so a resumed epoch replays exactly
+            paddle.seed((g["seed"] * 1000 + epoch) * workers.world + workers.rank)
             model.train()
             task = bar.add_task(f"epoch {epoch}/{g['epochs']}", total=steps, loss=0.0, lr=sched.get_lr(), ips=0.0)
             losses, train_probs, train_labels, seen, t0 = [], [], [], 0, time.perf_counter()
-            batches = _train_batches(data, transform, bs, g["seed"], epoch, steps, dl, arch["class_num"], batch_transform)
+            batches = _train_batches(data, transform, bs, g["seed"], epoch, steps, dl, drop_last, workers,
+                                     arch["class_num"], batch_transform)
             for step, (x, y) in enumerate(batches, 1):
-                logits = model(paddle.to_tensor(x))
-                loss = loss_fn(logits, paddle.to_tensor(y))
+                out = net(paddle.to_tensor(x))
+                loss = loss_fn(out, paddle.to_tensor(y))
+                logits = out[model.infer_model_name] if isinstance(out, dict) else out
                 value = float(loss)
                 if not math.isfinite(value):  # before backward: NaN must not reach the weights or best/
                     raise _diverged(config_path, f"epoch {epoch}, step {step}: the training loss is {value}",
@@ -289,19 +348,30 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                 seen += len(y)
                 if step % g["print_batch_step"] == 0 or step == steps:
                     bar.update(task, completed=step, loss=float(np.mean(losses[-g["print_batch_step"]:])),
-                               lr=sched.get_lr(), ips=seen / (time.perf_counter() - t0))
+                               lr=sched.get_lr(), ips=seen * workers.world / (time.perf_counter() - t0))
+            # the epoch's train loss and metrics over every rank's shard
+            shards = gather((losses, np.concatenate(train_probs) if train_probs else None,
+                             np.concatenate(train_labels) if train_labels else None, seen), workers)
+            seen = sum(n for *_, n in shards)
             dt = time.perf_counter() - t0
             images, seconds = images + seen, seconds + dt
-            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-                                      "lr": float(sched.get_lr()), "images_per_sec": seen / dt}
+            if not workers.main:  # rank 0 evaluates and writes; the others wait for it
+                barrier(workers)
+                continue
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean([v for l, *_ in shards for v in l])),
+                                      "lr": float(sched.get_lr()), "images_per_sec": seen / dt,
+                                      "world_size": workers.world}
             if train_spec:
-                train_metrics = compute_metrics(np.concatenate(train_probs), np.concatenate(train_labels), train_spec)
+                probs, labels = np.concatenate([p for _, p, _, _ in shards]), np.concatenate([t for _, _, t, _ in shards])
+                # the unlabelled images of a distillation list have no right answer
+                known = labels >= 0 if labels.ndim == 1 else np.ones(len(labels), bool)
+                train_metrics = compute_metrics(probs[known], labels[known], train_spec)
                 record.update({f"train_{k}": v for k, v in train_metrics.items()})
             evaluated = evaluating and epoch >= g["start_eval_epoch"] and (
                 epoch % g["eval_interval"] == 0 or epoch == g["epochs"])
             if evaluated:
                 model.eval()
-                probs, labels, eval_loss = _predict(model, _eval_batches(data, pre, dl), eval_loss_fn, multilabel)
+                probs, labels, eval_loss = _predict(infer, _eval_batches(data, pre, dl), eval_loss_fn, multilabel)
                 # the recipe's metrics first: the first one decides which epoch is `best`
                 last_metrics = {**compute_metrics(probs, labels, eval_spec), "loss": eval_loss}
                 record.update({f"eval_{k}": v for k, v in last_metrics.items()})
@@ -325,13 +395,17 @@ def train(config_path: str | os.PathLike[str], overrides: list[str] = (), resume
                     best_metrics = dict(last_metrics)
             record["elapsed_s"] = time.perf_counter() - started  # this invocation's wall time, evaluation included
             append_jsonl(run_dir / "metrics.jsonl", record)
+            barrier(workers)
+            if on_epoch is not None:
+                on_epoch(record)
 
-    write_manifest(run_dir, "run", {
-        "run": {"recipe_file": str(Path(config_path).resolve()), "overrides": list(overrides), "epochs": g["epochs"],
-                "best_metrics": best_metrics, "last_metrics": last_metrics,
-                "latest": "latest", "best": "best"},
-        "recipe": cfg,
-    }, files=["metrics.jsonl"] if (run_dir / "metrics.jsonl").is_file() else [])
+    if workers.main:
+        write_manifest(run_dir, "run", {
+            "run": {"recipe_file": str(Path(config_path).resolve()), "overrides": list(overrides),
+                    "epochs": g["epochs"], "world_size": workers.world, "best_metrics": best_metrics,
+                    "last_metrics": last_metrics, "latest": "latest", "best": "best"},
+            "recipe": cfg,
+        }, files=["metrics.jsonl"] if (run_dir / "metrics.jsonl").is_file() else [])
     return TrainResult(run_dir, latest_dir, best_dir, g["epochs"], best_metrics, last_metrics,
                        images / seconds if seconds else 0.0, report)
 
@@ -346,13 +420,12 @@ def _diverged(config_path: str | os.PathLike[str], what: str, lr: float, latest_
 
 
 def _train_batches(data: _Data, transform, bs: int, seed: int, epoch: int, steps: int, dl: dict[str, Any],
-                   class_num: int, batch_transform=None):
+                   drop_last: bool, workers, class_num: int, batch_transform=None):
     from ..data.dataset import train_batches
 
-    sampler = dl["Train"]["sampler"]
-    return train_batches(data.train, transform, bs, seed, epoch, steps, drop_last=sampler["drop_last"]
-                         and len(data.train) >= bs, shuffle=sampler["shuffle"], class_num=class_num,
-                         batch_transform=batch_transform)
+    return train_batches(data.train, transform, bs, seed, epoch, steps, drop_last=drop_last,
+                         shuffle=dl["Train"]["sampler"]["shuffle"], class_num=class_num,
+                         batch_transform=batch_transform, rank=workers.rank, world=workers.world)
 
 
 def _eval_batches(data: _Data, pre, dl: dict[str, Any]):
