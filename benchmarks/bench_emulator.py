@@ -83,8 +83,12 @@ def main() -> int:
 
     from edgeclas.device import AdbServer, adb_binary
     from edgeclas.emulator import manager
-    from edgeclas.paths import repo_root
+    from edgeclas.paths import checkout_root
     from edgeclas.sdk.cross import qemu_command
+
+    repo = checkout_root()
+    if repo is None:
+        raise SystemExit("bench_emulator compares with an older commit: run it from a git checkout of edgeclas")
 
     adb = adb_binary()
     adb_port = manager.free_port()
@@ -96,7 +100,7 @@ def main() -> int:
     info = old = None
     try:
         info = manager.start(arch="armv8", adb_port=adb_port, root=work / "root")
-        old = _old_device(repo_root(), args.old_commit, old_tree, work, server)
+        old = _old_device(repo, args.old_commit, old_tree, work, server)
         devices = {"new": info.serial}
         if isinstance(old, tuple):
             devices["old"] = old[1]
@@ -149,7 +153,7 @@ def main() -> int:
             old[0].terminate()
             old[0].wait(timeout=30)
         if old_tree.exists():
-            subprocess.run(["git", "-C", str(repo_root()), "worktree", "remove", "--force", str(old_tree)],
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(old_tree)],
                            capture_output=True)
         server.kill()
         shutil.rmtree(work, ignore_errors=True)

@@ -49,7 +49,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from edgeclas.bench import bench
-    from edgeclas.bench.runner import read_results
+    from edgeclas.bench.results import read_results
     from edgeclas.emulator import manager
 
     threads = [int(t) for t in args.threads.split(",")]

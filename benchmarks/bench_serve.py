@@ -166,7 +166,7 @@ def main() -> int:
 
     import skimage
 
-    from edgeclas.bench.stats import percentile
+    from edgeclas.stats import percentile
     from edgeclas.model_dir import ModelDir
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -54,7 +54,7 @@ def test_demo_writes_data_runs_model_and_prints_the_verify_table(tmp_path, lite_
     assert all(s["status"] == "done" for s in stages.values()), stages
     # The bench matrix has Paddle Lite (built from source, tailored to the demo model) beside ONNX Runtime,
     # or says at the build stage why Lite is missing.
-    from edgeclas.bench.runner import read_results
+    from edgeclas.bench.results import read_results
     from edgeclas.lite.source_build import default_source
 
     ok = {(r["settings"]["engine"], r["settings"]["threads"]) for r in read_results(out / "bench" / "results.jsonl")

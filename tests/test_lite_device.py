@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeclas.bench.runner import read_results
+from edgeclas.bench.results import read_results
 from edgeclas.bench.schema import validate_cell
 
 pytestmark = pytest.mark.integration
