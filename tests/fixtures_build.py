@@ -13,11 +13,13 @@ provides it (``make setup`` installs all of them); a compile failure fails the t
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-__all__ = ["host_build", "armv8_linux_build", "armv7_linux_build", "clas_config"]
+__all__ = ["host_build", "armv8_linux_build", "armv7_linux_build", "native", "png_images", "clas_config", "photo"]
 
 
 def _build(tmp_path_factory: pytest.TempPathFactory, name: str, **kwargs):
@@ -48,6 +50,38 @@ def armv8_linux_build(tmp_path_factory: pytest.TempPathFactory):
 def armv7_linux_build(tmp_path_factory: pytest.TempPathFactory):
     """armhf Linux build without an engine; its native tests were run under qemu-arm (``.tests``)."""
     return _build(tmp_path_factory, "armv7-linux", arch="armv7", os_="linux", engine="none", tests=True)
+
+
+@pytest.fixture(scope="session")
+def native(host_build):
+    """The ``edgeclas._native`` module of the host build, loaded from its build output."""
+    path = host_build.python_module
+    if path is None:
+        pytest.fail("host_build has no Python module (EDGECLAS_BUILD_PYTHON)")
+    spec = importlib.util.spec_from_file_location("edgeclas._native", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def png_images(tmp_path_factory: pytest.TempPathFactory, sample_images) -> list[Path]:
+    """The PNG sample photos only (decoders agree exactly on PNG), in a folder of their own."""
+    folder = tmp_path_factory.mktemp("png")
+    out = []
+    for p in sample_images:
+        if p.suffix == ".png":
+            out.append(folder / p.name)
+            out[-1].write_bytes(p.read_bytes())
+    return sorted(out)
+
+
+def photo(name: str) -> np.ndarray:
+    """One of scikit-image's real photographs, decoded to RGB uint8 (skips where scikit-image is absent)."""
+    from edgeclas.preprocess import decode_image
+
+    skimage = pytest.importorskip("skimage", reason="scikit-image ships the real photographs used here")
+    return decode_image(Path(skimage.data_dir) / name)
 
 
 def clas_config(directory: Path, model: Path, labels: Path | None, preprocess: dict, **keys: object) -> Path:

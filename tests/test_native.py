@@ -7,7 +7,6 @@ with cv2, EXIF orientation) is tested in tests/test_native_decode.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from edgeclas.preprocess import PreprocessConfig, decode_image, preprocess
 
-from fixtures_build import clas_config
+from fixtures_build import clas_config, photo
 
 pytestmark = pytest.mark.integration
 
@@ -36,26 +35,9 @@ tipc_benchmark 0
 """
 
 
-@pytest.fixture(scope="module")
-def native(host_build):
-    """The ``edgeclas._native`` module of the host build, loaded from its build output."""
-    path = host_build.python_module
-    if path is None:
-        pytest.fail("host_build has no Python module (EDGECLAS_BUILD_PYTHON)")
-    spec = importlib.util.spec_from_file_location("edgeclas._native", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _photo(name: str) -> np.ndarray:
-    skimage = pytest.importorskip("skimage", reason="scikit-image ships the real photographs used here")
-    return decode_image(Path(skimage.data_dir) / name)
-
-
 def _crops() -> list[tuple[str, np.ndarray]]:
     """Real photos at several sizes, odd and portrait ones included."""
-    astro, coffee, chelsea, rocket = (_photo(n) for n in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"))
+    astro, coffee, chelsea, rocket = (photo(n) for n in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"))
     return [
         ("astronaut 512x512", astro),
         ("coffee 600x400", coffee),
@@ -162,18 +144,6 @@ def _python_ort_probs(model: Path, images: list[Path], pre: PreprocessConfig) ->
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     return np.concatenate([sess.run(None, {name: preprocess(decode_image(p), pre)[None]})[0] for p in images])
-
-
-@pytest.fixture(scope="module")
-def png_images(tmp_path_factory, sample_images) -> list[Path]:
-    """PNG photos only (decoders agree exactly on PNG), in a folder of their own."""
-    folder = tmp_path_factory.mktemp("png")
-    out = []
-    for p in sample_images:
-        if p.suffix == ".png":
-            out.append(folder / p.name)
-            out[-1].write_bytes(p.read_bytes())
-    return out
 
 
 def test_host_clas_system_matches_python_onnxruntime(host_build, model_dir, png_images, tmp_path):

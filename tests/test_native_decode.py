@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import struct
 import subprocess
@@ -23,22 +22,9 @@ import pytest
 
 from edgeclas.preprocess import PreprocessConfig, decode_image, preprocess
 
-from fixtures_build import clas_config
+from fixtures_build import clas_config, photo
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def native(host_build):
-    spec = importlib.util.spec_from_file_location("edgeclas._native", host_build.python_module)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _photo(name: str) -> np.ndarray:
-    skimage = pytest.importorskip("skimage", reason="scikit-image ships the real photographs used here")
-    return decode_image(Path(skimage.data_dir) / name)
 
 
 def _jpeg(rgb: np.ndarray, *params: int) -> bytes:
@@ -86,7 +72,7 @@ def _run(cmd: list[str], env: dict | None = None, timeout: int = 300) -> subproc
 def exif_photos(tmp_path_factory) -> list[Path]:
     """A real, non-square photo as JPEG in all 8 EXIF orientations (both byte orders) and as PNG with eXIf."""
     folder = tmp_path_factory.mktemp("exif")
-    rgb = _photo("chelsea.png")[20:230, 60:380]  # 320 x 210, landscape: orientations 5-8 make it portrait
+    rgb = photo("chelsea.png")[20:230, 60:380]  # 320 x 210, landscape: orientations 5-8 make it portrait
     jpeg = _jpeg(rgb)
     paths = []
     for o in range(1, 9):
@@ -155,7 +141,7 @@ def test_exif_rotated_photos_same_answer_on_armv8_under_qemu(armv8_linux_build, 
 def test_jpeg_and_png_layouts_decode_bit_exactly_like_cv2(native, tmp_path):
     import cv2
 
-    rgb = _photo("astronaut.png")[5:402, 3:330]  # odd sizes: partial MCUs
+    rgb = photo("astronaut.png")[5:402, 3:330]  # odd sizes: partial MCUs
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     rng = np.random.default_rng(0)
     cases = {
@@ -196,7 +182,7 @@ def test_jpeg_and_png_layouts_decode_bit_exactly_like_cv2(native, tmp_path):
 def test_corrupt_images_give_one_error_line_each_and_never_a_signal(host_build, model_dir, tmp_path):
     import cv2
 
-    rgb = _photo("coffee.png")
+    rgb = photo("coffee.png")
     jpeg, png = _jpeg(rgb), _png(rgb)
     bmp = bytearray(cv2.imencode(".bmp", rgb[:8, :8])[1].tobytes())
     bmp[22:26] = struct.pack("<i", -2**31)  # height INT_MIN: signed overflow inside stb 2.27

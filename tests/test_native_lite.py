@@ -26,17 +26,6 @@ def _build(request, arch: str):
     return request.getfixturevalue(f"{arch}_lite_build")
 
 
-@pytest.fixture(scope="module")
-def png_images(tmp_path_factory, sample_images) -> list[Path]:
-    folder = tmp_path_factory.mktemp("png")
-    out = []
-    for p in sample_images:
-        if p.suffix == ".png":
-            out.append(folder / p.name)
-            out[-1].write_bytes(p.read_bytes())
-    return sorted(out)
-
-
 @pytest.mark.parametrize("arch", ARCHES)
 def test_lite_library_is_the_tailored_build_and_small(request, arch, lite_models):
     sdk_build = request.getfixturevalue(f"lite_sdk_{arch}")

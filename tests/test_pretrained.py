@@ -23,6 +23,7 @@ def test_names_resolve_to_paddleclas_addresses(monkeypatch):
                      "PPLCNet_x1_0_ssld_pretrained.pdparams")
     assert zoo.lookup("MobileNetV3_small_x0_35_pretrained").file == "MobileNetV3_small_x0_35_pretrained.pdparams"
     assert zoo.lookup("PPLCNetV2_base_ssld.pdparams").arch == "PPLCNetV2_base"
+    assert zoo.lookup("ResNet101_vd_ssld").file == "ResNet101_vd_ssld_pretrained.pdparams"  # SKL-UGI's teacher
     assert all(w.arch in ARCHS for w in zoo.PRETRAINED.values())
     assert {a for a in ARCHS} <= {w.arch for w in zoo.PRETRAINED.values()}  # every arch has ImageNet weights
     monkeypatch.setenv(zoo.BASE_URL_ENV, "http://127.0.0.1:9/mirror")

@@ -1,7 +1,7 @@
 """PaddleClas's published ImageNet weights by name: ``PPLCNet_x1_0`` (ImageNet) or ``PPLCNet_x1_0_ssld``.
 
 The names and addresses are PaddleClas's (``MODEL_URLS`` of ``ppcls/arch/backbone/legendary_models/``
-``pp_lcnet.py``, ``pp_lcnet_v2.py``, ``mobilenet_v3.py``, and the SSLD files of its model list):
+``pp_lcnet.py``, ``pp_lcnet_v2.py``, ``mobilenet_v3.py``, ``resnet.py``, and the SSLD files of its model list):
 ``<base>/<arch>_pretrained.pdparams`` and ``<base>/<arch>_ssld_pretrained.pdparams``. A file is
 downloaded once into ``cache_dir("pretrained")``; PaddleClas publishes no digests, so a download is
 checked by the size the server announces and by loading it as a ``.pdparams`` state dict.
@@ -42,10 +42,12 @@ class PretrainedWeights:
 _LCNET = ("0_25", "0_35", "0_5", "0_75", "1_0", "1_5", "2_0", "2_5")
 _MNV3 = ("0_35", "0_5", "0_75", "1_0", "1_25")
 _IMAGENET = ([f"PPLCNet_x{s}" for s in _LCNET] + [f"PPLCNetV2_{s}" for s in ("small", "base", "large")]
-             + [f"MobileNetV3_{size}_x{s}" for size in ("small", "large") for s in _MNV3])
+             + [f"MobileNetV3_{size}_x{s}" for size in ("small", "large") for s in _MNV3]
+             + [f"ResNet{d}_vd" for d in (18, 34, 50, 101)])  # the distillation teachers
 # Archs PaddleClas also publishes SSLD (semi-supervised distillation) weights for.
 _SSLD = ("PPLCNet_x0_25", "PPLCNet_x0_5", "PPLCNet_x1_0", "PPLCNet_x2_5", "PPLCNetV2_base",
-         "MobileNetV3_small_x0_35", "MobileNetV3_small_x1_0", "MobileNetV3_large_x1_0")
+         "MobileNetV3_small_x0_35", "MobileNetV3_small_x1_0", "MobileNetV3_large_x1_0",
+         "ResNet34_vd", "ResNet50_vd", "ResNet101_vd")
 
 PRETRAINED: dict[str, PretrainedWeights] = {
     **{a: PretrainedWeights(a, a, f"{a}_pretrained.pdparams") for a in _IMAGENET},
