@@ -18,9 +18,22 @@ from .errors import ModelError
 from .manifest import MANIFEST_NAME, read_manifest, verify_file
 from .preprocess import MAX_SIDE, PreprocessConfig
 
-__all__ = ["ModelDir", "PostProcess", "POSTPROCESS_NAMES"]
+__all__ = ["ModelDir", "PostProcess", "POSTPROCESS_NAMES", "score_rows_ok"]
 
 POSTPROCESS_NAMES = ("Topk", "ThreshOutput", "MultiLabelThreshOutput")
+
+
+def score_rows_ok(scores: Any, rows: int, class_num: int, multilabel: bool) -> bool:
+    """Whether an engine's answer to ``rows`` inputs is ``rows`` finite score rows of ``class_num``: softmax
+    probabilities summing to 1, or a multi-label (sigmoid) head's independent scores in 0..1."""
+    import numpy as np
+
+    s = np.asarray(scores)
+    if s.shape != (rows, class_num) or not np.all(np.isfinite(s)):
+        return False
+    if multilabel:
+        return bool(np.all((s >= 0) & (s <= 1)))
+    return bool(np.allclose(s.sum(axis=1), 1.0, atol=1e-3))
 
 
 @dataclass(frozen=True)

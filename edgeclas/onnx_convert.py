@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import ConversionError, ToolchainError
 from .manifest import update_manifest
-from .model_dir import ModelDir
+from .model_dir import ModelDir, score_rows_ok
 
 __all__ = ["DEFAULT_OPSET", "convert_onnx"]
 
@@ -133,9 +133,9 @@ def _check_runs(path: Path, model: ModelDir, prog: Path) -> None:
         probs = np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0])
     except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/RuntimeException types
         raise ConversionError(f"{what}: ONNX Runtime cannot run it: {_first_line(e)}", hint=hint) from None
-    if probs.shape != (2, model.class_num) or not np.all(np.isfinite(probs)) \
-            or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
-        raise ConversionError(f"{what}: its output for two inputs is not two probability rows of "
+    if not score_rows_ok(probs, 2, model.class_num, model.multilabel):
+        kind = "multi-label score" if model.multilabel else "probability"
+        raise ConversionError(f"{what}: its output for two inputs is not two {kind} rows of "
                               f"{model.class_num} classes (shape {probs.shape})", hint=hint)
 
 

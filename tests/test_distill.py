@@ -126,6 +126,20 @@ def test_unlabelled_lines_only_in_a_distillation_list(tmp_path: Path):
 
 
 @pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    """The demo recipe without its PP-LCNet-only Arch options (stride_list, bn_weight_init): a DistillationModel
+    takes its members' options under Arch.models, and refuses them beside its own name."""
+    import yaml
+
+    cfg = yaml.safe_load(RECIPE.read_text())
+    for key in ("stride_list", "bn_weight_init"):
+        cfg["Arch"].pop(key, None)
+    path = tmp_path_factory.mktemp("recipe") / "distill_base.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     pytest.importorskip("skimage", reason="scikit-image not installed (pip install -e .[data])")
     from edgeclas.data import sample
@@ -145,13 +159,13 @@ def test_unlabelled_images_come_in_the_distillation_list_and_change_nothing_else
     assert json.loads((dataset / "manifest.json").read_text())["dataset"]["unlabelled"] == 16
 
 
-def test_a_teacher_for_other_classes_is_refused(dataset: Path, tmp_path: Path):
+def test_a_teacher_for_other_classes_is_refused(recipe: Path, dataset: Path, tmp_path: Path):
     from edgeclas.models import build_model
     from edgeclas.train import train
 
     paddle.save(build_model("ResNet18_vd", 1000).state_dict(), str(tmp_path / "imagenet.pdparams"))
     with pytest.raises(ConfigError) as e:
-        train(RECIPE, DISTILL + [f"Global.dataset_dir={dataset}", f"Global.output_dir={tmp_path / 'run'}",
+        train(recipe, DISTILL + [f"Global.dataset_dir={dataset}", f"Global.output_dir={tmp_path / 'run'}",
                                  f"Arch.models.0.Teacher.pretrained={tmp_path / 'imagenet.pdparams'}"])
     assert "imagenet.pdparams classifies 1000 classes, the distillation 2" in e.value.message
     assert "train it first" in e.value.hint
@@ -162,7 +176,8 @@ def _state(path: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.integration
-def test_distillation_trains_the_student_keeps_the_teacher_and_exports_the_student(dataset: Path, tmp_path: Path):
+def test_distillation_trains_the_student_keeps_the_teacher_and_exports_the_student(recipe: Path, dataset: Path,
+                                                                                   tmp_path: Path):
     from edgeclas.export import export
     from edgeclas.manifest import read_manifest
     from edgeclas.models import build_model
@@ -173,7 +188,7 @@ def test_distillation_trains_the_student_keeps_the_teacher_and_exports_the_stude
     teacher = build_model("ResNet18_vd", 2)
     paddle.save(teacher.state_dict(), str(tmp_path / "teacher.pdparams"))
     run = tmp_path / "run"
-    r = train(RECIPE, DISTILL + [f"Global.dataset_dir={dataset}", f"Global.output_dir={run}", "Global.epochs=2",
+    r = train(recipe, DISTILL + [f"Global.dataset_dir={dataset}", f"Global.output_dir={run}", "Global.epochs=2",
                                  "Global.steps_per_epoch=3", "DataLoader.Train.sampler.batch_size=8",
                                  f"Arch.models.0.Teacher.pretrained={tmp_path / 'teacher.pdparams'}"])
     state = _state(r.latest / "model.pdparams")
@@ -208,3 +223,13 @@ def test_distillation_trains_the_student_keeps_the_teacher_and_exports_the_stude
     np.testing.assert_allclose(got, want, atol=1e-5)
     size = (model_dir / "pir" / "inference.pdiparams").stat().st_size
     assert size < 2_000_000  # PP-LCNet x0.25's weights, not ResNet18's (45 MB)
+
+
+def test_single_model_options_beside_a_distillation_model_say_where_they_go(dataset: Path, tmp_path: Path):
+    from edgeclas.train import train
+
+    with pytest.raises(ConfigError) as e:  # the demo recipe carries PP-LCNet's stride_list at Arch level
+        train(RECIPE, DISTILL + [f"Global.dataset_dir={dataset}", f"Global.output_dir={tmp_path / 'run'}"])
+    assert e.value.message == "Arch.stride_list: not an option of DistillationModel"
+    assert "Arch.models.N.<Name>.stride_list" in e.value.hint
+    assert not (tmp_path / "run").exists()

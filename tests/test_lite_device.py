@@ -42,8 +42,9 @@ def test_deploy_lite_on_the_emulated_armv8_matches_host_paddle(which, emulator, 
     from edgeclas.deploy import RunSettings, deploy
 
     model = lite_models[which]
-    res = deploy(emulator.serial, model, png_dir, armv8_lite_build.out, RunSettings(threads=2, repeats=3),
-                 f"/data/local/tmp/edgeclas-test/{tmp_path.name}", engine="lite", bundle_dir=tmp_path / "bundle",
+    res = deploy(emulator.serial, model, png_dir, build_dir=armv8_lite_build.out,
+                 settings=RunSettings(threads=2, repeats=3),
+                 remote_dir=f"/data/local/tmp/edgeclas-test/{tmp_path.name}", engine="lite", bundle_dir=tmp_path / "bundle",
                  out=tmp_path / "result.json")
     assert (res.run.engine, res.run.engine_version) == ("lite", "v2.13-rc")
     assert res.bundle.model_file.endswith("_arm.nb") and "lib/libpaddle_light_api_shared.so" in res.bundle.files

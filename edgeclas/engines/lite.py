@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConversionError, EdgeclasError, IntegrityError, ToolchainError, ValidationError
-from ..model_dir import ModelDir
+from ..model_dir import ModelDir, score_rows_ok
 from ..lite.formats import check_nb_file
 from ..lite.runtime import Route, compat_route, describe_returncode, resolve_route, summarize_stderr, worker_command
 from ..lite.worker import FRAME_LENGTH, write_message
@@ -159,9 +159,9 @@ def _run_checked(worker: _Worker, batch: np.ndarray, source: str, numpy_version:
     return probs
 
 
-def check_nb(nb: Path, input_size: tuple[int, int, int], class_num: int) -> str | None:
+def check_nb(nb: Path, input_size: tuple[int, int, int], class_num: int, multilabel: bool = False) -> str | None:
     """Load a freshly written x86 ``.nb`` in Paddle Lite and run a batch of two on it: the rows must be
-    ``class_num`` finite probabilities. Returns what was checked, or None when no runtime can run models
+    ``class_num`` finite probabilities (independent 0..1 scores for a multi-label head). Returns what was checked, or None when no runtime can run models
     here (only an opt binary); raises :class:`ConversionError` when the runtime refuses the file."""
     try:
         route = resolve_route(run_models=True)
@@ -177,9 +177,10 @@ def check_nb(nb: Path, input_size: tuple[int, int, int], class_num: int) -> str 
     except (ToolchainError, ValidationError) as e:
         raise ConversionError(f"opt wrote {nb.name}, but Paddle Lite {route.kind} cannot run it: {e.message}",
                               hint=e.hint) from None
-    if probs.shape != (2, class_num) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
+    if not score_rows_ok(probs, 2, class_num, multilabel):
         raise ConversionError(f"opt wrote {nb.name}, but it answers a batch of two with shape {probs.shape}, "
-                              f"not two probability rows of {class_num} classes")
+                              f"not two {'multi-label score' if multilabel else 'probability'} rows of "
+                              f"{class_num} classes")
     return f"loaded and run by Paddle Lite {hello['lite']} ({route.kind} route)"
 
 

@@ -402,7 +402,7 @@ def _opt(md: ModelDir, spec: _Target, target: str, fp16: bool, quant: str | None
         if target == "x86":  # the only target whose runtime exists here
             from ..engines.lite import check_nb
 
-            checked = check_nb(produced, md.input_size, md.class_num) or \
+            checked = check_nb(produced, md.input_size, md.class_num, md.multilabel) or \
                 "whole file read; no Paddle Lite runtime that runs models here (an opt binary only)"
         tailoring = _read_tailoring(Path(prefix), route)
         os.replace(produced, dest)

@@ -95,7 +95,10 @@ def check_arch(arch: str, kw: dict[str, Any], also: tuple[str, ...] = ()):
     allowed = arch_options(arch)
     for key in kw:
         if key not in allowed:
-            raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=did_you_mean(key, allowed + list(also)))
+            hint = did_you_mean(key, allowed + list(also))
+            if arch == DISTILLATION:  # a single-model recipe turned into a distillation one keeps its options
+                hint = f"a member's option goes under it: Arch.models.N.<Name>.{key}; {hint}"
+            raise ConfigError(f"Arch.{key}: not an option of {arch}", hint=hint)
     return _class(arch)
 
 

@@ -236,8 +236,12 @@ def _check_task(out: dict[str, Any], multilabel: bool) -> None:
     for name in ("Train", "Eval"):
         for i, entry in enumerate(out["Loss"][name]):
             (loss, args), = entry.items()
+            if loss in DISTILL_LOSSES and not multilabel:
+                continue  # placement and model names: check_distillation
             if loss != want_loss:
-                raise ConfigError(f"Loss.{name}.{i}: {loss} does not fit a {kind} recipe", hint=f"use {want_loss}")
+                raise ConfigError(f"Loss.{name}.{i}: {loss} does not fit a {kind} recipe",
+                                  hint=f"use {want_loss}" + (" (distillation trains single-label models here)"
+                                                             if loss in DISTILL_LOSSES else ""))
             if (args or {}).get("weight_ratio"):
                 raise ConfigError(f"Loss.{name}.{i}.MultiLabelLoss.weight_ratio: not implemented",
                                   hint="set it to False (it needs per-label positive ratios from the dataset)")
