@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from . import sdk, targets
 from .device.base import DeviceInfo
-from .errors import BuildError, ConfigError, DeviceError, EdgeclasError, ToolchainError
+from .errors import BuildError, ConfigError, DeviceError, EdgeclasError, IntegrityError, ToolchainError
 from .fsutil import atomic_write_text, staging_dir
 from .manifest import check_files, read_manifest, write_manifest
 from .paths import cache_dir, source_dir
@@ -228,14 +228,21 @@ def build_dir(root: str | os.PathLike[str], t: Target, engine: str) -> Path:
     return Path(root) / f"{t.key}-{engine}"
 
 
-def _fits(d: Path, t: Target, engine: str) -> bool:
-    """``d`` is an intact build of ``engine`` for ``t``'s OS and ABI."""
+def _damage(d: Path, t: Target, engine: str) -> list[str] | None:
+    """None when ``d`` is no build of ``engine`` for ``t``'s OS and ABI; else its damaged files (empty: intact)."""
     try:
         m = read_manifest(d, "build")
     except EdgeclasError:
-        return False
+        return None
     tm, em = m.get("target") or {}, m.get("engine") or {}
-    return tm.get("os") == t.os and tm.get("abi") == t.abi and em.get("name") == engine and not check_files(d, m)
+    if tm.get("os") != t.os or tm.get("abi") != t.abi or em.get("name") != engine:
+        return None
+    return check_files(d, m)
+
+
+def _fits(d: Path, t: Target, engine: str) -> bool:
+    """``d`` is an intact build of ``engine`` for ``t``'s OS and ABI."""
+    return _damage(d, t, engine) == []
 
 
 def device_target(info: DeviceInfo, os_name: str | None = None) -> Target:
@@ -256,11 +263,22 @@ def locate(
     root: str | os.PathLike[str] = "build",
     allow_build: bool = True,
     log: Callable[[str], None] | None = None,
+    verify: bool = True,
 ) -> Path:
     """A build of ``engine`` for ``t``: the first of ``given`` that fits, else ``build_dir(root, t, engine)``
-    when it fits, else one built there (a ConfigError naming the command when ``allow_build`` is False)."""
+    when it fits, else one built there (a ConfigError naming the command when ``allow_build`` is False).
+
+    A given build of the right target and engine whose files differ from its manifest is an
+    :class:`IntegrityError` (it is the user's, so never passed over for another), or used as it is
+    with ``verify=False``; a damaged default build is rebuilt."""
     for d in given:
-        if _fits(Path(d), t, engine):
+        damage = _damage(Path(d), t, engine)
+        if damage and verify:
+            more = f" (and {len(damage) - 1} more)" if len(damage) > 1 else ""
+            raise IntegrityError(f"{damage[0]}{more}",
+                                 hint=f"rebuild it: edgeclas build {t.flags()} --engine {engine} --out {d}; "
+                                      "or pass --no-verify to use it as it is")
+        if damage is not None:
             return Path(d)
     default = build_dir(root, t, engine)
     if _fits(default, t, engine):

@@ -205,7 +205,7 @@ def verify(
     if device is not None:
         assert ref is not None
         checks += _device_checks(model, paths, ref, tol, device, device_engines, builds, adb_server, os_name,
-                                 threads or 1, answers)
+                                 threads or 1, answers, verify)
     thr = f" ≥ {post.threshold:.4g}" if post.threshold is not None else ""
     return VerifyReport(model.path, [str(p) for p in paths], tol, checks, f"{post.name}{thr}")
 
@@ -213,7 +213,7 @@ def verify(
 def _device_checks(model: ModelDir, paths: list[Path], ref: np.ndarray, tol: float, serial: str,
                    engines: Sequence[str] | None, builds: Sequence[str | os.PathLike[str]], adb_server: str | None,
                    os_name: str | None, threads: int,
-                   answers: Callable[[np.ndarray], list[list[int]]]) -> list[EngineCheck]:
+                   answers: Callable[[np.ndarray], list[list[int]]], verify: bool = True) -> list[EngineCheck]:
     """One row per device engine: clas_system's probabilities for the same images against the host reference."""
     import tempfile
 
@@ -233,11 +233,12 @@ def _device_checks(model: ModelDir, paths: list[Path], ref: np.ndarray, tol: flo
     checks = []
     for engine in engines:
         try:
-            build_dir = locate(device_target(info, os_name), engine, given=builds)
+            build_dir = locate(device_target(info, os_name), engine, given=builds, verify=verify)
             with tempfile.TemporaryDirectory(prefix="edgeclas-verify-") as td:
                 res = deploy(dev.serial, model.path, paths, build_dir=build_dir,
-                             settings=RunSettings(threads=threads, warmup=0, repeats=1), engine=engine, adb_server=adb_server, os_name=os_name,
-                             bundle_dir=Path(td) / "bundle", out=Path(td) / "result.json")
+                             settings=RunSettings(threads=threads, warmup=0, repeats=1), engine=engine,
+                             adb_server=adb_server, os_name=os_name, bundle_dir=Path(td) / "bundle",
+                             out=Path(td) / "result.json", verify=verify)
         except EdgeclasError as e:
             checks.append(EngineCheck(engine, "error", e.message + (f" (hint: {e.hint})" if e.hint else ""),
                                       where=dev.serial))

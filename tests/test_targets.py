@@ -17,7 +17,7 @@ from edgeclas import sdk, targets
 from edgeclas.build import build_dir, default_engine, device_target, locate
 from edgeclas.cli import cli
 from edgeclas.device.base import DeviceInfo
-from edgeclas.errors import ConfigError, DeviceError, ModelError
+from edgeclas.errors import ConfigError, DeviceError, IntegrityError, ModelError
 from edgeclas.manifest import write_manifest
 from edgeclas.targets import DeviceEngine, target
 
@@ -155,6 +155,22 @@ def test_locate_prefers_given_then_default_and_never_builds_when_told(tmp_path):
     with pytest.raises(ConfigError, match="no onnxruntime build for linux/arm64-v8a in") as e:
         locate(t, "onnxruntime", root=tmp_path / "root", allow_build=False)
     assert f"edgeclas build --arch armv8 --os linux --engine onnxruntime --out {default}" == e.value.hint
+
+
+def test_a_damaged_given_build_is_an_error_not_passed_over(tmp_path):
+    t = target("armv8", "linux")
+    default = _build(build_dir(tmp_path / "root", t, "onnxruntime"), t, "onnxruntime")
+    given = _build(tmp_path / "mine", t, "onnxruntime")
+    (given / "bin" / "clas_system").write_bytes(b"\x7fELF tampered")
+    with pytest.raises(IntegrityError) as e:  # not the intact default instead of the build the user named
+        locate(t, "onnxruntime", given=[given], root=tmp_path / "root", allow_build=False)
+    assert e.value.message.startswith(f"{given / 'bin' / 'clas_system'}: ")
+    assert e.value.hint == (f"rebuild it: edgeclas build --arch armv8 --os linux --engine onnxruntime --out {given}; "
+                            "or pass --no-verify to use it as it is")
+    assert locate(t, "onnxruntime", given=[given], root=tmp_path / "root", allow_build=False, verify=False) == given
+    other = _build(tmp_path / "lite", t, "lite")  # a build of another engine is simply not a candidate
+    (other / "bin" / "clas_system").write_bytes(b"changed")
+    assert locate(t, "onnxruntime", given=[other], root=tmp_path / "root", allow_build=False) == default
 
 
 def test_device_target():

@@ -126,7 +126,7 @@ def bench(
         },
     })
     if session_factory is None:
-        build_cache = BuildCache(Path(build_root), [Path(b) for b in builds], allow_build)
+        build_cache = BuildCache(Path(build_root), [Path(b) for b in builds], allow_build, verify)
         ref_cache = ReferenceCache(reference, verify=verify) if reference else None
 
         def session_factory(serial: str) -> DeploySession:

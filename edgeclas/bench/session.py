@@ -36,6 +36,7 @@ class BuildCache:
     root: Path
     given: Sequence[Path] = ()
     allow_build: bool = True
+    verify: bool = True  # a given build whose files differ from its manifest is an error (False: used as is)
     _found: dict[tuple[Target, str], Path] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,7 +46,7 @@ class BuildCache:
         with self._lock:  # two devices of one ABI wait for one build instead of building twice
             if (t, engine) not in self._found:
                 self._found[(t, engine)] = locate(t, engine, given=self.given, root=self.root,
-                                                  allow_build=self.allow_build)
+                                                  allow_build=self.allow_build, verify=self.verify)
             return self._found[(t, engine)]
 
 
