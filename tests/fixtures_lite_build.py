@@ -4,8 +4,8 @@ The source is what ``edgeclas sdk build paddle-lite`` uses by default: ``$EDGECL
 else the bundle CI keeps in ``shared/third_party/``. Without one, every test using these fixtures is
 skipped with that reason (``edgeclas doctor`` says how to get a source).
 
-* ``lite_models`` (session): ``{"trained": dir, "disc": dir}``: the test model (``model_dir``, a briefly
-  trained PP-LCNet that answers ~0.5/0.5 for every image) and a small seeded 3-class net made of
+* ``lite_models`` (session): ``{"trained": dir, "disc": dir}``: the test model (``model_dir``, the demo's
+  trained PP-LCNet x0.25) and a small seeded 3-class net made of
   PP-LCNet's own ops (conv, depthwise conv, hard_swish, an SE-style hard_sigmoid gate, pool, fc, softmax)
   whose probabilities differ clearly from image to image, each with its arm ``.nb`` (and ``.onnx``) converted.
 * ``lite_sdk_armv8`` / ``lite_sdk_armv7`` (session): :class:`edgeclas.lite.source_build.LiteBuild`,

@@ -6,7 +6,7 @@ import pytest
 
 from edgeclas.bench.accuracy import compare_probs
 from edgeclas.bench.session import BuildCache
-from edgeclas.errors import ConfigError, ValidationError
+from edgeclas.errors import ConfigError, IntegrityError, ValidationError
 from edgeclas.manifest import write_manifest
 from edgeclas.targets import target
 
@@ -32,10 +32,13 @@ def test_build_cache_picks_the_fitting_build_once(tmp_path):
     assert cache.get(ARMV8_LINUX, "lite") == lite
     (good / "bin" / "clas_system").write_bytes(b"tampered")
     assert cache.get(ARMV8_LINUX, "onnxruntime") == good  # found once per run, not re-checked
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(IntegrityError) as e:  # the named build is damaged: said, not passed over
         BuildCache(tmp_path / "root", [good], allow_build=False).get(ARMV8_LINUX, "onnxruntime")
-    assert "no onnxruntime build for linux/arm64-v8a" in e.value.message  # the tampered build no longer fits
+    assert e.value.message.startswith(f"{good / 'bin' / 'clas_system'}: truncated")
     assert "edgeclas build --arch armv8 --os linux --engine onnxruntime" in e.value.hint
+    assert BuildCache(tmp_path / "root", [good], allow_build=False, verify=False).get(ARMV8_LINUX, "onnxruntime") == good
+    with pytest.raises(ConfigError, match="no onnxruntime build for linux/arm64-v8a"):
+        BuildCache(tmp_path / "root", [v7], allow_build=False).get(ARMV8_LINUX, "onnxruntime")
 
 
 def test_build_cache_uses_the_default_location(tmp_path):
