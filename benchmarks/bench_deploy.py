@@ -16,13 +16,13 @@ Prints seconds, bytes pushed and the ratio to the full `adb push` side by side.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _device import private_device  # benchmarks/ is on sys.path when a script runs
 
 
 def main() -> int:
@@ -34,16 +34,10 @@ def main() -> int:
     args = ap.parse_args()
 
     from edgeclas.deploy import RunSettings, make_bundle, sync_bundle
-    from edgeclas.device import AdbServer, adb_binary, select_device
-    from edgeclas.emulator import manager
+    from edgeclas.device import AdbServer, select_device
 
-    adb = adb_binary()
-    adb_port = manager.free_port()
-    os.environ["ANDROID_ADB_SERVER_PORT"] = str(adb_port)
-    work = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
-    emu = None
-    try:
-        emu = manager.start(arch="armv8", adb_port=adb_port, root=work / "root")
+    with private_device("armv8", "bench-deploy-") as pd:
+        work, emu, adb, adb_port = pd.work, pd.emulator, pd.adb, pd.adb_port
         dev = select_device(emu.serial, AdbServer("127.0.0.1", adb_port, explicit=True))
         bundle = make_bundle(args.build, args.model, args.images, RunSettings(), work / "bundle")
         other = make_bundle(args.build, args.model, args.images, RunSettings(threads=2), work / "bundle2")
@@ -71,10 +65,6 @@ def main() -> int:
             t = statistics.median(s for s, _ in samples)
             print(f"{name:28s} {t:9.3f} {samples[-1][1]:13d} {t / base:16.2f}x")
         return 0
-    finally:
-        if emu is not None:
-            manager.stop(port=emu.port)
-        subprocess.run([adb, "-P", str(adb_port), "kill-server"], capture_output=True)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from _device import private_device  # benchmarks/ is on sys.path when a script runs
 
 
 def _library_rows() -> list[tuple[str, int, str]]:
@@ -50,17 +49,10 @@ def main() -> int:
 
     from edgeclas.bench import bench
     from edgeclas.bench.results import read_results
-    from edgeclas.emulator import manager
 
     threads = [int(t) for t in args.threads.split(",")]
-    adb = manager.adb_binary()
-    adb_port = manager.free_port()
-    os.environ["ANDROID_ADB_SERVER_PORT"] = str(adb_port)
-    work = Path(tempfile.mkdtemp(prefix="bench-lite-device-"))
-    emu = None
-    try:
-        manager.ensure_adb_server(adb_port)
-        emu = manager.start(arch="armv8", adb_port=adb_port, root=work / "root")
+    with private_device("armv8", "bench-lite-device-") as dev:
+        work, emu = dev.work, dev.emulator
         res = bench([emu.serial], [args.model], engines=["lite", "onnxruntime"], threads=threads, warmup=2,
                     repeats=args.repeats, images=args.images, out=work / "run", builds=[args.lite_build, args.ort_build],
                     allow_build=False, progress=lambda line: None)
@@ -88,10 +80,6 @@ def main() -> int:
         if ort_lib is not None:
             print(f"{'ONNX Runtime ' + ort_lib.name:52s} {ort_lib.stat().st_size / 1e6:6.2f}  PyPI aarch64 wheel")
         return 0
-    finally:
-        if emu is not None:
-            manager.stop(port=emu.port)
-        subprocess.run([adb, "-P", str(adb_port), "kill-server"], capture_output=True)
 
 
 if __name__ == "__main__":
