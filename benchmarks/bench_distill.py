@@ -19,14 +19,14 @@ better than the student (PULC's is ImageNet-pretrained and trained on the task f
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "training" / "demo_clarity.yaml"
+from _recipe import demo_recipe_for  # benchmarks/ is on sys.path when a script runs
 
 
 def _common(data: Path, out: Path, epochs: int, size: int, batch: int) -> list[str]:
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from edgeclas.data import sample
+    from edgeclas.models import arch_options
     from edgeclas.train import train
 
     print(f"distillation on the sample clarity set: {args.num} labelled + {args.unlabelled} unlabelled images, "
@@ -59,18 +60,22 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         data = sample("clarity", work / "data", num=args.num, seed=0, unlabelled=args.unlabelled).root
 
-        def run(name: str, overrides: list[str]):
+        def run(name: str, arch: str, overrides: list[str]):
+            recipe, dropped = demo_recipe_for(arch, work / "recipes")
             t0 = time.perf_counter()
-            r = train(RECIPE, _common(data, work / name, args.epochs, args.size, args.batch) + overrides)
+            r = train(recipe, _common(data, work / name, args.epochs, args.size, args.batch) + overrides)
             rows.append((name, r.best_metrics.get("top1", float("nan")), time.perf_counter() - t0))
-            return r
+            return r, dropped
 
-        teacher = run(f"teacher {args.teacher}", [f"Arch.name={args.teacher}"])
-        run(f"student {args.student} alone", [f"Arch.name={args.student}"])
-        run(f"student {args.student} distilled", [
-            "Arch.name=DistillationModel", "Arch.freeze_params_list=[True, False]", "Arch.infer_model_name=Student",
-            f"Arch.models=[{{'Teacher': {{'name': '{args.teacher}', 'pretrained': '{teacher.best}'}}}}, "
-            f"{{'Student': {{'name': '{args.student}'}}}}]",
+        teacher, _ = run(f"teacher {args.teacher}", args.teacher, [])
+        run(f"student {args.student} alone", args.student, [])
+        # The student keeps the demo's options it takes (stride_list, …), as a member of the DistillationModel.
+        _, demo_options = demo_recipe_for("DistillationModel", work / "recipes")
+        student = {"name": args.student, **{k: v for k, v in demo_options.items() if k in arch_options(args.student)}}
+        models = [{"Teacher": {"name": args.teacher, "pretrained": str(teacher.best)}}, {"Student": student}]
+        run(f"student {args.student} distilled", "DistillationModel", [
+            "Arch.freeze_params_list=[True, False]", "Arch.infer_model_name=Student",
+            f"Arch.models={json.dumps(models)}",
             "Loss.Train=[{'DistillationDMLLoss': {'model_name_pairs': [['Student', 'Teacher']]}}, "
             "{'DistillationGTCELoss': {'model_names': ['Student'], 'epsilon': 0.1}}]",
         ])

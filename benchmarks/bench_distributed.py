@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _recipe import demo_recipe_for  # benchmarks/ is on sys.path when a script runs
 
 
 def _run(work: Path, data: Path, name: str, arch: str, size: int, batch: int, steps: int, nproc: int):
@@ -34,9 +34,10 @@ def _run(work: Path, data: Path, name: str, arch: str, size: int, batch: int, st
     out = work / name
     resize = round(size * 73 / 64)
     t0 = time.perf_counter()
-    train(ROOT / "training" / "demo_clarity.yaml", [
+    recipe, _ = demo_recipe_for(arch, work / "recipes")
+    train(recipe, [
         f"Global.dataset_dir={data}", f"Global.output_dir={out}", "Global.epochs=2", f"Global.steps_per_epoch={steps}",
-        f"Arch.name={arch}", f"Global.image_shape=[3, {size}, {size}]", f"DataLoader.Train.sampler.batch_size={batch}",
+        f"Global.image_shape=[3, {size}, {size}]", f"DataLoader.Train.sampler.batch_size={batch}",
         f"DataLoader.Train.dataset.transform_ops.1.RandCropImage.size={size}",
         f"DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short={resize}",
         f"DataLoader.Eval.dataset.transform_ops.2.CropImage.size={size}", "Global.eval_during_train=False",

@@ -19,17 +19,17 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _recipe import demo_recipe_for  # benchmarks/ is on sys.path when a script runs
 
 
-def _step_ips(arch: str, size: int, batch: int, steps: int) -> float:
+def _step_ips(arch: str, options: dict, size: int, batch: int, steps: int) -> float:
     import numpy as np
     import paddle
 
     from edgeclas.models import build_model
 
     paddle.seed(0)
-    model = build_model(arch, 2)
+    model = build_model(arch, 2, **options)  # the options the loop's recipe gives (stride_list, …)
     model.train()
     opt = paddle.optimizer.Momentum(0.01, 0.9, parameters=model.parameters())
     x = paddle.to_tensor(np.random.default_rng(0).standard_normal((batch, 3, size, size), dtype=np.float32))
@@ -46,13 +46,13 @@ def _step_ips(arch: str, size: int, batch: int, steps: int) -> float:
     return batch / statistics.median(times)
 
 
-def _loop_ips(arch: str, size: int, batch: int, steps: int, data: Path, work: Path) -> float:
+def _loop_ips(recipe: Path, arch: str, size: int, batch: int, steps: int, data: Path, work: Path) -> float:
     from edgeclas.train import train
 
     resize = round(size * 73 / 64)
-    r = train(ROOT / "training" / "demo_clarity.yaml", [
+    r = train(recipe, [
         f"Global.dataset_dir={data}", f"Global.output_dir={work / arch}", "Global.epochs=1",
-        f"Global.steps_per_epoch={steps}", f"Arch.name={arch}", f"Global.image_shape=[3, {size}, {size}]",
+        f"Global.steps_per_epoch={steps}", f"Global.image_shape=[3, {size}, {size}]",
         f"DataLoader.Train.sampler.batch_size={batch}", f"DataLoader.Train.dataset.transform_ops.1.RandCropImage.size={size}",
         f"DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short={resize}",
         f"DataLoader.Eval.dataset.transform_ops.2.CropImage.size={size}", "Global.eval_during_train=False",
@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
     args = ap.parse_args(argv)
 
+    import yaml
+
     from edgeclas.data import sample
+    from edgeclas.models import arch_options
 
     archs = [a for a in args.archs.split(",") if a]
     print(f"training throughput: input {args.size}x{args.size}, batch {args.batch}, {args.steps} steps, "
@@ -78,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         data = sample("clarity", work / "data", num=max(64, args.batch * (args.steps + 2)), seed=0).root
         rows = []
         for arch in archs:
-            step = _step_ips(arch, args.size, args.batch, args.steps)
-            loop = _loop_ips(arch, args.size, args.batch, args.steps, data, work)
+            recipe, _ = demo_recipe_for(arch, work / "recipes")
+            arch_cfg = yaml.safe_load(recipe.read_text())["Arch"]
+            options = {k: v for k, v in arch_cfg.items() if k in arch_options(arch)}
+            step = _step_ips(arch, options, args.size, args.batch, args.steps)
+            loop = _loop_ips(recipe, arch, args.size, args.batch, args.steps, data, work)
             rows.append((arch, step, loop))
     print()
     print(f"{'arch':24s} {'step img/s':>10s} {'loop img/s':>10s} {'loop/step':>9s}")
