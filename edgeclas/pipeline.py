@@ -117,6 +117,7 @@ class Workspace:
     out: Path
     say: Callable[[str], None]  # a progress line
     result: PipelineResult
+    verify: bool = True  # check artifacts against their manifests (sha256 + size); False: --no-verify
     _serial: str | None = None
     _stop_device: Callable[[], None] | None = None
 
@@ -171,9 +172,11 @@ class Workspace:
             self._stop_device = None
 
 
-def _manifest_ok(d: Path, kind: str) -> bool:
+def _manifest_ok(d: Path, kind: str, verify: bool = True) -> bool:
+    """The manifest is there and (``verify``) every file it records is intact."""
     try:
-        return not check_files(d, read_manifest(d, kind))
+        m = read_manifest(d, kind)
+        return not verify or not check_files(d, m)
     except ModelError:
         return False
 
@@ -239,7 +242,7 @@ class DataStage(Stage):
         return [ws.data / MANIFEST_NAME]
 
     def done(self, ws, o):
-        return _manifest_ok(ws.data, "dataset")
+        return _manifest_ok(ws.data, "dataset", ws.verify)
 
     def run(self, ws, o, resume):
         from .data import prepare, sample
@@ -265,7 +268,7 @@ class TrainStage(Stage):
         return [ws.runs / "best" / MANIFEST_NAME]
 
     def done(self, ws, o):
-        return _manifest_ok(ws.runs / "best", "checkpoint")
+        return _manifest_ok(ws.runs / "best", "checkpoint", ws.verify)
 
     def run(self, ws, o, resume):
         from .train import train
@@ -285,12 +288,12 @@ class ExportStage(Stage):
         return [ws.model / MANIFEST_NAME]
 
     def done(self, ws, o):
-        return _manifest_ok(ws.model, "model")
+        return _manifest_ok(ws.model, "model", ws.verify)
 
     def run(self, ws, o, resume):
         from .export import export
 
-        export(ws.runs / "best", ws.model, name=o["name"])
+        export(ws.runs / "best", ws.model, name=o["name"], verify=ws.verify)
         return Outcome("legacy + pir")
 
 
@@ -307,7 +310,7 @@ class ConvertStage(Stage):
         return [ws.model / MANIFEST_NAME]
 
     def done(self, ws, o):
-        if not _manifest_ok(ws.model, "model"):
+        if not _manifest_ok(ws.model, "model", ws.verify):
             return False
         formats = read_manifest(ws.model, "model").get("formats", {})
         nb_ok = "nb" not in o["to"] or all(t in formats.get("nb", {}) for t in o["nb_targets"])
@@ -319,12 +322,12 @@ class ConvertStage(Stage):
             if fmt == "onnx":
                 from .onnx_convert import convert_onnx
 
-                done.append(f"onnx ({convert_onnx(ws.model, opset=o['opset']).name})")
+                done.append(f"onnx ({convert_onnx(ws.model, opset=o['opset'], verify=ws.verify).name})")
             elif fmt == "nb":
                 from .lite import convert_nb
 
                 for t in o["nb_targets"]:
-                    r = convert_nb(ws.model, target=t)
+                    r = convert_nb(ws.model, target=t, verify=ws.verify)
                     done.append(f"nb ({r.path.name}, opt {r.opt_version})")
             else:
                 raise ConfigError(f"stages.convert.to: unknown format '{fmt}'", hint="use onnx and/or nb")
@@ -339,7 +342,7 @@ class VerifyStage(Stage):
     def run(self, ws, o, resume):
         from .verify import verify
 
-        rep = verify(ws.model, tol=o["tol"], limit=o["images"])
+        rep = verify(ws.model, tol=o["tol"], limit=o["images"], verify=ws.verify)
         ws.result.verify_table = rep.table()
         rep.raise_for_failures()
         return Outcome(f"engines agree (max |Δprob| within {o['tol']:g})")
@@ -372,7 +375,7 @@ class BuildStage(Stage):
         return [ws.build_dir(e) / MANIFEST_NAME for e in o["engines"]]
 
     def done(self, ws, o):
-        return all(_manifest_ok(ws.build_dir(e), "build") or (e == "lite" and _lite_skipped(o))
+        return all(_manifest_ok(ws.build_dir(e), "build", ws.verify) or (e == "lite" and _lite_skipped(o))
                    for e in o["engines"])
 
     def run(self, ws, o, resume):
@@ -457,7 +460,8 @@ class DeployStage(Stage):
         serial = ws.device_serial()
         res = deploy(serial, ws.model, ws.val_images(o["images"]), build_dir=ws.build_dir(o["engine"]),
                      settings=RunSettings(threads=o["threads"], repeats=3, topk=2), out=ws.out / "deploy" / "result.json",
-                     bundle_dir=ws.out / "deploy" / "bundle", adb_server=ws.pipe.device.get("adb_server"))
+                     bundle_dir=ws.out / "deploy" / "bundle", adb_server=ws.pipe.device.get("adb_server"),
+                     verify=ws.verify)
         top = [p.topk[0].label for p in res.run.predictions if p.topk]
         return Outcome(f"{len(top)} image(s) on {serial}: {', '.join(top)}")
 
@@ -501,7 +505,7 @@ class BenchStage(Stage):
         from .bench import bench
 
         # An engine the build stage skipped (it said why) has no build: the others run.
-        engines = [e for e in o["engines"] if _manifest_ok(ws.build_dir(e), "build")]
+        engines = [e for e in o["engines"] if _manifest_ok(ws.build_dir(e), "build", ws.verify)]
         skipped = [e for e in o["engines"] if e not in engines]
         if not engines:
             raise ConfigError(f"stages.bench: no build for any of {', '.join(o['engines'])}",
@@ -516,7 +520,7 @@ class BenchStage(Stage):
                     adb_server=ws.pipe.device.get("adb_server"),
                     builds=[ws.build_dir(e) for e in engines], allow_build=False,
                     reference=None if o["reference"] == "none" else o["reference"],
-                    progress=lambda line: ws.say("  " + line))
+                    progress=lambda line: ws.say("  " + line), verify=ws.verify)
         failed = res.errors + len(res.device_failures)
         return Outcome(
             f"{res.ran} cell(s) run, {res.skipped} already done, {res.errors} failed"
@@ -622,11 +626,12 @@ def _hash(obj: Any) -> str:
 class _Runner:
     """Walks :data:`TABLE` over a pipeline: skip what is up to date, run the rest, record each stage."""
 
-    def __init__(self, pipe: Pipeline, out: Path, on_stage: Callable[[str, StageOutcome | None], None]) -> None:
+    def __init__(self, pipe: Pipeline, out: Path, on_stage: Callable[[str, StageOutcome | None], None],
+                 verify: bool = True) -> None:
         self.pipe, self.out, self.on_stage = pipe, out, on_stage
         self.state = read_manifest(out, "pipeline") if (out / MANIFEST_NAME).is_file() else {}
         self.state.setdefault("stages", {})
-        self.ws = Workspace(pipe, out, lambda line: on_stage(line, None), PipelineResult(out))
+        self.ws = Workspace(pipe, out, lambda line: on_stage(line, None), PipelineResult(out), verify=verify)
         self.failures: list[Outcome] = []
 
     def _save(self) -> None:
@@ -702,15 +707,19 @@ def run_pipeline(
     *,
     force: tuple[str, ...] = (),
     on_stage: Callable[[str, StageOutcome | None], None] | None = None,
+    verify: bool = True,
 ) -> PipelineResult:
-    """Run (or resume) a pipeline into ``out`` (default ``./<name>``); ``force`` re-runs the named stages."""
+    """Run (or resume) a pipeline into ``out`` (default ``./<name>``); ``force`` re-runs the named stages.
+
+    ``verify=False`` (``--no-verify``): stages read models, checkpoints and builds without checking their files
+    against the manifests, and an output counts as up to date when its manifest is there, intact or not."""
     pipe = pipeline if isinstance(pipeline, Pipeline) else load_pipeline(pipeline)
     bad = [f for f in force if f not in STAGES]
     if bad:
         raise ConfigError(f"--force: unknown stage '{bad[0]}'{_nearest(bad[0], STAGES)}")
     out_path = Path(out if out is not None else pipe.name).resolve()
     _claim(out_path)
-    runner = _Runner(pipe, out_path, on_stage or (lambda name, outcome: None))
+    runner = _Runner(pipe, out_path, on_stage or (lambda name, outcome: None), verify)
     for name in force:
         runner.state["stages"].pop(name, None)
     return runner.run()

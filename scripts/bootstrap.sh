@@ -15,6 +15,9 @@ APT_PACKAGES=(
   libjpeg62-turbo-dev libpng-dev zlib1g-dev  # clas_system decodes JPEG/PNG with them on the host
   clang libclang-rt-14-dev  # libFuzzer targets (native/fuzz)
   git flatbuffers-compiler libflatbuffers-dev  # Paddle Lite from source (edgeclas sdk build paddle-lite)
+  # ... and its x86 host build, which takes these instead of Paddle Lite's unpinned downloads (lite/x86_recipe.py)
+  libeigen3-dev libxbyak-dev libxxhash-dev libopenblas-dev libgflags-dev
+  libprotobuf-dev libprotoc-dev protobuf-compiler
   chromium  # report tests open the HTML report in headless Chromium
   curl      # the serve test posts an image the way README shows
 )

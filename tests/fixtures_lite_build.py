@@ -7,15 +7,16 @@ skipped with that reason (``edgeclas doctor`` says how to get a source).
 * ``lite_models`` (session): ``{"trained": dir, "disc": dir}``: the test model (``model_dir``, the demo's
   trained PP-LCNet x0.25) and a small seeded 3-class net made of
   PP-LCNet's own ops (conv, depthwise conv, hard_swish, an SE-style hard_sigmoid gate, pool, fc, softmax)
-  whose probabilities differ clearly from image to image, each with its arm ``.nb`` (and ``.onnx``) converted.
-* ``lite_sdk_armv8`` / ``lite_sdk_armv7`` (session): :class:`edgeclas.lite.source_build.LiteBuild`,
-  the light-API library for linux-armv8 / linux-armv7 tailored to those two models, which need the same
-  14 kernels as any PP-LCNet: the cache key (source commit, target, options, kernels) is the one the demo's
-  own tailored build has, so the first session (or demo) builds it, in minutes, and later ones reuse it.
-  Not installed as the user's ``paddle-lite`` piece.
-* ``armv8_lite_build`` / ``armv7_lite_build`` (session): ``edgeclas build --engine lite --tests`` against
-  those libraries, the native Lite engine tests run under qemu on the 3-class net's arm ``.nb`` (its
-  answers depend on the input, so a test can see that the input reached the model).
+  whose probabilities differ clearly from image to image, each with its arm and x86 ``.nb`` (and ``.onnx``).
+* ``lite_sdk_armv8`` / ``lite_sdk_armv7`` / ``lite_sdk_host`` (session):
+  :class:`edgeclas.lite.source_build.LiteBuild`, the light-API library for linux-armv8 / linux-armv7 / the
+  x86-64 host tailored to those two models, which need the same kernels as any PP-LCNet: the cache key
+  (source commit, target, options, kernels) is the one the demo's own tailored build has, so the first
+  session (or demo) builds it, in minutes, and later ones reuse it. Not installed as the user's
+  ``paddle-lite`` piece.
+* ``armv8_lite_build`` / ``armv7_lite_build`` / ``host_lite_build`` (session): ``edgeclas build --engine lite
+  --tests`` against those libraries, the native Lite engine tests run (under qemu for ARM) on the 3-class
+  net's ``.nb`` (its answers depend on the input, so a test can see that the input reached the model).
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["lite_models", "lite_sdk_armv8", "lite_sdk_armv7", "armv8_lite_build", "armv7_lite_build"]
+__all__ = ["lite_models", "lite_sdk_armv8", "lite_sdk_armv7", "lite_sdk_host", "armv8_lite_build",
+           "armv7_lite_build", "host_lite_build", "nb_target"]
+
+
+def nb_target(arch: str) -> str:
+    """The .nb a Paddle Lite library of ``arch`` runs: the arm one on ARM, the x86 one on the host."""
+    return "x86" if arch == "host" else "arm"
 
 
 _DISC = r"""
@@ -86,6 +93,7 @@ def lite_models(model_dir, lite_runtime, tmp_path_factory) -> dict[str, Path]:
     convert_onnx(models["disc"])  # ONNX Runtime cells beside Lite's on the same model
     for m in models.values():
         convert_nb(m, target="arm")
+        convert_nb(m, target="x86")  # for the host's source-built library
     return models
 
 
@@ -112,6 +120,11 @@ def lite_sdk_armv7(lite_models):
     return _lite_sdk("armv7", lite_models)
 
 
+@pytest.fixture(scope="session")
+def lite_sdk_host(lite_models):
+    return _lite_sdk("host", lite_models)
+
+
 def _lite_build(tmp_path_factory, arch: str, sdk_build, lite_models):
     from edgeclas.build import build
     from edgeclas.errors import ToolchainError
@@ -121,7 +134,7 @@ def _lite_build(tmp_path_factory, arch: str, sdk_build, lite_models):
     try:
         return build(arch, "linux", "lite", tmp_path_factory.mktemp(f"build-{arch}-lite") / "out", tests=True,
                      jobs=2, engine_root=sdk_build.root,
-                     test_env={"EDGECLAS_TEST_NB": str(disc.nb_file("arm")),
+                     test_env={"EDGECLAS_TEST_NB": str(disc.nb_file(nb_target(arch))),
                                "EDGECLAS_TEST_NB_CROP": str(disc.preprocess.crop_size)})
     except ToolchainError as e:
         pytest.skip(f"{e.message} -- provide it with: {e.hint}")
@@ -135,3 +148,8 @@ def armv8_lite_build(tmp_path_factory, lite_sdk_armv8, lite_models):
 @pytest.fixture(scope="session")
 def armv7_lite_build(tmp_path_factory, lite_sdk_armv7, lite_models):
     return _lite_build(tmp_path_factory, "armv7", lite_sdk_armv7, lite_models)
+
+
+@pytest.fixture(scope="session")
+def host_lite_build(tmp_path_factory, lite_sdk_host, lite_models):
+    return _lite_build(tmp_path_factory, "host", lite_sdk_host, lite_models)

@@ -108,6 +108,21 @@ def test_skip_rerun_and_resume_after_failure(tmp_path):
         ("data", "skipped"), ("train", "skipped"), ("export", "ran"), ("convert", "ran"), ("verify", "ran")]
     assert (out / "model" / "model.onnx").read_bytes() != b"broken"
 
+    # --no-verify: an output changed on purpose counts as up to date (its manifest is there); verified again,
+    # the change is found and the model made again.
+    params = out / "model" / "legacy" / "inference.pdiparams"
+    data = bytearray(params.read_bytes())
+    data[-1] ^= 0xFF
+    params.write_bytes(bytes(data))
+    epochs2 = _write(tmp_path, HOST.replace("Global.epochs=1", "Global.epochs=2"))
+    res = run_pipeline(epochs2, out, verify=False)
+    assert {s.status for s in res.stages} == {"skipped"}
+    assert params.read_bytes() == bytes(data)
+    res = run_pipeline(epochs2, out)
+    assert [(s.name, s.status) for s in res.stages] == [
+        ("data", "skipped"), ("train", "skipped"), ("export", "ran"), ("convert", "ran"), ("verify", "ran")]
+    assert params.read_bytes() != bytes(data)
+
 
 # ------------------------------------------------------------------ the runner walks a table of stages
 

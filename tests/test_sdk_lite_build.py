@@ -63,13 +63,14 @@ else()
     COMMAND ${CMAKE_COMMAND} -E make_directory ${PUB}/lib ${PUB}/include
     COMMAND ${CMAKE_COMMAND} -E copy $<TARGET_FILE:paddle_light_api_shared> ${PUB}/lib/
     COMMAND ${CMAKE_COMMAND} -E copy ${CMAKE_SOURCE_DIR}/lite/api/paddle_api.h ${PUB}/include/
+    COMMAND ${CMAKE_COMMAND} -E copy ${CMAKE_SOURCE_DIR}/lite/api/paddle_use_kernels.h ${PUB}/include/
     DEPENDS paddle_light_api_shared)
 endif()
 """
 
 
 def _fake_lite(path: Path, tag: str | None = "v2.13-rc", *, fail: bool = False, markers: bool = True,
-               undefined: bool = False) -> Path:
+               undefined: bool = False, kernels: bool = True) -> Path:
     """A git repository shaped like Paddle Lite (marker files, a tag), small enough to build in seconds."""
     path.mkdir(parents=True)
     _git(path, "init", "-q", "-b", "main")
@@ -78,7 +79,10 @@ def _fake_lite(path: Path, tag: str | None = "v2.13-rc", *, fail: bool = False, 
              "lite/api/light.c": ("extern int _ZN6paddle4lite6kernel7missingEv(void);\n"
                                   "int paddle_lite_light_api(void) { return _ZN6paddle4lite6kernel7missingEv(); }\n"
                                   if undefined else "int paddle_lite_light_api(void) { return 213; }\n"),
-             "third-party/flatbuffers/pre-build/framework_generated.h": "// shipped, so flatc is not run\n"}
+             "third-party/flatbuffers/pre-build/framework_generated.h": "// shipped, so flatc is not run\n",
+             # what the build links in (kernels: False is a build that registered none)
+             "lite/api/paddle_use_kernels.h": "#pragma once\n" + (
+                 "USE_LITE_KERNEL(conv2d, kARM, kFloat, kNCHW, def);\n" if kernels else "")}
     if markers:
         files.update({"lite/api/paddle_api.h": "// stand-in\n", "lite/api/light_api.h": "// stand-in\n",
                       "cmake/os/armlinux.cmake": "# stand-in\n", "cmake/os/android.cmake": "# stand-in\n"})
@@ -177,10 +181,42 @@ def test_android_command_goes_through_the_ndk_toolchain_file() -> None:
         cmake_command(Path("/s"), Path("/b"), sdk.target("armv8", "android"), LiteBuildOptions())
 
 
+def test_host_command_is_the_x86_framework_on_the_systems_pieces(tmp_path: Path) -> None:
+    cmd = cmake_command(Path("/w/src"), Path("/w/src/b"), sdk.target("host"), LiteBuildOptions(),
+                        tailor_dir=Path("/tailor"))
+    for flag in ("-DLITE_WITH_X86=ON", "-DLITE_WITH_ARM=OFF", "-DWITH_MKL=OFF", "-DWITH_MKLDNN=OFF",
+                 "-DLITE_ON_TINY_PUBLISH=OFF", "-DPROTOBUF_ROOT=/w/protobuf-root", "-DLITE_BUILD_TAILOR=ON"):
+        assert flag in cmd, flag
+    assert not any(a.startswith(("-DCMAKE_TOOLCHAIN_FILE", "-DARM_TARGET")) for a in cmd)
+    with pytest.raises(ConfigError, match="FP16 kernels need ARMv8.2"):
+        cmake_command(Path("/s"), Path("/b"), sdk.target("host"), LiteBuildOptions(fp16=True))
+
+
+def test_x86_recipe_refuses_a_tree_it_was_not_written_for(tmp_path: Path) -> None:
+    """An edit that does not find its text stops the build naming the file (not a build of something else)."""
+    from edgeclas.lite import x86_recipe
+
+    tree = tmp_path / "src"
+    (tree / "cmake" / "external").mkdir(parents=True)
+    (tree / "lite" / "utils").mkdir(parents=True)
+    (tree / "lite" / "utils" / "CMakeLists.txt").write_text("# another Paddle Lite\n")
+    with pytest.raises(BuildError, match="lite/utils/CMakeLists.txt: the text edgeclas's x86 recipe edits") as e:
+        x86_recipe.prepare(tree, tmp_path)
+    assert "--ref v2.13-rc" in e.value.hint
+    assert (tree / "lite" / "utils" / "CMakeLists.txt").read_text() == "# another Paddle Lite\n"  # nothing changed
+
+
+def test_x86_recipe_names_the_packages_it_lacks(monkeypatch) -> None:
+    from edgeclas.lite import x86_recipe
+
+    monkeypatch.setattr(x86_recipe, "PIECES", (*x86_recipe.PIECES, x86_recipe.SystemPiece(
+        "nothing", "libnothing-dev", headers=("edgeclas-no-such-header.h",))))
+    with pytest.raises(ToolchainError, match=r"missing: nothing \(/usr/include/edgeclas-no-such-header.h\)") as e:
+        x86_recipe.check_system()
+    assert "apt-get install libnothing-dev" in e.value.hint
+
+
 def test_what_cannot_be_built_is_refused_with_the_reason() -> None:
-    with pytest.raises(ToolchainError, match="x86 build is not a tiny publish") as e:
-        cmake_command(Path("/s"), Path("/b"), sdk.target("host"), LiteBuildOptions())
-    assert "qemu" in e.value.hint and "compat runtime" in e.value.hint
     with pytest.raises(ConfigError, match="FP16 kernels need ARMv8.2"):
         cmake_command(Path("/s"), Path("/b"), sdk.target("armv7", "linux"), LiteBuildOptions(fp16=True))
     with pytest.raises(ConfigError, match="API levels"):
@@ -271,6 +307,27 @@ def test_a_library_missing_its_own_code_is_refused(cache: Path, tmp_path: Path, 
     assert not list(cache.glob("build/paddle-lite-*/install"))
 
 
+def test_a_build_that_registered_no_kernels_is_refused(cache: Path, tmp_path: Path) -> None:
+    """Its library would link without kernels and abort on the first model (seen: the x86 configure without
+    Python left every tailored kernel file empty)."""
+    _needs_cross()
+    repo = _fake_lite(tmp_path / "lite", kernels=False)
+    with pytest.raises(BuildError, match=r"registered 0 of the expected kernels in paddle_use_kernels.h") as e:
+        build_paddle_lite(repo, arch="armv8", os_="linux")
+    assert "build.log" in e.value.hint
+    assert not list(cache.glob("build/paddle-lite-*/install"))
+
+
+def test_registered_kernels_are_read_as_opt_writes_them(tmp_path: Path) -> None:
+    from edgeclas.lite.source_build import registered_kernels
+
+    h = tmp_path / "paddle_use_kernels.h"
+    h.write_text('#include "paddle_lite_factory_helper.h"\n\nUSE_LITE_KERNEL(pool2d, kX86, kFloat, kNCHW, def);\n'
+                 "USE_LITE_KERNEL(feed, kHost, kAny, kAny, def);\n")
+    assert registered_kernels(h) == {"pool2d,kX86,kFloat,kNCHW,def", "feed,kHost,kAny,kAny,def"}
+    assert registered_kernels(tmp_path / "missing.h") == set()
+
+
 def test_cli_builds_and_installs(cache: Path, tmp_path: Path) -> None:
     _needs_cross()
     repo = _fake_lite(tmp_path / "lite")
@@ -282,7 +339,9 @@ def test_cli_builds_and_installs(cache: Path, tmp_path: Path) -> None:
     assert f"installed: {cache / 'sdk' / 'paddle-lite' / 'v2.13-rc' / 'linux-armv8'}" in r.stdout
     r = subprocess.run([str(exe), "sdk", "build", "paddle-lite", "--source", str(repo), "--arch", "host"],
                        capture_output=True, text=True, timeout=600)
-    assert r.returncode == 5 and "x86 build is not a tiny publish" in r.stderr and "Traceback" not in r.stderr
+    # The stand-in repository is not v2.13-rc's tree: the x86 recipe says so instead of building it.
+    assert r.returncode != 0 and "edgeclas's x86 recipe edits it" in r.stderr and "--ref v2.13-rc" in r.stderr
+    assert "Traceback" not in r.stderr
     r = subprocess.run([str(exe), "sdk", "build", "onnxruntime"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 2 and "only paddle-lite is built from source" in r.stderr
 

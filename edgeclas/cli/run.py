@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._app import cli, console, handle_errors, parse_csv
+from ._app import cli, console, handle_errors, no_verify_option, parse_csv
 
 
 def stage_printer() -> Any:
@@ -106,9 +106,11 @@ def _true_labels(rec: dict) -> dict[str, str]:
 @click.option("--out", "-o", default=None, type=click.Path(path_type=Path),
               help="Output folder (default: ./<pipeline name>). Re-running resumes / skips up-to-date stages.")
 @click.option("--force", default="", metavar="STAGE[,STAGE…]", help="Run these stages even if up to date.")
+@no_verify_option
 @handle_errors
-def run(pipeline: Path, out: Path | None, force: str) -> None:
+def run(pipeline: Path, out: Path | None, force: str, no_verify: bool) -> None:
     """Run a pipeline: data → train → export → convert → verify → build → deploy → bench → report."""
     from ..pipeline import run_pipeline
 
-    print_result(run_pipeline(pipeline, out, force=tuple(parse_csv(force)), on_stage=stage_printer()))
+    print_result(run_pipeline(pipeline, out, force=tuple(parse_csv(force)), on_stage=stage_printer(),
+                              verify=not no_verify))

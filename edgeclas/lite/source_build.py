@@ -16,9 +16,11 @@ and compiles it into the library, which must equal the opt version that wrote th
 source without a version tag is refused. One Paddle Lite build runs at a time on a machine
 (``cache/build/.paddle-lite.lock``); a second waits. A failed build keeps its log and says where.
 
-The host (x86) is not built: Paddle Lite's x86 build is not a tiny publish and downloads eight
-third-party packages (eigen, xbyak, xxhash, mklml, mkldnn, libxsmm, openblas, plus the protobuf,
-gflags and glog submodules) from URLs with no pinned digest, which edgeclas does not do.
+The host (``--arch host``, x86-64 Linux) builds too, for clas_system's Lite engine on this machine: Paddle
+Lite's x86 build fetches its third-party code (eigen, xbyak, xxhash, openblas, gflags, protobuf, ...) from
+URLs with no digest or from submodules a clone lacks, so edgeclas applies its recipe
+(:mod:`edgeclas.lite.x86_recipe`: the system's packages instead, and a few small checked source edits) and
+builds only the light-API library target.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ..manifest import read_manifest, write_manifest
 from ..paths import cache_dir, checkout_root
 from ..sdk import Target
 from ..sdk import target as make_target
+from . import x86_recipe
 from .formats import Tailoring, merge_tailorings
 
 __all__ = [
@@ -75,9 +78,6 @@ _FBS = ("lite/model_parser/flatbuffers/framework.fbs", "lite/model_parser/flatbu
         "lite/backends/opencl/utils/cache.fbs", "lite/backends/opencl/utils/tune_cache.fbs")
 _FLATC_FLAGS = ("--cpp", "--gen-mutable", "--gen-object-api", "--reflect-names", "--no-includes", "--gen-compare",
                 "--force-empty")  # what Paddle Lite's cmake/external/flatbuffers.cmake passes to flatc
-_X86_WHY = ("Paddle Lite's x86 build is not a tiny publish: it downloads eigen, xbyak, xxhash, mklml, mkldnn, "
-            "libxsmm and openblas from URLs with no pinned sha256 and needs the protobuf/gflags/glog submodules, "
-            "so edgeclas does not build it")
 
 
 @dataclass(frozen=True)
@@ -286,17 +286,18 @@ def cmake_command(src: Path, bdir: Path, t: Target, options: LiteBuildOptions, *
     NDK's own ``android.toolchain.cmake``, which Paddle Lite's ``cmake/os/android.cmake`` selects from
     ``ANDROID_NDK`` itself, so it is passed as the same file.
     """
-    if t.is_host or t.machine not in ("aarch64", "armv7"):
-        raise ToolchainError(f"Paddle Lite for {t.key}: {_X86_WHY}",
-                             hint="build for --arch armv8|armv7 (ARM binaries run here under qemu); on the host "
-                                  "the x86 .nb runs through the compat runtime (edgeclas verify / predict --engine lite)")
+    _check_buildable(t)
     options.check(t)
     cmd = [cmake, str(src), "-B", str(bdir), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}",
-           "-DCMAKE_BUILD_TYPE=Release", "-DWITH_TESTING=OFF", "-DLITE_WITH_ARM=ON", "-DLITE_WITH_X86=OFF",
-           "-DWITH_AVX=OFF", "-DLITE_ON_TINY_PUBLISH=ON", f"-DLITE_BUILD_EXTRA={'ON' if options.extra else 'OFF'}",
+           "-DCMAKE_BUILD_TYPE=Release", "-DWITH_TESTING=OFF", f"-DLITE_BUILD_EXTRA={'ON' if options.extra else 'OFF'}",
            "-DLITE_WITH_PYTHON=OFF", "-DLITE_WITH_JAVA=OFF", "-DLITE_WITH_STATIC_LIB=OFF", "-DLITE_WITH_CV=OFF",
-           "-DLITE_WITH_LOG=ON", "-DLITE_WITH_EXCEPTION=OFF", "-DLITE_WITH_OPENCL=OFF", "-DWITH_ARM_DOTPROD=ON",
-           f"-DLITE_WITH_ARM82_FP16={'ON' if options.fp16 else 'OFF'}"]
+           "-DLITE_WITH_LOG=ON", "-DLITE_WITH_EXCEPTION=OFF", "-DLITE_WITH_OPENCL=OFF"]
+    if tailor_dir is not None:
+        cmd += ["-DLITE_BUILD_TAILOR=ON", f"-DLITE_OPTMODEL_DIR={tailor_dir}"]
+    if t.is_host:  # the x86 recipe (edgeclas.lite.x86_recipe); its protobuf prefix sits beside the source tree
+        return cmd + x86_recipe.cmake_options(src.parent)
+    cmd += ["-DLITE_WITH_ARM=ON", "-DLITE_WITH_X86=OFF", "-DWITH_AVX=OFF", "-DLITE_ON_TINY_PUBLISH=ON",
+            "-DWITH_ARM_DOTPROD=ON", f"-DLITE_WITH_ARM82_FP16={'ON' if options.fp16 else 'OFF'}"]
     abi = "armv8" if t.machine == "aarch64" else ("armv7" if t.os == "android" else "armv7hf")
     if t.os == "android":
         if ndk is None:
@@ -312,9 +313,15 @@ def cmake_command(src: Path, bdir: Path, t: Target, options: LiteBuildOptions, *
             # Debian's armhf gcc defaults to Thumb, where an asm constraint in Paddle Lite's LTO link fails; the
             # FP16 sources that a tailored build keeps need an explicit half-precision format.
             cmd += ["-DCMAKE_C_FLAGS=-marm -mfp16-format=ieee", "-DCMAKE_CXX_FLAGS=-marm -mfp16-format=ieee"]
-    if tailor_dir is not None:
-        cmd += ["-DLITE_BUILD_TAILOR=ON", f"-DLITE_OPTMODEL_DIR={tailor_dir}"]
     return cmd
+
+
+def _check_buildable(t: Target) -> None:
+    if t.is_host and t.machine != "x86_64":
+        raise ToolchainError(f"Paddle Lite for {t.key}: edgeclas's host recipe is for x86-64 Linux",
+                             hint="on an ARM Linux machine, build --arch armv8 or armv7 instead")
+    if not t.is_host and t.machine not in ("aarch64", "armv7"):
+        raise ToolchainError(f"Paddle Lite for {t.key}: edgeclas builds it for armv8, armv7 and the x86-64 host")
 
 
 def _compiler_version(t: Target, ndk: Path | None) -> str:
@@ -323,7 +330,7 @@ def _compiler_version(t: Target, ndk: Path | None) -> str:
         text = props.read_text() if props and props.is_file() else ""
         m = re.search(r"Pkg\.Revision\s*=\s*(\S+)", text)
         return f"ndk {m.group(1) if m else 'unknown'}"
-    gxx = {"aarch64": "aarch64-linux-gnu-g++", "armv7": "arm-linux-gnueabihf-g++"}[t.machine]
+    gxx = "c++" if t.is_host else {"aarch64": "aarch64-linux-gnu-g++", "armv7": "arm-linux-gnueabihf-g++"}[t.machine]
     path = shutil.which(gxx)
     if not path:
         raise ToolchainError(f"cross compiler {gxx} not found on PATH",
@@ -372,8 +379,9 @@ def _key(src: LiteSource, t: Target, options: LiteBuildOptions, tailoring: Tailo
     tc = _toolchain(t)
     if tc is not None:
         toolchain = "".join(p.read_text() for p in sorted(tc.parent.glob("linux-*.cmake")))
+    recipe = [x86_recipe.fingerprint()] if t.is_host else []  # (ARM keys stay what they were before the host)
     payload = json.dumps([_RECIPE, src.commit, t.key, asdict(options), tailoring and tailoring.files(), compiler,
-                          flatc, toolchain], sort_keys=True)
+                          flatc, toolchain, *recipe], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -440,6 +448,29 @@ def _run_logged(cmd: list[str], step: str, log: Path, env: dict[str, str], say: 
                          hint=f"the whole log: {log}")
 
 
+def registered_kernels(header: Path) -> set[str]:
+    """The kernels a build links in: ``USE_LITE_KERNEL(op, target, precision, layout, alias)`` lines of its
+    ``paddle_use_kernels.h``, as ``op,target,precision,layout,alias`` (the form opt's tailoring lists use)."""
+    try:
+        text = header.read_text()
+    except OSError:
+        return set()
+    return {re.sub(r"\s+", "", m) for m in re.findall(r"USE_LITE_KERNEL\(([^)]*)\)", text)}
+
+
+def _check_registered(header: Path, tailoring: Tailoring | None, log: Path) -> None:
+    """A build whose kernel list lacks kernels it was tailored to (or has none) links without them and aborts on
+    the first model: refuse it here, naming them."""
+    got = registered_kernels(header)
+    want = set(tailoring.kernel_specs) if tailoring is not None else set()
+    missing = sorted(want - got)
+    if missing or not got:
+        raise BuildError(f"the build registered {len(got & want) if want else len(got)} of the "
+                         f"{len(want) if want else 'expected'} kernels in {header.name} (missing: "
+                         f"{', '.join(missing[:4]) or 'all'}); its library would abort on a model needing them",
+                         hint=f"see {log}")
+
+
 def _version_compiled_in(bdir: Path) -> str:
     """The tag Paddle Lite's CMake wrote into ``lite/core/version.h`` (what ``GetVersion()`` returns)."""
     try:
@@ -452,7 +483,7 @@ def _version_compiled_in(bdir: Path) -> str:
 
 def _runtime_libs(t: Target) -> list[Path]:
     """Shared libraries the Linux library needs that a board may lack: libgomp (its OpenMP runtime)."""
-    if t.os != "linux":
+    if t.os != "linux" or t.is_host:  # the host has its own (and its system libraries: OpenBLAS, protobuf)
         return []
     sysroot = {"aarch64": "/usr/aarch64-linux-gnu", "armv7": "/usr/arm-linux-gnueabihf"}[t.machine]
     gomp = Path(sysroot) / "lib" / "libgomp.so.1"
@@ -499,6 +530,8 @@ def build_paddle_lite(
 
         ndk_path = Path(resolve("ndk", arch=t.arch, os=t.os, flag=ndk).path)
     cmake_command(Path("SRC"), Path("BUILD"), t, options, ndk=ndk_path)  # refuses what cannot be built, early
+    if t.is_host:
+        x86_recipe.check_system()
     cmake, ninja = shutil.which("cmake"), shutil.which("ninja")
     if not cmake or not ninja:
         raise ToolchainError("cmake and ninja are needed to build Paddle Lite", hint="apt-get install cmake ninja-build")
@@ -514,7 +547,8 @@ def build_paddle_lite(
         say(f"recording the ops of {len(models)} model(s) for tailoring ...")
         # With --fp16 the library must run both: FP32 .nb files (FP16 chosen at run time by precision FP16)
         # and .nb files converted --fp16, whose kernels opt records separately.
-        tailoring = merge_tailorings([record_tailoring(m, target="arm", fp16=fp16, opt_bin=opt_bin)
+        tailoring = merge_tailorings([record_tailoring(m, target="x86" if t.is_host else "arm", fp16=fp16,
+                                                       opt_bin=opt_bin)
                                       for m in models for fp16 in ((False, True) if options.fp16 else (False,))])
     key = _key(src, t, options, tailoring, compiler, flatc_version)
     bdir_root = _build_dir(t, key)
@@ -533,6 +567,8 @@ def build_paddle_lite(
         say(f"cloning {src.origin} at {src.ref} ({src.commit[:12]}) ...")
         version = _clone(src, tree)
         _prepare_tree(tree, flatc)
+        if t.is_host:
+            x86_recipe.prepare(tree, bdir_root)
         tailor_dir = None
         if tailoring is not None:
             tailor_dir = bdir_root / "tailor"
@@ -553,8 +589,11 @@ def build_paddle_lite(
             raise BuildError(f"Paddle Lite's CMake compiled version '{compiled}' into the library, not the tag "
                              f"'{version}'", hint=f"see {log_path}; build from a clone at a release tag")
         say(f"building with ninja -j{jobs} (Paddle Lite: minutes; tailored builds are the short ones) ...")
-        _run_logged([ninja, "-C", str(bdir), f"-j{jobs}", "publish_inference"], "build", log_path, env, say)
-        libs = sorted(bdir.glob(f"inference_lite_lib*/cxx/lib/{_LIB}"))
+        # x86: the light-API library alone (its publish target builds the full API and demos too)
+        _run_logged([ninja, "-C", str(bdir), f"-j{jobs}", "paddle_light_api_shared" if t.is_host else "publish_inference"],
+                    "build", log_path, env, say)
+        libs = [bdir / x86_recipe.LIBRARY] if t.is_host else sorted(bdir.glob(f"inference_lite_lib*/cxx/lib/{_LIB}"))
+        libs = [p for p in libs if p.is_file()]
         if len(libs) != 1:
             raise BuildError(f"the build finished but {_LIB} was not published exactly once in {bdir} "
                              f"({len(libs)} found)", hint=f"see {log_path}")
@@ -570,10 +609,17 @@ def build_paddle_lite(
                                                  if options.fp16 and tailoring else ""),
                 hint=f"build without --tailor{' (or without --fp16)' if options.fp16 else ''}; the log: {log_path}")
         published = libs[0].parent.parent
+        header = (published / "include" if not t.is_host else bdir / "lite" / "api") / "paddle_use_kernels.h"
+        _check_registered(header, tailoring, log_path)
         seconds = round(time.monotonic() - started, 1)
         with staging_dir(root) as tmp:
             os.chmod(tmp, 0o755)
-            shutil.copytree(published / "include", tmp / "cxx" / "include")
+            if t.is_host:
+                (tmp / "cxx" / "include").mkdir(parents=True)
+                for where, rel in x86_recipe.HEADERS:
+                    shutil.copy2((tree if where == "src" else bdir) / rel, tmp / "cxx" / "include" / Path(rel).name)
+            else:
+                shutil.copytree(published / "include", tmp / "cxx" / "include")
             (tmp / "cxx" / "lib").mkdir(parents=True)
             shutil.copy2(libs[0], tmp / "cxx" / "lib" / _LIB)
             runtime = []
@@ -592,6 +638,7 @@ def build_paddle_lite(
                     "models": list(models), "ops": tailoring.op_names, "kernels": tailoring.kernel_specs},
                 "library": {"file": f"cxx/lib/{_LIB}", "bytes": libs[0].stat().st_size},
                 "runtime_libs": runtime,
+                "recipe": x86_recipe.record() if t.is_host else None,
                 "build": {"seconds": seconds, "jobs": jobs, "compiler": compiler, "flatc": flatc_version,
                           "key": key, "cmake": cmd[1:], "log": str(log_path)},
             }

@@ -105,7 +105,12 @@ def release_url(t: Target) -> str:
 
 
 def targets(name: str) -> list[Target]:
-    return [make_target(a, o) for o in ("android", "linux") for a in ("armv8", "armv7")]
+    return [make_target(a, o) for o in ("android", "linux") for a in ("armv8", "armv7")] + [make_target("host")]
+
+
+def _has_library(t: Target) -> bool:
+    """A release archive exists for it, or (the host, x86-64) edgeclas builds it from source."""
+    return t.key in PREBUILT or (t.is_host and t.machine == "x86_64")
 
 
 def _cache_path(t: Target) -> Path:
@@ -116,28 +121,30 @@ def check_root(root: Path, t: Target) -> None:
     for rel in ("cxx/include/paddle_api.h", _LIB):
         if not (root / rel).is_file():
             raise ToolchainError(f"{root}: not a Paddle Lite prebuilt library (no {rel})",
-                                 hint=f"unpack {PREBUILT.get(t.key, 'the release archive')}.tar.gz and point at "
-                                      "the directory holding cxx/")
+                                 hint=f"point at the directory holding cxx/ ({_how(t)})")
     got = elf_machine(root / _LIB)
     if got != t.machine:
         raise ToolchainError(f"{root / _LIB}: built for {got}, but the target {t.key} needs {t.machine}",
-                             hint=f"use the archive {PREBUILT.get(t.key)}")
+                             hint=_how(t))
 
 
 def _how(t: Target) -> str:
+    if t.key not in PREBUILT:
+        return (f"build it from the official source: edgeclas sdk build paddle-lite {t.flags()} [--tailor MODEL_DIR] "
+                f"(or set {ENV}=DIR)")
     return (f"build it from the official source: edgeclas sdk build paddle-lite {t.flags()} [--tailor MODEL_DIR]; "
             f"or download {release_url(t)} (needs internet), then: edgeclas sdk install paddle-lite {t.flags()} "
             f"--archive {PREBUILT[t.key]}.tar.gz --sha256 HEX   (or set {ENV}=DIR)")
 
 
 def _no_library(t: Target) -> ToolchainError:
-    return ToolchainError(f"Paddle Lite device libraries exist for {', '.join(PREBUILT)}, not {t.key}",
+    return ToolchainError(f"Paddle Lite libraries exist for {', '.join(PREBUILT)} and the x86-64 host, not {t.key}",
                           hint="on this machine, x86 .nb files run through the host lite engine (edgeclas verify / "
                                "predict --engine lite); ARM builds (--arch armv8|armv7 --os linux) run here under qemu")
 
 
 def resolve(name: str, t: Target, flag: Path | None) -> SdkItem:
-    if t.key not in PREBUILT:
+    if not _has_library(t):
         raise _no_library(t)
     env = os.environ.get(ENV)
     for source, root in (("flag", flag), ("env", Path(env) if env else None)):
@@ -155,8 +162,11 @@ def resolve(name: str, t: Target, flag: Path | None) -> SdkItem:
 
 
 def install(name: str, t: Target, *, archive: str | None = None, sha256: str | None = None, **_: object) -> SdkItem:
-    if t.key not in PREBUILT:
+    if not _has_library(t):
         raise _no_library(t)
+    if t.key not in PREBUILT:
+        raise ToolchainError(f"Paddle Lite publishes no release archive for {t.key} that edgeclas installs",
+                             hint=_how(t))
     if not archive or not sha256:
         raise ToolchainError(
             f"Paddle Lite {VERSION} libraries are GitHub release files: no package registry carries them and "

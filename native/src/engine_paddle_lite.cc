@@ -15,6 +15,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <dlfcn.h>
+#endif
+
 #include "edgeclas/engine.h"
 
 // The library's version and whether it has ARMv8.2 FP16 kernels, from the SDK manifest (edgeclas build).
@@ -80,6 +84,17 @@ class PaddleLiteEngine : public Engine {
       MobileConfig config;
       config.set_model_from_file(path);
       config.set_threads(cfg.num_threads);
+#if defined(__x86_64__)
+      // MobileConfig's thread count drives Paddle Lite's ARM kernels only. Its x86 build (edgeclas sdk build
+      // paddle-lite --arch host: OpenBLAS, no MKL) runs convolutions through OpenBLAS, which would otherwise use
+      // every core whatever num_threads says, so the count is given to OpenBLAS here.
+      using SetThreads = void (*)(int);
+      if (auto set_blas_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+        set_blas_threads(cfg.num_threads);
+      else
+        notes_.push_back("num_threads " + std::to_string(cfg.num_threads) +
+                         " not applied to BLAS: this x86 Paddle Lite library does not use OpenBLAS");
+#endif
       // edgeclas power_mode uses Paddle Lite's numbering (LITE_POWER_HIGH=0 .. LITE_POWER_NO_BIND=3).
       config.set_power_mode(static_cast<PowerMode>(cfg.power_mode));
       if (low_precision) config.set_precision_mode(paddle::lite_api::LITE_PRECISION_LOW);

@@ -1,0 +1,13 @@
+# edgeclas: Eigen from the system (Debian libeigen3-dev) instead of an unpinned download.
+find_path(EDGECLAS_EIGEN_DIR NAMES unsupported/Eigen/CXX11/Tensor PATHS /usr/include/eigen3 NO_DEFAULT_PATH)
+if(NOT EDGECLAS_EIGEN_DIR)
+  message(FATAL_ERROR "edgeclas: Eigen 3 headers not found (apt-get install libeigen3-dev)")
+endif()
+set(EIGEN_INCLUDE_DIR ${EDGECLAS_EIGEN_DIR})
+include_directories(SYSTEM ${EIGEN_INCLUDE_DIR})
+if(NOT WITH_FAST_MATH)
+  add_definitions(-DEIGEN_FAST_MATH=0)
+endif()
+add_custom_target(extern_eigen3)
+add_library(eigen3 INTERFACE)
+add_dependencies(eigen3 extern_eigen3)

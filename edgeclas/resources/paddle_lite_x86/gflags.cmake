@@ -1,0 +1,11 @@
+# edgeclas: gflags from the system (Debian libgflags-dev) instead of a git submodule.
+find_path(GFLAGS_INCLUDE_DIR NAMES gflags/gflags.h)
+find_library(GFLAGS_LIBRARIES NAMES gflags)
+if(NOT GFLAGS_INCLUDE_DIR OR NOT GFLAGS_LIBRARIES)
+  message(FATAL_ERROR "edgeclas: gflags not found (apt-get install libgflags-dev)")
+endif()
+include_directories(${GFLAGS_INCLUDE_DIR})
+add_custom_target(extern_gflags)
+add_library(gflags SHARED IMPORTED GLOBAL)
+set_property(TARGET gflags PROPERTY IMPORTED_LOCATION ${GFLAGS_LIBRARIES})
+add_dependencies(gflags extern_gflags)

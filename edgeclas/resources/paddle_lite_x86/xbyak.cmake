@@ -1,0 +1,11 @@
+# edgeclas: xbyak from the system (Debian libxbyak-dev) instead of an unpinned download.
+set(WITH_XBYAK ON)
+find_path(XBYAK_INC_DIR NAMES xbyak/xbyak.h PATHS /usr/include NO_DEFAULT_PATH)
+if(NOT XBYAK_INC_DIR)
+  message(FATAL_ERROR "edgeclas: xbyak headers not found (apt-get install libxbyak-dev)")
+endif()
+include_directories(SYSTEM ${XBYAK_INC_DIR}/xbyak)
+add_definitions(-DPADDLE_WITH_XBYAK -DXBYAK64 -DXBYAK_NO_OP_NAMES)
+add_custom_target(extern_xbyak)
+add_library(xbyak INTERFACE)
+add_dependencies(xbyak extern_xbyak)

@@ -1,0 +1,11 @@
+# edgeclas: xxHash from the system (Debian libxxhash-dev) instead of an unpinned download.
+find_path(XXHASH_INCLUDE_DIR NAMES xxhash.h)
+find_library(XXHASH_LIBRARIES NAMES libxxhash.a xxhash)
+if(NOT XXHASH_INCLUDE_DIR OR NOT XXHASH_LIBRARIES)
+  message(FATAL_ERROR "edgeclas: xxHash not found (apt-get install libxxhash-dev)")
+endif()
+include_directories(${XXHASH_INCLUDE_DIR})
+add_custom_target(extern_xxhash)
+add_library(xxhash STATIC IMPORTED GLOBAL)
+set_property(TARGET xxhash PROPERTY IMPORTED_LOCATION ${XXHASH_LIBRARIES})
+add_dependencies(xxhash extern_xxhash)
