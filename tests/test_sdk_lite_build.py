@@ -198,11 +198,16 @@ def test_x86_recipe_refuses_a_tree_it_was_not_written_for(tmp_path: Path) -> Non
 
     tree = tmp_path / "src"
     (tree / "cmake" / "external").mkdir(parents=True)
+    with pytest.raises(BuildError, match="eigen.cmake: missing; edgeclas's x86 recipe replaces it"):
+        x86_recipe.prepare(tree, tmp_path)
+    for name in ("eigen", "xbyak", "xxhash", "openblas", "gflags", "glog"):
+        (tree / "cmake" / "external" / f"{name}.cmake").write_text("# Paddle Lite's download\n")
     (tree / "lite" / "utils").mkdir(parents=True)
     (tree / "lite" / "utils" / "CMakeLists.txt").write_text("# another Paddle Lite\n")
-    with pytest.raises(BuildError, match="lite/utils/CMakeLists.txt: the text edgeclas's x86 recipe edits") as e:
+    with pytest.raises(BuildError, match="lite/utils/CMakeLists.txt: the text edgeclas's recipe edits") as e:
         x86_recipe.prepare(tree, tmp_path)
     assert "--ref v2.13-rc" in e.value.hint
+    assert (tree / "cmake" / "external" / "eigen.cmake").read_text() == "# Paddle Lite's download\n"
     assert (tree / "lite" / "utils" / "CMakeLists.txt").read_text() == "# another Paddle Lite\n"  # nothing changed
 
 
@@ -340,7 +345,7 @@ def test_cli_builds_and_installs(cache: Path, tmp_path: Path) -> None:
     r = subprocess.run([str(exe), "sdk", "build", "paddle-lite", "--source", str(repo), "--arch", "host"],
                        capture_output=True, text=True, timeout=600)
     # The stand-in repository is not v2.13-rc's tree: the x86 recipe says so instead of building it.
-    assert r.returncode != 0 and "edgeclas's x86 recipe edits it" in r.stderr and "--ref v2.13-rc" in r.stderr
+    assert r.returncode != 0 and "edgeclas's x86 recipe replaces it" in r.stderr and "--ref v2.13-rc" in r.stderr
     assert "Traceback" not in r.stderr
     r = subprocess.run([str(exe), "sdk", "build", "onnxruntime"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 2 and "only paddle-lite is built from source" in r.stderr

@@ -45,6 +45,7 @@ from ..paths import cache_dir, checkout_root
 from ..sdk import Target
 from ..sdk import target as make_target
 from . import x86_recipe
+from .source_edits import TAILOR_FP16, apply_edits
 from .formats import Tailoring, merge_tailorings
 
 __all__ = [
@@ -379,10 +380,18 @@ def _key(src: LiteSource, t: Target, options: LiteBuildOptions, tailoring: Tailo
     tc = _toolchain(t)
     if tc is not None:
         toolchain = "".join(p.read_text() for p in sorted(tc.parent.glob("linux-*.cmake")))
-    recipe = [x86_recipe.fingerprint()] if t.is_host else []  # (ARM keys stay what they were before the host)
+    # Extra key parts only where they apply, so the other builds' keys stay what they were.
+    recipe = [x86_recipe.fingerprint()] if t.is_host else []
+    if _fp16_edits(t, options, tailoring):
+        recipe.append(repr(TAILOR_FP16))
     payload = json.dumps([_RECIPE, src.commit, t.key, asdict(options), tailoring and tailoring.files(), compiler,
                           flatc, toolchain, *recipe], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _fp16_edits(t: Target, options: LiteBuildOptions, tailoring: Tailoring | None) -> bool:
+    """A tailored ARM --fp16 build needs TAILOR_FP16 (edgeclas.lite.source_edits) to keep the FP16 depthwise conv."""
+    return options.fp16 and tailoring is not None and not t.is_host
 
 
 @contextlib.contextmanager
@@ -569,6 +578,8 @@ def build_paddle_lite(
         _prepare_tree(tree, flatc)
         if t.is_host:
             x86_recipe.prepare(tree, bdir_root)
+        if _fp16_edits(t, options, tailoring):
+            apply_edits(tree, TAILOR_FP16)
         tailor_dir = None
         if tailoring is not None:
             tailor_dir = bdir_root / "tailor"
@@ -638,7 +649,10 @@ def build_paddle_lite(
                     "models": list(models), "ops": tailoring.op_names, "kernels": tailoring.kernel_specs},
                 "library": {"file": f"cxx/lib/{_LIB}", "bytes": libs[0].stat().st_size},
                 "runtime_libs": runtime,
-                "recipe": x86_recipe.record() if t.is_host else None,
+                "recipe": x86_recipe.record() if t.is_host else (
+                    {"edited": sorted({rel for rel, *_ in TAILOR_FP16}),
+                     "why": "tailored FP16: keep conv_depthwise_common.cc (the FP16 depthwise conv)"}
+                    if _fp16_edits(t, options, tailoring) else None),
                 "build": {"seconds": seconds, "jobs": jobs, "compiler": compiler, "flatc": flatc_version,
                           "key": key, "cmake": cmd[1:], "log": str(log_path)},
             }

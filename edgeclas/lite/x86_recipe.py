@@ -39,6 +39,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import BuildError, ToolchainError
+from .source_edits import Edit, apply_edits
 
 __all__ = ["SystemPiece", "PIECES", "check_system", "fingerprint", "prepare", "cmake_options", "record", "LIBRARY",
            "HEADERS"]
@@ -83,8 +84,8 @@ PIECES = (
     SystemPiece("protoc", "libprotoc-dev protobuf-compiler", libs=("libprotoc.so",), programs=("protoc",)),
 )
 
-# (file, text Paddle Lite v2.13-rc has, what edgeclas puts there, count): see the module doc.
-_EDITS = (
+# See the module doc (edgeclas.lite.source_edits: how an edit is checked).
+_EDITS: tuple[Edit, ...] = (
     ("lite/utils/CMakeLists.txt",
      "LITE_WITH_PYTHON OR LITE_WITH_XPU OR (NOT LITE_WITH_LOG)",
      "LITE_WITH_PYTHON OR LITE_WITH_XPU OR LITE_WITH_X86 OR (NOT LITE_WITH_LOG)", 1),
@@ -164,24 +165,12 @@ def fingerprint() -> str:
 def prepare(tree: Path, work: Path) -> None:
     """Put the recipe into a fresh clone at ``tree``: the cmake/external replacements, the source edits, and the
     protobuf prefix under ``work`` (see :func:`cmake_options`)."""
-    hint = "the recipe is written for Paddle Lite v2.13-rc: build that tag (--ref v2.13-rc)"
-    edited: dict[Path, str] = {}  # everything is checked before anything is written
-    for rel, old, new, count in _EDITS:
-        path = tree / rel
-        try:
-            text = edited.get(path) or path.read_text()
-        except OSError as e:
-            raise BuildError(f"{path}: {e.strerror}; edgeclas's x86 recipe edits it", hint=hint) from None
-        if text.count(old) != count:
-            raise BuildError(f"{path}: the text edgeclas's x86 recipe edits is not there as in v2.13-rc "
-                             f"({old.strip()[:60]!r})", hint=hint)
-        edited[path] = text.replace(old, new)
-    for name in _SHIMS:
+    for name in _SHIMS:  # checked before anything is written (apply_edits checks its own the same way)
         if not (tree / "cmake" / "external" / f"{name}.cmake").is_file():
             raise BuildError(f"{tree / 'cmake' / 'external' / f'{name}.cmake'}: missing; edgeclas's x86 recipe "
-                             "replaces it", hint=hint)
-    for path, text in edited.items():
-        path.write_text(text)
+                             "replaces it", hint="the recipe is written for Paddle Lite v2.13-rc: build that tag "
+                                                 "(--ref v2.13-rc)")
+    apply_edits(tree, _EDITS)
     for name in _SHIMS:
         (tree / "cmake" / "external" / f"{name}.cmake").write_text(_shim(name))
     prefix = work / "protobuf-root"
