@@ -377,6 +377,28 @@ def test_android_configure_of_the_real_source_reaches_the_ndk_toolchain_file(tmp
         assert "NEON=TRUE" in got  # Paddle Lite asks the NDK for NEON on armeabi-v7a
 
 
+def test_source_edits_match_the_real_v2_13_rc_tree(tmp_path: Path) -> None:
+    """Every edit edgeclas makes finds its text in Paddle Lite's real source (a cheap check: no build), and the
+    x86 recipe's replacements land where Paddle Lite's CMake includes them."""
+    from edgeclas.lite import x86_recipe
+    from edgeclas.lite.source_build import _clone, default_source, source_hint
+    from edgeclas.lite.source_edits import TAILOR_FP16, apply_edits
+
+    found = default_source()
+    if found is None:
+        pytest.skip(f"no Paddle Lite source: {source_hint()}")
+    src = tmp_path / "src"
+    _clone(resolve_source(found[0]), src)
+    apply_edits(src, TAILOR_FP16)
+    assert "conv_depthwise_common_${target}_${suffix}.cc" in (src / "lite/kernels/CMakeLists.txt").read_text()
+    x86_recipe.prepare(src, tmp_path)
+    text = (src / "lite/kernels/CMakeLists.txt").read_text()
+    assert "list(FIND tailored_kernel_files ${target}/${src} _index_1)" in text
+    assert "edgeclas: a file that only registers kernels" in (src / "lite/tools/cmake_tools/ast.py").read_text()
+    assert (src / "cmake/external/eigen.cmake").read_text().startswith("# edgeclas: Eigen from the system")
+    assert (tmp_path / "protobuf-root" / "bin" / "protoc").exists()
+
+
 def test_doctor_says_where_the_source_is_or_how_to_get_one(cache: Path, tmp_path: Path, monkeypatch) -> None:
     from edgeclas.doctor import collect
 
