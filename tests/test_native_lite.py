@@ -35,7 +35,12 @@ def test_lite_library_is_the_tailored_build_and_small(request, arch, lite_models
     m = sdk_build.manifest
     assert (m["route"], m["version"], m["target"]["arch"]) == ("source", "v2.13-rc", arch)
     kernels = m["tailored"]["kernels"]
-    assert "hard_swish,kARM,kFloat,kNCHW,def" in kernels and len(kernels) == 14  # what PP-LCNet needs, no more
+    fp32 = [k for k in kernels if ",kFP16," not in k]
+    assert "hard_swish,kARM,kFloat,kNCHW,def" in fp32 and len(fp32) == 14  # what PP-LCNet needs, no more
+    # armv8 is built --fp16: PP-LCNet's FP16 kernels too, and the edit that keeps the FP16 depthwise conv.
+    assert m["options"]["fp16"] == (arch == "armv8")
+    assert ("conv2d,kARM,kFP16,kNCHW,def" in kernels) == (arch == "armv8")
+    assert (m.get("recipe") is not None) == (arch == "armv8")
     # Tailored to PP-LCNet's kernels, the library is a fraction of the full 2.6 MB one.
     assert 100_000 < m["library"]["bytes"] < 1_000_000
     from edgeclas.manifest import check_files
@@ -105,9 +110,10 @@ def test_clas_system_lite_matches_host_paddle(request, arch, which, lite_models,
 
 
 def test_fp16_request_is_printed_as_ignored_with_the_reason(request, lite_models, png_images, tmp_path):
+    """armv7's library has no FP16 kernels (armv8's is built --fp16; see the next test)."""
     from edgeclas.model_dir import ModelDir
 
-    b = _build(request, "armv8")
+    b = _build(request, "armv7")
     md = ModelDir.load(lite_models["trained"])
     cfg = clas_config(tmp_path, md.nb_file("arm"), None, md.preprocess.to_dict(), precision="FP16")
     r = subprocess.run(b.command(cfg, png_images[0]), capture_output=True, text=True, env=b.env(), timeout=600)
@@ -117,6 +123,32 @@ def test_fp16_request_is_printed_as_ignored_with_the_reason(request, lite_models
     settings = r.stderr.split("===settings===\n", 1)[1].split("\n\n", 1)[0]
     assert "\nprecision " not in settings  # an ignored setting is not listed as in effect
     assert json.loads(r.stdout.splitlines()[-1])["precision"] == "FP32"
+
+
+def test_fp16_request_reaches_paddle_lite_on_armv8(request, lite_models, png_images, tmp_path):
+    """The library built --fp16 takes the FP32 .nb with precision FP16 (qemu's CPU has ARMv8.2 FP16 arithmetic):
+    Paddle Lite accepts it, the summary says FP16 with the caveat printed (Paddle Lite silently stays FP32 when
+    an op lacks an FP16 kernel or the first op is not conv2d — PP-LCNet's output here is bit-identical to the
+    FP32 run, native/README.md), the answers are Paddle's. On the 3-class net Paddle Lite crashes in low
+    precision, so this is PP-LCNet."""
+    from edgeclas.bench.accuracy import reference_probs
+    from edgeclas.model_dir import ModelDir
+
+    b = _build(request, "armv8")
+    assert b.manifest["engine"]["library"]["fp16"] is True
+    md = ModelDir.load(lite_models["trained"])
+    cfg = clas_config(tmp_path, md.nb_file("arm"), md.labels_file, md.preprocess.to_dict(), precision="FP16",
+                      num_threads=2, topk=2)
+    r = subprocess.run(b.command(cfg, png_images[0].parent), capture_output=True, text=True, env=b.env(), timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "precision FP16 ignored" not in r.stderr, r.stderr[-2000:]
+    assert "warning: precision FP16 requested and accepted" in r.stderr and "without saying so" in r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert lines[-1]["precision"] == "FP16"
+    got = np.array([d["probs"] for d in lines[:-1]])
+    ref = reference_probs(md.path, png_images, "paddle")
+    assert np.abs(got - ref).max() <= 2e-2, np.abs(got - ref).max()
+    assert (got.argmax(1) == ref.argmax(1)).all()
 
 
 def test_nb_from_another_opt_version_is_a_clear_error(request, lite_models, png_images, tmp_path):

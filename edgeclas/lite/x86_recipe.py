@@ -25,6 +25,8 @@ text stops the build naming the file, rather than building something else.
 4. The tailoring loop (``lite/kernels/CMakeLists.txt``) remembers kernel files by name, not by target: the
    host's and the x86 ``activation_compute.cc`` count as one, and the second one's stripped copy lacks its
    ``#include`` lines (PP-LCNet needs ``hard_sigmoid`` from the host and ``hard_swish`` from x86).
+5. The optimizer passes are left out of ``core`` (``lite/core/CMakeLists.txt``): the light API runs none, and
+   they are 147 of the build's ~330 compile steps.
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ _EDITS: tuple[Edit, ...] = (
     ("lite/kernels/CMakeLists.txt",
      "list(APPEND tailored_kernel_files ${src})",
      "list(APPEND tailored_kernel_files ${target}/${src})", 1),
+    # The non-tiny framework compiles its 147 optimizer passes into core; the light API runs none (the .nb is
+    # optimized already), and the link shows nothing refers to them (no Paddle Lite symbol left undefined).
+    ("lite/core/CMakeLists.txt",
+     "  set(CORE_SRC ${CORE_SRC} ${OPTIMIZER_SRC})\n",
+     "  # edgeclas: the light API runs no optimizer passes (half the x86 build's compile steps)\n", 1),
 )
 _SHIMS = ("eigen", "xbyak", "xxhash", "openblas", "gflags", "glog")
 

@@ -107,6 +107,13 @@ class PaddleLiteEngine : public Engine {
         low_precision = false;
         notes_.push_back("precision FP16 ignored: this CPU has no ARMv8.2 FP16 arithmetic (Paddle Lite's check); "
                          "running FP32");
+      } else if (low_precision) {
+        // Paddle Lite v2.13-rc (light_api.cc) goes on in FP32 when an op lacks an FP16 kernel or the first op
+        // after feed is not conv2d, and its public API does not say which it chose: seen on PP-LCNet, whose
+        // output was then bit-identical to FP32. So the request is reported, with that caveat.
+        notes_.push_back("precision FP16 requested and accepted, but Paddle Lite runs it only when every op has an "
+                         "FP16 kernel and the first op is conv2d, and otherwise stays FP32 without saying so; "
+                         "compare with an FP32 run to know");
       }
     } catch (const std::exception& e) {
       return Status::Error(path + ": Paddle Lite: " + e.what());
