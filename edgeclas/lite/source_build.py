@@ -335,7 +335,7 @@ def _compiler_version(t: Target, ndk: Path | None) -> str:
     path = shutil.which(gxx)
     if not path:
         raise ToolchainError(f"cross compiler {gxx} not found on PATH",
-                             hint=f"apt-get install g++-{gxx.removesuffix('-g++')}")
+                             hint="apt-get install g++" if t.is_host else f"apt-get install g++-{gxx.removesuffix('-g++')}")
     out = subprocess.run([path, "-dumpfullversion"], capture_output=True, text=True, timeout=30)
     return f"{gxx} {out.stdout.strip()}"
 

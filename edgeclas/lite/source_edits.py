@@ -9,12 +9,12 @@ from pathlib import Path
 
 from ..errors import BuildError
 
-__all__ = ["Edit", "apply_edits", "TAILOR_FP16"]
+__all__ = ["Edit", "HINT", "apply_edits", "TAILOR_FP16"]
 
 # (file under the tree, text v2.13-rc has, what edgeclas puts there, how many times the text occurs)
 Edit = tuple[str, str, str, int]
 
-_HINT = "the recipe is written for Paddle Lite v2.13-rc: build that tag (--ref v2.13-rc)"
+HINT = "the recipe is written for Paddle Lite v2.13-rc: build that tag (--ref v2.13-rc)"
 
 # A tailored build copies the conv kernel's helper files (depthwise, winograd, direct, gemmlike) beside
 # conv_compute.cc but not conv_depthwise_common.cc, where the ARM FP16 depthwise conv lives: a tailored
@@ -38,10 +38,10 @@ def apply_edits(tree: Path, edits: tuple[Edit, ...]) -> None:
         try:
             text = edited.get(path) or path.read_text()
         except OSError as e:
-            raise BuildError(f"{path}: {e.strerror}; edgeclas's recipe edits it", hint=_HINT) from None
+            raise BuildError(f"{path}: {e.strerror}; edgeclas's recipe edits it", hint=HINT) from None
         if text.count(old) != count:
             raise BuildError(f"{path}: the text edgeclas's recipe edits is not there as in v2.13-rc "
-                             f"({old.strip()[:60]!r})", hint=_HINT)
+                             f"({old.strip()[:60]!r})", hint=HINT)
         edited[path] = text.replace(old, new)
     for path, text in edited.items():
         path.write_text(text)

@@ -41,7 +41,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import BuildError, ToolchainError
-from .source_edits import Edit, apply_edits
+from .source_edits import HINT, Edit, apply_edits
 
 __all__ = ["SystemPiece", "PIECES", "check_system", "fingerprint", "prepare", "cmake_options", "record", "LIBRARY",
            "HEADERS"]
@@ -175,8 +175,7 @@ def prepare(tree: Path, work: Path) -> None:
     for name in _SHIMS:  # checked before anything is written (apply_edits checks its own the same way)
         if not (tree / "cmake" / "external" / f"{name}.cmake").is_file():
             raise BuildError(f"{tree / 'cmake' / 'external' / f'{name}.cmake'}: missing; edgeclas's x86 recipe "
-                             "replaces it", hint="the recipe is written for Paddle Lite v2.13-rc: build that tag "
-                                                 "(--ref v2.13-rc)")
+                             "replaces it", hint=HINT)
     apply_edits(tree, _EDITS)
     for name in _SHIMS:
         (tree / "cmake" / "external" / f"{name}.cmake").write_text(_shim(name))
