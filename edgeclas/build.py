@@ -551,12 +551,27 @@ def _library_facts(row: targets.DeviceEngine, deps: dict) -> dict[str, Any]:
     return getattr(importlib.import_module(module), func)(Path(deps[row.sdk].path))
 
 
+def _check_runpath(binary: Path) -> None:
+    """The shipped binary finds its libraries next to itself only: an empty RUNPATH entry would make the loader
+    search the working directory on the device, an absolute one would name this machine's cache there."""
+    from .sdk._elf import runpath
+
+    entries = runpath(binary) or []
+    bad = [e for e in entries if not e.startswith("$ORIGIN")]
+    if bad:
+        raise BuildError(f"{binary}: RUNPATH {':'.join(entries)!r} has entries outside the bundle "
+                         f"({', '.join(repr(e) for e in bad)}; '' is the working directory)",
+                         hint="native/CMakeLists.txt must link clas_system with BUILD_WITH_INSTALL_RPATH and "
+                              "INSTALL_RPATH $ORIGIN/../lib only")
+
+
 def _publish(out: Path, bdir: Path, t: Target, row: targets.DeviceEngine, deps: dict, compiler: str, python: bool,
              test_run: TestRun | None, ctest_log: str, log_path: Path, cmake_args: list[str]) -> BuildResult:
     binary = bdir / "bin" / BINARY
     if not binary.is_file():
         raise BuildError(f"the build finished but {binary} does not exist",
                          hint="native/CMakeLists.txt must put clas_system in the build dir's bin/")
+    _check_runpath(binary)
     engine, engine_version = row.name, ""
     libs: list[tuple[Path, str]] = []  # (source, name in OUT/lib); copies follow symlinks
     library: dict[str, Any] | None = None

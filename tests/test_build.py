@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from edgeclas.build import build, parse_ctest_summary
-from edgeclas.errors import ToolchainError
+from edgeclas.errors import BuildError, ToolchainError
 from edgeclas.manifest import check_files, read_manifest
-from edgeclas.sdk._elf import elf_machine
+from edgeclas.sdk._elf import elf_machine, runpath
 
 from fixtures_build import clas_config
 
@@ -86,6 +86,24 @@ def test_out_that_is_not_a_build_dir_is_never_replaced(tmp_path: Path) -> None:
     assert (precious / "notes.txt").read_text() == "keep me"
 
 
+def test_a_binary_that_would_search_the_working_directory_is_not_shipped(tmp_path: Path) -> None:
+    from edgeclas.build import _check_runpath
+
+    (tmp_path / "m.c").write_text("int main(void) { return 0; }\n")
+    for rp, ok in (("$ORIGIN/../lib", True), ("$ORIGIN/../lib:", False), ("$ORIGIN/../lib:/root/.cache/x", False)):
+        exe = tmp_path / "m"
+        subprocess.run(["gcc", str(tmp_path / "m.c"), "-o", str(exe), f"-Wl,-rpath,{rp}", "-Wl,--enable-new-dtags"],
+                       check=True)
+        assert runpath(exe) == rp.split(":")
+        if ok:
+            _check_runpath(exe)
+        else:
+            with pytest.raises(BuildError, match="outside the bundle") as e:
+                _check_runpath(exe)
+            assert "INSTALL_RPATH" in e.value.hint
+    assert runpath(tmp_path / "m.c") is None
+
+
 def test_python_module_is_host_only(tmp_path: Path) -> None:
     from edgeclas.errors import ConfigError
 
@@ -121,6 +139,7 @@ def _check_build_dir(result, abi: str, triple: str, machine: str) -> dict:
     assert check_files(result.out, manifest) == []  # every listed file is there with its sha256
     assert "bin/clas_system" in manifest["files"]
     assert elf_machine(result.binary) == machine
+    assert runpath(result.binary) == ["$ORIGIN/../lib"]  # never the working directory or this machine's cache
     for lib in manifest["libs"]:
         assert elf_machine(result.out / lib) == machine, lib
     return manifest
