@@ -241,6 +241,51 @@ def test_chunked_parallel_decode_keeps_order_and_results(host_build, model_dir, 
     assert [d["probs"] for d in runs[1]] == [d["probs"] for d in runs[2]]
 
 
+def test_concurrent_images_keep_order_results_and_failures(host_build, model_dir, png_images, tmp_path):
+    """concurrent_images N: N images in flight, the first decoded while the model loads; answers, order and
+    failures exactly as one at a time, and the summary says its samples overlapped."""
+    m = _manifest(model_dir)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(13):
+        src = png_images[i % len(png_images)]
+        (folder / f"{i:02d}_{src.name}").write_bytes(src.read_bytes())
+    (folder / "06_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    names = sorted(p.name for p in folder.iterdir())
+    runs = {}
+    for n in (1, 3):
+        d = tmp_path / f"c{n}"
+        d.mkdir()
+        cfg = clas_config(d, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], concurrent_images=n,
+                          warmup=1, repeats=2)
+        r = _run(host_build.command(cfg, folder), env=host_build.env())
+        _assert_clean_failure(r, 1, "06_corrupt.png")
+        lines = [json.loads(x) for x in r.stdout.splitlines()]
+        runs[n] = lines[:-1]
+        summary = lines[-1]
+        assert summary["concurrent_images"] == n and summary["images"] == 14 and summary["failed"] == 1
+        assert len(summary["latency_ms"]["samples"]) == 2 * 13  # warm-up runs left out, per image
+        assert f"concurrent_images {n}" in r.stderr  # among the settings in effect
+    for rows in runs.values():
+        assert [Path(d["image"]).name for d in rows] == [x for x in names if x != "06_corrupt.png"]
+    assert [d["probs"] for d in runs[1]] == [d["probs"] for d in runs[3]]
+
+
+def test_concurrent_images_report_a_model_that_fails_to_load_and_stop(host_build, model_dir, png_images, tmp_path):
+    m = _manifest(model_dir)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes((model_dir / m["formats"]["onnx"]["file"]).read_bytes()[:1000])
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(9):
+        (folder / f"{i:02d}.png").write_bytes(png_images[i % len(png_images)].read_bytes())
+    cfg = clas_config(tmp_path, broken, None, m["preprocess"], concurrent_images=4, decode_threads=2)
+    r = _run(host_build.command(cfg, folder), env=host_build.env())
+    _assert_clean_failure(r, 1, "broken.onnx")
+    assert r.stdout == ""  # no result and no summary from a model that never loaded
+    assert "decode_threads 2 ignored: with concurrent_images > 1 each of its workers decodes" in r.stderr
+
+
 def test_text_output_keeps_paddleclas_result_lines(host_build, model_dir, png_images, tmp_path):
     m = _manifest(model_dir)
     cfg = clas_config(tmp_path, model_dir / m["formats"]["onnx"]["file"], model_dir / m["labels_file"],

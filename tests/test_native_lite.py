@@ -109,6 +109,33 @@ def test_clas_system_lite_matches_host_paddle(request, arch, which, lite_models,
         assert np.abs(ref - ref.mean(0)).max() > 0.05, ref
 
 
+@pytest.mark.parametrize("arch", ["host", "armv8"])
+def test_concurrent_images_give_each_worker_its_own_predictor(request, arch, lite_models, png_images, tmp_path):
+    """A Paddle Lite predictor is not safe to run from two threads: concurrent_images loads one per worker, and
+    the answers are those of one image at a time."""
+    from edgeclas.model_dir import ModelDir
+
+    b = _build(request, arch)
+    md = ModelDir.load(lite_models["trained"])
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(7):
+        src = png_images[i % len(png_images)]
+        (folder / f"{i:02d}_{src.name}").write_bytes(src.read_bytes())
+    probs = {}
+    for n in (1, 3):
+        d = tmp_path / f"c{n}"
+        d.mkdir()
+        cfg = clas_config(d, md.nb_file(nb_target(arch)), None, md.preprocess.to_dict(), concurrent_images=n)
+        r = subprocess.run(b.command(cfg, folder), capture_output=True, text=True, env=b.env(), timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        lines = [json.loads(x) for x in r.stdout.splitlines()]
+        assert lines[-1]["concurrent_images"] == n and lines[-1]["images"] == 7
+        assert [Path(x["image"]).name for x in lines[:-1]] == sorted(p.name for p in folder.iterdir())
+        probs[n] = np.array([x["probs"] for x in lines[:-1]])
+    assert np.abs(probs[1] - probs[3]).max() <= 1e-6
+
+
 def test_fp16_request_is_printed_as_ignored_with_the_reason(request, lite_models, png_images, tmp_path):
     """armv7's library has no FP16 kernels (armv8's is built --fp16; see the next test)."""
     from edgeclas.model_dir import ModelDir

@@ -88,6 +88,7 @@ class Summary:
     power_mode: int | None = None
     warmup: int | None = None
     repeats: int | None = None
+    concurrent_images: int | None = None  # > 1: samples timed while other images' inferences ran
     images: int | None = None
     latency: LatencyStats = field(default_factory=LatencyStats)
     peak_rss_kb: int | None = None
@@ -168,7 +169,7 @@ def _image(obj: dict[str, Any], where: str) -> ImageResult:
 
 _LAT_KEYS = ("init", "first", "min", "max", "mean", "std", "p50", "p90", "p99")
 _SUMMARY_KEYS = {"type", "engine", "engine_version", "precision", "threads", "power_mode", "warmup", "repeats",
-                 "images", "latency_ms", "peak_rss_kb", "affinity"}
+                 "concurrent_images", "images", "latency_ms", "peak_rss_kb", "affinity"}
 
 
 def _summary(obj: dict[str, Any], where: str) -> Summary:
@@ -188,6 +189,7 @@ def _summary(obj: dict[str, Any], where: str) -> Summary:
         power_mode=_num(obj, "power_mode", where, int),
         warmup=_num(obj, "warmup", where, int),
         repeats=_num(obj, "repeats", where, int),
+        concurrent_images=_num(obj, "concurrent_images", where, int),
         images=_num(obj, "images", where, int),
         latency=latency,
         peak_rss_kb=_num(obj, "peak_rss_kb", where, int),

@@ -207,6 +207,7 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
       {"warmup", int_in(&c.warmup, 0, 1000000)},
       {"repeats", int_in(&c.repeats, 1, 1000000)},
       {"decode_threads", int_in(&c.decode_threads, 0, 256)},
+      {"concurrent_images", int_in(&c.concurrent_images, 1, 256)},
       {"output",
        [&c](const std::string& v) {
          if (v == "json") return c.output = OutputFormat::kJson, std::string();
@@ -289,6 +290,9 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
     if (!seen.count("warmup")) c.warmup = 10;
     if (!seen.count("repeats")) c.repeats = 990;
   }
+  if (c.concurrent_images > 1 && c.decode_threads > 0)
+    c.ignored.push_back({"decode_threads", std::to_string(c.decode_threads),
+                         "with concurrent_images > 1 each of its workers decodes its own images"});
   if (c.batch_size != 1)
     c.ignored.push_back({"batch_size", std::to_string(c.batch_size), "clas_system runs one image per inference (batch 1)"});
   if (c.visualize) c.ignored.push_back({"visualize", "1", "no image is drawn; results are printed"});
@@ -362,6 +366,7 @@ std::vector<std::pair<std::string, std::string>> SettingsInEffect(const Config& 
       {"warmup", std::to_string(c.warmup)},
       {"repeats", std::to_string(c.repeats)},
       {"decode_threads", c.decode_threads ? std::to_string(c.decode_threads) : "0 (one per CPU in use)"},
+      {"concurrent_images", std::to_string(c.concurrent_images)},
       {"decoders", ImageDecoders()},
       {"jpeg_dct_scaling", c.jpeg_dct_scaling ? "1" : "0"},
       {"max_image_pixels", std::to_string(c.max_image_pixels)},

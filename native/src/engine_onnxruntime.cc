@@ -105,6 +105,7 @@ class OnnxRuntimeEngine : public Engine {
   std::vector<int64_t> input_shape() const override { return input_shape_; }
   std::string name() const override { return "onnxruntime"; }
   std::string version() const override { return OrtGetApiBase()->GetVersionString(); }
+  bool concurrent_runs_safe() const override { return true; }  // OrtApi::Run is thread-safe on one session
 
  private:
   Status Check(OrtStatus* s, const std::string& what) const {

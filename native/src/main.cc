@@ -45,21 +45,24 @@ int Run(int argc, char** argv) {
     return 2;
   }
   Pipeline pipeline;
-  st = pipeline.Init(cfg);
+  int failed = 0;
+  st = pipeline.Run(
+      cfg, images,
+      [&] {
+        for (const auto& note : pipeline.EngineNotes()) std::fprintf(stderr, "warning: %s\n", note.c_str());
+      },
+      [&](const Status& image_status, const ImageResult& r) {
+        if (!image_status.ok()) {
+          std::fprintf(stderr, "error: %s\n", image_status.message().c_str());
+          ++failed;
+          return;
+        }
+        std::cout << (json ? ImageJson(r) + "\n" : ImageText(r)) << std::flush;
+      });
   if (!st.ok()) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return 1;
   }
-  for (const auto& note : pipeline.EngineNotes()) std::fprintf(stderr, "warning: %s\n", note.c_str());
-  int failed = 0;
-  pipeline.RunImages(images, [&](const Status& image_status, const ImageResult& r) {
-    if (!image_status.ok()) {
-      std::fprintf(stderr, "error: %s\n", image_status.message().c_str());
-      ++failed;
-      return;
-    }
-    std::cout << (json ? ImageJson(r) + "\n" : ImageText(r)) << std::flush;
-  });
   const Summary s = pipeline.MakeSummary();
   std::cout << (json ? SummaryJson(s) + "\n" : SummaryText(s)) << std::flush;
   return failed ? 1 : 0;

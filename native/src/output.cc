@@ -67,7 +67,8 @@ std::string SummaryJson(const Summary& s) {
   std::ostringstream o;
   o << "{\"type\": \"summary\", \"engine\": " << JsonEscape(s.engine) << ", \"engine_version\": "
     << JsonEscape(s.engine_version) << ", \"precision\": " << JsonEscape(s.precision) << ", \"threads\": " << s.threads << ", \"power_mode\": " << s.power_mode
-    << ", \"warmup\": " << s.warmup << ", \"repeats\": " << s.repeats << ", \"images\": " << s.images
+    << ", \"warmup\": " << s.warmup << ", \"repeats\": " << s.repeats
+    << ", \"concurrent_images\": " << s.concurrent_images << ", \"images\": " << s.images
     << ", \"failed\": " << s.failed << ", \"latency_ms\": {\"init\": " << Ms(s.init_ms) << ", \"first\": "
     << Ms(s.first_ms) << ", \"min\": " << Ms(s.latency.min) << ", \"max\": " << Ms(s.latency.max)
     << ", \"mean\": " << Ms(s.latency.mean) << ", \"std\": " << Ms(s.latency.std) << ", \"p50\": " << Ms(s.latency.p50)
@@ -103,7 +104,8 @@ std::string SummaryText(const Summary& s) {
   o << "===summary===\n"
     << "engine: " << s.engine << " " << s.engine_version << ", precision: " << s.precision << ", threads: " << s.threads
     << ", power_mode: " << s.power_mode << ", warmup: " << s.warmup << ", repeats: " << s.repeats
-    << ", images: " << s.images << ", failed: " << s.failed << "\n"
+    << ", images: " << s.images << ", failed: " << s.failed
+    << (s.concurrent_images > 1 ? ", concurrent_images: " + std::to_string(s.concurrent_images) : std::string()) << "\n"
     << "Time(unit: ms): init = " << Ms(s.init_ms) << ", first = " << Ms(s.first_ms) << ", min = " << Ms(s.latency.min)
     << ", max = " << Ms(s.latency.max) << ", avg = " << Ms(s.latency.mean) << ", std = " << Ms(s.latency.std)
     << ", p50 = " << Ms(s.latency.p50) << ", p90 = " << Ms(s.latency.p90) << ", p99 = " << Ms(s.latency.p99) << "\n"

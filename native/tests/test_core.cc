@@ -189,6 +189,24 @@ TEST(Config, CommentsBlankLinesAndNewKeys) {
   EXPECT_EQ(c.precision, "FP16");  // PaddleClas writes FP32; any case is accepted and normalised
 }
 
+TEST(Config, ConcurrentImagesRangeAndWhatItOverrides) {
+  Config c;
+  std::vector<std::string> w;
+  ASSERT_TRUE(ParseConfig("clas_model_file m.onnx\n", "c.txt", &c, &w).ok());
+  EXPECT_EQ(c.concurrent_images, 1);  // one inference at a time unless asked: latency samples never overlap
+  ASSERT_TRUE(ParseConfig("clas_model_file m.onnx\nconcurrent_images 4\n", "c.txt", &c, &w).ok());
+  EXPECT_EQ(c.concurrent_images, 4);
+  EXPECT_TRUE(c.ignored.empty());
+  Status st = ParseConfig("clas_model_file m.onnx\nconcurrent_images 0\n", "c.txt", &c, &w);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("c.txt:2: concurrent_images: bad value '0' (expected an integer in 1..256)"),
+            std::string::npos)
+      << st.message();
+  ASSERT_TRUE(ParseConfig("clas_model_file m.onnx\nconcurrent_images 2\ndecode_threads 3\n", "c.txt", &c, &w).ok());
+  ASSERT_EQ(c.ignored.size(), 1u);  // each worker decodes its own images
+  EXPECT_EQ(c.ignored[0].key, "decode_threads");
+}
+
 TEST(Config, UnknownKeyWarnsWithLine) {
   Config c;
   std::vector<std::string> w;

@@ -45,6 +45,10 @@ struct Config {
   int warmup = 0;
   int repeats = 1;
   int decode_threads = 0;  // threads decoding + preprocessing ahead of inference; 0: one per CPU in use
+  // Images in flight at once (throughput over a folder): each worker decodes, preprocesses and infers its own
+  // image, inferences overlap (each still on num_threads threads). 1: one inference at a time, so latency
+  // samples are never taken under load (what bench measures).
+  int concurrent_images = 1;
   OutputFormat output = OutputFormat::kText;
   std::array<float, 3> mean = {0.485f, 0.456f, 0.406f};
   std::array<float, 3> std = {0.229f, 0.224f, 0.225f};

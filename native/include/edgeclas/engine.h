@@ -27,6 +27,9 @@ class Engine {
   // What Load found it could not apply after all (e.g. FP16 on a CPU without FP16 arithmetic), with the
   // reason; printed as warnings. What the config alone rules out is EngineIgnoredSettings' job.
   virtual std::vector<std::string> notes() const { return {}; }
+  // Whether Run may be called from several threads at once on this one engine (ONNX Runtime sessions
+  // may; a Paddle Lite predictor may not). When false, concurrent_images > 1 loads one engine per worker.
+  virtual bool concurrent_runs_safe() const { return false; }
 };
 
 // The engine compiled into this binary, or nullptr for an engine-free build (EDGECLAS_ENGINE=none).

@@ -28,6 +28,7 @@ struct Summary {
   std::string engine, engine_version;
   std::string precision;  // what the engine was asked to compute in after Load (Engine::precision)
   int threads = 0, power_mode = 0, warmup = 0, repeats = 0;
+  int concurrent_images = 1;  // > 1: the samples were timed while other images' inferences ran
   int images = 0, failed = 0;
   double init_ms = 0, first_ms = 0;
   LatencyStats latency;
@@ -46,9 +47,16 @@ class Pipeline {
  public:
   // Binds threads for cfg.power_mode, creates and loads the engine, reads labels.
   Status Init(const Config& cfg);
+  // Init + RunImages, for clas_system over a list: with concurrent_images > 1 the workers decode the first
+  // images while the engine loads. `loaded` (may be empty) runs once the engine is ready, before any result;
+  // an error means nothing ran (Init's errors).
+  Status Run(const Config& cfg, const std::vector<std::string>& paths, const std::function<void()>& loaded,
+             const ImageSink& sink);
   Status RunImage(const std::string& path, ImageResult* result);
-  // Many images: decoding + preprocessing of a chunk runs on cfg.decode_threads threads first, then the
-  // chunk's inferences run one after another, so timed runs never overlap with decoding.
+  // Many images, the sink called in input order. concurrent_images 1: decoding + preprocessing of a chunk
+  // runs on cfg.decode_threads threads first, then the chunk's inferences run one after another, so timed
+  // runs never overlap with decoding. concurrent_images N > 1: N workers each take the next image through
+  // the whole pipeline (throughput; timed runs overlap).
   void RunImages(const std::vector<std::string>& paths, const ImageSink& sink);
   Summary MakeSummary() const;
   // Settings the engine could not apply, with the reason (after Init).
@@ -60,11 +68,25 @@ class Pipeline {
     std::vector<float> input;
     double preprocess_ms = 0;
   };
+  // One image's inference outcome, before it is counted (Account) in input order.
+  struct Outcome {
+    Status status;
+    ImageResult result;
+    std::vector<double> run_ms;  // every run, warm-up ones first
+  };
   Prepared Prepare(const std::string& path) const;  // decode + preprocess; thread-safe
-  Status Infer(const std::string& path, Prepared* prepared, ImageResult* result);
+  // Thread-safe as far as `engine` is (Engine::concurrent_runs_safe).
+  Outcome Infer(Engine* engine, const std::string& path, Prepared* prepared) const;
+  Status Account(Outcome* outcome, ImageResult* result);  // counts, latency samples; not thread-safe
+  Status Setup(const Config& cfg);  // Init up to the engine load: config checks, labels, thread binding
+  Status Load();                     // the engine(s), init time, the model's input shape against crop_size
+  // `load`: start the workers first (they decode meanwhile), then Load on the calling thread.
+  Status RunConcurrent(const std::vector<std::string>& paths, const ImageSink& sink,
+                       const std::function<void()>& loaded, bool load);
 
   Config cfg_;
   std::unique_ptr<Engine> engine_;
+  std::vector<std::unique_ptr<Engine>> extra_engines_;  // concurrent_images > 1 on an engine that needs one each
   std::vector<std::string> labels_;
   Affinity affinity_;
   double init_ms_ = 0, first_ms_ = -1;
