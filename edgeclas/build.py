@@ -159,7 +159,7 @@ def build(
     ndk: str | os.PathLike[str] | None = None,
     android_platform: str = "android-24",
     image_libs: bool = True,
-    sanitize: bool = False,
+    sanitize: bool | str = False,
     fuzzers: bool = False,
     test_env: dict[str, str] | None = None,
     log: Callable[[str], None] | None = None,
@@ -172,7 +172,8 @@ def build(
     for ARM Linux) and records the result in ``BuildResult.tests`` and the manifest;
     :meth:`BuildResult.check_tests` turns a failure into :class:`BuildError`.
     ``image_libs=False`` decodes JPEG/PNG with stb_image instead of libjpeg-turbo/libpng (what Android
-    builds always do); ``sanitize`` builds with ASan + UBSan (host only: the runtimes are the host's);
+    builds always do); ``sanitize`` builds with ASan + UBSan (``True`` or ``"address"``) or ThreadSanitizer
+    (``"thread"``), host only: the runtimes are the host's;
     ``fuzzers`` adds the fuzz targets of ``native/fuzz`` (with gcc: corpus replayers, ``bin/fuzz_*``).
     ``test_env``: variables for the native tests only (e.g. ``EDGECLAS_TEST_NB``, the model the Lite engine
     tests run); not part of the build.
@@ -186,6 +187,8 @@ def build(
                           hint="drop --python, or build it with --arch host")
     if jobs < 1:
         raise ConfigError(f"--jobs must be ≥ 1, got {jobs}")
+    if sanitize not in (False, True, "address", "thread"):
+        raise ConfigError(f"sanitize={sanitize!r}: expected False, True/'address' (ASan + UBSan) or 'thread' (TSan)")
     if sanitize and not t.is_host:
         raise ConfigError(f"sanitizer builds run here, on the host; {t.key} is not supported",
                           hint="build with --arch host")
@@ -440,14 +443,15 @@ def _pybind11_dir() -> str:
 
 
 def _cmake_args(t: Target, row: targets.DeviceEngine, deps: dict, *, python: bool, tests: bool, build_type: str,
-                android_platform: str, image_libs: bool, sanitize: bool,
+                android_platform: str, image_libs: bool, sanitize: bool | str,
                 fuzzers: bool) -> tuple[list[str], dict[str, str]]:
     args = ["-G", "Ninja", f"-DCMAKE_BUILD_TYPE={build_type}", f"-DCMAKE_MAKE_PROGRAM={deps['ninja']}",
             f"-DEDGECLAS_ENGINE={row.name}",
             f"-DEDGECLAS_BUILD_TESTS={'ON' if tests else 'OFF'}",
             f"-DEDGECLAS_BUILD_PYTHON={'ON' if python else 'OFF'}",
             f"-DEDGECLAS_IMAGE_LIBS={'ON' if image_libs else 'OFF'}",
-            f"-DEDGECLAS_SANITIZE={'ON' if sanitize else 'OFF'}",
+            f"-DEDGECLAS_SANITIZE={'ON' if sanitize in (True, 'address') else 'OFF'}",
+            f"-DEDGECLAS_SANITIZE_THREAD={'ON' if sanitize == 'thread' else 'OFF'}",
             f"-DEDGECLAS_BUILD_FUZZERS={'ON' if fuzzers else 'OFF'}"]
     if image_libs and "image-libs" in deps:
         args.append(f"-DEDGECLAS_IMAGE_LIBS_ROOT={deps['image-libs'].path}")
