@@ -214,6 +214,9 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
   // With `load`, the workers decode + preprocess images while this thread loads the engine (a model load is
   // mostly one core's work); they infer once it is ready and stop if it failed.
   enum { kLoading, kReady, kFailed } engine_state = load ? kLoading : kReady;
+  auto engine_of = [&](int w) {  // call once the engine is ready
+    return engine_->concurrent_runs_safe() || w == 0 ? engine_.get() : extra_engines_[w - 1].get();
+  };
   auto work = [&](int w) {
     Engine* engine = nullptr;
     for (;;) {
@@ -235,8 +238,7 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
         } else {
           return;  // all taken, none pending
         }
-        if (engine_state == kReady && !engine)
-          engine = engine_->concurrent_runs_safe() || w == 0 ? engine_.get() : extra_engines_[w - 1].get();
+        if (engine_state == kReady && !engine) engine = engine_of(w);
       }
       if (!infer_pending) {
         Prepared p = Prepare(paths[i]);
@@ -248,8 +250,7 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
           continue;
         }
         prepared[i] = std::move(p);
-        if (!engine)
-          engine = engine_->concurrent_runs_safe() || w == 0 ? engine_.get() : extra_engines_[w - 1].get();
+        if (!engine) engine = engine_of(w);
       }
       auto o = std::make_unique<Outcome>(Infer(engine, paths[i], &prepared[i]));
       {

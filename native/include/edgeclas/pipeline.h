@@ -35,7 +35,7 @@ struct Summary {
   std::vector<double> samples_ms;
   long peak_rss_kb = 0;
   // OS threads of the process right after the engine loaded (its thread pool included, the decoders not yet
-  // started): the evidence that num_threads reached the engine.
+  // started; with concurrent_images > 1 its workers are): the evidence that num_threads reached the engine.
   int process_threads = 0;
   Affinity affinity;
 };
