@@ -76,6 +76,22 @@ def png_images(tmp_path_factory: pytest.TempPathFactory, sample_images) -> list[
     return sorted(out)
 
 
+def photo_folder(folder: Path, sources: list[Path], count: int, size: int = 96) -> list[str]:
+    """``count`` small PNGs cut from ``sources`` at shifting offsets (each image differs), named in order;
+    returns their names. More images than clas_system's concurrent window (64) makes its slots wrap."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pictures = [cv2.imread(str(s), cv2.IMREAD_COLOR) for s in sources]
+    names = []
+    for i in range(count):
+        img = pictures[i % len(pictures)]
+        y, x = (7 * i) % (img.shape[0] - size), (11 * i) % (img.shape[1] - size)
+        names.append(f"{i:03d}.png")
+        cv2.imwrite(str(folder / names[-1]), img[y:y + size, x:x + size])
+    return names
+
+
 def photo(name: str) -> np.ndarray:
     """One of scikit-image's real photographs, decoded to RGB uint8 (skips where scikit-image is absent)."""
     from edgeclas.preprocess import decode_image

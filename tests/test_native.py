@@ -16,7 +16,7 @@ import pytest
 
 from edgeclas.preprocess import PreprocessConfig, decode_image, preprocess
 
-from fixtures_build import clas_config, photo
+from fixtures_build import clas_config, photo, photo_folder
 
 pytestmark = pytest.mark.integration
 
@@ -246,12 +246,8 @@ def test_concurrent_images_keep_order_results_and_failures(host_build, model_dir
     failures exactly as one at a time, and the summary says its samples overlapped."""
     m = _manifest(model_dir)
     folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(13):
-        src = png_images[i % len(png_images)]
-        (folder / f"{i:02d}_{src.name}").write_bytes(src.read_bytes())
-    (folder / "06_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
-    names = sorted(p.name for p in folder.iterdir())
+    names = photo_folder(folder, png_images, 150)  # past the 64 slots of the in-flight window
+    (folder / "066_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
     runs = {}
     for n in (1, 3):
         d = tmp_path / f"c{n}"
@@ -259,16 +255,17 @@ def test_concurrent_images_keep_order_results_and_failures(host_build, model_dir
         cfg = clas_config(d, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], concurrent_images=n,
                           warmup=1, repeats=2)
         r = _run(host_build.command(cfg, folder), env=host_build.env())
-        _assert_clean_failure(r, 1, "06_corrupt.png")
+        _assert_clean_failure(r, 1, "066_corrupt.png")
         lines = [json.loads(x) for x in r.stdout.splitlines()]
         runs[n] = lines[:-1]
         summary = lines[-1]
-        assert summary["concurrent_images"] == n and summary["images"] == 14 and summary["failed"] == 1
-        assert len(summary["latency_ms"]["samples"]) == 2 * 13  # warm-up runs left out, per image
+        assert summary["concurrent_images"] == n and summary["images"] == 151 and summary["failed"] == 1
+        assert len(summary["latency_ms"]["samples"]) == 2 * 150  # warm-up runs left out, per image
         assert f"concurrent_images {n}" in r.stderr  # among the settings in effect
     for rows in runs.values():
-        assert [Path(d["image"]).name for d in rows] == [x for x in names if x != "06_corrupt.png"]
+        assert [Path(d["image"]).name for d in rows] == names
     assert [d["probs"] for d in runs[1]] == [d["probs"] for d in runs[3]]
+    assert len({tuple(d["probs"]) for d in runs[1]}) > 100  # the images differ, so a mix-up would show
 
 
 def test_concurrent_images_report_a_model_that_fails_to_load_and_stop(host_build, model_dir, png_images, tmp_path):

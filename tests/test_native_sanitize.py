@@ -66,7 +66,7 @@ def test_concurrent_pipeline_is_race_free_under_tsan(model_dir, png_images, tmp_
     from edgeclas.errors import ToolchainError
     from edgeclas.model_dir import ModelDir
 
-    from fixtures_build import clas_config
+    from fixtures_build import clas_config, photo_folder
 
     try:
         b = build(arch="host", engine="onnxruntime", out=tmp_path / "tsan", sanitize="thread",
@@ -76,17 +76,15 @@ def test_concurrent_pipeline_is_race_free_under_tsan(model_dir, png_images, tmp_
     assert "-DEDGECLAS_SANITIZE_THREAD=ON" in b.manifest["cmake_args"]
     md = ModelDir.load(model_dir)
     folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(14):
-        (folder / f"{i:02d}_{png_images[i % len(png_images)].name}").write_bytes(png_images[i % len(png_images)].read_bytes())
-    (folder / "05_bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    photo_folder(folder, png_images, 100)  # past the 64 slots of the in-flight window
+    (folder / "005_bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
     env = {**b.env(), "TSAN_OPTIONS": "halt_on_error=1 exitcode=66"}
     cfg = clas_config(tmp_path, md.onnx_file, None, md.preprocess.to_dict(), concurrent_images=3, warmup=1,
                       repeats=2)
     r = subprocess.run(b.command(cfg, folder), capture_output=True, text=True, env=env, timeout=600)
     assert "ThreadSanitizer" not in r.stderr, r.stderr[-4000:]
-    assert r.returncode == 1 and "05_bad.png" in r.stderr, r.stderr[-2000:]  # the bad image, and only that
-    assert json.loads(r.stdout.splitlines()[-1])["images"] == 15
+    assert r.returncode == 1 and "005_bad.png" in r.stderr, r.stderr[-2000:]  # the bad image, and only that
+    assert json.loads(r.stdout.splitlines()[-1])["images"] == 101
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(md.onnx_file.read_bytes()[:1000])
     cfg = clas_config(tmp_path, broken, None, md.preprocess.to_dict(), concurrent_images=3)

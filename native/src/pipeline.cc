@@ -205,8 +205,9 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
   const size_t input_bytes = 3 * sizeof(float) * static_cast<size_t>(cfg_.crop_size) * cfg_.crop_size;
   const size_t window = std::max<size_t>(static_cast<size_t>(workers) * 4,
                                          std::min<size_t>(64, (size_t{64} << 20) / input_bytes));
-  std::vector<std::unique_ptr<Outcome>> done(n);
-  std::vector<Prepared> prepared(n);
+  // Images in flight are [emitted, emitted + window): slot i % window is theirs alone.
+  std::vector<std::unique_ptr<Outcome>> done(window);
+  std::vector<Prepared> prepared(window);
   std::deque<size_t> pending;  // prepared while the engine loaded, not yet inferred
   std::mutex mu;
   std::condition_variable cv;
@@ -244,19 +245,19 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
         Prepared p = Prepare(paths[i]);
         std::lock_guard<std::mutex> lock(mu);
         if (engine_state != kReady) {  // the engine is still loading: keep it for whoever is free first
-          prepared[i] = std::move(p);
+          prepared[i % window] = std::move(p);
           pending.push_back(i);
           cv.notify_all();
           continue;
         }
-        prepared[i] = std::move(p);
+        prepared[i % window] = std::move(p);
         if (!engine) engine = engine_of(w);
       }
-      auto o = std::make_unique<Outcome>(Infer(engine, paths[i], &prepared[i]));
+      auto o = std::make_unique<Outcome>(Infer(engine, paths[i], &prepared[i % window]));
       {
         std::lock_guard<std::mutex> lock(mu);
-        prepared[i] = Prepared();  // free the input now
-        done[i] = std::move(o);
+        prepared[i % window] = Prepared();  // free the input now
+        done[i % window] = std::move(o);
       }
       cv.notify_all();
     }
@@ -281,8 +282,8 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
     std::unique_ptr<Outcome> o;
     {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return done[i] != nullptr; });
-      o = std::move(done[i]);
+      cv.wait(lock, [&] { return done[i % window] != nullptr; });
+      o = std::move(done[i % window]);
       emitted = i + 1;
     }
     cv.notify_all();
