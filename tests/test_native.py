@@ -174,16 +174,20 @@ def test_host_clas_system_matches_python_onnxruntime(host_build, model_dir, png_
     assert r.stderr.startswith("===settings===")  # settings go to stderr in JSON mode
 
 
+def _run_onnx(host_build, model_dir: Path, directory: Path, target: Path, **keys) -> subprocess.CompletedProcess:
+    """clas_system on the model's ONNX file with its preprocessing and ``keys``, config written in ``directory``."""
+    m = _manifest(model_dir)
+    directory.mkdir()
+    cfg = clas_config(directory, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], **keys)
+    return _run(host_build.command(cfg, target), env=host_build.env())
+
+
 def test_num_threads_reaches_the_engine(host_build, model_dir, png_images, tmp_path):
     """PaddleClas's demo reads num_threads and never applies it; clas_system's engine must start that many threads."""
-    m = _manifest(model_dir)
     threads = {}
     for n in (1, 4):
-        d = tmp_path / f"t{n}"
-        d.mkdir()
-        cfg = clas_config(d, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], num_threads=n,
-                          repeats=1, decode_threads=1)
-        r = _run(host_build.command(cfg, png_images[0]), env=host_build.env())
+        r = _run_onnx(host_build, model_dir, tmp_path / f"t{n}", png_images[0], num_threads=n, repeats=1,
+                      decode_threads=1)
         assert r.returncode == 0, r.stderr
         summary = json.loads(r.stdout.splitlines()[-1])
         assert summary["threads"] == n
@@ -222,7 +226,6 @@ def test_native_module_pipeline_matches_clas_system(native, host_build, model_di
 
 
 def test_chunked_parallel_decode_keeps_order_and_results(host_build, model_dir, png_images, tmp_path):
-    m = _manifest(model_dir)
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(11):  # more than one chunk (4 images per decode thread)
@@ -230,10 +233,7 @@ def test_chunked_parallel_decode_keeps_order_and_results(host_build, model_dir, 
         (folder / f"{i:02d}_{src.name}").write_bytes(src.read_bytes())
     runs = {}
     for threads in (1, 2):
-        (tmp_path / f"t{threads}").mkdir()
-        cfg = clas_config(tmp_path / f"t{threads}", model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"],
-                          decode_threads=threads)
-        r = _run(host_build.command(cfg, folder), env=host_build.env())
+        r = _run_onnx(host_build, model_dir, tmp_path / f"t{threads}", folder, decode_threads=threads)
         assert r.returncode == 0, r.stderr
         runs[threads] = [json.loads(x) for x in r.stdout.splitlines()][:-1]
     for rows in runs.values():
@@ -244,17 +244,12 @@ def test_chunked_parallel_decode_keeps_order_and_results(host_build, model_dir, 
 def test_concurrent_images_keep_order_results_and_failures(host_build, model_dir, png_images, tmp_path):
     """concurrent_images N: N images in flight, the first decoded while the model loads; answers, order and
     failures exactly as one at a time, and the summary says its samples overlapped."""
-    m = _manifest(model_dir)
     folder = tmp_path / "many"
     names = photo_folder(folder, png_images, 150)  # past the 64 slots of the in-flight window
     (folder / "066_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
     runs = {}
     for n in (1, 3):
-        d = tmp_path / f"c{n}"
-        d.mkdir()
-        cfg = clas_config(d, model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], concurrent_images=n,
-                          warmup=1, repeats=2)
-        r = _run(host_build.command(cfg, folder), env=host_build.env())
+        r = _run_onnx(host_build, model_dir, tmp_path / f"c{n}", folder, concurrent_images=n, warmup=1, repeats=2)
         _assert_clean_failure(r, 1, "066_corrupt.png")
         lines = [json.loads(x) for x in r.stdout.splitlines()]
         runs[n] = lines[:-1]

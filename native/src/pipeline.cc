@@ -39,16 +39,16 @@ Status Pipeline::Setup(const Config& cfg) {
                          "rebuild with edgeclas build --engine onnxruntime or --engine lite");
   if (!cfg_.label_path.empty()) EDGECLAS_RETURN_IF_ERROR(LoadLabels(ResolveConfigPath(cfg_, cfg_.label_path), &labels_));
   affinity_ = ApplyPowerMode(cfg_.power_mode);
-  const std::string model = ResolveConfigPath(cfg_, cfg_.clas_model_file);
+  model_file_ = ResolveConfigPath(cfg_, cfg_.clas_model_file);
   struct stat st {};
-  if (stat(model.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-    return Status::Error(model + ": clas_model_file is not a regular file (set it in " + cfg_.source + ")");
+  if (stat(model_file_.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return Status::Error(model_file_ + ": clas_model_file is not a regular file (set it in " + cfg_.source + ")");
   return Status::OK();
 }
 
 Status Pipeline::Load() {
   Config load_cfg = cfg_;
-  load_cfg.clas_model_file = ResolveConfigPath(cfg_, cfg_.clas_model_file);
+  load_cfg.clas_model_file = model_file_;
   const auto t0 = std::chrono::steady_clock::now();
   EDGECLAS_RETURN_IF_ERROR(engine_->Load(load_cfg));
   // An engine whose Run is not thread-safe gets one instance per further worker (loaded one after another:
@@ -159,18 +159,14 @@ Status Pipeline::RunImage(const std::string& path, ImageResult* r) {
 Status Pipeline::Run(const Config& cfg, const std::vector<std::string>& paths, const std::function<void()>& loaded,
                      const ImageSink& sink) {
   EDGECLAS_RETURN_IF_ERROR(Setup(cfg));
-  if (cfg_.concurrent_images > 1 && paths.size() > 1) return RunConcurrent(paths, sink, loaded, true);
+  if (cfg_.concurrent_images > 1 && paths.size() > 1) return RunConcurrent(paths, sink, loaded);
   EDGECLAS_RETURN_IF_ERROR(Load());
   if (loaded) loaded();
-  RunImages(paths, sink);
+  RunChunked(paths, sink);
   return Status::OK();
 }
 
-void Pipeline::RunImages(const std::vector<std::string>& paths, const ImageSink& sink) {
-  if (cfg_.concurrent_images > 1 && paths.size() > 1) {
-    RunConcurrent(paths, sink, nullptr, false);
-    return;
-  }
+void Pipeline::RunChunked(const std::vector<std::string>& paths, const ImageSink& sink) {
   const int workers = std::max(1, cfg_.decode_threads > 0 ? cfg_.decode_threads
                                                           : static_cast<int>(affinity_.cpus.size()));
   // Chunks bound the memory held by prepared inputs (3 x crop x crop floats each).
@@ -197,7 +193,7 @@ void Pipeline::RunImages(const std::vector<std::string>& paths, const ImageSink&
 }
 
 Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const ImageSink& sink,
-                               const std::function<void()>& loaded, bool load) {
+                               const std::function<void()>& loaded) {
   const size_t n = paths.size();
   const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(cfg_.concurrent_images), n));
   // Images are taken at most `window` ahead of the sink (finished outcomes wait for every earlier image to be
@@ -212,9 +208,9 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
   std::mutex mu;
   std::condition_variable cv;
   size_t next = 0, emitted = 0;
-  // With `load`, the workers decode + preprocess images while this thread loads the engine (a model load is
-  // mostly one core's work); they infer once it is ready and stop if it failed.
-  enum { kLoading, kReady, kFailed } engine_state = load ? kLoading : kReady;
+  // The workers decode + preprocess images while this thread loads the engine (a model load is mostly one
+  // core's work); they infer once it is ready and stop if it failed.
+  enum { kLoading, kReady, kFailed } engine_state = kLoading;
   auto engine_of = [&](int w) {  // call once the engine is ready
     return engine_->concurrent_runs_safe() || w == 0 ? engine_.get() : extra_engines_[w - 1].get();
   };
@@ -239,7 +235,6 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
         } else {
           return;  // all taken, none pending
         }
-        if (engine_state == kReady && !engine) engine = engine_of(w);
       }
       if (!infer_pending) {
         Prepared p = Prepare(paths[i]);
@@ -251,8 +246,8 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
           continue;
         }
         prepared[i % window] = std::move(p);
-        if (!engine) engine = engine_of(w);
       }
+      if (!engine) engine = engine_of(w);  // the engine is ready here: seen under the lock above
       auto o = std::make_unique<Outcome>(Infer(engine, paths[i], &prepared[i % window]));
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -264,17 +259,15 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
   };
   std::vector<std::thread> pool;
   for (int w = 0; w < workers; ++w) pool.emplace_back(work, w);
-  if (load) {
-    Status st = Load();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      engine_state = st.ok() ? kReady : kFailed;
-    }
-    cv.notify_all();
-    if (!st.ok()) {
-      for (auto& t : pool) t.join();
-      return st;
-    }
+  Status st = Load();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    engine_state = st.ok() ? kReady : kFailed;
+  }
+  cv.notify_all();
+  if (!st.ok()) {
+    for (auto& t : pool) t.join();
+    return st;
   }
   if (loaded) loaded();
   // The calling thread hands results to the sink in input order (the sink may need it: Python's GIL).

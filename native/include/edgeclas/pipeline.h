@@ -47,17 +47,16 @@ class Pipeline {
  public:
   // Binds threads for cfg.power_mode, creates and loads the engine, reads labels.
   Status Init(const Config& cfg);
-  // Init + RunImages, for clas_system over a list: with concurrent_images > 1 the workers decode the first
-  // images while the engine loads. `loaded` (may be empty) runs once the engine is ready, before any result;
-  // an error means nothing ran (Init's errors).
+  // Init, then many images, the sink called in input order; `loaded` (may be empty) runs once the engine is
+  // ready, before any result; an error means nothing ran (Init's errors). concurrent_images 1: decoding +
+  // preprocessing of a chunk runs on cfg.decode_threads threads first, then the chunk's inferences run one
+  // after another, so timed runs never overlap with decoding. concurrent_images N > 1: N workers each take
+  // the next image through the whole pipeline, the first ones decoded while the engine loads (throughput;
+  // timed runs overlap).
   Status Run(const Config& cfg, const std::vector<std::string>& paths, const std::function<void()>& loaded,
              const ImageSink& sink);
+  // One image, after Init.
   Status RunImage(const std::string& path, ImageResult* result);
-  // Many images, the sink called in input order. concurrent_images 1: decoding + preprocessing of a chunk
-  // runs on cfg.decode_threads threads first, then the chunk's inferences run one after another, so timed
-  // runs never overlap with decoding. concurrent_images N > 1: N workers each take the next image through
-  // the whole pipeline (throughput; timed runs overlap).
-  void RunImages(const std::vector<std::string>& paths, const ImageSink& sink);
   Summary MakeSummary() const;
   // Settings the engine could not apply, with the reason (after Init).
   std::vector<std::string> EngineNotes() const;
@@ -78,13 +77,15 @@ class Pipeline {
   // Thread-safe as far as `engine` is (Engine::concurrent_runs_safe).
   Outcome Infer(Engine* engine, const std::string& path, Prepared* prepared) const;
   Status Account(Outcome* outcome, ImageResult* result);  // counts, latency samples; not thread-safe
-  Status Setup(const Config& cfg);  // Init up to the engine load: config checks, labels, thread binding
+  Status Setup(const Config& cfg);  // Init up to the engine load: config checks, labels, thread binding, model path
   Status Load();                     // the engine(s), init time, the model's input shape against crop_size
-  // `load`: start the workers first (they decode meanwhile), then Load on the calling thread.
+  void RunChunked(const std::vector<std::string>& paths, const ImageSink& sink);  // concurrent_images 1
+  // Starts the workers (they decode meanwhile), then Loads on the calling thread.
   Status RunConcurrent(const std::vector<std::string>& paths, const ImageSink& sink,
-                       const std::function<void()>& loaded, bool load);
+                       const std::function<void()>& loaded);
 
   Config cfg_;
+  std::string model_file_;  // cfg_.clas_model_file resolved against the config's directory
   std::unique_ptr<Engine> engine_;
   std::vector<std::unique_ptr<Engine>> extra_engines_;  // concurrent_images > 1 on an engine that needs one each
   std::vector<std::string> labels_;
