@@ -74,7 +74,7 @@ py::list TopKList(const std::vector<ClassScore>& r) {
 PYBIND11_MODULE(_native, m) {
   m.doc() = "edgeclas native core (C++): config, decode, preprocess, top-k, stats, pipeline";
   m.attr("engine") = BuiltEngineName();
-  m.attr("has_neon") = HasNeonPreprocess();
+  m.attr("simd") = SimdPreprocess();
   m.attr("decoders") = ImageDecoders();
 
   m.def(
@@ -131,7 +131,7 @@ PYBIND11_MODULE(_native, m) {
         p.scale = scale;
         p.bgr = channel_order == "BGR";
         PreprocessImpl which = impl == "scalar" ? PreprocessImpl::kScalar
-                               : impl == "neon" ? PreprocessImpl::kNeon
+                               : impl == "simd" ? PreprocessImpl::kSimd
                                                 : PreprocessImpl::kAuto;
         std::vector<float> out;
         {

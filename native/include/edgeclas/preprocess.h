@@ -21,7 +21,7 @@ struct PreprocessParams {
   bool bgr = false;  // feed channels as B, G, R
 };
 
-enum class PreprocessImpl { kAuto, kScalar, kNeon };
+enum class PreprocessImpl { kAuto, kScalar, kSimd };
 
 // Output (w, h) of the resize: short side -> `short_side`, long side rounded half to even (Python round).
 void ResizeShortSize(int width, int height, int short_side, int* out_w, int* out_h);
@@ -30,7 +30,8 @@ void ResizeShortSize(int width, int height, int short_side, int* out_w, int* out
 Status Preprocess(const uint8_t* rgb, int width, int height, const PreprocessParams& p, std::vector<float>* out,
                   PreprocessImpl impl = PreprocessImpl::kAuto);
 
-// True when this build has the NEON path (armv7 with NEON, armv8).
-bool HasNeonPreprocess();
+// The instruction set of this build's SIMD path ("NEON": armv7 with NEON, armv8; "SSE2": x86-64), or "" when
+// it has none; kAuto uses it, kScalar never does.
+const char* SimdPreprocess();
 
 }  // namespace edgeclas
