@@ -207,16 +207,18 @@ def test_paddleclas_settings_take_effect_or_are_printed_as_ignored(native, host_
     r = _run(host_build.command(cfg, png_images[0]), env=host_build.env())
     assert r.returncode == 0, r.stderr
     warned = {ln.split(": ", 2)[2].split(" ", 1)[0]: ln for ln in r.stderr.splitlines() if " ignored: " in ln}
-    assert set(warned) == {"precision", "runtime_device", "tipc_benchmark", "batch_size"}, r.stderr
+    assert set(warned) == {"precision", "runtime_device", "tipc_benchmark"}, r.stderr
     assert "precision FP16 ignored: onnxruntime runs the .onnx model" in warned["precision"]
     settings = r.stderr.split("===settings===\n", 1)[1].split("\n\n", 1)[0].splitlines()
     shown = {ln.split(" ", 1)[0]: ln.split(" ", 1)[1] for ln in settings if " " in ln}
     assert not set(warned) & set(shown)  # an ignored setting is never listed as in effect
     assert shown["enable_benchmark"] == "1" and (shown["warmup"], shown["repeats"]) == ("10", "990")
+    assert shown["batch_size"] == "2"  # honoured (test_batch_size_* below)
     summary = json.loads(r.stdout.splitlines()[-1])
     assert (summary["warmup"], summary["repeats"]) == (10, 990) and len(summary["latency_ms"]["samples"]) == 990
     settings_dict, warnings = native.parse_config(cfg.read_text(), "config.txt")
-    assert "batch_size 2 ignored" in " ".join(warnings) and "precision" in settings_dict  # the engine decides that one
+    assert "tipc_benchmark 1 ignored" in " ".join(warnings) and "precision" in settings_dict  # the engine decides that one
+    assert settings_dict["batch_size"] == 2 and "batch_size" not in " ".join(warnings)
 
 
 def test_native_module_pipeline_matches_clas_system(native, host_build, model_dir, png_images, tmp_path):
@@ -263,6 +265,58 @@ def test_concurrent_images_keep_order_results_and_failures(host_build, model_dir
         assert [Path(d["image"]).name for d in rows] == names
     assert [d["probs"] for d in runs[1]] == [d["probs"] for d in runs[3]]
     assert len({tuple(d["probs"]) for d in runs[1]}) > 100  # the images differ, so a mix-up would show
+
+
+def test_batch_size_runs_images_together_with_the_answers_of_one_at_a_time(host_build, model_dir, png_images,
+                                                                          tmp_path):
+    """batch_size B: B consecutive images in one inference (the last batch shorter, a bad image left out of its
+    batch to fail alone), alone and with concurrent_images; answers and order as one image at a time, and one
+    latency sample per timed run of a batch."""
+    folder = tmp_path / "many"
+    names = photo_folder(folder, png_images, 150)  # past the in-flight window: batches wrap its slots
+    (folder / "066_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    runs = {}
+    for b, n in ((1, 1), (4, 1), (4, 3), (8, 2), (64, 2)):
+        r = _run_onnx(host_build, model_dir, tmp_path / f"b{b}c{n}", folder, batch_size=b, concurrent_images=n,
+                      warmup=1, repeats=2)
+        _assert_clean_failure(r, 1, "066_corrupt.png")
+        assert "batch_size" not in r.stderr.split("===settings===")[0]  # no warning: it takes effect
+        lines = [json.loads(x) for x in r.stdout.splitlines()]
+        summary = lines[-1]
+        assert (summary["batch_size"], summary["concurrent_images"]) == (b, n)
+        assert summary["images"] == 151 and summary["failed"] == 1
+        # 151 files in batches of b; a batch of one corrupt image alone (b = 1) has no run
+        batches = 150 if b == 1 else -(-151 // b)
+        assert len(summary["latency_ms"]["samples"]) == 2 * batches, (b, n)
+        runs[(b, n)] = lines[:-1]
+    ref = np.array([d["probs"] for d in runs[(1, 1)]])
+    for key, rows in runs.items():
+        assert [Path(d["image"]).name for d in rows] == names, key
+        got = np.array([d["probs"] for d in rows])
+        assert np.abs(got - ref).max() <= 1e-5, key
+        assert (got.argmax(1) == ref.argmax(1)).all(), key
+    # An image's inference time is its share of its batch's: the shares add up to the time of the runs.
+    assert len({d["timing_ms"]["inference"] for d in runs[(4, 1)][:3]}) == 1
+
+
+def test_batch_size_is_refused_for_a_model_with_a_fixed_batch(host_build, model_dir, png_images, tmp_path):
+    import onnx
+
+    m = _manifest(model_dir)
+    model = onnx.load(str(model_dir / m["formats"]["onnx"]["file"]))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # exported for exactly one image
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(model, str(fixed))
+    runs = {}
+    for b in (1, 2):
+        d = tmp_path / f"b{b}"
+        d.mkdir()
+        runs[b] = _run(host_build.command(clas_config(d, fixed, None, m["preprocess"], batch_size=b), png_images[0]),
+                       env=host_build.env())
+    assert runs[1].returncode == 0, runs[1].stderr
+    _assert_clean_failure(runs[2], 1, "fixed.onnx: the model's input takes exactly 1 image(s) per inference, so "
+                          "batch_size 2 cannot take effect (set batch_size 1 in")
+    assert runs[2].stdout == ""
 
 
 def test_concurrent_images_report_a_model_that_fails_to_load_and_stop(host_build, model_dir, png_images, tmp_path):

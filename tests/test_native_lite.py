@@ -110,9 +110,10 @@ def test_clas_system_lite_matches_host_paddle(request, arch, which, lite_models,
 
 
 @pytest.mark.parametrize("arch", ["host", "armv8"])
-def test_concurrent_images_give_each_worker_its_own_predictor(request, arch, lite_models, png_images, tmp_path):
-    """A Paddle Lite predictor is not safe to run from two threads: concurrent_images loads one per worker, and
-    the answers are those of one image at a time."""
+def test_concurrent_images_and_batches_give_the_answers_of_one_at_a_time(request, arch, lite_models, png_images,
+                                                                         tmp_path):
+    """A Paddle Lite predictor is not safe to run from two threads: concurrent_images loads one per worker;
+    batch_size resizes its input to a batch. The answers are those of one image at a time."""
     from edgeclas.model_dir import ModelDir
 
     b = _build(request, arch)
@@ -123,17 +124,22 @@ def test_concurrent_images_give_each_worker_its_own_predictor(request, arch, lit
         src = png_images[i % len(png_images)]
         (folder / f"{i:02d}_{src.name}").write_bytes(src.read_bytes())
     probs = {}
-    for n in (1, 3):
-        d = tmp_path / f"c{n}"
+    # (concurrent_images, batch_size): a predictor per worker; batches resize the predictor's input.
+    for n, bs in ((1, 1), (3, 1), (1, 3), (2, 2)):
+        d = tmp_path / f"c{n}b{bs}"
         d.mkdir()
-        cfg = clas_config(d, md.nb_file(nb_target(arch)), None, md.preprocess.to_dict(), concurrent_images=n)
+        cfg = clas_config(d, md.nb_file(nb_target(arch)), None, md.preprocess.to_dict(), concurrent_images=n,
+                          batch_size=bs)
         r = subprocess.run(b.command(cfg, folder), capture_output=True, text=True, env=b.env(), timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
         lines = [json.loads(x) for x in r.stdout.splitlines()]
-        assert lines[-1]["concurrent_images"] == n and lines[-1]["images"] == 7
+        assert (lines[-1]["concurrent_images"], lines[-1]["batch_size"], lines[-1]["images"]) == (n, bs, 7)
+        assert len(lines[-1]["latency_ms"]["samples"]) == -(-7 // bs)
         assert [Path(x["image"]).name for x in lines[:-1]] == sorted(p.name for p in folder.iterdir())
-        probs[n] = np.array([x["probs"] for x in lines[:-1]])
-    assert np.abs(probs[1] - probs[3]).max() <= 1e-6
+        probs[n, bs] = np.array([x["probs"] for x in lines[:-1]])
+    assert np.abs(probs[1, 1] - probs[3, 1]).max() <= 1e-6
+    for key in ((1, 3), (2, 2)):
+        assert np.abs(probs[1, 1] - probs[key]).max() <= 1e-5, key
 
 
 def test_fp16_request_is_printed_as_ignored_with_the_reason(request, lite_models, png_images, tmp_path):

@@ -26,6 +26,17 @@ def test_json_lines_all_fields():
     assert s.affinity["cpus"] == [4, 5, 6, 7] and s.peak_rss_kb == 38120
 
 
+def test_batched_run_says_its_samples_are_per_batch():
+    """Recorded from clas_system with batch_size 2 and concurrent_images 2 on 5 images: 3 batches, 3 samples."""
+    out = parse_clas_system((DATA / "batched.jsonl").read_text())
+    s = out.summary
+    assert (s.batch_size, s.concurrent_images, s.images) == (2, 2, 5) and "batch_size" not in s.extra
+    assert len(s.latency.samples) == 3 and len(out.images) == 5
+    # an image's inference time is its share of its batch's run
+    assert out.images[0].timing_ms["inference"] == pytest.approx(out.images[1].timing_ms["inference"])
+    assert parse_clas_system((DATA / "ok.jsonl").read_text()).summary.batch_size is None  # older binaries: unknown
+
+
 def test_unknown_summary_keys_are_kept_not_dropped():
     lines = (DATA / "ok.jsonl").read_text().splitlines()
     summary = json.loads(lines[-1])

@@ -89,6 +89,7 @@ class Summary:
     warmup: int | None = None
     repeats: int | None = None
     concurrent_images: int | None = None  # > 1: samples timed while other images' inferences ran
+    batch_size: int | None = None  # > 1: a sample is one inference of up to batch_size images
     images: int | None = None
     latency: LatencyStats = field(default_factory=LatencyStats)
     peak_rss_kb: int | None = None
@@ -169,7 +170,7 @@ def _image(obj: dict[str, Any], where: str) -> ImageResult:
 
 _LAT_KEYS = ("init", "first", "min", "max", "mean", "std", "p50", "p90", "p99")
 _SUMMARY_KEYS = {"type", "engine", "engine_version", "precision", "threads", "power_mode", "warmup", "repeats",
-                 "concurrent_images", "images", "latency_ms", "peak_rss_kb", "affinity"}
+                 "concurrent_images", "batch_size", "images", "latency_ms", "peak_rss_kb", "affinity"}
 
 
 def _summary(obj: dict[str, Any], where: str) -> Summary:
@@ -190,6 +191,7 @@ def _summary(obj: dict[str, Any], where: str) -> Summary:
         warmup=_num(obj, "warmup", where, int),
         repeats=_num(obj, "repeats", where, int),
         concurrent_images=_num(obj, "concurrent_images", where, int),
+        batch_size=_num(obj, "batch_size", where, int),
         images=_num(obj, "images", where, int),
         latency=latency,
         peak_rss_kb=_num(obj, "peak_rss_kb", where, int),

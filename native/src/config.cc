@@ -167,7 +167,7 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
       {"crop_size", int_in(&c.crop_size, 1, 16384)},
       {"visualize", boolean(&c.visualize)},
       {"num_threads", int_in(&c.num_threads, 1, 256)},
-      {"batch_size", int_in(&c.batch_size, 1, 1024)},
+      {"batch_size", int_in(&c.batch_size, 1, 64)},
       {"precision",
        [&c](const std::string& v) {
          std::string up = v;
@@ -293,8 +293,6 @@ Status ParseConfig(const std::string& text, const std::string& source, Config* c
   if (c.concurrent_images > 1 && c.decode_threads > 0)
     c.ignored.push_back({"decode_threads", std::to_string(c.decode_threads),
                          "with concurrent_images > 1 each of its workers decodes its own images"});
-  if (c.batch_size != 1)
-    c.ignored.push_back({"batch_size", std::to_string(c.batch_size), "clas_system runs one image per inference (batch 1)"});
   if (c.visualize) c.ignored.push_back({"visualize", "1", "no image is drawn; results are printed"});
   if (c.runtime_device != "arm_cpu" && c.runtime_device != "cpu")
     c.ignored.push_back({"runtime_device", c.runtime_device, "clas_system runs on the CPU (arm_cpu)"});

@@ -68,7 +68,8 @@ std::string SummaryJson(const Summary& s) {
   o << "{\"type\": \"summary\", \"engine\": " << JsonEscape(s.engine) << ", \"engine_version\": "
     << JsonEscape(s.engine_version) << ", \"precision\": " << JsonEscape(s.precision) << ", \"threads\": " << s.threads << ", \"power_mode\": " << s.power_mode
     << ", \"warmup\": " << s.warmup << ", \"repeats\": " << s.repeats
-    << ", \"concurrent_images\": " << s.concurrent_images << ", \"images\": " << s.images
+    << ", \"concurrent_images\": " << s.concurrent_images << ", \"batch_size\": " << s.batch_size
+    << ", \"images\": " << s.images
     << ", \"failed\": " << s.failed << ", \"latency_ms\": {\"init\": " << Ms(s.init_ms) << ", \"first\": "
     << Ms(s.first_ms) << ", \"min\": " << Ms(s.latency.min) << ", \"max\": " << Ms(s.latency.max)
     << ", \"mean\": " << Ms(s.latency.mean) << ", \"std\": " << Ms(s.latency.std) << ", \"p50\": " << Ms(s.latency.p50)
@@ -105,7 +106,8 @@ std::string SummaryText(const Summary& s) {
     << "engine: " << s.engine << " " << s.engine_version << ", precision: " << s.precision << ", threads: " << s.threads
     << ", power_mode: " << s.power_mode << ", warmup: " << s.warmup << ", repeats: " << s.repeats
     << ", images: " << s.images << ", failed: " << s.failed
-    << (s.concurrent_images > 1 ? ", concurrent_images: " + std::to_string(s.concurrent_images) : std::string()) << "\n"
+    << (s.concurrent_images > 1 ? ", concurrent_images: " + std::to_string(s.concurrent_images) : std::string())
+    << (s.batch_size > 1 ? ", batch_size: " + std::to_string(s.batch_size) : std::string()) << "\n"
     << "Time(unit: ms): init = " << Ms(s.init_ms) << ", first = " << Ms(s.first_ms) << ", min = " << Ms(s.latency.min)
     << ", max = " << Ms(s.latency.max) << ", avg = " << Ms(s.latency.mean) << ", std = " << Ms(s.latency.std)
     << ", p50 = " << Ms(s.latency.p50) << ", p90 = " << Ms(s.latency.p90) << ", p99 = " << Ms(s.latency.p99) << "\n"

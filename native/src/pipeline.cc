@@ -69,6 +69,12 @@ Status Pipeline::Load() {
       return Status::Error(cfg_.clas_model_file + ": model input is " + std::to_string(shape[1]) + "x" +
                            std::to_string(shape[2]) + "x" + std::to_string(shape[3]) + " but crop_size is " +
                            std::to_string(cfg_.crop_size) + " (set crop_size in " + cfg_.source + ")");
+    // A batch can be short (the last one, or one with a bad image left out): the batch dimension must be free.
+    if (cfg_.batch_size > 1 && shape[0] > 0)
+      return Status::Error(cfg_.clas_model_file + ": the model's input takes exactly " + std::to_string(shape[0]) +
+                           " image(s) per inference, so batch_size " + std::to_string(cfg_.batch_size) +
+                           " cannot take effect (set batch_size 1 in " + cfg_.source +
+                           ", or export the model with a dynamic batch dimension)");
   }
   return Status::OK();
 }
@@ -95,48 +101,75 @@ Pipeline::Prepared Pipeline::Prepare(const std::string& path) const {
   return out;
 }
 
-Pipeline::Outcome Pipeline::Infer(Engine* engine, const std::string& path, Prepared* prepared) const {
-  Outcome o;
-  ImageResult* r = &o.result;
-  r->image = path;
-  if (!prepared->status.ok()) {
-    o.status = prepared->status;
-    return o;
+std::vector<Pipeline::Outcome> Pipeline::Infer(Engine* engine, const std::string* paths, Prepared* prepared,
+                                               size_t count) const {
+  std::vector<Outcome> outs(count);
+  std::vector<size_t> batch;  // the images that decoded and preprocessed: they go into one inference
+  for (size_t k = 0; k < count; ++k) {
+    outs[k].result.image = paths[k];
+    if (prepared[k].status.ok()) {
+      outs[k].result.preprocess_ms = prepared[k].preprocess_ms;
+      batch.push_back(k);
+    } else {
+      outs[k].status = prepared[k].status;  // a bad image fails alone
+    }
   }
-  r->preprocess_ms = prepared->preprocess_ms;
-  const std::vector<int64_t> shape = {1, 3, cfg_.crop_size, cfg_.crop_size};
+  if (batch.empty()) return outs;
+  auto fail_all = [&](const std::string& message) {
+    for (size_t k : batch) outs[k].status = Status::Error(paths[k] + ": " + message);
+    return outs;
+  };
+  const size_t b = batch.size();
+  const float* input = prepared[batch[0]].input.data();
+  std::vector<float> joined;  // NCHW of b images; a batch of one runs on its own input
+  if (b > 1) {
+    const size_t per_image = prepared[batch[0]].input.size();
+    joined.resize(per_image * b);
+    for (size_t j = 0; j < b; ++j)
+      std::copy(prepared[batch[j]].input.begin(), prepared[batch[j]].input.end(), joined.begin() + j * per_image);
+    input = joined.data();
+  }
+  const std::vector<int64_t> shape = {static_cast<int64_t>(b), 3, cfg_.crop_size, cfg_.crop_size};
   std::vector<float> output;
+  std::vector<double> run_ms;
   double timed_sum = 0;
   for (int i = 0; i < cfg_.warmup + cfg_.repeats; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    Status st = engine->Run(prepared->input.data(), shape, &output);
+    Status st = engine->Run(input, shape, &output);
     const double ms = MsSince(t0);
-    if (!st.ok()) {
-      o.status = Status::Error(path + ": " + st.message());
-      return o;
-    }
-    o.run_ms.push_back(ms);
+    if (!st.ok()) return fail_all(st.message());
+    run_ms.push_back(ms);
     if (i >= cfg_.warmup) timed_sum += ms;
   }
-  r->inference_ms = timed_sum / cfg_.repeats;
-  for (size_t i = 0; i < output.size(); ++i) {
-    if (!std::isfinite(output[i])) {
-      o.status = Status::Error(path + ": the model's output " + std::to_string(i) + " is " +
-                               (std::isnan(output[i]) ? "NaN" : "infinite") + " (check mean/std/scale in " +
+  if (output.empty() || output.size() % b != 0)
+    return fail_all("the model gave " + std::to_string(output.size()) + " outputs for a batch of " +
+                    std::to_string(b) + " images (set batch_size 1 in " + cfg_.source + ")");
+  const size_t classes = output.size() / b;
+  outs[batch[0]].run_ms = std::move(run_ms);  // a batch's runs are latency samples once, not once per image
+  for (size_t j = 0; j < b; ++j) {
+    Outcome& o = outs[batch[j]];
+    ImageResult* r = &o.result;
+    std::vector<float> probs(output.begin() + j * classes, output.begin() + (j + 1) * classes);
+    // an image's inference time is its share of its batch's (the shares add up to the time spent)
+    r->inference_ms = timed_sum / cfg_.repeats / b;
+    const auto bad = std::find_if(probs.begin(), probs.end(), [](float v) { return !std::isfinite(v); });
+    if (bad != probs.end()) {
+      o.status = Status::Error(r->image + ": the model's output " + std::to_string(bad - probs.begin()) + " is " +
+                               (std::isnan(*bad) ? "NaN" : "infinite") + " (check mean/std/scale in " +
                                cfg_.source + " and the model file)");
-      return o;
+      continue;
     }
+    const auto t0 = std::chrono::steady_clock::now();
+    r->topk = TopK(probs, cfg_.topk, labels_);
+    Status decided = Decide(probs, cfg_.postprocess, cfg_.topk, cfg_.threshold, labels_, &r->classes);
+    r->postprocess_ms = MsSince(t0);
+    if (!decided.ok()) {
+      o.status = Status::Error(r->image + ": " + decided.message());
+      continue;
+    }
+    r->probs = std::move(probs);
   }
-  const auto t0 = std::chrono::steady_clock::now();
-  r->topk = TopK(output, cfg_.topk, labels_);
-  Status decided = Decide(output, cfg_.postprocess, cfg_.topk, cfg_.threshold, labels_, &r->classes);
-  r->postprocess_ms = MsSince(t0);
-  if (!decided.ok()) {
-    o.status = Status::Error(path + ": " + decided.message());
-    return o;
-  }
-  r->probs = std::move(output);
-  return o;
+  return outs;
 }
 
 Status Pipeline::Account(Outcome* o, ImageResult* r) {
@@ -152,7 +185,7 @@ Status Pipeline::Account(Outcome* o, ImageResult* r) {
 
 Status Pipeline::RunImage(const std::string& path, ImageResult* r) {
   Prepared p = Prepare(path);
-  Outcome o = Infer(engine_.get(), path, &p);
+  Outcome o = std::move(Infer(engine_.get(), &path, &p, 1)[0]);
   return Account(&o, r);
 }
 
@@ -169,8 +202,9 @@ Status Pipeline::Run(const Config& cfg, const std::vector<std::string>& paths, c
 void Pipeline::RunChunked(const std::vector<std::string>& paths, const ImageSink& sink) {
   const int workers = std::max(1, cfg_.decode_threads > 0 ? cfg_.decode_threads
                                                           : static_cast<int>(affinity_.cpus.size()));
-  // Chunks bound the memory held by prepared inputs (3 x crop x crop floats each).
-  const size_t chunk = static_cast<size_t>(workers) * 4;
+  // Chunks bound the memory held by prepared inputs (3 x crop x crop floats each); whole batches each.
+  const size_t batch = static_cast<size_t>(cfg_.batch_size);
+  const size_t chunk = (static_cast<size_t>(workers) * 4 + batch - 1) / batch * batch;
   for (size_t begin = 0; begin < paths.size(); begin += chunk) {
     const size_t end = std::min(paths.size(), begin + chunk);
     std::vector<Prepared> prepared(end - begin);
@@ -182,12 +216,15 @@ void Pipeline::RunChunked(const std::vector<std::string>& paths, const ImageSink
     for (int w = 1; w < workers && static_cast<size_t>(w) < end - begin; ++w) pool.emplace_back(work);
     work();
     for (auto& t : pool) t.join();
-    for (size_t i = begin; i < end; ++i) {
-      Outcome o = Infer(engine_.get(), paths[i], &prepared[i - begin]);
-      prepared[i - begin] = Prepared();  // free the input now
-      ImageResult r;
-      Status st = Account(&o, &r);
-      sink(st, r);
+    for (size_t i = begin; i < end; i += batch) {
+      const size_t count = std::min(batch, end - i);
+      std::vector<Outcome> outs = Infer(engine_.get(), &paths[i], &prepared[i - begin], count);
+      for (size_t k = 0; k < count; ++k) prepared[i - begin + k] = Prepared();  // free the inputs now
+      for (Outcome& o : outs) {
+        ImageResult r;
+        Status st = Account(&o, &r);
+        sink(st, r);
+      }
     }
   }
 }
@@ -195,19 +232,26 @@ void Pipeline::RunChunked(const std::vector<std::string>& paths, const ImageSink
 Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const ImageSink& sink,
                                const std::function<void()>& loaded) {
   const size_t n = paths.size();
-  const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(cfg_.concurrent_images), n));
-  // Images are taken at most `window` ahead of the sink (finished outcomes wait for every earlier image to be
-  // out): that bounds the memory held by prepared inputs (3 x crop x crop floats each, up to 64 MiB) and results.
+  const size_t batch = static_cast<size_t>(cfg_.batch_size);
+  const size_t batches = (n + batch - 1) / batch;
+  const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(cfg_.concurrent_images), batches));
+  // A worker takes the next batch of images (batch_size of them, fewer at the end) through the whole pipeline.
+  // Batches are taken at most `window` images ahead of the sink (finished outcomes wait for every earlier image
+  // to be out): that bounds the memory held by prepared inputs (3 x crop x crop floats each, up to 64 MiB
+  // unless the batches need more) and results.
   const size_t input_bytes = 3 * sizeof(float) * static_cast<size_t>(cfg_.crop_size) * cfg_.crop_size;
-  const size_t window = std::max<size_t>(static_cast<size_t>(workers) * 4,
-                                         std::min<size_t>(64, (size_t{64} << 20) / input_bytes));
-  // Images in flight are [emitted, emitted + window): slot i % window is theirs alone.
+  size_t window = std::max<size_t>(static_cast<size_t>(workers) * std::max<size_t>(4, 2 * batch),
+                                   std::min<size_t>(64, (size_t{64} << 20) / input_bytes));
+  window = (window + batch - 1) / batch * batch;
+  // Images in flight are [emitted, emitted + window): slot i % window is theirs alone, and as batches start at
+  // multiples of `batch` and `window` is one too, a batch's slots never wrap.
   std::vector<std::unique_ptr<Outcome>> done(window);
   std::vector<Prepared> prepared(window);
-  std::deque<size_t> pending;  // prepared while the engine loaded, not yet inferred
+  std::deque<size_t> pending;  // first images of batches prepared while the engine loaded, not yet inferred
   std::mutex mu;
   std::condition_variable cv;
   size_t next = 0, emitted = 0;
+  auto can_take = [&] { return next < n && std::min(next + batch, n) <= emitted + window; };
   // The workers decode + preprocess images while this thread loads the engine (a model load is mostly one
   // core's work); they infer once it is ready and stop if it failed.
   enum { kLoading, kReady, kFailed } engine_state = kLoading;
@@ -222,37 +266,41 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
       {
         std::unique_lock<std::mutex> lock(mu);
         cv.wait(lock, [&] {
-          return engine_state == kFailed || (engine_state == kReady && !pending.empty()) ||
-                 (next < n && next < emitted + window) || (next >= n && pending.empty());
+          return engine_state == kFailed || (engine_state == kReady && !pending.empty()) || can_take() ||
+                 (next >= n && pending.empty());
         });
         if (engine_state == kFailed) return;
         if (engine_state == kReady && !pending.empty()) {
           i = pending.front();
           pending.pop_front();
           infer_pending = true;
-        } else if (next < n && next < emitted + window) {
-          i = next++;
+        } else if (can_take()) {
+          i = next;
+          next = std::min(next + batch, n);
         } else {
           return;  // all taken, none pending
         }
       }
+      const size_t count = std::min(batch, n - i), slot = i % window;
       if (!infer_pending) {
-        Prepared p = Prepare(paths[i]);
+        std::vector<Prepared> ready(count);
+        for (size_t k = 0; k < count; ++k) ready[k] = Prepare(paths[i + k]);
         std::lock_guard<std::mutex> lock(mu);
+        for (size_t k = 0; k < count; ++k) prepared[slot + k] = std::move(ready[k]);
         if (engine_state != kReady) {  // the engine is still loading: keep it for whoever is free first
-          prepared[i % window] = std::move(p);
           pending.push_back(i);
           cv.notify_all();
           continue;
         }
-        prepared[i % window] = std::move(p);
       }
       if (!engine) engine = engine_of(w);  // the engine is ready here: seen under the lock above
-      auto o = std::make_unique<Outcome>(Infer(engine, paths[i], &prepared[i % window]));
+      std::vector<Outcome> outs = Infer(engine, &paths[i], &prepared[slot], count);
       {
         std::lock_guard<std::mutex> lock(mu);
-        prepared[i % window] = Prepared();  // free the input now
-        done[i % window] = std::move(o);
+        for (size_t k = 0; k < count; ++k) {
+          prepared[slot + k] = Prepared();  // free the input now
+          done[slot + k] = std::make_unique<Outcome>(std::move(outs[k]));
+        }
       }
       cv.notify_all();
     }
@@ -304,6 +352,7 @@ Summary Pipeline::MakeSummary() const {
   s.warmup = cfg_.warmup;
   s.repeats = cfg_.repeats;
   s.concurrent_images = cfg_.concurrent_images;
+  s.batch_size = cfg_.batch_size;
   s.images = images_;
   s.failed = failed_;
   s.init_ms = init_ms_;

@@ -230,12 +230,15 @@ TEST(Config, PaddleClasKeysTakeEffectOrAreIgnored) {
     keys.push_back(i.key);
     EXPECT_FALSE(i.reason.empty()) << i.key;
   }
-  EXPECT_EQ(keys, (std::vector<std::string>{"batch_size", "visualize", "runtime_device", "tipc_benchmark"}));
-  EXPECT_EQ(IgnoredText(c, c.ignored[0]),
-            "c.txt: batch_size 4 ignored: clas_system runs one image per inference (batch 1)");
+  EXPECT_EQ(c.batch_size, 4);  // honoured: 4 images per inference
+  EXPECT_EQ(keys, (std::vector<std::string>{"visualize", "runtime_device", "tipc_benchmark"}));
+  EXPECT_EQ(IgnoredText(c, c.ignored[0]), "c.txt: visualize 1 ignored: no image is drawn; results are printed");
   for (const auto& kv : SettingsInEffect(c, c.ignored)) {
     for (const auto& k : keys) EXPECT_NE(kv.first, k);
   }
+  Status big = ParseConfig("clas_model_file m.nb\nbatch_size 65\n", "c.txt", &c, &w);
+  EXPECT_NE(big.message().find("c.txt:2: batch_size: bad value '65' (expected an integer in 1..64)"), std::string::npos)
+      << big.message();
   Config d;
   ASSERT_TRUE(ParseConfig(kPaddleClasConfig, "config.txt", &d, &w).ok());
   EXPECT_TRUE(d.ignored.empty());  // PaddleClas's own defaults are all honoured

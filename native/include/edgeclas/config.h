@@ -30,6 +30,7 @@ struct Config {
   int crop_size = 224;
   bool visualize = false;
   int num_threads = 1;
+  // Images per inference (1..64: each image of a batch in flight holds 3 x crop x crop floats).
   int batch_size = 1;
   std::string precision = "FP32";  // FP32 | FP16 | INT8 (any case in the file); the engine decides if it can
   std::string runtime_device = "arm_cpu";
@@ -62,7 +63,7 @@ struct Config {
   // Where the config came from: relative file paths in it are resolved against its directory.
   std::string source = "<config>";
   std::string base_dir;
-  // Settings read but not honoured whatever the engine (batch_size > 1, visualize 1, …), with the reason.
+  // Settings read but not honoured whatever the engine (visualize 1, runtime_device arm_gpu, …), with the reason.
   std::vector<IgnoredSetting> ignored;
 };
 

@@ -21,7 +21,8 @@ struct ImageResult {
   std::vector<ClassScore> topk;
   std::vector<ClassScore> classes;  // the answer of the configured post-processing (Decide)
   std::vector<float> probs;
-  double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;  // inference: mean of the timed runs
+  // inference: mean of the timed runs, divided by the images in the batch (batch_size > 1: its share)
+  double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;
 };
 
 struct Summary {
@@ -29,6 +30,7 @@ struct Summary {
   std::string precision;  // what the engine was asked to compute in after Load (Engine::precision)
   int threads = 0, power_mode = 0, warmup = 0, repeats = 0;
   int concurrent_images = 1;  // > 1: the samples were timed while other images' inferences ran
+  int batch_size = 1;         // > 1: a sample is the time of one inference of up to batch_size images
   int images = 0, failed = 0;
   double init_ms = 0, first_ms = 0;
   LatencyStats latency;
@@ -52,7 +54,8 @@ class Pipeline {
   // preprocessing of a chunk runs on cfg.decode_threads threads first, then the chunk's inferences run one
   // after another, so timed runs never overlap with decoding. concurrent_images N > 1: N workers each take
   // the next image through the whole pipeline, the first ones decoded while the engine loads (throughput;
-  // timed runs overlap).
+  // timed runs overlap). batch_size B > 1: B consecutive images go through one inference (a bad image is left
+  // out of its batch and fails alone); with concurrent_images a worker takes B images at a time.
   Status Run(const Config& cfg, const std::vector<std::string>& paths, const std::function<void()>& loaded,
              const ImageSink& sink);
   // One image, after Init.
@@ -71,11 +74,12 @@ class Pipeline {
   struct Outcome {
     Status status;
     ImageResult result;
-    std::vector<double> run_ms;  // every run, warm-up ones first
+    std::vector<double> run_ms;  // every run, warm-up ones first (of a batch: on its first good image only)
   };
   Prepared Prepare(const std::string& path) const;  // decode + preprocess; thread-safe
-  // Thread-safe as far as `engine` is (Engine::concurrent_runs_safe).
-  Outcome Infer(Engine* engine, const std::string& path, Prepared* prepared) const;
+  // The `count` images paths[0..count) prepared as prepared[0..count), the good ones in one inference: one
+  // outcome each, in order. Thread-safe as far as `engine` is (Engine::concurrent_runs_safe).
+  std::vector<Outcome> Infer(Engine* engine, const std::string* paths, Prepared* prepared, size_t count) const;
   Status Account(Outcome* outcome, ImageResult* result);  // counts, latency samples; not thread-safe
   Status Setup(const Config& cfg);  // Init up to the engine load: config checks, labels, thread binding, model path
   Status Load();                     // the engine(s), init time, the model's input shape against crop_size
