@@ -56,7 +56,7 @@ def test_fuzz_corpus_replays_clean_under_asan_and_ubsan(sanitized_build, target)
 
 def test_concurrent_pipeline_is_race_free_under_tsan(model_dir, png_images, tmp_path):
     """concurrent_images: workers decoding while the model loads, sharing one ONNX Runtime session, handing
-    results back in order — and a model that fails to load while they decode. Any race aborts (exit 66).
+    results (one image or a batch at a time) back in order — and a model that fails to load while they decode. Any race aborts (exit 66).
 
     num_threads 1: ONNX Runtime's own intra-op pool hands work over through atomics inside the uninstrumented
     library, which TSan cannot see (it reports those as races); our code runs the same either way."""
@@ -79,12 +79,14 @@ def test_concurrent_pipeline_is_race_free_under_tsan(model_dir, png_images, tmp_
     photo_folder(folder, png_images, 100)  # past the 64 slots of the in-flight window
     (folder / "005_bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
     env = {**b.env(), "TSAN_OPTIONS": "halt_on_error=1 exitcode=66"}
-    cfg = clas_config(tmp_path, md.onnx_file, None, md.preprocess.to_dict(), concurrent_images=3, warmup=1,
-                      repeats=2)
-    r = subprocess.run(b.command(cfg, folder), capture_output=True, text=True, env=env, timeout=600)
-    assert "ThreadSanitizer" not in r.stderr, r.stderr[-4000:]
-    assert r.returncode == 1 and "005_bad.png" in r.stderr, r.stderr[-2000:]  # the bad image, and only that
-    assert json.loads(r.stdout.splitlines()[-1])["images"] == 101
+    for batch in (1, 3):  # one image, then a batch of images, per worker
+        cfg = clas_config(tmp_path, md.onnx_file, None, md.preprocess.to_dict(), concurrent_images=3, warmup=1,
+                          repeats=2, batch_size=batch)
+        r = subprocess.run(b.command(cfg, folder), capture_output=True, text=True, env=env, timeout=600)
+        assert "ThreadSanitizer" not in r.stderr, r.stderr[-4000:]
+        assert r.returncode == 1 and "005_bad.png" in r.stderr, r.stderr[-2000:]  # the bad image, and only that
+        summary = json.loads(r.stdout.splitlines()[-1])
+        assert (summary["images"], summary["batch_size"]) == (101, batch)
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(md.onnx_file.read_bytes()[:1000])
     cfg = clas_config(tmp_path, broken, None, md.preprocess.to_dict(), concurrent_images=3)
