@@ -1,6 +1,6 @@
 """Host C++ `clas_system` (ONNX Runtime, 2 threads) vs the Python pipeline, on the same images and models.
 
-    .venv/bin/python benchmarks/bench_native.py [--model MODEL_DIR] [--images N] [--rounds 3] [--build OUT]
+    .venv/bin/python benchmarks/bench_native.py [--model MODEL_DIR] [--images N] [--rounds 5] [--build OUT]
                                                 [--skip-x1]
 
 Two models, printed one after the other:
@@ -23,13 +23,15 @@ Per model, C++ / Python / ratio:
   number on a loaded machine: wall time there mostly measures waiting for a core); the stages after decode;
   clas_system with `concurrent_images 2` and 1 thread per inference (the same 2 cores: two images in
   flight, the first ones decoded while the model loads; its latency samples overlap, so it is a throughput
-  mode, not bench's); and clas_system with `jpeg_dct_scaling 1` (JPEGs decoded at 1/2..1/8 size in the DCT
-  domain);
+  mode, not bench's), alone and with `batch_size 4` (each worker infers 4 images at a time, as
+  `edgeclas predict` does 8); and clas_system with `jpeg_dct_scaling 1` (JPEGs decoded at 1/2..1/8 size in
+  the DCT domain);
 * DCT scaling vs cv2's full decode (JPEG sets): max and mean |Δ| of the network input, max |Δprob| and top-1
   agreement against the Python pipeline;
 * preprocessing ms/image: `edgeclas._native.preprocess` vs `edgeclas.preprocess.preprocess` on the same pixels.
 
-Medians of --rounds. The host build comes from `edgeclas build --arch host --python` (cached, incremental).
+Medians of --rounds; a round runs every variant once, one after the other, so a neighbour that slows the
+machine for a while slows all of them alike instead of one variant's rounds. The host build comes from `edgeclas build --arch host --python` (cached, incremental).
 """
 
 from __future__ import annotations
@@ -133,21 +135,23 @@ def bench_model(label: str, model_dir: Path, img_dir: Path, b, native, rounds: i
     images = sorted(img_dir.iterdir())
     jpeg_set = all(p.suffix == ".jpg" for p in images)
 
-    def config(dct: bool, concurrent: int = 1) -> Path:
-        cfg = work / f"config-{label}-{int(dct)}-{concurrent}.txt"
+    def config(dct: bool, concurrent: int = 1, batch: int = 1) -> Path:
+        cfg = work / f"config-{label}-{int(dct)}-{concurrent}-{batch}.txt"
         cfg.write_text("".join(f"{k} {v}\n" for k, v in {
             "clas_model_file": onnx_file, "resize_short_size": pre.resize_short, "crop_size": pre.crop_size,
             "mean": " ".join(map(str, pre.mean)), "std": " ".join(map(str, pre.std)), "scale": repr(pre.scale),
             "channel_order": pre.channel_order, "num_threads": 2 // concurrent, "power_mode": 3, "topk": 5,
-            "output": "json", "jpeg_dct_scaling": int(dct), "concurrent_images": concurrent,
+            "output": "json", "jpeg_dct_scaling": int(dct), "concurrent_images": concurrent, "batch_size": batch,
         }.items()))
         return cfg
 
     # Per round: (wall s, CPU s, s spent after decode: preprocess + inference + top-k), and the probabilities.
-    def run_cpp(dct: bool, concurrent: int = 1) -> tuple[tuple[float, float, float], dict[str, list[float]]]:
+    def run_cpp(dct: bool, concurrent: int = 1, batch: int = 1) -> tuple[tuple[float, float, float],
+                                                                         dict[str, list[float]]]:
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        r = subprocess.run(b.command(config(dct, concurrent), img_dir), env=b.env(), capture_output=True, text=True)
+        r = subprocess.run(b.command(config(dct, concurrent, batch), img_dir), env=b.env(), capture_output=True,
+                           text=True)
         wall = time.perf_counter() - t0
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         if r.returncode != 0:
@@ -191,11 +195,16 @@ def bench_model(label: str, model_dir: Path, img_dir: Path, b, native, rounds: i
         return time.perf_counter() - t0
 
     run_cpp(False), run_cpp(False, 2), run_python(), run_predict()  # warm the page cache and every code path once
-    cpp_runs = [run_cpp(False) for _ in range(rounds)]
-    conc_runs = [run_cpp(False, 2) for _ in range(rounds)]
-    py_runs = [run_python() for _ in range(rounds)]
-    pred_runs = [run_predict() for _ in range(rounds)]
-    dct_runs = [run_cpp(True) for _ in range(rounds)] if jpeg_set else []
+    cpp_runs, conc_runs, batch_runs, py_runs, pred_runs, dct_runs, cli_runs = [], [], [], [], [], [], []
+    for _ in range(rounds):  # interleaved: see the module's docstring
+        cpp_runs.append(run_cpp(False))
+        py_runs.append(run_python())
+        conc_runs.append(run_cpp(False, 2))
+        pred_runs.append(run_predict())
+        batch_runs.append(run_cpp(False, 2, 4))
+        cli_runs.append(run_predict_cli())
+        if jpeg_set:
+            dct_runs.append(run_cpp(True))
     cpp = [statistics.median(x) for x in zip(*(r[0] for r in cpp_runs))]
     py = [statistics.median(x) for x in zip(*(r[0] for r in py_runs))]
     pred = [statistics.median(x) for x in zip(*(r[0] for r in pred_runs))]
@@ -218,15 +227,19 @@ def bench_model(label: str, model_dir: Path, img_dir: Path, b, native, rounds: i
     conc = [statistics.median(x) for x in zip(*(r[0] for r in conc_runs))]
     for text, i in (("  concurrent_images 2 x 1 thread: wall clock", 0), ("  concurrent_images 2: per CPU second", 1)):
         row(text, conc[i], i)
-    cli = statistics.median(run_predict_cli() for _ in range(rounds))
-    print(f"{'  both CLIs, whole process (concurrent 2)':<44}{n / conc[0]:>10.1f}{'-':>10}{n / cli:>10.1f}"
-          f"{cli / conc[0]:>11.2f}x")
+    batched = [statistics.median(x) for x in zip(*(r[0] for r in batch_runs))]
+    for text, i in (("  concurrent 2, batch_size 4: wall clock", 0), ("  concurrent 2, batch_size 4: per CPU second", 1)):
+        row(text, batched[i], i)
+    cli = statistics.median(cli_runs)
+    print(f"{'  both CLIs, whole process (conc. 2, batch 4)':<44}{n / batched[0]:>10.1f}{'-':>10}{n / cli:>10.1f}"
+          f"{cli / batched[0]:>11.2f}x")
     if dct_runs:
         dct = [statistics.median(x) for x in zip(*(r[0] for r in dct_runs))]
         for text, i in (("  jpeg_dct_scaling 1: wall clock", 0), ("  jpeg_dct_scaling 1: per CPU second", 1)):
             row(text, dct[i], i)
         ref = py_runs[0][1]
         for text, got in (("full decode (default)", cpp_runs[0][1]), ("concurrent_images 2", conc_runs[0][1]),
+                          ("concurrent 2, batch_size 4", batch_runs[0][1]),
                           ("jpeg_dct_scaling 1", dct_runs[0][1])):
             d = [float(np.abs(np.asarray(got[k], np.float32) - ref[k]).max()) for k in ref]
             top1 = sum(int(np.argmax(got[k])) == int(np.argmax(ref[k])) for k in ref)
@@ -248,7 +261,7 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=192,
                     help="number of images (photos repeated); fewer let start-up costs weigh more (C++ pays its "
                          "process start and ONNX Runtime's one-time set-up, Python neither)")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--build", type=Path, help="output dir of the host build (default: a temp dir)")
     ap.add_argument("--skip-x1", action="store_true", help="only the demo model")
     ap.add_argument("--phone-images", type=int, default=12, help="12 MP JPEGs for the x1.0 model (0: skip)")
