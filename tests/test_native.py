@@ -297,6 +297,12 @@ def test_batch_size_runs_images_together_with_the_answers_of_one_at_a_time(host_
         assert (got.argmax(1) == ref.argmax(1)).all(), key
     # An image's inference time is its share of its batch's: the shares add up to the time of the runs.
     assert len({d["timing_ms"]["inference"] for d in runs[(4, 1)][:3]}) == 1
+    # A folder too small for a batch per worker: batches shrink (3 images, 2 workers: 2 + 1), the summary says so.
+    photo_folder(tmp_path / "few", png_images, 3)
+    r = _run_onnx(host_build, model_dir, tmp_path / "few-cfg", tmp_path / "few", batch_size=8, concurrent_images=2)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.splitlines()[-1])
+    assert (summary["batch_size"], summary["images"], len(summary["latency_ms"]["samples"])) == (2, 3, 2)
 
 
 def test_batch_size_is_refused_for_a_model_with_a_fixed_batch(host_build, model_dir, png_images, tmp_path):

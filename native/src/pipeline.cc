@@ -30,6 +30,7 @@ Status Pipeline::Init(const Config& cfg) {
 
 Status Pipeline::Setup(const Config& cfg) {
   cfg_ = cfg;
+  batch_size_ = cfg_.batch_size;
   if (!cfg_.engine.empty() && cfg_.engine != BuiltEngineName())
     return Status::Error(cfg_.source + ": engine '" + cfg_.engine + "' requested but this clas_system was built with '" +
                          BuiltEngineName() + "' (rebuild with edgeclas build --engine " + cfg_.engine + ")");
@@ -232,10 +233,12 @@ void Pipeline::RunChunked(const std::vector<std::string>& paths, const ImageSink
 Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const ImageSink& sink,
                                const std::function<void()>& loaded) {
   const size_t n = paths.size();
-  const size_t batch = static_cast<size_t>(cfg_.batch_size);
-  const size_t batches = (n + batch - 1) / batch;
-  const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(cfg_.concurrent_images), batches));
-  // A worker takes the next batch of images (batch_size of them, fewer at the end) through the whole pipeline.
+  const size_t wanted = static_cast<size_t>(cfg_.concurrent_images);
+  // A worker takes the next batch of images (batch_size of them, fewer at the end) through the whole pipeline;
+  // batches shrink so that a folder of few images still gives every worker one (4 images, 2 workers: 2 + 2).
+  const size_t batch = std::min(static_cast<size_t>(cfg_.batch_size), (n + wanted - 1) / wanted);
+  batch_size_ = static_cast<int>(batch);
+  const int workers = static_cast<int>(std::min(wanted, (n + batch - 1) / batch));
   // Batches are taken at most `window` images ahead of the sink (finished outcomes wait for every earlier image
   // to be out): that bounds the memory held by prepared inputs (3 x crop x crop floats each, up to 64 MiB
   // unless the batches need more) and results.
@@ -352,7 +355,7 @@ Summary Pipeline::MakeSummary() const {
   s.warmup = cfg_.warmup;
   s.repeats = cfg_.repeats;
   s.concurrent_images = cfg_.concurrent_images;
-  s.batch_size = cfg_.batch_size;
+  s.batch_size = batch_size_;
   s.images = images_;
   s.failed = failed_;
   s.init_ms = init_ms_;

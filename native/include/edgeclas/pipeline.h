@@ -30,7 +30,7 @@ struct Summary {
   std::string precision;  // what the engine was asked to compute in after Load (Engine::precision)
   int threads = 0, power_mode = 0, warmup = 0, repeats = 0;
   int concurrent_images = 1;  // > 1: the samples were timed while other images' inferences ran
-  int batch_size = 1;         // > 1: a sample is the time of one inference of up to batch_size images
+  int batch_size = 1;  // > 1: a sample is the time of one inference of up to batch_size images (as run: see Run)
   int images = 0, failed = 0;
   double init_ms = 0, first_ms = 0;
   LatencyStats latency;
@@ -55,7 +55,8 @@ class Pipeline {
   // after another, so timed runs never overlap with decoding. concurrent_images N > 1: N workers each take
   // the next image through the whole pipeline, the first ones decoded while the engine loads (throughput;
   // timed runs overlap). batch_size B > 1: B consecutive images go through one inference (a bad image is left
-  // out of its batch and fails alone); with concurrent_images a worker takes B images at a time.
+  // out of its batch and fails alone); with concurrent_images a worker takes B images at a time, B cut to
+  // ceil(images / N) so that a small folder still keeps every worker busy (the summary says what ran).
   Status Run(const Config& cfg, const std::vector<std::string>& paths, const std::function<void()>& loaded,
              const ImageSink& sink);
   // One image, after Init.
@@ -97,6 +98,7 @@ class Pipeline {
   double init_ms_ = 0, first_ms_ = -1;
   std::vector<double> samples_ms_;
   int images_ = 0, failed_ = 0, process_threads_ = 0;
+  int batch_size_ = 1;  // what ran: cfg_.batch_size, or less when concurrent workers share a small folder
 };
 
 }  // namespace edgeclas
