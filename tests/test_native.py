@@ -227,6 +227,18 @@ def test_native_module_pipeline_matches_clas_system(native, host_build, model_di
     got = native.classify(str(cfg), [str(p) for p in png_images])
     ref = _python_ort_probs(model_dir / m["formats"]["onnx"]["file"], png_images, PreprocessConfig.from_dict(m["preprocess"]))
     assert np.abs(np.array([d["probs"] for d in got]) - ref).max() <= 1e-4
+    # The module runs the same Pipeline::Run as clas_system: batches and concurrent workers apply there too,
+    # and an image that fails raises once the workers are done (no thread left behind, no crash).
+    (tmp_path / "b").mkdir()
+    cfg = clas_config(tmp_path / "b", model_dir / m["formats"]["onnx"]["file"], None, m["preprocess"], batch_size=2,
+                      concurrent_images=2)
+    got = native.classify(str(cfg), [str(p) for p in png_images])
+    assert [d["image"] for d in got] == [str(p) for p in png_images]
+    assert np.abs(np.array([d["probs"] for d in got]) - ref).max() <= 1e-4
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    with pytest.raises(ValueError, match="bad.png"):
+        native.classify(str(cfg), [str(png_images[0]), str(bad), str(png_images[1])])
 
 
 def test_chunked_parallel_decode_keeps_order_and_results(host_build, model_dir, png_images, tmp_path):

@@ -181,20 +181,25 @@ PYBIND11_MODULE(_native, m) {
         Config c;
         Throw(LoadConfigFile(config_path, &c, nullptr));
         Pipeline pipeline;
-        Throw(pipeline.Init(c));
         py::list results;
-        for (const auto& path : images) {
-          ImageResult r;
-          Throw(pipeline.RunImage(path, &r));
+        Status failed;  // the first image's error, raised once the pipeline's threads are done
+        // The sink runs on this thread (which holds the GIL), in input order; the workers never touch Python.
+        Throw(pipeline.Run(c, images, nullptr, [&](const Status& st, const ImageResult& r) {
+          if (!st.ok()) {
+            if (failed.ok()) failed = st;
+            return;
+          }
           py::dict d;
           d["image"] = r.image;
           d["topk"] = TopKList(r.topk);
           d["classes"] = TopKList(r.classes);
           d["probs"] = r.probs;
           results.append(d);
-        }
+        }));
+        Throw(failed);
         return results;
       },
       py::arg("config_path"), py::arg("images"),
-      "Run the clas_system pipeline (needs an engine compiled in) -> one dict per image.");
+      "Run the clas_system pipeline (needs an engine compiled in; batch_size and concurrent_images apply) -> one "
+      "dict per image; the first image that fails raises.");
 }

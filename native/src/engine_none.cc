@@ -5,7 +5,7 @@ namespace edgeclas {
 
 std::unique_ptr<Engine> CreateEngine() { return nullptr; }
 const char* BuiltEngineName() { return "none"; }
-// Nothing runs, so nothing is ignored: Pipeline::Init refuses the run before any setting matters.
+// Nothing runs, so nothing is ignored: Pipeline::Run refuses it before any setting matters.
 std::vector<IgnoredSetting> EngineIgnoredSettings(const Config&) { return {}; }
 
 }  // namespace edgeclas

@@ -23,11 +23,6 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-Status Pipeline::Init(const Config& cfg) {
-  EDGECLAS_RETURN_IF_ERROR(Setup(cfg));
-  return Load();
-}
-
 Status Pipeline::Setup(const Config& cfg) {
   cfg_ = cfg;
   batch_size_ = cfg_.batch_size;
@@ -182,12 +177,6 @@ Status Pipeline::Account(Outcome* o, ImageResult* r) {
   if (!o->status.ok()) ++failed_;
   *r = std::move(o->result);
   return o->status;
-}
-
-Status Pipeline::RunImage(const std::string& path, ImageResult* r) {
-  Prepared p = Prepare(path);
-  Outcome o = std::move(Infer(engine_.get(), &path, &p, 1)[0]);
-  return Account(&o, r);
 }
 
 Status Pipeline::Run(const Config& cfg, const std::vector<std::string>& paths, const std::function<void()>& loaded,

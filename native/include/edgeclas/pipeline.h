@@ -47,10 +47,9 @@ using ImageSink = std::function<void(const Status&, const ImageResult&)>;
 
 class Pipeline {
  public:
-  // Binds threads for cfg.power_mode, creates and loads the engine, reads labels.
-  Status Init(const Config& cfg);
-  // Init, then many images, the sink called in input order; `loaded` (may be empty) runs once the engine is
-  // ready, before any result; an error means nothing ran (Init's errors). concurrent_images 1: decoding +
+  // Binds threads for cfg.power_mode, reads labels, creates and loads the engine, then runs many images, the
+  // sink called in input order; `loaded` (may be empty) runs once the engine is ready, before any result; an
+  // error means nothing ran (config, labels, engine or model errors). concurrent_images 1: decoding +
   // preprocessing of a chunk runs on cfg.decode_threads threads first, then the chunk's inferences run one
   // after another, so timed runs never overlap with decoding. concurrent_images N > 1: N workers each take
   // the next image through the whole pipeline, the first ones decoded while the engine loads (throughput;
@@ -59,10 +58,8 @@ class Pipeline {
   // ceil(images / N) so that a small folder still keeps every worker busy (the summary says what ran).
   Status Run(const Config& cfg, const std::vector<std::string>& paths, const std::function<void()>& loaded,
              const ImageSink& sink);
-  // One image, after Init.
-  Status RunImage(const std::string& path, ImageResult* result);
   Summary MakeSummary() const;
-  // Settings the engine could not apply, with the reason (after Init).
+  // Settings the engine could not apply, with the reason (after `loaded`).
   std::vector<std::string> EngineNotes() const;
 
  private:
@@ -82,7 +79,7 @@ class Pipeline {
   // outcome each, in order. Thread-safe as far as `engine` is (Engine::concurrent_runs_safe).
   std::vector<Outcome> Infer(Engine* engine, const std::string* paths, Prepared* prepared, size_t count) const;
   Status Account(Outcome* outcome, ImageResult* result);  // counts, latency samples; not thread-safe
-  Status Setup(const Config& cfg);  // Init up to the engine load: config checks, labels, thread binding, model path
+  Status Setup(const Config& cfg);  // Run up to the engine load: config checks, labels, thread binding, model path
   Status Load();                     // the engine(s), init time, the model's input shape against crop_size
   void RunChunked(const std::vector<std::string>& paths, const ImageSink& sink);  // concurrent_images 1
   // Starts the workers (they decode meanwhile), then Loads on the calling thread.
