@@ -213,7 +213,7 @@ def test_paddleclas_settings_take_effect_or_are_printed_as_ignored(native, host_
     shown = {ln.split(" ", 1)[0]: ln.split(" ", 1)[1] for ln in settings if " " in ln}
     assert not set(warned) & set(shown)  # an ignored setting is never listed as in effect
     assert shown["enable_benchmark"] == "1" and (shown["warmup"], shown["repeats"]) == ("10", "990")
-    assert shown["batch_size"] == "2"  # honoured (test_batch_size_* below)
+    assert shown["batch_size"] == "2"  # honoured (test_concurrent_images_and_batches_* below)
     summary = json.loads(r.stdout.splitlines()[-1])
     assert (summary["warmup"], summary["repeats"]) == (10, 990) and len(summary["latency_ms"]["samples"]) == 990
     settings_dict, warnings = native.parse_config(cfg.read_text(), "config.txt")
@@ -257,51 +257,33 @@ def test_chunked_parallel_decode_keeps_order_and_results(host_build, model_dir, 
     assert [d["probs"] for d in runs[1]] == [d["probs"] for d in runs[2]]
 
 
-def test_concurrent_images_keep_order_results_and_failures(host_build, model_dir, png_images, tmp_path):
-    """concurrent_images N: N images in flight, the first decoded while the model loads; answers, order and
-    failures exactly as one at a time, and the summary says its samples overlapped."""
+def test_concurrent_images_and_batches_keep_order_results_and_failures(host_build, model_dir, png_images, tmp_path):
+    """concurrent_images N: N workers in flight, the first images decoded while the model loads; batch_size B:
+    B consecutive images in one inference (the last batch shorter, a bad image left out of its batch to fail
+    alone), alone and per worker. Answers, order and failures as one image at a time (exactly, without
+    batches), one latency sample per timed run of a batch, and the summary says how it ran."""
     folder = tmp_path / "many"
-    names = photo_folder(folder, png_images, 150)  # past the 64 slots of the in-flight window
+    names = photo_folder(folder, png_images, 150)  # past the 64 slots of the in-flight window: they wrap
     (folder / "066_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
     runs = {}
-    for n in (1, 3):
-        r = _run_onnx(host_build, model_dir, tmp_path / f"c{n}", folder, concurrent_images=n, warmup=1, repeats=2)
-        _assert_clean_failure(r, 1, "066_corrupt.png")
-        lines = [json.loads(x) for x in r.stdout.splitlines()]
-        runs[n] = lines[:-1]
-        summary = lines[-1]
-        assert summary["concurrent_images"] == n and summary["images"] == 151 and summary["failed"] == 1
-        assert len(summary["latency_ms"]["samples"]) == 2 * 150  # warm-up runs left out, per image
-        assert f"concurrent_images {n}" in r.stderr  # among the settings in effect
-    for rows in runs.values():
-        assert [Path(d["image"]).name for d in rows] == names
-    assert [d["probs"] for d in runs[1]] == [d["probs"] for d in runs[3]]
-    assert len({tuple(d["probs"]) for d in runs[1]}) > 100  # the images differ, so a mix-up would show
-
-
-def test_batch_size_runs_images_together_with_the_answers_of_one_at_a_time(host_build, model_dir, png_images,
-                                                                          tmp_path):
-    """batch_size B: B consecutive images in one inference (the last batch shorter, a bad image left out of its
-    batch to fail alone), alone and with concurrent_images; answers and order as one image at a time, and one
-    latency sample per timed run of a batch."""
-    folder = tmp_path / "many"
-    names = photo_folder(folder, png_images, 150)  # past the in-flight window: batches wrap its slots
-    (folder / "066_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
-    runs = {}
-    for b, n in ((1, 1), (4, 1), (4, 3), (8, 2), (64, 2)):
+    for b, n in ((1, 1), (1, 3), (4, 1), (4, 3), (8, 2), (64, 2)):
         r = _run_onnx(host_build, model_dir, tmp_path / f"b{b}c{n}", folder, batch_size=b, concurrent_images=n,
                       warmup=1, repeats=2)
         _assert_clean_failure(r, 1, "066_corrupt.png")
-        assert "batch_size" not in r.stderr.split("===settings===")[0]  # no warning: it takes effect
+        warnings, settings = r.stderr.split("===settings===")
+        assert "batch_size" not in warnings  # no warning: it takes effect
+        assert f"concurrent_images {n}" in settings and f"batch_size {b}" in settings  # among those in effect
         lines = [json.loads(x) for x in r.stdout.splitlines()]
         summary = lines[-1]
         assert (summary["batch_size"], summary["concurrent_images"]) == (b, n)
         assert summary["images"] == 151 and summary["failed"] == 1
-        # 151 files in batches of b; a batch of one corrupt image alone (b = 1) has no run
+        # 151 files in batches of b, warm-up runs left out; a batch of one corrupt image alone (b = 1) has no run
         batches = 150 if b == 1 else -(-151 // b)
         assert len(summary["latency_ms"]["samples"]) == 2 * batches, (b, n)
         runs[(b, n)] = lines[:-1]
     ref = np.array([d["probs"] for d in runs[(1, 1)]])
+    assert len({tuple(p) for p in ref}) > 100  # the images differ, so a mix-up would show
+    assert [d["probs"] for d in runs[(1, 1)]] == [d["probs"] for d in runs[(1, 3)]]
     for key, rows in runs.items():
         assert [Path(d["image"]).name for d in rows] == names, key
         got = np.array([d["probs"] for d in rows])

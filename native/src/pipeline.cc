@@ -42,16 +42,16 @@ Status Pipeline::Setup(const Config& cfg) {
   return Status::OK();
 }
 
-Status Pipeline::Load() {
+Status Pipeline::Load(int workers) {
   Config load_cfg = cfg_;
   load_cfg.clas_model_file = model_file_;
   const auto t0 = std::chrono::steady_clock::now();
   EDGECLAS_RETURN_IF_ERROR(engine_->Load(load_cfg));
-  // An engine whose Run is not thread-safe gets one instance per further worker (loaded one after another:
-  // init counts them all).
+  // An engine whose Run is not thread-safe gets one instance per further worker that will run (loaded one after
+  // another: init counts them all).
   extra_engines_.clear();
   if (!engine_->concurrent_runs_safe())
-    for (int w = 1; w < cfg_.concurrent_images; ++w) {
+    for (int w = 1; w < workers; ++w) {
       extra_engines_.push_back(CreateEngine());
       EDGECLAS_RETURN_IF_ERROR(extra_engines_.back()->Load(load_cfg));
     }
@@ -113,7 +113,6 @@ std::vector<Pipeline::Outcome> Pipeline::Infer(Engine* engine, const std::string
   if (batch.empty()) return outs;
   auto fail_all = [&](const std::string& message) {
     for (size_t k : batch) outs[k].status = Status::Error(paths[k] + ": " + message);
-    return outs;
   };
   const size_t b = batch.size();
   const float* input = prepared[batch[0]].input.data();
@@ -133,13 +132,18 @@ std::vector<Pipeline::Outcome> Pipeline::Infer(Engine* engine, const std::string
     const auto t0 = std::chrono::steady_clock::now();
     Status st = engine->Run(input, shape, &output);
     const double ms = MsSince(t0);
-    if (!st.ok()) return fail_all(st.message());
+    if (!st.ok()) {
+      fail_all(st.message());
+      return outs;
+    }
     run_ms.push_back(ms);
     if (i >= cfg_.warmup) timed_sum += ms;
   }
-  if (output.empty() || output.size() % b != 0)
-    return fail_all("the model gave " + std::to_string(output.size()) + " outputs for a batch of " +
-                    std::to_string(b) + " images (set batch_size 1 in " + cfg_.source + ")");
+  if (output.empty() || output.size() % b != 0) {
+    fail_all("the model gave " + std::to_string(output.size()) + " outputs for a batch of " + std::to_string(b) +
+             " images (set batch_size 1 in " + cfg_.source + ")");
+    return outs;
+  }
   const size_t classes = output.size() / b;
   outs[batch[0]].run_ms = std::move(run_ms);  // a batch's runs are latency samples once, not once per image
   for (size_t j = 0; j < b; ++j) {
@@ -183,7 +187,7 @@ Status Pipeline::Run(const Config& cfg, const std::vector<std::string>& paths, c
                      const ImageSink& sink) {
   EDGECLAS_RETURN_IF_ERROR(Setup(cfg));
   if (cfg_.concurrent_images > 1 && paths.size() > 1) return RunConcurrent(paths, sink, loaded);
-  EDGECLAS_RETURN_IF_ERROR(Load());
+  EDGECLAS_RETURN_IF_ERROR(Load(1));
   if (loaded) loaded();
   RunChunked(paths, sink);
   return Status::OK();
@@ -299,7 +303,7 @@ Status Pipeline::RunConcurrent(const std::vector<std::string>& paths, const Imag
   };
   std::vector<std::thread> pool;
   for (int w = 0; w < workers; ++w) pool.emplace_back(work, w);
-  Status st = Load();
+  Status st = Load(workers);
   {
     std::lock_guard<std::mutex> lock(mu);
     engine_state = st.ok() ? kReady : kFailed;

@@ -80,7 +80,8 @@ class Pipeline {
   std::vector<Outcome> Infer(Engine* engine, const std::string* paths, Prepared* prepared, size_t count) const;
   Status Account(Outcome* outcome, ImageResult* result);  // counts, latency samples; not thread-safe
   Status Setup(const Config& cfg);  // Run up to the engine load: config checks, labels, thread binding, model path
-  Status Load();                     // the engine(s), init time, the model's input shape against crop_size
+  // The engine (one per worker when its Run is not thread-safe), init time, the model's input shape.
+  Status Load(int workers);
   void RunChunked(const std::vector<std::string>& paths, const ImageSink& sink);  // concurrent_images 1
   // Starts the workers (they decode meanwhile), then Loads on the calling thread.
   Status RunConcurrent(const std::vector<std::string>& paths, const ImageSink& sink,
